@@ -1,0 +1,51 @@
+# A newcomer needs two targets: `make run` and `make test`. The rest are for the team.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
+
+# Created when missing, refreshed when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+run: $(STAMP)
+	MALLOC_ARENA_MAX=2 $(BIN)/imgpipe local
+
+bench: $(STAMP)
+	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run
+
+image:
+	$(BIN)/python -m infra.deploy build
+
+deploy: $(STAMP)
+	$(BIN)/python -m infra.deploy deploy
+
+deploy-dry-run: $(STAMP)
+	$(BIN)/python -m infra.deploy deploy --dry-run
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

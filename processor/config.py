@@ -1,0 +1,101 @@
+"""Rendition and limit configuration: data, not code.
+
+A rendition is (name, output folder, bounding box, fit, formats, quality). The whole config
+hashes to a short ``version`` that each stored record keeps, so that images made under an
+older config can be found and re-derived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# "jpeg" means: JPEG, or PNG when the image has alpha (JPEG cannot carry it).
+OutputFormat = Literal["jpeg", "png", "webp", "avif"]
+Fit = Literal["inside", "cover"]
+
+MiB = 1024 * 1024
+
+
+class Quality(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jpeg: int = Field(82, ge=1, le=100)
+    webp: int = Field(80, ge=1, le=100)
+    avif: int = Field(55, ge=1, le=100)
+    # PNG is lossless; this is zlib effort (0 fastest .. 9 smallest).
+    png_compression: int = Field(6, ge=0, le=9)
+
+
+class RenditionSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    # Folder under the output root (and, in S3, under the public prefix).
+    folder: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    width: int = Field(ge=1, le=16384)
+    height: int = Field(ge=1, le=16384)
+    fit: Fit = "inside"
+    formats: tuple[OutputFormat, ...] = ("jpeg", "webp")
+    quality: Quality = Quality()
+
+    @field_validator("formats")
+    @classmethod
+    def _formats_unique(cls, v: tuple[OutputFormat, ...]) -> tuple[OutputFormat, ...]:
+        if not v:
+            raise ValueError("a rendition needs at least one format")
+        if len(set(v)) != len(v):
+            raise ValueError(f"formats repeat: {v}")
+        return v
+
+
+class Limits(BaseModel):
+    """Checked from the header, before any pixel is decoded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_input_bytes: int = Field(200 * MiB, ge=1)
+    max_pixels: int = Field(300_000_000, ge=1)  # width x height of the first frame
+    max_dimension: int = Field(65_000, ge=1)  # either side, in pixels
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    renditions: tuple[RenditionSpec, ...] = (
+        RenditionSpec(name="thumb", folder="thumbs", width=320, height=320),
+        RenditionSpec(name="optimized", folder="optimized", width=2048, height=2048),
+    )
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> EngineConfig:
+        names = [r.name for r in self.renditions]
+        if not names:
+            raise ValueError("at least one rendition is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"rendition names repeat: {names}")
+        return self
+
+    @property
+    def version(self) -> str:
+        """Short hash of what decides the output pixels (limits excluded: they only refuse)."""
+        payload = json.dumps(
+            [r.model_dump(mode="json") for r in self.renditions], sort_keys=True
+        ).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineConfig:
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EngineConfig:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+DEFAULT_CONFIG = EngineConfig()

@@ -1,0 +1,427 @@
+"""The executor: the only module that imports pyvips. It turns a Plan into bytes.
+
+One upload goes through small named steps:
+
+    open (spool + hash) -> sniff -> probe header -> plan (pure, limits checked) ->
+    decode once (shrink-on-load, auto-orient, colour-manage) -> to 8-bit sRGB ->
+    derive each rendition from the decoded image -> describe (colour, placeholder) ->
+    encode every (rendition, format) concurrently, metadata stripped
+
+libvips releases the GIL, so the encodes run in parallel threads and use both cores of a
+Lambda even for a single image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import pyvips
+
+from processor.config import EngineConfig
+from processor.errors import (
+    CorruptImage,
+    EmptyImage,
+    ImageTooLarge,
+    UnsupportedFormat,
+)
+from processor.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
+from processor.plan import ALPHA_FORMATS, Encode, Header, Plan, RenditionPlan, make_plan
+from processor.record import ImageFacts, RenditionInfo
+from processor.sniff import SNIFF_BYTES, describe_unknown, detect_format
+
+_CHUNK = 1024 * 1024
+# The only loaders that may ever run, by format; every other libvips loader is blocked.
+_LOADER_CLASSES = {
+    "jpeg": "VipsForeignLoadJpeg",
+    "png": "VipsForeignLoadPng",
+    "webp": "VipsForeignLoadWebp",
+    "gif": "VipsForeignLoadNsgif",
+    "tiff": "VipsForeignLoadTiff",
+    "heif": "VipsForeignLoadHeif",
+}
+_LOADERS: dict[str, Callable[..., Any]] = {
+    "jpeg": pyvips.Image.jpegload,
+    "png": pyvips.Image.pngload,
+    "webp": pyvips.Image.webpload,
+    "gif": pyvips.Image.gifload,
+    "tiff": pyvips.Image.tiffload,
+    "heif": pyvips.Image.heifload,
+}
+ACCEPTED = "JPEG, PNG, WebP, GIF, TIFF and HEIF/AVIF"
+# libvips' own tiny placeholder source: a small image is plenty for colour and BlurHash.
+_PLACEHOLDER_SIZE = 32
+
+_vips_lock = threading.Lock()
+_vips_ready = False
+
+
+def init_vips(cache_max: int = 0) -> None:
+    """Lock libvips down once per process: no untrusted or unexpected loader can ever run."""
+    global _vips_ready
+    with _vips_lock:
+        if _vips_ready:
+            return
+        pyvips.block_untrusted_set(True)
+        pyvips.operation_block_set("VipsForeignLoad", True)
+        for name in _LOADER_CLASSES.values():
+            pyvips.operation_block_set(name, False)
+        # Each upload is seen once: an operation cache only holds memory in warm containers.
+        pyvips.cache_set_max(cache_max)
+        pyvips.cache_set_max_mem(64 * 1024 * 1024 if cache_max else 0)
+        _vips_ready = True
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    info: RenditionInfo
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Result:
+    image_id: str
+    facts: ImageFacts
+    outputs: list[Output]
+    config_version: str
+    content_version: str | None
+    # Milliseconds: read (spool + hash), decode (incl. resize), encode, total.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def renditions(self) -> list[RenditionInfo]:
+        return [o.info for o in self.outputs]
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+class Spooled:
+    """An upload on local disk with its hash and size: read once, never held in memory.
+
+    Streams are copied to a temporary file while hashing (deleted on close); paths are used
+    in place. libvips then decodes from the file with shrink-on-load.
+    """
+
+    def __init__(self, path: Path, sha256: str, size: int, head: bytes, owned: bool) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+        self.head = head
+        self._owned = owned
+
+    def close(self) -> None:
+        if self._owned:
+            self.path.unlink(missing_ok=True)
+            self._owned = False
+
+    def __enter__(self) -> Spooled:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _too_large(size: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"the upload is {size:,} bytes or more; the limit is {limit:,} bytes")
+
+
+def spool(source: str | Path | IO[bytes], max_bytes: int, tmp_dir: str | None = None) -> Spooled:
+    """Hash and measure a path in place, or copy a stream to a temp file while hashing."""
+    digest = hashlib.sha256()
+    if isinstance(source, str | Path):
+        path = Path(source)
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+            digest.update(head)
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        return Spooled(path, digest.hexdigest(), size, head, owned=False)
+
+    fd, name = tempfile.mkstemp(prefix="imgpipe-", dir=tmp_dir)
+    path = Path(name)
+    size = 0
+    head = b""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(size, max_bytes)
+                if len(head) < SNIFF_BYTES:
+                    head = (head + chunk)[:SNIFF_BYTES]
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Spooled(path, digest.hexdigest(), size, head, owned=True)
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _vips_message(e: pyvips.Error) -> str:
+    detail = " ".join(str(e.detail or e.message).split())
+    return detail[:300]
+
+
+def sniff(spooled: Spooled) -> str:
+    if spooled.size == 0:
+        raise EmptyImage("the upload is empty (0 bytes)")
+    fmt = detect_format(spooled.head)
+    if fmt is None:
+        raise UnsupportedFormat(
+            f"{describe_unknown(spooled.head)} is not an accepted upload format; send {ACCEPTED}"
+        )
+    return fmt
+
+
+def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
+    """Read the header only (libvips decodes no pixel until asked)."""
+    try:
+        image = _LOADERS[fmt](str(spooled.path), access="sequential", fail_on="truncated")
+        fields = set(image.get_fields())
+        orientation = image.get("orientation") if "orientation" in fields else 1
+        header = Header(
+            format=fmt,
+            width=image.width,
+            height=image.height,
+            input_bytes=spooled.size,
+            orientation=orientation if 1 <= orientation <= 8 else 1,
+            has_alpha=bool(image.hasalpha()),
+            frames=image.get("n-pages") if "n-pages" in fields else 1,
+            has_icc="icc-profile-data" in fields,
+            interpretation=str(image.interpretation),
+        )
+    except pyvips.Error as e:
+        raise CorruptImage(f"the {fmt.upper()} header cannot be read: {_vips_message(e)}") from e
+    return header, image
+
+
+def decode(spooled: Spooled, plan: Plan) -> pyvips.Image:
+    """The one decode: shrink-on-load to the largest rendition, upright, 8-bit sRGB, in memory."""
+    options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "truncated"}
+    if plan.colour_manage:
+        # Embedded profile (or libvips' CMYK fallback) -> sRGB. Skipped for untagged images,
+        # which are sRGB by convention: a transform there costs CPU and changes nothing.
+        options["export_profile"] = "srgb"
+    try:
+        image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)
+        image = to_srgb(image)
+        # Materialise once: every rendition and format below reads these pixels, never the file.
+        return image.copy_memory()
+    except pyvips.Error as e:
+        raise CorruptImage(f"the image data is damaged or truncated: {_vips_message(e)}") from e
+
+
+def to_srgb(image: pyvips.Image) -> pyvips.Image:
+    """Greyscale, 16-bit, LAB and untagged CMYK all end as 8-bit sRGB (alpha kept)."""
+    if image.interpretation != "srgb":
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def derive(decoded: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
+    """One rendition's pixels from the decoded image (never upscaled, exact planned size)."""
+    if (decoded.width, decoded.height) == (r.width, r.height):
+        return decoded
+    if r.crop:
+        scale = max(r.width / decoded.width, r.height / decoded.height)
+        image = decoded
+        if scale < 1:
+            w = max(r.width, round(decoded.width * scale))
+            h = max(r.height, round(decoded.height * scale))
+            image = decoded.thumbnail_image(w, height=h, size="force")
+        left = (image.width - r.width) // 2
+        top = (image.height - r.height) // 2
+        return image.crop(left, top, r.width, r.height).copy_memory()
+    return decoded.thumbnail_image(r.width, height=r.height, size="force").copy_memory()
+
+
+def flatten(image: pyvips.Image) -> pyvips.Image:
+    if image.hasalpha():
+        return image.flatten(background=[255, 255, 255])
+    return image
+
+
+def describe(image: pyvips.Image) -> tuple[str, str]:
+    """Dominant colour and BlurHash, from a tiny copy of the smallest rendition."""
+    tiny = flatten(image.thumbnail_image(_PLACEHOLDER_SIZE, height=_PLACEHOLDER_SIZE))
+    pixels = bytes(tiny.write_to_memory())
+    return dominant_color(pixels), blurhash(pixels, tiny.width, tiny.height)
+
+
+def encode(image: pyvips.Image, enc: Encode) -> bytes:
+    """Encode with every metadata block stripped (EXIF, XMP, IPTC, ICC)."""
+    if enc.format not in ALPHA_FORMATS:
+        image = flatten(image)
+    data: bytes
+    if enc.format == "jpeg":
+        data = image.jpegsave_buffer(Q=enc.quality, optimize_coding=True, keep="none")
+    elif enc.format == "png":
+        data = image.pngsave_buffer(compression=enc.quality, keep="none")
+    elif enc.format == "webp":
+        data = image.webpsave_buffer(Q=enc.quality, effort=4, keep="none")
+    else:
+        data = image.heifsave_buffer(
+            Q=enc.quality, compression="av1", effort=2, keep="none", bitdepth=8
+        )
+    return data
+
+
+def facts_from(header: Header, head_image: pyvips.Image, spooled: Spooled) -> dict[str, Any]:
+    fields = set(head_image.get_fields())
+    icc = head_image.get("icc-profile-data") if header.has_icc else None
+    captured = (
+        exif_datetime(head_image.get("exif-ifd2-DateTimeOriginal"))
+        if "exif-ifd2-DateTimeOriginal" in fields
+        else None
+    )
+    width, height = header.oriented_size
+    bits = {"uchar": 8, "char": 8, "ushort": 16, "short": 16}.get(str(head_image.format), 32)
+    return {
+        "sha256": spooled.sha256,
+        "input_bytes": spooled.size,
+        "format": header.format,
+        "width": width,
+        "height": height,
+        "orientation": header.orientation,
+        "has_alpha": header.has_alpha,
+        "frames": header.frames,
+        "colour_space": header.interpretation,
+        "bits_per_sample": bits,
+        "icc_description": icc_description(icc) if icc else None,
+        "captured_at": captured,
+    }
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+class Engine:
+    """Built once per process (Lambda container, CLI run); ``process`` is thread-safe."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        cache_max: int = 0,
+        encode_workers: int | None = None,
+        tmp_dir: str | None = None,
+    ) -> None:
+        init_vips(cache_max)
+        self.config = config
+        self.tmp_dir = tmp_dir
+        self._pool = ThreadPoolExecutor(
+            max_workers=encode_workers or max(2, os.cpu_count() or 2),
+            thread_name_prefix="imgpipe-encode",
+        )
+
+    def spool(self, source: str | Path | IO[bytes]) -> Spooled:
+        return spool(source, self.config.limits.max_input_bytes, self.tmp_dir)
+
+    def process(
+        self,
+        source: str | Path | IO[bytes] | Spooled,
+        *,
+        image_id: str,
+        versioned: bool = False,
+        source_name: str | None = None,  # noqa: ARG002 - reserved for log context
+    ) -> Result:
+        started = time.perf_counter()
+        if isinstance(source, Spooled):
+            return self._process(source, image_id, versioned, started)
+        with self.spool(source) as spooled:
+            return self._process(spooled, image_id, versioned, started)
+
+    def _process(self, spooled: Spooled, image_id: str, versioned: bool, started: float) -> Result:
+        t_read = time.perf_counter()
+        fmt = sniff(spooled)
+        header, head_image = probe(spooled, fmt)
+        plan = make_plan(header, self.config)  # raises on limits, before any pixel
+
+        decoded = decode(spooled, plan)
+        images = [derive(decoded, r) for r in plan.renditions]
+        t_decode = time.perf_counter()
+
+        smallest = min(images, key=lambda im: im.width * im.height)
+        colour, placeholder = describe(smallest)
+        version = content_version(spooled.sha256, self.config.version) if versioned else None
+
+        jobs = [
+            (r, image, enc)
+            for r, image in zip(plan.renditions, images, strict=True)
+            for enc in r.encodes
+        ]
+        # Largest first: the longest encode starts first, so the threads finish together.
+        jobs.sort(key=lambda j: -(j[1].width * j[1].height))
+        # Renditions that came out the same size share pixels (small images): encode once.
+        unique: dict[tuple[int, Encode], Any] = {}
+        try:
+            for _, image, enc in jobs:
+                if (id(image), enc) not in unique:
+                    unique[(id(image), enc)] = self._pool.submit(encode, image, enc)
+            blobs = [unique[(id(image), enc)].result() for _, image, enc in jobs]
+        except pyvips.Error as e:
+            raise CorruptImage(f"the image data is damaged or truncated: {_vips_message(e)}") from e
+        t_encode = time.perf_counter()
+
+        outputs = [
+            Output(
+                info=RenditionInfo(
+                    name=r.name,
+                    key=rendition_key(r.folder, image_id, enc.format, version),
+                    format=enc.format,
+                    content_type=CONTENT_TYPES[enc.format],
+                    width=image.width,
+                    height=image.height,
+                    bytes=len(blob),
+                ),
+                data=blob,
+            )
+            for (r, image, enc), blob in zip(jobs, blobs, strict=True)
+        ]
+        outputs.sort(key=lambda o: (o.info.width * o.info.height, o.info.format))
+        facts = ImageFacts(
+            **facts_from(header, head_image, spooled),
+            dominant_color=colour,
+            placeholder=placeholder,
+        )
+        done = time.perf_counter()
+        return Result(
+            image_id=image_id,
+            facts=facts,
+            outputs=outputs,
+            config_version=self.config.version,
+            content_version=version,
+            timings={
+                "read": round((t_read - started) * 1000, 2),
+                "decode": round((t_decode - t_read) * 1000, 2),
+                "encode": round((t_encode - t_decode) * 1000, 2),
+                "total": round((done - started) * 1000, 2),
+            },
+        )

@@ -1,0 +1,85 @@
+"""Errors that carry their own decision.
+
+Each error says what a person is told (``message``), a stable machine code (``code``) and
+whether trying again can help (``retryable``). Callers decide once, on the class, never on
+the text.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    code: str = "internal_error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+# --- the image itself is bad: permanent, never retried ---------------------------------
+
+
+class ImageRejected(PipelineError):
+    """The upload cannot be turned into renditions; retrying gives the same answer."""
+
+    code = "image_rejected"
+
+
+class UnsupportedFormat(ImageRejected):
+    code = "unsupported_format"
+
+
+class ImageTooLarge(ImageRejected):
+    """More input bytes, or a wider or taller image, than the configured limit."""
+
+    code = "too_large"
+
+
+class TooManyPixels(ImageRejected):
+    """Width x height above the configured limit: refused from the header, before decoding."""
+
+    code = "too_many_pixels"
+
+
+class CorruptImage(ImageRejected):
+    """The header may read, but the pixels do not: truncated or damaged data."""
+
+    code = "corrupt_image"
+
+
+class EmptyImage(ImageRejected):
+    code = "empty_image"
+
+
+# --- the world around the image -----------------------------------------------------------
+
+
+class SourceMissing(PipelineError):
+    """The object vanished before it could be read: skip, do not retry forever."""
+
+    code = "source_missing"
+
+
+class TransientError(PipelineError):
+    """Throttling, timeouts, 5xx: the same work may succeed later, so let the queue retry."""
+
+    code = "transient_error"
+    retryable = True
+
+
+class StaleEvent(PipelineError):
+    """A newer event for the same key has already been applied: this one is dropped."""
+
+    code = "stale_event"
+
+
+class ConfigError(PipelineError):
+    """A setting is missing or wrong; raised at cold start, naming the setting."""
+
+    code = "config_error"

@@ -1,0 +1,35 @@
+"""Names: image ids and rendition keys. Pure functions, shared by every side."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+
+
+def image_id(bucket: str, key: str) -> str:
+    """Stable, URL-safe id for one source object: the same key always maps to one record.
+
+    26 lowercase base32 characters (128 bits of sha256): safe in URLs, S3 keys and file names
+    on case-insensitive file systems.
+    """
+    digest = hashlib.sha256(f"{bucket}\x00{key}".encode()).digest()[:16]
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+def content_version(sha256_hex: str, config_version: str) -> str:
+    """Changes whenever the source bytes or the rendition config change: CDN-safe keys."""
+    return hashlib.sha256(f"{sha256_hex}:{config_version}".encode()).hexdigest()[:10]
+
+
+def rendition_key(folder: str, image_id: str, fmt: str, version: str | None = None) -> str:
+    """``thumbs/<id>.jpg``, or ``thumbs/<id>-<version>.jpg`` when versioned (S3 pipeline)."""
+    stem = f"{image_id}-{version}" if version else image_id
+    return f"{folder}/{stem}.{EXTENSIONS[fmt]}"

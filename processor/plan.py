@@ -1,0 +1,147 @@
+"""The pure plan: from header facts and the config, decide everything before any pixel.
+
+No libvips here: this module runs (and is tested) without decoding anything. The executor in
+engine.py turns a Plan into bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processor.config import EngineConfig, Limits, OutputFormat, RenditionSpec
+from processor.errors import ImageTooLarge, TooManyPixels
+
+# Formats whose files can carry an alpha channel.
+ALPHA_FORMATS = frozenset({"png", "webp", "avif"})
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a loader reads from the header alone (stored orientation, not yet applied)."""
+
+    format: str
+    width: int  # as stored, before EXIF orientation
+    height: int
+    input_bytes: int
+    orientation: int = 1
+    has_alpha: bool = False
+    frames: int = 1
+    has_icc: bool = False
+    interpretation: str = "srgb"
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        # Orientations 5..8 are rotated by 90 or 270 degrees: width and height swap.
+        if self.orientation in (5, 6, 7, 8):
+            return self.height, self.width
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class Encode:
+    format: OutputFormat
+    quality: int  # for png: zlib compression level
+
+
+@dataclass(frozen=True)
+class RenditionPlan:
+    name: str
+    folder: str
+    width: int  # final output size
+    height: int
+    crop: bool  # fit=cover: fill the box, cut the overflow from the centre
+    encodes: tuple[Encode, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    # One decode, at the size the largest rendition needs (never above the source).
+    decode_width: int
+    decode_height: int
+    # Colour-manage through the embedded (or CMYK fallback) profile into sRGB.
+    colour_manage: bool
+    renditions: tuple[RenditionPlan, ...]
+
+
+def check_limits(header: Header, limits: Limits) -> None:
+    """Refuse from the header, before a single pixel is decoded."""
+    if header.input_bytes > limits.max_input_bytes:
+        raise ImageTooLarge(
+            f"the upload is {header.input_bytes:,} bytes; the limit is "
+            f"{limits.max_input_bytes:,} bytes"
+        )
+    pixels = header.width * header.height
+    if pixels > limits.max_pixels:
+        raise TooManyPixels(
+            f"the image is {header.width}x{header.height} ({pixels / 1e6:,.1f} megapixels); "
+            f"the limit is {limits.max_pixels / 1e6:,.1f} megapixels"
+        )
+    if max(header.width, header.height) > limits.max_dimension:
+        raise ImageTooLarge(
+            f"the image is {header.width}x{header.height} pixels; no side may exceed "
+            f"{limits.max_dimension:,} pixels"
+        )
+
+
+def fit_size(src_w: int, src_h: int, box_w: int, box_h: int, cover: bool) -> tuple[int, int]:
+    """Output size for a box, keeping the aspect ratio, never upscaling, never zero.
+
+    inside: the whole image fits in the box. cover: the image fills the box (then is cropped
+    to it), so the result is min(box, scaled) on each side.
+    """
+    sx, sy = box_w / src_w, box_h / src_h
+    scale = min(1.0, max(sx, sy) if cover else min(sx, sy))
+    w = max(1, round(src_w * scale))
+    h = max(1, round(src_h * scale))
+    return min(w, box_w), min(h, box_h)
+
+
+def _decode_scale(src_w: int, src_h: int, spec: RenditionSpec) -> float:
+    sx, sy = spec.width / src_w, spec.height / src_h
+    return min(1.0, max(sx, sy) if spec.fit == "cover" else min(sx, sy))
+
+
+def resolve_formats(spec: RenditionSpec, has_alpha: bool) -> tuple[Encode, ...]:
+    """'jpeg' becomes PNG when the image has alpha; duplicates collapse."""
+    q = spec.quality
+    out: list[Encode] = []
+    for fmt in spec.formats:
+        actual: OutputFormat = "png" if (fmt == "jpeg" and has_alpha) else fmt
+        quality = {
+            "jpeg": q.jpeg,
+            "webp": q.webp,
+            "avif": q.avif,
+            "png": q.png_compression,
+        }[actual]
+        if all(e.format != actual for e in out):
+            out.append(Encode(actual, quality))
+    return tuple(out)
+
+
+def make_plan(header: Header, config: EngineConfig) -> Plan:
+    check_limits(header, config.limits)
+    src_w, src_h = header.oriented_size
+    scale = max(_decode_scale(src_w, src_h, spec) for spec in config.renditions)
+    # The same rounding as fit_size, so the largest rendition is the decoded image itself.
+    decode_w = max(1, round(src_w * scale))
+    decode_h = max(1, round(src_h * scale))
+    renditions = []
+    for spec in config.renditions:
+        cover = spec.fit == "cover"
+        w, h = fit_size(src_w, src_h, spec.width, spec.height, cover)
+        renditions.append(
+            RenditionPlan(
+                name=spec.name,
+                folder=spec.folder,
+                width=w,
+                height=h,
+                crop=cover,
+                encodes=resolve_formats(spec, header.has_alpha),
+            )
+        )
+    return Plan(
+        decode_width=decode_w,
+        decode_height=decode_h,
+        colour_manage=header.has_icc or header.interpretation == "cmyk",
+        renditions=tuple(renditions),
+    )

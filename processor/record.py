@@ -1,0 +1,110 @@
+"""The stored image record: one definition, written by the processor, read by the API.
+
+Imports neither pyvips nor FastAPI, so both sides (and the tests) can share it cheaply.
+DynamoDB holds it as a map; ``to_item``/``from_item`` are the only translation.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    processing = "processing"
+    done = "done"
+    failed = "failed"
+    deleted = "deleted"
+
+
+class RenditionInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # the rendition's name in the config, e.g. "thumb"
+    key: str  # relative to the output root / public prefix, e.g. "thumbs/<id>-<ver>.webp"
+    format: str  # "jpeg" | "png" | "webp" | "avif"
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
+class ImageFacts(BaseModel):
+    """What the engine learns about one input (all from the header, plus the hash)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    input_bytes: int
+    format: str  # detected from the bytes: jpeg, png, webp, gif, tiff, heif
+    width: int  # after EXIF orientation
+    height: int
+    orientation: int = 1  # EXIF 1..8
+    has_alpha: bool = False
+    frames: int = 1
+    colour_space: str = "srgb"  # libvips interpretation of the input
+    bits_per_sample: int = 8
+    icc_description: str | None = None
+    captured_at: str | None = None  # EXIF DateTimeOriginal, ISO 8601 without zone
+    dominant_color: str | None = None  # "#rrggbb"
+    placeholder: str | None = None  # BlurHash
+
+
+class ImageRecord(BaseModel):
+    """One image, as DynamoDB stores it and the API serves it."""
+
+    id: str
+    source_key: str  # the raw object's key, e.g. "raw/2024/cat.jpg"
+    bucket: str = ""
+    status: Status
+    created_at: str  # ISO 8601 UTC
+    updated_at: str
+    # S3 event sequencer of the last applied event (hex); orders events for one key.
+    sequencer: str | None = None
+    # Hash of the rendition config that made the renditions (see EngineConfig.version).
+    config_version: str | None = None
+    # Content version in rendition keys: changes when the bytes or the config change.
+    content_version: str | None = None
+    facts: ImageFacts | None = None
+    renditions: list[RenditionInfo] = Field(default_factory=list)
+    processing_ms: float | None = None
+    error: ErrorInfo | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        """A DynamoDB item (resource-level types: floats become Decimal)."""
+        item: dict[str, Any] = _to_dynamo(self.model_dump(mode="json", exclude_none=True))
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ImageRecord:
+        return cls.model_validate(_from_dynamo(item))
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value

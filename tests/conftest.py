@@ -1,0 +1,38 @@
+"""Shared test ground: where the corpus is, and what each of its files must give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
+GOOD = CORPUS / "good"
+BAD = CORPUS / "bad"
+
+# ../shared/corpus/README.md: what each bad file must be refused with.
+BAD_CODES = {
+    "corrupt-header.jpg": "corrupt_image",
+    "truncated.jpg": "corrupt_image",
+    "truncated.png": "corrupt_image",
+    "65536-uint32-limit.png": "too_many_pixels",
+    "check.svg": "unsupported_format",
+    "struct-image-04-t.svg": "unsupported_format",
+    "relax.jp2": "unsupported_format",
+}
+
+
+def good_files() -> list[Path]:
+    return sorted(p for p in GOOD.iterdir() if p.is_file())
+
+
+def bad_files() -> list[Path]:
+    return sorted(p for p in BAD.iterdir() if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not GOOD.is_dir():
+        pytest.fail(f"the shared corpus is missing at {CORPUS}")
+    return CORPUS
