@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own dependencies (they clash with ours), so it lives in a venv of its own.
+TOOLS := .tools
+CHECKOV := $(TOOLS)/bin/checkov
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
+.PHONY: install tools test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
 
 # Created when missing, refreshed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -16,6 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet checkov==3.3.30
+
+tools: $(CHECKOV)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -23,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHECKOV)
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -38,7 +47,7 @@ run: $(STAMP)
 bench: $(STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run
 
-image:
+image: $(STAMP)
 	$(BIN)/python -m infra.deploy build
 
 deploy: $(STAMP)
@@ -48,4 +57,4 @@ deploy-dry-run: $(STAMP)
 	$(BIN)/python -m infra.deploy deploy --dry-run
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) out .pytest_cache .mypy_cache .ruff_cache

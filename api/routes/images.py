@@ -1,0 +1,172 @@
+"""/images: read image records (public by default); delete and reprocess (protected)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from api.cursor import MAX_TOKEN_CHARS, InvalidCursor
+from api.deps import QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
+from api.problems import Conflict, InvalidCursorProblem, NotFound, problem_responses
+from api.schemas import (
+    IMAGE_ID_PATTERN,
+    DeleteAccepted,
+    ImagePublic,
+    ImagesPublic,
+    ReprocessAccepted,
+    image_public,
+)
+from processor.messages import reprocess_message
+from processor.record import ImageRecord, Status
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+# Revalidate every time (cheap with If-None-Match): a record changes while it is processed.
+CACHE_CONTROL = "no-cache"
+
+router = APIRouter(prefix="/images", tags=["images"])
+write_router = APIRouter(prefix="/images", tags=["images"])
+
+ImageId = Annotated[
+    str, Path(pattern=IMAGE_ID_PATTERN, description="26 lowercase base32 characters")
+]
+
+
+def _cursor_context(status: Status | None) -> str:
+    # A cursor is only valid for the listing that made it: same filter, same order.
+    return f"images:newest:{status.value if status else 'live'}"
+
+
+def _load(repo: RepoDep, image_id: str) -> ImageRecord:
+    record = repo.get(image_id)
+    if record is None:
+        raise NotFound(f"no image with id {image_id!r}")
+    return record
+
+
+@router.get(
+    "",
+    summary="List images, newest first",
+    responses=problem_responses(400, 422, 503),
+)
+def read_images(
+    repo: RepoDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    status: Annotated[
+        Status | None, Query(description="only images in this state; default: all but deleted")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_TOKEN_CHARS, description="the `next` value of the previous page"),
+    ] = None,
+) -> ImagesPublic:
+    context = _cursor_context(status)
+    position = None
+    if cursor:
+        try:
+            position = signer.decode(cursor, context=context)
+        except InvalidCursor as e:
+            raise InvalidCursorProblem(str(e)) from e
+    page = repo.list_images(status=status, limit=limit, position=position)
+    data = [image_public(r, settings.cdn_base_url) for r in page.items]
+    next_token = signer.encode(page.next_position, context=context) if page.next_position else None
+    return ImagesPublic(data=data, count=len(data), next=next_token)
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires: W/ prefixes are ignored."""
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
+
+
+_ETAG_HEADER: dict[str, Any] = {
+    "ETag": {"description": "version of this representation", "schema": {"type": "string"}}
+}
+
+
+@router.get(
+    "/{image_id}",
+    summary="One image, with rendition URLs and srcsets",
+    response_model=ImagePublic,
+    responses={
+        200: {"headers": _ETAG_HEADER},
+        304: {"description": "Not Modified: the If-None-Match ETag still matches"},
+        **problem_responses(404, 422, 503),
+    },
+)
+def read_image(
+    image_id: ImageId,
+    repo: RepoDep,
+    settings: SettingsDep,
+    if_none_match: Annotated[
+        str | None, Header(description="an ETag from an earlier response")
+    ] = None,
+) -> Response:
+    record = _load(repo, image_id)
+    body = image_public(record, settings.cdn_base_url).model_dump_json().encode()
+    etag = _etag(body)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if if_none_match is not None and _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], list[str]]:
+    """(exact keys, prefixes to list) that hold this image's files.
+
+    Besides the renditions the record names, every older content version of them lives next
+    to them as ``<folder>/<id>-<version>.<ext>``: ids have a fixed length, so listing
+    ``<public>/<folder>/<id>`` finds exactly this image's files and no other image's.
+    """
+    keys = [record.source_key, *(public_prefix + r.key for r in record.renditions)]
+    folders = sorted({r.key.rpartition("/")[0] for r in record.renditions if "/" in r.key})
+    prefixes = [f"{public_prefix}{folder}/{record.id}" for folder in folders]
+    return keys, prefixes
+
+
+@write_router.delete(
+    "/{image_id}",
+    status_code=202,
+    summary="Delete an image's source and renditions",
+    description="Removes the uploaded original and every rendition from the bucket. The record "
+    "is marked `deleted` by the processor when S3 reports the removal.",
+    responses=problem_responses(404, 422, 503),
+)
+def delete_image(
+    image_id: ImageId, repo: RepoDep, settings: SettingsDep, store: StoreDep
+) -> DeleteAccepted:
+    record = _load(repo, image_id)
+    keys, prefixes = keys_to_delete(record, settings.public_prefix)
+    for prefix in prefixes:
+        keys.extend(store.list_keys(prefix))
+    unique = sorted(set(keys))
+    store.delete(unique)
+    return DeleteAccepted(id=record.id, deleted_keys=unique)
+
+
+@write_router.post(
+    "/{image_id}/reprocess",
+    status_code=202,
+    summary="Queue an image to be processed again",
+    description="After a rendition config change or a fix: the processor derives the image "
+    "again from its original.",
+    responses=problem_responses(404, 409, 422, 503),
+)
+def reprocess_image(
+    image_id: ImageId, repo: RepoDep, settings: SettingsDep, queue: QueueDep
+) -> ReprocessAccepted:
+    record = _load(repo, image_id)
+    if record.status is Status.deleted:
+        raise Conflict("the image is deleted: its original is gone")
+    message_id = queue.send(reprocess_message(record.bucket or settings.bucket, record.source_key))
+    return ReprocessAccepted(id=record.id, message_id=message_id)

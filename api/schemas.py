@@ -1,0 +1,416 @@
+"""What the API returns and accepts. Built from processor.record.ImageRecord, never from items.
+
+Every image carries what a page needs to show it without layout shift: intrinsic (oriented)
+width and height, a `srcset` per format, a `src` fallback, the dominant colour and a BlurHash
+placeholder, all with absolute URLs under the configured CDN base.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processor.record import ImageRecord, RenditionInfo, Status
+
+# Formats a browser can show without a <source type> guard, best fallback first.
+FALLBACK_FORMATS = ("jpeg", "png")
+IMAGE_ID_PATTERN = r"^[a-z2-7]{26}$"
+
+_EXAMPLE_ID = "kz2y6v3k4qj7m2xq5w3ggz6d4e"
+_EXAMPLE_CDN = "https://d111111abcdef8.cloudfront.net"
+
+
+class RenditionPublic(BaseModel):
+    name: str = Field(description="rendition name in the config, e.g. thumb")
+    format: str = Field(description="jpeg, png, webp or avif")
+    content_type: str
+    width: int = Field(description="pixels")
+    height: int = Field(description="pixels")
+    bytes: int
+    url: str = Field(description="absolute URL on the CDN")
+
+
+class ErrorPublic(BaseModel):
+    code: str = Field(description="stable code, e.g. unsupported_format")
+    message: str
+
+
+class ImagePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_ID,
+                    "status": "done",
+                    "source_key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/cat.jpg",
+                    "width": 4032,
+                    "height": 3024,
+                    "format": "jpeg",
+                    "bytes": 3145728,
+                    "dominant_color": "#8a7f72",
+                    "placeholder": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                    "created_at": "2024-05-01T12:00:00Z",
+                    "updated_at": "2024-05-01T12:00:02Z",
+                    "error": None,
+                    "renditions": [
+                        {
+                            "name": "thumb",
+                            "format": "webp",
+                            "content_type": "image/webp",
+                            "width": 320,
+                            "height": 240,
+                            "bytes": 14200,
+                            "url": f"{_EXAMPLE_CDN}/thumbs/{_EXAMPLE_ID}-1a2b3c4d5e.webp",
+                        }
+                    ],
+                    "srcset": {
+                        "webp": f"{_EXAMPLE_CDN}/thumbs/{_EXAMPLE_ID}-1a2b3c4d5e.webp 320w, "
+                        f"{_EXAMPLE_CDN}/optimized/{_EXAMPLE_ID}-1a2b3c4d5e.webp 2048w",
+                        "jpeg": f"{_EXAMPLE_CDN}/thumbs/{_EXAMPLE_ID}-1a2b3c4d5e.jpg 320w, "
+                        f"{_EXAMPLE_CDN}/optimized/{_EXAMPLE_ID}-1a2b3c4d5e.jpg 2048w",
+                    },
+                    "src": f"{_EXAMPLE_CDN}/optimized/{_EXAMPLE_ID}-1a2b3c4d5e.jpg",
+                }
+            ]
+        }
+    )
+
+    id: str
+    status: Status
+    source_key: str = Field(description="key of the uploaded original in the bucket")
+    width: int | None = Field(None, description="intrinsic width after EXIF orientation, pixels")
+    height: int | None = Field(None, description="intrinsic height after EXIF orientation, pixels")
+    format: str | None = Field(None, description="format of the original: jpeg, png, webp, ...")
+    bytes: int | None = Field(None, description="size of the original")
+    dominant_color: str | None = Field(None, description="#rrggbb, for a background while loading")
+    placeholder: str | None = Field(None, description="BlurHash of the image")
+    created_at: str = Field(description="ISO 8601 UTC")
+    updated_at: str = Field(description="ISO 8601 UTC")
+    error: ErrorPublic | None = Field(None, description="why processing failed (status failed)")
+    renditions: list[RenditionPublic] = Field(default_factory=list)
+    srcset: dict[str, str] = Field(
+        default_factory=dict, description="per format: 'url 320w, url 2048w', for <source srcset>"
+    )
+    src: str | None = Field(None, description="largest JPEG/PNG rendition, for <img src>")
+
+
+class ImagesPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"data": [], "count": 0, "next": None}]}
+    )
+
+    data: list[ImagePublic]
+    count: int = Field(description="number of images in this page")
+    next: str | None = Field(
+        None, description="opaque cursor of the next page (pass as ?cursor=); null on the last"
+    )
+
+
+def rendition_url(cdn_base_url: str, info: RenditionInfo) -> str:
+    return f"{cdn_base_url}/{info.key}"
+
+
+def srcsets(renditions: list[RenditionPublic]) -> dict[str, str]:
+    """One srcset per format, narrowest first; one candidate per width (HTML forbids repeats).
+
+    Small originals are never upscaled, so two renditions can share a width: the first (the
+    smaller file) wins.
+    """
+    by_format: dict[str, dict[int, str]] = {}
+    for r in sorted(renditions, key=lambda r: (r.width, r.bytes)):
+        by_format.setdefault(r.format, {}).setdefault(r.width, r.url)
+    return {
+        fmt: ", ".join(f"{url} {w}w" for w, url in widths.items())
+        for fmt, widths in by_format.items()
+    }
+
+
+def fallback_src(renditions: list[RenditionPublic]) -> str | None:
+    """The widest rendition in a format every browser shows; any format if there is none."""
+    for group in ([r for r in renditions if r.format in FALLBACK_FORMATS], renditions):
+        if group:
+            return max(group, key=lambda r: (r.width, -r.bytes)).url
+    return None
+
+
+def image_public(record: ImageRecord, cdn_base_url: str) -> ImagePublic:
+    facts = record.facts
+    # A deleted image's files are gone: URLs to them would only 404.
+    infos = [] if record.status is Status.deleted else record.renditions
+    renditions = [
+        RenditionPublic(
+            name=i.name,
+            format=i.format,
+            content_type=i.content_type,
+            width=i.width,
+            height=i.height,
+            bytes=i.bytes,
+            url=rendition_url(cdn_base_url, i),
+        )
+        for i in infos
+    ]
+    return ImagePublic(
+        id=record.id,
+        status=record.status,
+        source_key=record.source_key,
+        width=facts.width if facts else None,
+        height=facts.height if facts else None,
+        format=facts.format if facts else None,
+        bytes=facts.input_bytes if facts else None,
+        dominant_color=facts.dominant_color if facts else None,
+        placeholder=facts.placeholder if facts else None,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        error=ErrorPublic(code=record.error.code, message=record.error.message)
+        if record.error and record.status is Status.failed
+        else None,
+        renditions=renditions,
+        srcset=srcsets(renditions),
+        src=fallback_src(renditions),
+    )
+
+
+# --- uploads -----------------------------------------------------------------------------
+
+ImageContentType = Literal[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/tiff",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME_CHARS = 100
+
+
+def safe_filename(name: str) -> str:
+    """A client's file name reduced to a harmless S3 key segment ('upload' if nothing is left).
+
+    Drops directories (either slash), accents and anything outside [A-Za-z0-9._-]; never starts
+    with a dot; keeps the extension when the name is cut to length.
+    """
+    base = re.split(r"[\\/]", name)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    stem, dot, ext = ascii_name.rpartition(".")
+    if not dot:
+        stem, ext = ext, ""
+    ext = _UNSAFE.sub("", ext)[:16]
+    stem = _UNSAFE.sub("-", stem).strip(".-_")
+    stem = stem[: MAX_NAME_CHARS - len(ext) - 1].rstrip(".-_") or "upload"
+    return f"{stem}.{ext}" if ext else stem
+
+
+class _FileInfo(BaseModel):
+    filename: str = Field(min_length=1, max_length=1024, description="the client's file name")
+    content_type: ImageContentType = Field(description="sent as the object's Content-Type")
+
+
+class UploadRequest(_FileInfo):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"filename": "cat.jpg", "content_type": "image/jpeg", "size": 3145728}]
+        },
+    )
+
+    size: int | None = Field(None, ge=1, description="bytes, if known: refused early when too big")
+
+
+class PresignedPost(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_ID,
+                    "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/cat.jpg",
+                    "url": "https://imgpipe-bucket.s3.amazonaws.com/",
+                    "fields": {
+                        "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/cat.jpg",
+                        "Content-Type": "image/jpeg",
+                        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+                        "x-amz-credential": "AKIA.../20240501/us-east-1/s3/aws4_request",
+                        "x-amz-date": "20240501T120000Z",
+                        "policy": "eyJleHBpcmF0aW9uIjog...",
+                        "x-amz-signature": "9f2c...",
+                    },
+                    "max_bytes": 209715200,
+                    "expires_in": 3600,
+                }
+            ]
+        }
+    )
+
+    id: str = Field(description="the image id the upload will have: poll GET /images/{id}")
+    key: str = Field(description="server-chosen object key under the raw prefix")
+    url: str = Field(description="POST a multipart/form-data form here")
+    fields: dict[str, str] = Field(description="form fields to send before the `file` field")
+    max_bytes: int
+    expires_in: int = Field(description="seconds")
+
+
+class MultipartStart(_FileInfo):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"filename": "panorama.tif", "content_type": "image/tiff", "size": 3221225472}
+            ]
+        },
+    )
+
+    size: int = Field(ge=1, description="total bytes of the file")
+
+
+class MultipartUpload(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_ID,
+                    "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif",
+                    "upload_id": "VXBsb2FkIElEIGZvciBwYW5vcmFtYS50aWY",
+                    "part_size": 16777216,
+                    "part_count": 192,
+                    "max_parts_per_request": 100,
+                }
+            ]
+        }
+    )
+
+    id: str
+    key: str
+    upload_id: str
+    part_size: int = Field(description="bytes of every part but the last")
+    part_count: int
+    max_parts_per_request: int = Field(description="part URLs one request may ask for")
+
+
+class PartUrlsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif", "part_numbers": [1, 2]}
+            ]
+        },
+    )
+
+    key: str = Field(min_length=1, max_length=1024)
+    part_numbers: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
+        min_length=1, max_length=100, description="distinct part numbers, 1 to 10,000"
+    )
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str = Field(description="PUT the part's bytes here; keep the ETag response header")
+
+
+class PartUrls(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "parts": [
+                        {
+                            "part_number": 1,
+                            "url": "https://imgpipe-bucket.s3.amazonaws.com/raw/...?partNumber=1&"
+                            "uploadId=...&X-Amz-Signature=...",
+                        }
+                    ],
+                    "expires_in": 3600,
+                }
+            ]
+        }
+    )
+
+    parts: list[PartUrl]
+    expires_in: int = Field(description="seconds")
+
+
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_number: int = Field(ge=1, le=10_000)
+    etag: str = Field(min_length=1, max_length=128, description="ETag header of the part's PUT")
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif",
+                    "parts": [{"part_number": 1, "etag": '"b54357faf0632cce46e942fa68356b38"'}],
+                }
+            ]
+        },
+    )
+
+    key: str = Field(min_length=1, max_length=1024)
+    parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+
+
+class UploadComplete(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_ID,
+                    "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif",
+                    "bytes": 3221225472,
+                    "etag": '"17fbc0a106abbb6f381aac6e331f2a19-192"',
+                }
+            ]
+        }
+    )
+
+    id: str
+    key: str
+    bytes: int
+    etag: str
+
+
+# --- writes on images --------------------------------------------------------------------
+
+
+class DeleteAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _EXAMPLE_ID,
+                    "deleted_keys": [
+                        "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/cat.jpg",
+                        f"public/thumbs/{_EXAMPLE_ID}-1a2b3c4d5e.webp",
+                    ],
+                }
+            ]
+        }
+    )
+
+    id: str
+    deleted_keys: list[str] = Field(description="objects removed; the record is marked shortly")
+
+
+class ReprocessAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": _EXAMPLE_ID, "message_id": "5fea7756-0ea4-451a"}]}
+    )
+
+    id: str
+    message_id: str = Field(description="SQS message id of the queued request")
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"] = "ok"

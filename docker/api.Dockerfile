@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The API Lambda: FastAPI behind API Gateway (Mangum), reads DynamoDB, presigns uploads.
+# Build from the repository root (the context .dockerignore allows only what the image needs):
+#   docker build --platform linux/arm64 --build-arg ARCH=arm64 -f docker/api.Dockerfile .
+# `python -m infra.deploy build` runs exactly this for both images.
+
+# Pinned tag: a new base (security fixes) is a reviewed one-line change, not a surprise.
+ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12.2026.10.03.13
+
+FROM ${BASE_IMAGE} AS builder
+# Lambda's architecture, as the template's Architecture parameter spells it: arm64 or x86_64.
+# The platform itself comes from `docker build --platform`; this guard turns the classic mistake
+# (an x86 laptop building for an arm64 function without --platform) into a build error instead
+# of a function that cannot start.
+ARG ARCH=arm64
+RUN machine="$(uname -m)"; \
+    case "${ARCH}:${machine}" in \
+      arm64:aarch64|x86_64:x86_64) ;; \
+      *) echo "ARCH=${ARCH} but this stage runs on ${machine}: add --platform linux/${ARCH}" >&2; exit 1 ;; \
+    esac
+WORKDIR /build
+COPY pyproject.toml docker/requirements.py ./
+# The one pin list is pyproject.toml; the API never decodes pixels, so no libvips (tens of MB).
+RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary > requirements.txt \
+    && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt
+
+FROM ${BASE_IMAGE}
+COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
+COPY api/ ${LAMBDA_TASK_ROOT}/api/
+# The API shares the record, keys, settings and errors modules with the processor.
+COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
+ENV PYTHONDONTWRITEBYTECODE=1
+# Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
+RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
+# Lambda runs functions as its own unprivileged user; this keeps a local `docker run` non-root too.
+USER 65534:65534
+CMD ["api.handler.lambda_handler"]

@@ -1,0 +1,1 @@
+"""Deployment: the CloudFormation template, a reader for it, and the deploy command."""

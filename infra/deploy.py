@@ -1,0 +1,624 @@
+"""`python -m infra.deploy build|deploy [--dry-run]`: images to ECR, then the CloudFormation stack.
+
+deploy: build both images (docker/), make the ECR repositories when missing (scan on push,
+immutable tags), log Docker in with a token from boto3, push with tag = git commit, create or
+update the stack with those image URIs, wait, print the outputs. ``--dry-run`` prints the plan
+and touches neither AWS nor Docker. Region and credentials come from the usual AWS settings
+(AWS_PROFILE, AWS_REGION, ~/.aws), or --profile/--region.
+
+The plan is data made by a pure function; the executor is the only code that talks to AWS, and
+Docker sits behind ``ContainerBuilder`` so tests run the whole command against moto with a fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from infra.template import load_template
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
+# CloudFormation's limit for a template passed inline (TemplateBody); larger needs S3.
+MAX_TEMPLATE_BODY_BYTES = 51_200
+PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+# The bucket is named "<stack>-<account>-<region>": S3 allows 63 lowercase characters.
+STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+ACCOUNT_PLACEHOLDER = "<account>"
+
+
+class DeployError(Exception):
+    """A step failed in a way a person can act on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str  # "processor" or "api": the repository suffix
+    dockerfile: str  # relative to the repository root
+    parameter: str  # template parameter that receives the image URI
+
+
+IMAGES = (
+    ImageSpec("processor", "docker/processor.Dockerfile", "ProcessorImageUri"),
+    ImageSpec("api", "docker/api.Dockerfile", "ApiImageUri"),
+)
+
+
+class ContainerBuilder(Protocol):
+    """The only Docker calls the deploy makes. ``DockerCli`` shells out; tests pass a fake."""
+
+    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None: ...
+
+    def login(self, *, registry: str, username: str, password: str) -> None: ...
+
+    def push(self, image: str) -> None: ...
+
+
+class DockerCli:
+    """ContainerBuilder on the `docker` command line (needs a reachable Docker engine)."""
+
+    def __init__(self, docker: str = "docker") -> None:
+        self.docker = docker
+        self._checked = False
+
+    def _run(self, args: Sequence[str], stdin: str | None = None) -> None:
+        try:
+            subprocess.run([self.docker, *args], input=stdin, text=True, check=True)
+        except FileNotFoundError as e:
+            raise DeployError(f"`{self.docker}` is not installed") from e
+        except subprocess.CalledProcessError as e:
+            raise DeployError(
+                f"`{self.docker} {args[0]}` failed with exit code {e.returncode}"
+            ) from e
+
+    def _engine(self) -> None:
+        if self._checked:
+            return
+        probe = subprocess.run(
+            [self.docker, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise DeployError(
+                "no Docker engine is reachable (only the client is installed?): build where an "
+                "engine runs. `python -m infra.deploy deploy --dry-run` shows the plan."
+            )
+        self._checked = True
+
+    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None:
+        self._engine()
+        # --provenance=false: Lambda rejects the attestation manifests buildx adds by default.
+        self._run(
+            [
+                "build",
+                "--platform",
+                PLATFORMS[architecture],
+                "--build-arg",
+                f"ARCH={architecture}",
+                "--provenance=false",
+                "--file",
+                str(dockerfile),
+                "--tag",
+                image,
+                str(context),
+            ]
+        )
+
+    def login(self, *, registry: str, username: str, password: str) -> None:
+        self._engine()
+        # The password goes through stdin, never argv (visible to other users in `ps`).
+        self._run(["login", "--username", username, "--password-stdin", registry], stdin=password)
+
+    def push(self, image: str) -> None:
+        self._engine()
+        self._run(["push", image])
+
+
+# ------------------------------------------------------------------ the plan (pure) ---------
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    name: str
+    dockerfile: Path
+    repository: str
+    uri: str
+    parameter: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack_name: str
+    region: str
+    account: str
+    tag: str
+    architecture: str
+    template: Path
+    images: tuple[PlannedImage, ...]
+    # Parameters this deploy sets; the others keep their previous value on update and their
+    # template default on create.
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = [
+            f"stack        {self.stack_name} in {self.region} (account {self.account})",
+            f"template     {self.template}",
+            f"architecture {self.architecture} ({PLATFORMS[self.architecture]})",
+            f"tag          {self.tag}",
+        ]
+        for image in self.images:
+            lines.append(f"image        {image.name}: {image.dockerfile} -> {image.uri}")
+            lines.append(
+                f"repository   {image.repository} (created if missing: scan on push, "
+                "immutable tags)"
+            )
+        for key, value in sorted(self.parameters.items()):
+            lines.append(f"parameter    {key}={value}")
+        lines.append("parameter    (others: previous value on update, template default on create)")
+        return "\n".join(lines)
+
+
+def registry_host(account: str, region: str) -> str:
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{suffix}"
+
+
+def make_plan(
+    *,
+    stack_name: str,
+    region: str,
+    account: str,
+    tag: str,
+    architecture: str,
+    template: Path,
+    extra_parameters: Mapping[str, str],
+    alert_email: str | None,
+    declared: Sequence[str] | None = None,
+) -> Plan:
+    """Everything deploy will do, decided from the options alone.
+
+    ``declared`` (the template's parameter names) catches a misspelt --parameter before a
+    ten-minute image build rather than after it.
+    """
+    if not STACK_NAME.match(stack_name):
+        raise DeployError(
+            f"stack name {stack_name!r}: use 1-30 lowercase letters, digits or '-', starting "
+            "with a letter (it becomes part of the bucket name)"
+        )
+    if architecture not in PLATFORMS:
+        raise DeployError(f"architecture {architecture!r}: use one of {sorted(PLATFORMS)}")
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", tag):
+        raise DeployError(f"image tag {tag!r} is not a valid Docker tag")
+    host = registry_host(account, region)
+    images = tuple(
+        PlannedImage(
+            name=spec.name,
+            dockerfile=REPO_ROOT / spec.dockerfile,
+            repository=f"{stack_name}/{spec.name}",
+            uri=f"{host}/{stack_name}/{spec.name}:{tag}",
+            parameter=spec.parameter,
+        )
+        for spec in IMAGES
+    )
+    parameters = {image.parameter: image.uri for image in images}
+    parameters["Architecture"] = architecture
+    if alert_email:
+        parameters["AlertEmail"] = alert_email
+    for key, value in extra_parameters.items():
+        if key in parameters:
+            raise DeployError(f"--parameter {key} is set by deploy itself; use its own option")
+        parameters[key] = value
+    if declared is not None:
+        unknown = set(parameters) - set(declared)
+        if unknown:
+            raise DeployError(f"the template declares no parameter {sorted(unknown)}")
+    return Plan(
+        stack_name=stack_name,
+        region=region,
+        account=account,
+        tag=tag,
+        architecture=architecture,
+        template=template,
+        images=images,
+        parameters=parameters,
+    )
+
+
+def template_defaults(template: Path) -> dict[str, str | None]:
+    """Every declared parameter and its default as text (None: the parameter has none)."""
+    declared = load_template(template).get("Parameters", {})
+    return {k: str(v["Default"]) if "Default" in v else None for k, v in declared.items()}
+
+
+def stack_parameters(
+    plan: Plan, defaults: Mapping[str, str | None], previous: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    """CloudFormation Parameters: ours, and on an update the stack's previous values.
+
+    ``defaults`` maps every declared parameter to its template default (None: no default);
+    ``previous`` is the existing stack's parameters (None: a new stack). Without
+    UsePreviousValue an update silently resets every parameter it does not pass (the alert
+    address, memory sizes) to the template default. A previous value equal to the current
+    default is left to the default, which is the same value.
+    """
+    unknown = set(plan.parameters) - set(defaults)
+    if unknown:
+        raise DeployError(f"the template declares no parameter {sorted(unknown)}")
+    params: list[dict[str, Any]] = [
+        {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(plan.parameters.items())
+    ]
+    if previous is None:
+        missing = sorted(k for k, v in defaults.items() if v is None and k not in plan.parameters)
+        if missing:
+            hint = " (--alert-email or IMGPIPE_ALERT_EMAIL)" if "AlertEmail" in missing else ""
+            raise DeployError(f"a new stack needs values for {missing}{hint}")
+        return params
+    for key, value in sorted(previous.items()):
+        if key in plan.parameters or key not in defaults or value == defaults[key]:
+            continue
+        params.append({"ParameterKey": key, "UsePreviousValue": True})
+    return params
+
+
+# ------------------------------------------------------------------ git ---------------------
+
+
+# What the images are built from (the .dockerignore allow-list and the Dockerfiles).
+IMAGE_PATHS = ("pyproject.toml", ".dockerignore", "docker", "processor", "api")
+
+
+def git_tag(
+    repo: Path = REPO_ROOT,
+    now: Callable[[], datetime] | None = None,
+    paths: Sequence[str] = IMAGE_PATHS,
+) -> str:
+    """The commit's short hash, naming what the images hold.
+
+    Changed or untracked files under ``paths`` would go into the image without being in the
+    commit, so the tag gets a time suffix then: ECR tags are immutable, and the same tag must
+    never name two different images.
+    """
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+            )
+        except (FileNotFoundError, subprocess.CalledProcessError) as e:
+            raise DeployError(f"cannot read the git commit ({e}); pass --tag") from e
+        return done.stdout.strip()
+
+    sha = git("rev-parse", "--short=12", "HEAD")
+    if git("status", "--porcelain", "--untracked-files=all", "--", *paths):
+        stamp = (now or (lambda: datetime.now(UTC)))().strftime("%Y%m%d%H%M%S")
+        return f"{sha}-dirty-{stamp}"
+    return sha
+
+
+# ------------------------------------------------------------------ the executor ------------
+
+
+def _error_code(e: Exception) -> str:
+    response = getattr(e, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def ensure_repository(ecr: Any, name: str, out: TextIO) -> None:
+    try:
+        ecr.describe_repositories(repositoryNames=[name])
+        out.write(f"repository   {name} exists\n")
+        return
+    except Exception as e:
+        if _error_code(e) != "RepositoryNotFoundException":
+            raise
+    ecr.create_repository(
+        repositoryName=name,
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": True},
+        encryptionConfiguration={"encryptionType": "AES256"},
+    )
+    # Old images cost storage; keep enough to roll back a few deploys.
+    ecr.put_lifecycle_policy(
+        repositoryName=name,
+        lifecyclePolicyText=(
+            '{"rules":[{"rulePriority":1,"description":"keep the last 20 images",'
+            '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":20},'
+            '"action":{"type":"expire"}}]}'
+        ),
+    )
+    out.write(f"repository   {name} created\n")
+
+
+def image_exists(ecr: Any, repository: str, tag: str) -> bool:
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except Exception as e:
+        if _error_code(e) == "ImageNotFoundException":
+            return False
+        raise
+    return bool(found.get("imageDetails"))
+
+
+def docker_login(ecr: Any, builder: ContainerBuilder) -> None:
+    auth = ecr.get_authorization_token()["authorizationData"][0]
+    username, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
+    registry = auth["proxyEndpoint"].removeprefix("https://")
+    builder.login(registry=registry, username=username, password=password)
+
+
+def publish_images(ecr: Any, builder: ContainerBuilder, plan: Plan, out: TextIO) -> None:
+    for image in plan.images:
+        ensure_repository(ecr, image.repository, out)
+    missing = []
+    for image in plan.images:
+        if image_exists(ecr, image.repository, plan.tag):
+            # Tags are immutable and name the commit: the image in ECR is this code already.
+            out.write(f"image        {image.uri} already in ECR\n")
+        else:
+            missing.append(image)
+    if not missing:
+        return  # a parameter-only redeploy needs no Docker at all
+    docker_login(ecr, builder)
+    for image in missing:
+        out.write(f"build        {image.name} ({plan.architecture})\n")
+        builder.build(
+            dockerfile=image.dockerfile,
+            context=REPO_ROOT,
+            image=image.uri,
+            architecture=plan.architecture,
+        )
+        out.write(f"push         {image.uri}\n")
+        builder.push(image.uri)
+
+
+def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except Exception as e:
+        if _error_code(e) == "ValidationError" and "does not exist" in str(e):
+            return None
+        raise
+    return stacks[0] if stacks else None
+
+
+def _failure_reasons(cfn: Any, name: str) -> str:
+    try:
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    except Exception:  # the reasons are a courtesy; the failure itself is reported anyway
+        return ""
+    failed = [
+        f"  {e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if str(e.get("ResourceStatus", "")).endswith("_FAILED")
+    ]
+    return "\n".join(failed[:10])
+
+
+def _wait(cfn: Any, waiter: str, name: str, delay: int) -> None:
+    try:
+        cfn.get_waiter(waiter).wait(
+            StackName=name, WaiterConfig={"Delay": delay, "MaxAttempts": 3600 // delay}
+        )
+    except Exception as e:  # botocore WaiterError: the stack rolled back or timed out
+        reasons = _failure_reasons(cfn, name)
+        raise DeployError(f"stack {name}: {e}\n{reasons}".rstrip()) from e
+
+
+def deploy_stack(
+    cfn: Any, plan: Plan, template_body: str, out: TextIO, delay: int = 15
+) -> dict[str, str]:
+    """Create or update the stack, wait for it, and return its outputs."""
+    defaults = template_defaults(plan.template)
+    current = _stack(cfn, plan.stack_name)
+    if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
+        # A stack whose creation failed cannot be updated, only deleted and created again.
+        out.write(f"stack        {plan.stack_name} failed to create earlier; deleting it\n")
+        cfn.delete_stack(StackName=plan.stack_name)
+        _wait(cfn, "stack_delete_complete", plan.stack_name, delay)
+        current = None
+    if current is not None and current["StackStatus"].endswith("_IN_PROGRESS"):
+        raise DeployError(f"stack {plan.stack_name} is {current['StackStatus']}; try again later")
+    common = {
+        "StackName": plan.stack_name,
+        "TemplateBody": template_body,
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Tags": [{"Key": "project", "Value": "imgpipe"}],
+    }
+    if current is None:
+        out.write(f"stack        creating {plan.stack_name} (CloudFront takes minutes)\n")
+        params = stack_parameters(plan, defaults, None)
+        cfn.create_stack(**common, Parameters=params)
+        _wait(cfn, "stack_create_complete", plan.stack_name, delay)
+    else:
+        previous = {
+            p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])
+        }
+        params = stack_parameters(plan, defaults, previous)
+        out.write(f"stack        updating {plan.stack_name}\n")
+        try:
+            cfn.update_stack(**common, Parameters=params)
+        except Exception as e:
+            if "No updates are to be performed" not in str(e):
+                raise
+            out.write("stack        no changes\n")
+        else:
+            _wait(cfn, "stack_update_complete", plan.stack_name, delay)
+    final = _stack(cfn, plan.stack_name) or {}
+    return {o["OutputKey"]: o["OutputValue"] for o in final.get("Outputs", [])}
+
+
+# ------------------------------------------------------------------ command line ------------
+
+
+def _parse_parameters(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DeployError(f"--parameter {item!r}: use Key=Value")
+        out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("build", "build both images locally (needs a Docker engine)"),
+        ("deploy", "build, push to ECR and deploy the CloudFormation stack"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+        p.add_argument(
+            "--stack-name",
+            default=os.environ.get("IMGPIPE_STACK_NAME", "imgpipe"),
+            help="%(default)s",
+        )
+        p.add_argument(
+            "--architecture",
+            default=os.environ.get("IMGPIPE_ARCHITECTURE", "arm64"),
+            choices=sorted(PLATFORMS),
+        )
+        p.add_argument("--tag", help="image tag (default: the git commit)")
+        if name == "deploy":
+            p.add_argument(
+                "--alert-email",
+                default=os.environ.get("IMGPIPE_ALERT_EMAIL"),
+                help="alarm e-mail (required for a new stack; IMGPIPE_ALERT_EMAIL)",
+            )
+            p.add_argument(
+                "--parameter",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="any other template parameter, e.g. ProcessorMemory=3008 (repeatable)",
+            )
+            p.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
+            p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+            p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
+    return parser
+
+
+def _session(profile: str | None, region: str | None) -> Any:
+    import boto3  # heavy: only when AWS is actually needed
+
+    return boto3.Session(profile_name=profile, region_name=region)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    builder: ContainerBuilder | None = None,
+    session_factory: Callable[[str | None, str | None], Any] = _session,
+    out: TextIO | None = None,
+) -> int:
+    stream = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args, builder or DockerCli(), session_factory, stream)
+    except DeployError as e:
+        sys.stderr.write(f"deploy: {e}\n")
+        return 1
+    except Exception as e:
+        # Credentials, permissions, throttling: AWS's own words are the useful part.
+        if type(e).__module__.startswith("botocore"):
+            sys.stderr.write(f"deploy: AWS: {e}\n")
+            return 1
+        raise
+
+
+def _run(
+    args: argparse.Namespace,
+    builder: ContainerBuilder,
+    session_factory: Callable[[str | None, str | None], Any],
+    out: TextIO,
+) -> int:
+    try:
+        tag = args.tag or git_tag()
+    except DeployError:
+        if not args.dry_run:
+            raise
+        # A plan can be shown before the first commit; a real deploy needs one.
+        tag = "no-commit-yet"
+    if args.command == "build":
+        for spec in IMAGES:
+            image = f"{args.stack_name}/{spec.name}:{tag}"
+            out.write(f"build        {spec.dockerfile} -> {image} ({args.architecture})\n")
+            if not args.dry_run:
+                builder.build(
+                    dockerfile=REPO_ROOT / spec.dockerfile,
+                    context=REPO_ROOT,
+                    image=image,
+                    architecture=args.architecture,
+                )
+        return 0
+
+    template_body = Path(args.template).read_text(encoding="utf-8")
+    if len(template_body.encode()) > MAX_TEMPLATE_BODY_BYTES:
+        raise DeployError(f"{args.template} is over {MAX_TEMPLATE_BODY_BYTES} bytes")
+    extra = _parse_parameters(args.parameter)
+    declared = list(load_template(args.template).get("Parameters", {}))
+
+    session = session_factory(args.profile, args.region)
+    if args.dry_run:
+        # The session reads the region from the usual settings without a network call; the
+        # account needs STS, so it stays a placeholder.
+        plan = make_plan(
+            stack_name=args.stack_name,
+            region=session.region_name or "<region>",
+            account=ACCOUNT_PLACEHOLDER,
+            tag=tag,
+            architecture=args.architecture,
+            template=Path(args.template),
+            extra_parameters=extra,
+            alert_email=args.alert_email,
+            declared=declared,
+        )
+        out.write("dry run: nothing is built, pushed or deployed\n" + plan.describe() + "\n")
+        return 0
+
+    if not session.region_name:
+        raise DeployError("no AWS region: set AWS_REGION, a profile region, or --region")
+    account = session.client("sts").get_caller_identity()["Account"]
+    plan = make_plan(
+        stack_name=args.stack_name,
+        region=session.region_name,
+        account=account,
+        tag=tag,
+        architecture=args.architecture,
+        template=Path(args.template),
+        extra_parameters=extra,
+        alert_email=args.alert_email,
+    )
+    out.write(plan.describe() + "\n")
+    cfn = session.client("cloudformation")
+    # Parameters a new stack cannot do without fail now, not after ten minutes of building.
+    current = _stack(cfn, plan.stack_name)
+    if current is None or current["StackStatus"] == "ROLLBACK_COMPLETE":
+        stack_parameters(plan, template_defaults(plan.template), None)
+    publish_images(session.client("ecr"), builder, plan, out)
+    outputs = deploy_stack(cfn, plan, template_body, out)
+    out.write("\noutputs\n")
+    width = max((len(k) for k in outputs), default=0)
+    for key, value in sorted(outputs.items()):
+        out.write(f"  {key.ljust(width)}  {value}\n")
+    if "TopicArn" in outputs:
+        out.write("\nConfirm the SNS subscription e-mail to receive alarms.\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

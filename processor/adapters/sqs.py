@@ -1,0 +1,81 @@
+"""SqsQueue: the processing and dead-letter queues, for the ops commands (reprocess, redrive).
+
+The processor itself never calls SQS: Lambda's event source mapping receives and deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from processor.adapters.aws_errors import translated
+from processor.errors import TransientError
+
+_BATCH = 10  # SendMessageBatch / DeleteMessageBatch / ReceiveMessage take at most 10
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    receipt_handle: str
+    message_id: str
+    attributes: dict[str, Any]
+
+
+class SqsQueue:
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self.url = url
+
+    def send(self, bodies: Sequence[str]) -> None:
+        """Send every body (in batches of 10); raises if any entry is refused."""
+        for start in range(0, len(bodies), _BATCH):
+            chunk = bodies[start : start + _BATCH]
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
+            with translated(f"SendMessageBatch {self.url}"):
+                response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                first = failed[0]
+                raise TransientError(
+                    f"SendMessageBatch {self.url}: {len(failed)} of {len(chunk)} refused, "
+                    f"e.g. {first.get('Code')}: {first.get('Message')}"
+                )
+
+    def receive(self, *, max_messages: int = _BATCH, wait_seconds: int = 1) -> list[Message]:
+        with translated(f"ReceiveMessage {self.url}"):
+            response = self._client.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=min(max_messages, _BATCH),
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["All"],
+            )
+        return [
+            Message(
+                body=m["Body"],
+                receipt_handle=m["ReceiptHandle"],
+                message_id=m["MessageId"],
+                attributes=m.get("Attributes", {}),
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    def delete(self, messages: Sequence[Message]) -> None:
+        for start in range(0, len(messages), _BATCH):
+            chunk = messages[start : start + _BATCH]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
+            ]
+            with translated(f"DeleteMessageBatch {self.url}"):
+                response = self._client.delete_message_batch(QueueUrl=self.url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                raise TransientError(f"DeleteMessageBatch {self.url}: {len(failed)} refused")
+
+    def approximate_count(self) -> int:
+        with translated(f"GetQueueAttributes {self.url}"):
+            response = self._client.get_queue_attributes(
+                QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))

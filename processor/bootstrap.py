@@ -1,0 +1,109 @@
+"""Composition root of the processor Lambda: settings -> clients -> adapters -> service.
+
+Built once per container, on the first invocation (``get_container``), and reused by every
+invocation after it. Nothing heavy is imported at module level, so importing the handler
+stays fast; boto3 and pyvips load when the container is built.
+
+Tests: ``reset()`` drops the cached container (the next call builds from the environment
+again); ``reset(build(settings, engine=...))`` installs one they built themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.adapters.dynamo import DynamoImageRepository
+    from processor.adapters.s3 import S3ObjectStore
+    from processor.service import ProcessorService
+    from processor.service_ports import ImageEngine
+    from processor.settings import AwsSettings, ProcessorSettings
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: ProcessorSettings
+    s3_client: Any  # exposed so tests can hook botocore events (fault injection)
+    dynamodb_client: Any
+    store: S3ObjectStore
+    repo: DynamoImageRepository
+    engine: ImageEngine
+    service: ProcessorService
+
+
+_container: Container | None = None
+
+
+def get_container() -> Container:
+    """The container of this process, built from the environment on first use."""
+    global _container
+    if _container is None:
+        from processor.settings import ProcessorSettings
+
+        _container = build(ProcessorSettings())
+    return _container
+
+
+def reset(container: Container | None = None) -> None:
+    global _container
+    _container = container
+
+
+def aws_clients(settings: AwsSettings, *services: str) -> list[Any]:
+    """boto3 clients for ``services``, honouring IMGPIPE_ENDPOINT_URL (local stack, tests).
+
+    Retries use botocore's "standard" mode (backoff with jitter on throttling and 5xx); the
+    attempt count comes from AWS_MAX_ATTEMPTS when set (botocore's default is 3). What is
+    still failing after that becomes a TransientError and the queue retries the message.
+    """
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(region_name=settings.region)
+    config = Config(
+        retries={"mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=16,  # the engine encodes in threads; uploads may overlap
+        # A local endpoint is one host: buckets in the path, not in the host name.
+        s3={"addressing_style": "path"} if settings.endpoint_url else None,
+    )
+    return [
+        session.client(name, endpoint_url=settings.endpoint_url, config=config) for name in services
+    ]
+
+
+def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> Container:
+    from processor.adapters.dynamo import DynamoImageRepository
+    from processor.adapters.s3 import S3ObjectStore
+    from processor.service import ProcessorService
+
+    s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")
+    if engine is None:
+        from processor.engine import Engine
+
+        # A small (default: no) libvips operation cache: warm containers live for hours and
+        # each upload is seen once. MALLOC_ARENA_MAX=2 is set in the function's environment
+        # (infra/template.yaml): glibc reads it at process start, so it cannot be set here.
+        engine = Engine(settings.engine_config, cache_max=settings.vips_cache_max)
+    store = S3ObjectStore(s3_client)
+    repo = DynamoImageRepository(dynamodb_client, settings.table)
+    service = ProcessorService(
+        store=store,
+        repo=repo,
+        engine=engine,
+        config=settings.engine_config,
+        bucket=settings.bucket,
+        raw_prefix=settings.raw_prefix,
+        public_prefix=settings.public_prefix,
+    )
+    return Container(
+        settings=settings,
+        s3_client=s3_client,
+        dynamodb_client=dynamodb_client,
+        store=store,
+        repo=repo,
+        engine=engine,
+        service=service,
+    )

@@ -1,0 +1,150 @@
+"""Queue messages and S3 events in, plain ``ObjectEvent``s out. Pure: no AWS, no I/O.
+
+The processing queue carries three kinds of body:
+
+- an S3 event notification (``{"Records": [{"eventSource": "aws:s3", ...}]}``), as S3 sends it
+  to SQS; the same shape arrives without SQS when S3 invokes the function directly;
+- S3's ``s3:TestEvent``, sent once when a notification is configured: ignored;
+- ``imgpipe.reprocess`` (processor/messages.py): derive an existing source again.
+
+S3 URL-encodes object keys in events the way HTML forms do (``+`` is a space, ``%2B`` a plus),
+so keys are decoded here, once, and nothing downstream sees the encoded form.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import unquote_plus
+
+from processor.errors import PipelineError
+from processor.messages import REPROCESS
+
+# Sequencers are right-padded with zeros to this width before they are stored or compared,
+# so that DynamoDB's plain string comparison orders them (S3 sequencers are ~16-20 chars).
+SEQUENCER_WIDTH = 64
+
+
+class MalformedMessage(PipelineError):
+    """A queue body that is none of the shapes above: retrying cannot make it readable."""
+
+    code = "malformed_message"
+
+
+class Kind(StrEnum):
+    created = "created"
+    removed = "removed"
+    reprocess = "reprocess"
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    kind: Kind
+    bucket: str
+    key: str  # decoded: "raw/my cat+dog.jpg", never "raw/my+cat%2Bdog.jpg"
+    # Normalised (right-padded, upper-case) S3 sequencer; None when the sender gives none
+    # (moto, reprocess messages): ordering then falls back to what S3 holds now.
+    sequencer: str | None = None
+    etag: str | None = None  # without quotes; lets the reader insist on exactly these bytes
+    size: int | None = None  # bytes, as S3 reported it in the event (0 is a real size)
+    name: str = ""  # S3's eventName, e.g. "ObjectCreated:Put"; "imgpipe.reprocess" otherwise
+    time: str | None = None  # S3's eventTime (ISO 8601)
+
+    @property
+    def force(self) -> bool:
+        """Reprocess means "do it again": no short cut for an already-done, same-content image."""
+        return self.kind is Kind.reprocess
+
+
+def normalize_sequencer(value: str | None) -> str | None:
+    """Upper-case hex right-padded with zeros to ``SEQUENCER_WIDTH``; None stays None.
+
+    AWS: "the sequencers can be of different lengths; to compare them, first right pad the
+    shorter value with zeros, then do a lexicographical comparison". Padding every value to
+    one width makes that comparison a plain string comparison, which DynamoDB can do in a
+    condition expression.
+    """
+    if value is None or value == "":
+        return None
+    text = value.strip().upper()
+    if any(c not in "0123456789ABCDEF" for c in text) or len(text) > SEQUENCER_WIDTH:
+        raise MalformedMessage(f"not an S3 sequencer: {value!r}")
+    return text.ljust(SEQUENCER_WIDTH, "0")
+
+
+def compare_sequencers(a: str, b: str) -> int:
+    """-1, 0 or 1 as ``a`` is older than, the same as, or newer than ``b`` (same key only)."""
+    width = max(len(a), len(b))
+    left, right = a.upper().ljust(width, "0"), b.upper().ljust(width, "0")
+    return (left > right) - (left < right)
+
+
+def parse_body(body: str) -> list[ObjectEvent]:
+    """One SQS message body -> the object events it carries (none for a test event)."""
+    try:
+        message = json.loads(body)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise MalformedMessage(f"the message body is not JSON: {body[:200]!r}") from e
+    if not isinstance(message, dict):
+        raise MalformedMessage(f"the message body is not a JSON object: {body[:200]!r}")
+    return parse_message(message)
+
+
+def parse_message(message: dict[str, Any]) -> list[ObjectEvent]:
+    """A decoded message or direct S3 invocation payload -> object events."""
+    if message.get("Event") == "s3:TestEvent":
+        return []
+    if message.get("type") == REPROCESS:
+        return [_reprocess(message)]
+    if message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
+        # S3 -> SNS -> SQS fan-out wraps the notification once more.
+        return parse_body(message["Message"])
+    records = message.get("Records")
+    if not isinstance(records, list):
+        raise MalformedMessage(f"not an S3 event or an imgpipe message: keys {sorted(message)}")
+    events = []
+    for record in records:
+        event = parse_s3_record(record)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def parse_s3_record(record: Any) -> ObjectEvent | None:
+    """One ``Records[]`` entry; None for event types that do not change an object's bytes."""
+    try:
+        name = str(record["eventName"])
+        s3 = record["s3"]
+        bucket = str(s3["bucket"]["name"])
+        obj = s3["object"]
+        key = unquote_plus(str(obj["key"]))
+    except (KeyError, TypeError) as e:
+        raise MalformedMessage(f"an S3 record without {e}: {str(record)[:300]}") from e
+    if name.startswith("ObjectCreated:"):
+        kind = Kind.created
+    elif name.startswith("ObjectRemoved:"):
+        kind = Kind.removed
+    else:
+        return None  # restore, tagging, ACL, lifecycle transition: the bytes did not change
+    size = obj.get("size")
+    etag = obj.get("eTag") or obj.get("etag")
+    return ObjectEvent(
+        kind=kind,
+        bucket=bucket,
+        key=key,
+        sequencer=normalize_sequencer(obj.get("sequencer")),
+        etag=str(etag).strip('"') if etag else None,
+        size=int(size) if size is not None and str(size).isdigit() else None,
+        name=name,
+        time=record.get("eventTime"),
+    )
+
+
+def _reprocess(message: dict[str, Any]) -> ObjectEvent:
+    bucket, key = message.get("bucket"), message.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
+        raise MalformedMessage(f"{REPROCESS} needs a bucket and a key: {message}")
+    # Our own message: the key is plain text, not URL-encoded.
+    return ObjectEvent(kind=Kind.reprocess, bucket=bucket, key=key, name=REPROCESS)

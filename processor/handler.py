@@ -1,0 +1,169 @@
+"""The processor Lambda: SQS batches of S3 events (or a direct S3 trigger) -> the service.
+
+Thin on purpose: parse, hand each object event to ``ProcessorService``, turn the outcome into
+log lines and metrics. Partial batch responses: a message whose work hit a transient error is
+reported failed and SQS redelivers it (then the dead-letter queue after maxReceiveCount);
+everything else, bad images included, is done.
+
+Import stays light (no boto3, no pyvips): the container is built on the first invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from processor.bootstrap import get_container
+from processor.errors import PipelineError
+from processor.events import MalformedMessage, ObjectEvent, parse_body, parse_message
+from processor.keys import image_id
+
+if TYPE_CHECKING:
+    # Only for annotations: importing the service pulls pydantic models in at import time.
+    from processor.service import Outcome
+
+NAMESPACE = "imgpipe"
+# The logger named "processor" is the parent of every processor.* module logger, so their
+# lines get the same JSON format and the keys appended here (bucket, key, image_id).
+logger = Logger(service="processor")
+metrics = Metrics(namespace=NAMESPACE, service="processor")
+# All-failed batches are reported like any other (every message retried), not raised.
+batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_EVENT_KEYS = ("bucket", "key", "image_id", "event_name", "sequencer")
+
+
+def apply(event: ObjectEvent) -> None:
+    """Handle one object event; raise only when the queue should try again."""
+    iid = image_id(event.bucket, event.key)
+    logger.append_keys(
+        bucket=event.bucket,
+        key=event.key,
+        image_id=iid,
+        event_name=event.name,
+        sequencer=event.sequencer,
+    )
+    try:
+        with tracer().provider.in_subsegment("## apply") as subsegment:
+            subsegment.put_annotation("image_id", iid)
+            outcome = get_container().service.handle(event)
+    except PipelineError as e:
+        # Transient (and setup) errors: nothing was marked done; the queue retries.
+        logger.warning("will be retried", extra={"error_code": e.code, "error": e.message})
+        _count("RetriedErrors", dimension=("error_code", e.code))
+        raise
+    except Exception:
+        # A bug, not a bad image: keep the message (retries, then the dead-letter queue).
+        logger.exception("unexpected error; will be retried")
+        _count("RetriedErrors", dimension=("error_code", "unexpected"))
+        raise
+    finally:
+        logger.remove_keys(list(_EVENT_KEYS))
+    _emit(outcome)
+
+
+def _emit(outcome: Outcome) -> None:
+    """Metrics of one outcome (the service already logged it, with the same keys)."""
+    action = outcome.action.value
+    if action == "done":
+        metrics.add_metric(name="ImagesDone", unit=MetricUnit.Count, value=1)
+        if outcome.reused_from:
+            metrics.add_metric(name="ImagesReused", unit=MetricUnit.Count, value=1)
+    elif action == "failed" and outcome.error is not None:
+        _count("ImagesFailed", dimension=("error_code", outcome.error.code))
+    elif action == "deleted":
+        metrics.add_metric(name="ImagesDeleted", unit=MetricUnit.Count, value=1)
+    else:
+        _count("EventsSkipped", dimension=("reason", outcome.reason))
+    if outcome.processing_ms is not None:
+        metrics.add_metric(
+            name="ProcessingTime", unit=MetricUnit.Milliseconds, value=outcome.processing_ms
+        )
+    if outcome.input_bytes:
+        metrics.add_metric(name="InputBytes", unit=MetricUnit.Bytes, value=outcome.input_bytes)
+    if outcome.output_bytes:
+        metrics.add_metric(name="OutputBytes", unit=MetricUnit.Bytes, value=outcome.output_bytes)
+    if outcome.orphaned:
+        metrics.add_metric(
+            name="OrphanedRenditions", unit=MetricUnit.Count, value=len(outcome.orphaned)
+        )
+
+
+def record_handler(record: SQSRecord) -> None:
+    logger.append_keys(
+        message_id=record.message_id,
+        receive_count=record.attributes.approximate_receive_count,
+    )
+    try:
+        try:
+            events = parse_body(record.body)
+        except MalformedMessage as e:
+            # Retrying cannot make it readable: log it whole and let it go.
+            logger.error(
+                "malformed message dropped", extra={"error": e.message, "body": record.body}
+            )
+            _count("MalformedMessages")
+            return
+        for event in events:
+            apply(event)
+    finally:
+        logger.remove_keys(["message_id", "receive_count"])
+
+
+@functools.cache
+def tracer() -> Tracer:
+    """Built on the first invocation, not at import: the X-Ray SDK creates botocore clients
+    as it loads (about half a second), which would triple this module's import time."""
+    return Tracer(service="processor", patch_modules=("botocore",))
+
+
+@functools.cache
+def _traced() -> Callable[[dict[str, Any], LambdaContext], Mapping[str, Any]]:
+    traced: Callable[[dict[str, Any], LambdaContext], Mapping[str, Any]]
+    traced = tracer().capture_lambda_handler(_handle, capture_response=False)
+    return traced
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    """The Lambda entry point (``processor.handler.lambda_handler``)."""
+    return _traced()(event, context)
+
+
+def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    records = event.get("Records") or []
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(records))
+    get_container()  # bad settings fail the invocation here, naming the variable
+    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
+    # A direct S3 trigger (asynchronous invoke): raising makes Lambda retry the event.
+    for object_event in parse_message(event):
+        apply(object_event)
+    return {"batchItemFailures": []}
+
+
+def _count(name: str, dimension: tuple[str, str] | None = None) -> None:
+    """A count with its own dimension (error code, skip reason), flushed at once as EMF."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": "processor"},
+    ) as metric:
+        if dimension is not None:
+            metric.add_dimension(name=dimension[0], value=dimension[1])

@@ -1,0 +1,124 @@
+"""In-memory stand-ins for the API's ports: the same behaviour, no AWS."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+
+from api.ports import InvalidParts, PresignedForm, UploadedPart, UploadNotFound
+from processor.ports import Page
+from processor.record import ImageRecord, Status
+
+
+class FakeReader:
+    """ImageReader over a dict, paging like DynamoDB: the position is the last item's key."""
+
+    def __init__(self, records: list[ImageRecord] | None = None) -> None:
+        self.records = {r.id: r for r in records or []}
+        self.calls: list[dict[str, object]] = []
+
+    def add(self, *records: ImageRecord) -> None:
+        for r in records:
+            self.records[r.id] = r
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        return self.records.get(image_id)
+
+    def list_images(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 50,
+        position: dict[str, str] | None = None,
+    ) -> Page:
+        self.calls.append({"status": status, "limit": limit, "position": position})
+        rows = sorted(
+            (
+                r
+                for r in self.records.values()
+                if (r.status is status if status else r.status is not Status.deleted)
+            ),
+            key=lambda r: f"{r.created_at}#{r.id}",
+            reverse=True,
+        )
+        if position is not None:
+            after = position["sort_key"]
+            rows = [r for r in rows if f"{r.created_at}#{r.id}" < after]
+        page, rest = rows[:limit], rows[limit:]
+        last = page[-1] if page and rest else None
+        next_position = (
+            {"id": last.id, "sort_key": f"{last.created_at}#{last.id}", "list_pk": "image"}
+            if last
+            else None
+        )
+        return Page(items=page, next_position=next_position)
+
+
+@dataclass
+class FakeMultipart:
+    key: str
+    content_type: str
+    parts: dict[int, bytes] = field(default_factory=dict)
+
+
+class FakeStore:
+    """ObjectStore over a dict of key -> bytes."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.uploads: dict[str, FakeMultipart] = {}
+        self._ids = itertools.count(1)
+
+    def presigned_post(
+        self, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedForm:
+        policy = json.dumps({"key": key, "ct": content_type, "max": max_bytes, "exp": expires_in})
+        return PresignedForm(url="https://bucket.example/", fields={"key": key, "policy": policy})
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def delete(self, keys: list[str]) -> None:
+        for k in keys:
+            self.objects.pop(k, None)
+
+    def start_multipart(self, key: str, *, content_type: str) -> str:
+        upload_id = f"upload-{next(self._ids)}"
+        self.uploads[upload_id] = FakeMultipart(key, content_type)
+        return upload_id
+
+    def part_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int) -> str:
+        return f"https://bucket.example/{key}?uploadId={upload_id}&partNumber={part_number}"
+
+    def _upload(self, key: str, upload_id: str) -> FakeMultipart:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.key != key:
+            raise UploadNotFound("no such upload")
+        return upload
+
+    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        upload = self._upload(key, upload_id)
+        return [UploadedPart(n, len(b), f'"etag-{n}"') for n, b in sorted(upload.parts.items())]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        upload = self._upload(key, upload_id)
+        for n, etag in parts:
+            if n not in upload.parts or etag != f'"etag-{n}"':
+                raise InvalidParts(f"part {n} is missing or its ETag differs")
+        self.objects[key] = b"".join(upload.parts[n] for n, _ in parts)
+        del self.uploads[upload_id]
+        return '"joined"'
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self._upload(key, upload_id)
+        del self.uploads[upload_id]
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, body: str) -> str:
+        self.sent.append(body)
+        return f"msg-{len(self.sent)}"

@@ -1,0 +1,83 @@
+"""Shared ground of the deployment tests: the template, fake AWS credentials, moto's subset."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import template as tpl
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = {
+    "processor": ROOT / "docker" / "processor.Dockerfile",
+    "api": ROOT / "docker" / "api.Dockerfile",
+}
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK = "imgpipe"
+
+# What moto's CloudFormation can create from the template (issue 6: queues, table, topic,
+# bucket), plus what it also handles here: the processor function, its role, log group and
+# event source mapping. Anything that refers to something else (CloudFront, the HTTP API) is
+# left out by subset_template.
+MOTO_TYPES = (
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::SNS::Topic",
+    "AWS::S3::Bucket",
+    "AWS::Lambda::Function",
+    "AWS::IAM::Role",
+    "AWS::Logs::LogGroup",
+    "AWS::Lambda::EventSourceMapping",
+)
+
+# Stand-ins for what CloudFormation would resolve, shaped like the real values.
+FAKE_REFS: dict[str, Any] = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::StackName": STACK,
+    "Bucket": f"{STACK}-{ACCOUNT}-{REGION}",
+    "Table": f"{STACK}-Table-ABC123",
+    "Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-Queue-ABC123",
+    "DeadLetterQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-DeadLetterQueue-X",
+    "Distribution.DomainName": "d111111abcdef8.cloudfront.net",
+    "CursorSecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:CursorSecret-AbCdEf",
+    "ProcessorImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}/processor:abc1234",
+    "ApiImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}/api:abc1234",
+    "AlertEmail": "ops@example.com",
+}
+
+
+def tool(name: str) -> str | None:
+    """A command-line tool from the venv (next to this Python) or else from PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return tpl.load_template()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region before any client exists; no profile from the machine."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "IMGPIPE_ALERT_EMAIL", "IMGPIPE_STACK_NAME"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

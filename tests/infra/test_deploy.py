@@ -1,0 +1,384 @@
+"""`python -m infra.deploy`: the plan, the whole deploy against moto, and the Docker command lines.
+
+Only Docker is replaced: ``FakeBuilder`` stands behind the ``ContainerBuilder`` interface and,
+like a real push, puts the image manifest into (moto's) ECR. ECR, STS and CloudFormation are
+moto's. The real ``DockerCli`` is checked separately against a stand-in `docker` executable
+that records its arguments, since these machines have the Docker client but no engine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import deploy
+from infra import template as tpl
+from tests.infra.conftest import ACCOUNT, MOTO_TYPES, REGION, ROOT
+
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 1,
+            "digest": "sha256:" + "0" * 64,
+        },
+        "layers": [],
+    }
+)
+
+
+class FakeBuilder:
+    """ContainerBuilder that records calls; push lands the image in ECR as Docker would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None:
+        self.calls.append(
+            (
+                "build",
+                {
+                    "dockerfile": dockerfile,
+                    "context": context,
+                    "image": image,
+                    "arch": architecture,
+                },
+            )
+        )
+
+    def login(self, *, registry: str, username: str, password: str) -> None:
+        self.calls.append(
+            ("login", {"registry": registry, "username": username, "password": password})
+        )
+
+    def push(self, image: str) -> None:
+        self.calls.append(("push", {"image": image}))
+        repository, _, tag = image.partition("/")[2].rpartition(":")
+        boto3.client("ecr").put_image(
+            repositoryName=repository, imageManifest=MANIFEST, imageTag=tag
+        )
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+class NoAws:
+    """A session that has a region but refuses to make any client."""
+
+    region_name = "eu-west-1"
+
+    def client(self, service: str) -> Any:
+        raise AssertionError(f"a dry run created a {service} client")
+
+
+class NoDocker:
+    def build(self, **kwargs: Any) -> None:
+        raise AssertionError("a dry run built an image")
+
+    def login(self, **kwargs: Any) -> None:
+        raise AssertionError("a dry run logged in")
+
+    def push(self, image: str) -> None:
+        raise AssertionError("a dry run pushed")
+
+
+@pytest.fixture
+def moto_template(tmp_path: Path, template: dict[str, Any]) -> Path:
+    """The template less what moto's CloudFormation cannot create (CloudFront, HTTP API...)."""
+    path = tmp_path / "moto-template.json"
+    path.write_text(json.dumps(tpl.subset_template(template, MOTO_TYPES)))
+    return path
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    code = deploy.main(argv, builder=builder, out=out, **kwargs)
+    return code, out.getvalue()
+
+
+# ------------------------------------------------------------------ dry run ------------------
+
+
+@pytest.mark.unit
+def test_dry_run_prints_the_plan_and_touches_neither_aws_nor_docker() -> None:
+    code, out = run(
+        [
+            "deploy",
+            "--dry-run",
+            "--tag",
+            "abc1234",
+            "--alert-email",
+            "ops@example.com",
+            "--architecture",
+            "x86_64",
+            "--parameter",
+            "ProcessorMemory=3008",
+        ],
+        NoDocker(),
+        session_factory=lambda profile, region: NoAws(),
+    )
+    assert code == 0
+    registry = "<account>.dkr.ecr.eu-west-1.amazonaws.com"
+    assert f"{registry}/imgpipe/processor:abc1234" in out
+    assert f"{registry}/imgpipe/api:abc1234" in out
+    assert "repository   imgpipe/processor" in out and "repository   imgpipe/api" in out
+    assert "stack        imgpipe in eu-west-1" in out
+    for parameter in (
+        "AlertEmail=ops@example.com",
+        "Architecture=x86_64",
+        "ProcessorMemory=3008",
+        f"ProcessorImageUri={registry}/imgpipe/processor:abc1234",
+    ):
+        assert f"parameter    {parameter}" in out
+    assert "linux/amd64" in out
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stack-name", "Bad_Name"], "stack name"),
+        (["--parameter", "ProcesorMemory=3008"], "ProcesorMemory"),
+        (["--parameter", "ProcessorImageUri=x"], "set by deploy itself"),
+        (["--parameter", "novalue"], "Key=Value"),
+    ],
+)
+def test_bad_options_fail_before_anything_runs(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run(
+        ["deploy", "--dry-run", "--tag", "abc1234", *argv],
+        NoDocker(),
+        session_factory=lambda profile, region: NoAws(),
+    )
+    assert code == 1
+    assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ against moto -------------
+
+
+@pytest.mark.integration
+def test_deploy_creates_repositories_pushes_images_and_creates_the_stack(
+    aws: None, moto_template: Path
+) -> None:
+    builder = FakeBuilder()
+    code, out = run(
+        [
+            "deploy",
+            "--tag",
+            "abc1234",
+            "--alert-email",
+            "ops@example.com",
+            "--template",
+            str(moto_template),
+        ],
+        builder,
+    )
+    assert code == 0, out
+    processor_uri = f"{REGISTRY}/imgpipe/processor:abc1234"
+    api_uri = f"{REGISTRY}/imgpipe/api:abc1234"
+
+    # ECR: both repositories, scanned on push, immutable tags.
+    ecr = boto3.client("ecr")
+    repos = {r["repositoryName"]: r for r in ecr.describe_repositories()["repositories"]}
+    assert set(repos) == {"imgpipe/processor", "imgpipe/api"}
+    for repo in repos.values():
+        assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repo["imageTagMutability"] == "IMMUTABLE"
+
+    # Docker: logged in with ECR's token, then each image built for its Dockerfile and pushed.
+    assert builder.names() == ["login", "build", "push", "build", "push"]
+    login = builder.calls[0][1]
+    assert login["registry"] == REGISTRY and login["username"] == "AWS" and login["password"]
+    builds = {c["image"]: c for name, c in builder.calls if name == "build"}
+    assert builds[processor_uri]["dockerfile"] == ROOT / "docker" / "processor.Dockerfile"
+    assert builds[api_uri]["dockerfile"] == ROOT / "docker" / "api.Dockerfile"
+    assert {c["arch"] for c in builds.values()} == {"arm64"}
+    assert {c["context"] for c in builds.values()} == {ROOT}
+
+    # CloudFormation: the stack runs the pushed images.
+    cfn = boto3.client("cloudformation")
+    (stack,) = cfn.describe_stacks(StackName="imgpipe")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["ProcessorImageUri"] == processor_uri
+    assert params["ApiImageUri"] == api_uri
+    assert params["AlertEmail"] == "ops@example.com"
+    function = boto3.client("lambda").get_function(FunctionName="imgpipe-processor")
+    assert function["Code"]["ImageUri"] == processor_uri
+
+    # The outputs are printed.
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["BucketName"] == f"imgpipe-{ACCOUNT}-{REGION}"
+    for key, value in outputs.items():
+        assert key in out and value in out
+
+
+@pytest.mark.integration
+def test_redeploy_of_the_same_commit_skips_the_build_and_keeps_previous_parameters(
+    aws: None, moto_template: Path
+) -> None:
+    first = FakeBuilder()
+    args = ["deploy", "--tag", "abc1234", "--template", str(moto_template)]
+    assert run([*args, "--alert-email", "ops@example.com"], first)[0] == 0
+
+    again = FakeBuilder()
+    code, out = run([*args, "--parameter", "ProcessorMemory=3008"], again)
+    assert code == 0, out
+    # Same commit, immutable tag already in ECR: no Docker at all.
+    assert again.names() == []
+    assert "already in ECR" in out
+    (stack,) = boto3.client("cloudformation").describe_stacks(StackName="imgpipe")["Stacks"]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["AlertEmail"] == "ops@example.com"  # not passed again, not reset
+    assert params["ProcessorMemory"] == "3008"
+
+
+@pytest.mark.integration
+def test_a_new_stack_without_alert_email_fails_before_building(
+    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    builder = FakeBuilder()
+    code, _ = run(["deploy", "--tag", "abc1234", "--template", str(moto_template)], builder)
+    assert code == 1
+    assert "--alert-email" in capsys.readouterr().err
+    assert builder.calls == []
+
+
+@pytest.mark.unit
+def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
+    plan = deploy.make_plan(
+        stack_name="imgpipe",
+        region=REGION,
+        account=ACCOUNT,
+        tag="abc",
+        architecture="arm64",
+        template=tpl.TEMPLATE_PATH,
+        extra_parameters={},
+        alert_email=None,
+    )
+    defaults = deploy.template_defaults(tpl.TEMPLATE_PATH)
+    previous = {"AlertEmail": "a@b.co", "ApiMemory": "1024", "ProcessorMemory": "2048", "Gone": "x"}
+    params = deploy.stack_parameters(plan, defaults, previous)
+    kept = {p["ParameterKey"] for p in params if p.get("UsePreviousValue")}
+    # ProcessorMemory equals its default (same value either way); Gone is no longer declared.
+    assert kept == {"AlertEmail", "ApiMemory"}
+    with pytest.raises(deploy.DeployError, match="AlertEmail"):
+        deploy.stack_parameters(plan, defaults, None)
+
+
+# ------------------------------------------------------------------ git tag ------------------
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.unit
+def test_tag_is_the_commit_unless_what_goes_into_the_images_changed(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "processor").mkdir()
+    (tmp_path / "processor" / "service.py").write_text("one")
+    _git(tmp_path, "add", "processor/service.py")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
+    assert deploy.git_tag(tmp_path) == sha
+    # A scratch file outside the build context does not change the images.
+    (tmp_path / "notes.txt").write_text("scratch")
+    assert deploy.git_tag(tmp_path) == sha
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    # An untracked module inside it does: it would be copied into the image.
+    (tmp_path / "processor" / "new.py").write_text("new")
+    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+    (tmp_path / "processor" / "new.py").unlink()
+    (tmp_path / "processor" / "service.py").write_text("two")
+    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+
+
+@pytest.mark.unit
+def test_tag_without_a_commit_asks_for_one(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    with pytest.raises(deploy.DeployError, match="--tag"):
+        deploy.git_tag(tmp_path)
+
+
+# ------------------------------------------------------------------ the real Docker calls ----
+
+
+@pytest.fixture
+def docker_stub(tmp_path: Path) -> tuple[Path, Path]:
+    """A `docker` that logs argv and stdin; `docker version` fails when $STUB_NO_ENGINE is set."""
+    log = tmp_path / "docker.log"
+    script = tmp_path / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = version ] && [ -n "$STUB_NO_ENGINE" ]; then exit 1; fi\n'
+        f'echo "argv: $*" >> "{log}"\n'
+        f'if [ "$1" = login ]; then echo "stdin: $(cat)" >> "{log}"; fi\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, log
+
+
+@pytest.mark.unit
+def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
+    docker_stub: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = docker_stub
+    monkeypatch.delenv("STUB_NO_ENGINE", raising=False)
+    cli = deploy.DockerCli(str(script))
+    cli.build(
+        dockerfile=ROOT / "docker" / "api.Dockerfile",
+        context=ROOT,
+        image="r/api:t",
+        architecture="x86_64",
+    )
+    cli.login(registry=REGISTRY, username="AWS", password="s3cret-token")
+    cli.push("r/api:t")
+    # The engine probe (`docker version`) runs first; the calls that matter follow.
+    lines = [line for line in log.read_text().splitlines() if not line.startswith("argv: version")]
+    build = lines[0]
+    assert build.startswith("argv: build --platform linux/amd64 --build-arg ARCH=x86_64")
+    assert "--provenance=false" in build
+    assert f"--file {ROOT / 'docker' / 'api.Dockerfile'} --tag r/api:t {ROOT}" in build
+    assert lines[1] == f"argv: login --username AWS --password-stdin {REGISTRY}"
+    assert lines[2] == "stdin: s3cret-token"
+    assert not any("s3cret-token" in line for line in lines if line.startswith("argv"))
+    assert lines[3] == "argv: push r/api:t"
+
+
+@pytest.mark.unit
+def test_docker_cli_without_an_engine_says_so(
+    docker_stub: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, _ = docker_stub
+    monkeypatch.setenv("STUB_NO_ENGINE", "1")
+    with pytest.raises(deploy.DeployError, match="no Docker engine"):
+        deploy.DockerCli(str(script)).push("r/api:t")

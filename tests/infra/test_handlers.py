@@ -1,0 +1,180 @@
+"""Every handler the Dockerfiles or the template name imports and is callable.
+
+No Docker engine here, so the images are checked by what they are made of: a subprocess that
+can import only what an image holds (the packages pyproject pins minus the Dockerfile's
+--exclude, their dependencies, the copied project folders, the standard library) loads the
+handler with the function's template environment and answers one real event.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from infra import template as tpl
+from tests.infra.conftest import DOCKERFILES, FAKE_REFS, ROOT
+
+# The image each function runs, and the Lambda function that runs it.
+FUNCTION_OF = {"processor": "ProcessorFunction", "api": "ApiFunction"}
+
+
+def dockerfile_cmd(name: str) -> str:
+    text = DOCKERFILES[name].read_text()
+    (cmd,) = re.findall(r"^CMD\s+(\[.*\])\s*$", text, flags=re.M)
+    (handler,) = json.loads(cmd)
+    return str(handler)
+
+
+def all_handlers() -> list[tuple[str, str]]:
+    found = [(f"docker/{p.name}", dockerfile_cmd(n)) for n, p in sorted(DOCKERFILES.items())]
+    found += [(f"template {k}", h) for k, h in sorted(tpl.handlers().items())]
+    return found
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("source", "handler"), all_handlers())
+def test_handler_imports_and_is_callable(source: str, handler: str) -> None:
+    module_name, _, attribute = handler.rpartition(".")
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, attribute, None)), f"{source}: {handler} is not callable"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_dockerfile_and_template_name_the_same_handler(name: str) -> None:
+    assert tpl.handlers()[FUNCTION_OF[name]] == dockerfile_cmd(name)
+
+
+# ------------------------------------------------------------------ what an image holds ------
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def image_contents(name: str) -> tuple[set[str], set[str]]:
+    """(distributions installed in the image, project folders copied into it)."""
+    text = DOCKERFILES[name].read_text()
+    (exclude,) = re.findall(r"--exclude\s+(\S+)", text)
+    excluded = {_canonical(n) for n in exclude.split(",")}
+    folders = set(re.findall(r"^COPY\s+(\w+)/\s", text, flags=re.M))
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [Requirement(p) for p in pins if _canonical(Requirement(p).name) not in excluded]
+    # pip resolves dependencies in the image; walk the same graph through installed metadata.
+    dists: set[str] = set()
+    todo = [(r.name, frozenset(r.extras)) for r in wanted]
+    while todo:
+        dist_name, extras = todo.pop()
+        key = _canonical(dist_name)
+        if key in dists and not extras:
+            continue
+        dists.add(key)
+        for spec in metadata.requires(dist_name) or []:
+            req = Requirement(spec)
+            if req.marker and not any(
+                req.marker.evaluate({"extra": e, "python_version": "3.12"}) for e in extras | {""}
+            ):
+                continue
+            todo.append((req.name, frozenset(req.extras)))
+    return dists, folders
+
+
+def blocked_modules(name: str) -> list[str]:
+    """Top-level modules this venv has but the image does not."""
+    dists, folders = image_contents(name)
+    project = {"processor", "api", "infra", "benchmarks", "tests"}
+    blocked = project - folders
+    for module, owners in metadata.packages_distributions().items():
+        # The project's own folders are decided by COPY above, not by the editable install.
+        if module not in project and not any(_canonical(o) in dists for o in owners):
+            blocked.add(module)
+    return sorted(blocked)
+
+
+_PROBE = """
+import importlib, importlib.abc, json, sys
+
+BLOCKED = set(json.loads(sys.argv[1]))
+
+class NotInImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{fullname} is not in the image", name=fullname)
+        return None
+
+sys.meta_path.insert(0, NotInImage())
+
+class Context:
+    function_name = "imgpipe-probe"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:imgpipe-probe"
+    memory_limit_in_mb = 512
+    aws_request_id = "probe-request"
+    log_group_name = "/aws/lambda/imgpipe-probe"
+    log_stream_name = "probe"
+    def get_remaining_time_in_millis(self):
+        return 60_000
+
+module_name, _, attribute = sys.argv[2].rpartition(".")
+handler = getattr(importlib.import_module(module_name), attribute)
+response = handler(json.loads(sys.argv[3]), Context())
+print("RESPONSE " + json.dumps(response))
+"""
+
+
+def probe_event(name: str) -> dict[str, Any]:
+    events = ROOT / "tests" / "events"
+    if name == "api":
+        return dict(json.loads((events / "apigw_get_healthz.json").read_text()))
+    # An S3 test event on the queue: the processor builds everything and has nothing to do.
+    batch = json.loads((events / "sqs_s3_batch.json").read_text())
+    test_events = [r for r in batch["Records"] if "s3:TestEvent" in r["body"]]
+    return {"Records": test_events[:1]}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_image_dependency_set_runs_the_handler(name: str) -> None:
+    handler = dockerfile_cmd(name)
+    blocked = blocked_modules(name)
+    # Sanity of the simulation itself: the slim images really leave these out.
+    assert ("pyvips" in blocked) == (name == "api")
+    assert ("fastapi" in blocked) == (name == "processor")
+    assert "pytest" in blocked and "moto" in blocked
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": f"imgpipe-{name}",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **tpl.function_env(name, FAKE_REFS),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(blocked), handler, json.dumps(probe_event(name))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("RESPONSE ")]
+    response = json.loads(line.removeprefix("RESPONSE "))
+    if name == "api":
+        assert response["statusCode"] == 200, response
+    else:
+        assert response == {"batchItemFailures": []}

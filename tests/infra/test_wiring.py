@@ -1,0 +1,481 @@
+"""The template's wiring, checked from the template itself.
+
+moto creates only part of the stack and skips bucket notifications, queue policies, alarms and
+IAM evaluation, so these checks read the declarations: what sends to what, with which filter,
+and who may touch which resource.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra import template as tpl
+from tests.infra.conftest import FAKE_REFS
+
+pytestmark = pytest.mark.unit
+
+# Symbolic ARNs, so that a policy statement reads as "which resource", not as a long string.
+BUCKET_ARN = "arn:aws:s3:::BUCKET"
+TABLE_ARN = "arn:aws:dynamodb:TABLE"
+SYMBOLS = {
+    **FAKE_REFS,
+    "Bucket.Arn": BUCKET_ARN,
+    "Table.Arn": TABLE_ARN,
+    "Queue.Arn": "QUEUE",
+    "DeadLetterQueue.Arn": "DLQ",
+    "ProcessorLogGroup.Arn": "LOGS:processor",
+    "ApiLogGroup.Arn": "LOGS:api",
+    "AuthorizerLogGroup.Arn": "LOGS:authorizer",
+    "ApiKeySecret": "SECRET:api-key",
+    "Distribution": "DISTRIBUTION",
+}
+
+
+def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def grants(template: dict[str, Any], role: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs a role's inline policies allow, resources made symbolic."""
+    pairs: set[tuple[str, str]] = set()
+    for policy in props(template, role)["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow", statement
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            found = tpl.resolve(statement["Resource"], SYMBOLS, template)
+            found = [found] if isinstance(found, str) else found
+            pairs |= {(a, r) for a in actions for r in found}
+    return pairs
+
+
+# ------------------------------------------------------------------ S3 -> SQS -> Lambda ------
+
+
+def test_bucket_notifies_the_processing_queue_for_raw_creates_and_removes(
+    template: dict[str, Any],
+) -> None:
+    notification = tpl.notification_filter(template)
+    assert notification.queue == "Queue"
+    assert set(notification.events) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+    assert notification.prefix == "raw/"
+    # The processor is told the same prefix it is notified for.
+    assert tpl.function_env("processor", template=template)["IMGPIPE_RAW_PREFIX"] == "raw/"
+    assert tpl.function_env("api", template=template)["IMGPIPE_RAW_PREFIX"] == "raw/"
+
+
+def test_processor_consumes_the_notified_queue_with_partial_batch_failures(
+    template: dict[str, Any],
+) -> None:
+    source = tpl.event_source(template, "processor")
+    assert source["EventSource"] == tpl.notification_filter(template).queue
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= int(source["BatchSize"]) <= 10
+    assert int(source["ScalingConfig"]["MaximumConcurrency"]) >= 2
+
+
+def test_bucket_queue_policy_cycle_is_broken(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["Bucket"]
+    policy = props(template, "QueuePolicy")
+    # The bucket waits for the policy, and the policy names the bucket without referring to it.
+    assert bucket["DependsOn"] in ("QueuePolicy", ["QueuePolicy"])
+    assert "Bucket" not in tpl.references(policy)
+    (send,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert send["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert send["Action"] == "sqs:SendMessage"
+    assert tpl.references(send["Resource"]) == {"Queue"}
+    source_arn = tpl.resolve(send["Condition"]["ArnEquals"]["aws:SourceArn"], FAKE_REFS, template)
+    bucket_name = tpl.resolve(bucket["Properties"]["BucketName"], FAKE_REFS, template)
+    assert source_arn == f"arn:aws:s3:::{bucket_name}"
+    assert tpl.references(policy["Queues"]) == {"Queue"}
+
+
+def test_redrive_goes_to_the_dead_letter_queue(template: dict[str, Any]) -> None:
+    redrive = props(template, "Queue")["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    settings = tpl.queue_settings(template)
+    assert 3 <= settings.max_receive_count <= 10
+    # SQS keeps a message's original enqueue time in the DLQ: it must outlive the source queue.
+    assert settings.dlq_message_retention > settings.message_retention
+    assert "RedrivePolicy" not in props(template, "DeadLetterQueue")
+
+
+def test_visibility_timeout_covers_six_function_timeouts_plus_the_batch_window(
+    template: dict[str, Any],
+) -> None:
+    timeout = tpl.function_spec("processor", template=template).timeout
+    longest_window = int(template["Parameters"]["BatchWindowSeconds"]["MaxValue"])
+    assert tpl.queue_settings(template).visibility_timeout >= 6 * timeout + longest_window
+    assert tpl.queue_settings(template).visibility_timeout <= 43200  # SQS maximum
+
+
+def test_queues_are_encrypted_and_tls_only(template: dict[str, Any]) -> None:
+    for queue in ("Queue", "DeadLetterQueue"):
+        assert props(template, queue)["SqsManagedSseEnabled"] is True
+    statements = props(template, "QueuePolicy")["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+# ------------------------------------------------------------------ table --------------------
+
+
+def test_table_schema_is_the_shared_contract(template: dict[str, Any]) -> None:
+    table = tpl.table_definition(template)
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
+        "id": "S",
+        "list_pk": "S",
+        "sort_key": "S",
+        "status": "S",
+        "sha256": "S",
+    }
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    keys = {
+        name: [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]]
+        for name, i in indexes.items()
+    }
+    assert keys == {
+        "by_created": [("list_pk", "HASH"), ("sort_key", "RANGE")],
+        "by_status": [("status", "HASH"), ("sort_key", "RANGE")],
+        "by_sha256": [("sha256", "HASH")],
+    }
+    assert all(i["Projection"] == {"ProjectionType": "ALL"} for i in indexes.values())
+    table_props = props(template, "Table")
+    assert table_props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert template["Resources"]["Table"]["DeletionPolicy"] == "Retain"
+
+
+# ------------------------------------------------------------------ IAM ----------------------
+
+XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+
+
+def test_processor_role_touches_only_its_prefixes_table_and_queue(
+    template: dict[str, Any],
+) -> None:
+    assert tpl.references(props(template, "ProcessorFunction")["Role"]) == {"ProcessorRole"}
+    table_actions = {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+    }
+    expected = {
+        ("logs:CreateLogStream", "LOGS:processor"),
+        ("logs:PutLogEvents", "LOGS:processor"),
+        *XRAY,
+        ("s3:GetObject", f"{BUCKET_ARN}/raw/*"),
+        ("s3:GetObject", f"{BUCKET_ARN}/public/*"),
+        ("s3:PutObject", f"{BUCKET_ARN}/public/*"),
+        ("s3:DeleteObject", f"{BUCKET_ARN}/public/*"),
+        ("s3:ListBucket", BUCKET_ARN),  # a missing key answers 404, not 403
+        *{(a, r) for a in table_actions for r in (TABLE_ARN, f"{TABLE_ARN}/index/*")},
+        ("sqs:ReceiveMessage", "QUEUE"),
+        ("sqs:DeleteMessage", "QUEUE"),
+        ("sqs:ChangeMessageVisibility", "QUEUE"),
+        ("sqs:GetQueueAttributes", "QUEUE"),
+    }
+    assert grants(template, "ProcessorRole") == expected
+
+
+def test_api_role_presigns_raw_deletes_images_reads_records_and_sends_reprocess(
+    template: dict[str, Any],
+) -> None:
+    assert tpl.references(props(template, "ApiFunction")["Role"]) == {"ApiRole"}
+    expected = {
+        ("logs:CreateLogStream", "LOGS:api"),
+        ("logs:PutLogEvents", "LOGS:api"),
+        *XRAY,
+        ("s3:PutObject", f"{BUCKET_ARN}/raw/*"),
+        ("s3:AbortMultipartUpload", f"{BUCKET_ARN}/raw/*"),
+        ("s3:ListMultipartUploadParts", f"{BUCKET_ARN}/raw/*"),
+        ("s3:DeleteObject", f"{BUCKET_ARN}/raw/*"),
+        ("s3:DeleteObject", f"{BUCKET_ARN}/public/*"),
+        ("s3:ListBucket", BUCKET_ARN),
+        *{
+            (a, r)
+            for a in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+            for r in (TABLE_ARN, f"{TABLE_ARN}/index/*")
+        },
+        ("sqs:SendMessage", "QUEUE"),
+    }
+    assert grants(template, "ApiRole") == expected
+    # Its listing is confined to the renditions' prefix.
+    (listing,) = [
+        s
+        for p in props(template, "ApiRole")["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Action"] == "s3:ListBucket"
+    ]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "public/*"}}
+
+
+def test_only_xray_has_a_wildcard_resource_and_no_action_is_a_wildcard(
+    template: dict[str, Any],
+) -> None:
+    for role in tpl.resources(template, "AWS::IAM::Role"):
+        for action, resource in grants(template, role):
+            assert "*" not in action, (role, action)
+            if resource == "*":
+                assert action.startswith("xray:"), (role, action)
+            assert not resource.startswith("DLQ"), f"{role} may not touch the dead-letter queue"
+
+
+def test_functions_assume_roles_only_as_lambda(template: dict[str, Any]) -> None:
+    for role in tpl.resources(template, "AWS::IAM::Role"):
+        (statement,) = props(template, role)["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+# ------------------------------------------------------------------ functions ----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "parameter"), [("processor", "ProcessorImageUri"), ("api", "ApiImageUri")]
+)
+def test_functions_run_their_image_on_the_chosen_architecture(
+    template: dict[str, Any], name: str, parameter: str
+) -> None:
+    function = props(template, tpl.FUNCTIONS[name])
+    assert function["PackageType"] == "Image"
+    assert function["Code"] == {"ImageUri": {"Ref": parameter}}
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
+    assert template["Parameters"]["Architecture"]["AllowedValues"] == ["arm64", "x86_64"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert tpl.function_spec(name, template=template).handler == f"{name}.handler.lambda_handler"
+
+
+def test_processor_environment(template: dict[str, Any]) -> None:
+    env = tpl.function_env("processor", FAKE_REFS, template)
+    assert env == {
+        "IMGPIPE_BUCKET": FAKE_REFS["Bucket"],
+        "IMGPIPE_TABLE": FAKE_REFS["Table"],
+        "IMGPIPE_QUEUE_URL": FAKE_REFS["Queue"],
+        "IMGPIPE_DLQ_URL": FAKE_REFS["DeadLetterQueue"],
+        "IMGPIPE_RAW_PREFIX": "raw/",
+        "IMGPIPE_PUBLIC_PREFIX": "public/",
+        "IMGPIPE_MAX_INPUT_BYTES": "209715200",
+        "MALLOC_ARENA_MAX": "2",
+        "POWERTOOLS_SERVICE_NAME": "processor",
+        "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
+        "LOG_LEVEL": "INFO",
+    }
+    assert tpl.function_spec("processor", template=template).memory == 2048
+
+
+def test_api_environment(template: dict[str, Any]) -> None:
+    raw = tpl.function_env("api", template=template)
+    env = tpl.function_env("api", FAKE_REFS, template)
+    assert env["IMGPIPE_CDN_BASE_URL"] == "https://d111111abcdef8.cloudfront.net"
+    assert env["IMGPIPE_AUTH_MODE"] == "gateway"
+    # The API presigns at most what the processor accepts.
+    assert (
+        env["IMGPIPE_MAX_UPLOAD_BYTES"]
+        == tpl.function_env("processor", FAKE_REFS, template)["IMGPIPE_MAX_INPUT_BYTES"]
+    )
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
+    for key in ("IMGPIPE_BUCKET", "IMGPIPE_TABLE", "IMGPIPE_QUEUE_URL", "IMGPIPE_PUBLIC_PREFIX"):
+        assert env[key] == tpl.function_env("processor", FAKE_REFS, template)[key]
+    # The cursor key comes from Secrets Manager at deploy time, never from the template text.
+    assert "resolve:secretsmanager" in raw["IMGPIPE_CURSOR_SECRET"]["Fn::Sub"]
+    assert "IMGPIPE_CURSOR_SECRET" not in env
+
+
+# ------------------------------------------------------------------ HTTP API -----------------
+
+
+def test_only_reads_are_open_and_writes_need_the_api_key(template: dict[str, Any]) -> None:
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in tpl.resources(template, "AWS::ApiGatewayV2::Route").values()
+    }
+    for key in (
+        "POST /uploads",
+        "POST /uploads/{proxy+}",
+        "DELETE /images/{id}",
+        "POST /images/{id}/reprocess",
+        "$default",  # every other method and path, including routes added to the app later
+    ):
+        assert routes[key]["AuthorizationType"] == "CUSTOM", key
+        assert routes[key]["AuthorizerId"] == {"Ref": "ApiKeyAuthorizer"}, key
+    open_routes = {k for k, r in routes.items() if r["AuthorizationType"] == "NONE"}
+    assert open_routes and all(k.startswith("GET ") for k in open_routes), open_routes
+    assert {r["AuthorizationType"] for r in routes.values()} == {"NONE", "CUSTOM"}
+    stage = props(template, "ApiStage")
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurst"}
+    assert "AccessLogSettings" in stage
+    # The API trusts the gateway's decision rather than checking the key a second time.
+    assert tpl.function_env("api", template=template)["IMGPIPE_AUTH_MODE"] == "gateway"
+
+
+def test_authoriser_checks_the_x_api_key_header_with_its_function(
+    template: dict[str, Any],
+) -> None:
+    authorizer = props(template, "ApiKeyAuthorizer")
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["$request.header.x-api-key"]
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    assert tpl.references(authorizer["AuthorizerUri"]) == {"AuthorizerFunction"}
+    permission = props(template, "AuthorizerInvokePermission")
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert tpl.references(permission["SourceArn"]) == {"HttpApi", "ApiKeyAuthorizer"}
+    function = props(template, "AuthorizerFunction")
+    assert function["Environment"]["Variables"] == {
+        "IMGPIPE_API_KEY_SECRET_ARN": {"Ref": "ApiKeySecret"}
+    }
+    assert "ApiKeySecretArn" in template["Outputs"]
+
+
+def test_authoriser_role_reads_only_the_api_key(template: dict[str, Any]) -> None:
+    assert tpl.references(props(template, "AuthorizerFunction")["Role"]) == {"AuthorizerRole"}
+    assert grants(template, "AuthorizerRole") == {
+        ("logs:CreateLogStream", "LOGS:authorizer"),
+        ("logs:PutLogEvents", "LOGS:authorizer"),
+        ("secretsmanager:GetSecretValue", "SECRET:api-key"),
+    }
+
+
+# ------------------------------------------------------------------ bucket and CDN -----------
+
+
+def test_bucket_is_private_encrypted_tls_only_and_cleans_up_multipart(
+    template: dict[str, Any],
+) -> None:
+    bucket = props(template, "Bucket")
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any("AbortIncompleteMultipartUpload" in r for r in rules)
+    statements = props(template, "BucketPolicy")["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudfront_reads_only_the_public_prefix_through_oac(template: dict[str, Any]) -> None:
+    config = props(template, "Distribution")["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginPath"] == "/public"
+    assert tpl.references(origin["OriginAccessControlId"]) == {"OriginAccessControl"}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "https-only"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert tpl.references(behaviour["CachePolicyId"]) == {"CachePolicy"}
+    assert tpl.references(behaviour["ResponseHeadersPolicyId"]) == {"ResponseHeadersPolicy"}
+    headers = props(template, "ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"]
+    security = headers["SecurityHeadersConfig"]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    assert {"ContentTypeOptions", "FrameOptions", "ReferrerPolicy"} <= set(security)
+    assert (
+        props(template, "OriginAccessControl")["OriginAccessControlConfig"]["SigningBehavior"]
+        == "always"
+    )
+    statements = props(template, "BucketPolicy")["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    assert tpl.resolve(allow["Resource"], SYMBOLS, template) == f"{BUCKET_ARN}/public/*"
+    source = tpl.resolve(allow["Condition"]["StringEquals"]["AWS:SourceArn"], SYMBOLS, template)
+    assert source.endswith(":distribution/DISTRIBUTION")
+
+
+# ------------------------------------------------------------------ alarms and dashboard -----
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str]]:
+    p = alarm["Properties"]
+    if "MetricName" in p:
+        return [(p["Namespace"], p["MetricName"])]
+    found = []
+    for query in p["Metrics"]:
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            found.append((metric["Namespace"], metric["MetricName"]))
+        elif query.get("Expression", "").startswith("SELECT"):
+            found.append(("insights", query["Expression"]))
+    return found
+
+
+def test_alarms_cover_the_issue_and_notify_the_topic(template: dict[str, Any]) -> None:
+    alarms = tpl.resources(template, "AWS::CloudWatch::Alarm")
+    covered = {m for a in alarms.values() for m in _alarm_metrics(a)}
+    assert ("AWS/Lambda", "Errors") in covered
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in covered  # dead letters
+    assert ("AWS/ApiGateway", "5xx") in covered
+    assert ("AWS/Lambda", "Throttles") in covered
+    assert ("AWS/Lambda", "Duration") in covered
+    assert any(ns == "insights" and "ImagesFailed" in q and "imgpipe" in q for ns, q in covered)
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
+    subscription = props(template, "AlertSubscription")
+    assert subscription["Protocol"] == "email"
+    assert subscription["Endpoint"] == {"Ref": "AlertEmail"}
+
+
+def test_dead_letter_alarm_watches_the_dead_letter_queue(template: dict[str, Any]) -> None:
+    (dims,) = [
+        a["Properties"]["Dimensions"]
+        for a in tpl.resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert dims == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+    ]
+
+
+def test_duration_alarm_fires_before_the_timeout(template: dict[str, Any]) -> None:
+    timeout_ms = tpl.function_spec("processor", template=template).timeout * 1000
+    alarm = props(template, "ProcessorDurationAlarm")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ProcessorFunction"}}]
+    assert 0.5 * timeout_ms <= alarm["Threshold"] < timeout_ms
+
+
+def test_dashboard_shows_the_pipeline_metrics(template: dict[str, Any]) -> None:
+    refs = {
+        **FAKE_REFS,
+        "ProcessorFunction": "imgpipe-processor",
+        "ApiFunction": "imgpipe-api",
+        "HttpApi": "abc123",
+        "Queue.QueueName": "imgpipe-Queue-X",
+        "DeadLetterQueue.QueueName": "imgpipe-DeadLetterQueue-X",
+    }
+    body = json.loads(tpl.resolve(props(template, "Dashboard")["DashboardBody"], refs, template))
+    text = json.dumps(body)
+    for metric in ("ImagesDone", "ImagesFailed", "ProcessingTime", "InputBytes", "OutputBytes"):
+        assert f'MetricName=\\"{metric}\\"' in text, metric
+    assert "ApproximateAgeOfOldestMessage" in text
+    assert "imgpipe-DeadLetterQueue-X" in text
+    assert len(body["widgets"]) >= 5
+
+
+# ------------------------------------------------------------------ outputs and size ---------
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {
+        "ApiUrl",
+        "CdnDomain",
+        "BucketName",
+        "TableName",
+        "TopicArn",
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+    } <= set(template["Outputs"])
+
+
+def test_template_fits_inline_in_a_create_stack_call() -> None:
+    from infra.deploy import MAX_TEMPLATE_BODY_BYTES
+
+    assert len(tpl.TEMPLATE_PATH.read_bytes()) <= MAX_TEMPLATE_BODY_BYTES

@@ -1,0 +1,263 @@
+"""In-memory fakes of the processor's ports, for service tests that need no AWS and no libvips.
+
+They keep the adapters' contracts (processor/service_ports.py): the same errors for the
+same situations, the same conditional-write rule on sequencers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from processor.config import EngineConfig
+from processor.errors import (
+    CorruptImage,
+    EmptyImage,
+    ImageTooLarge,
+    SourceMissing,
+    StaleEvent,
+    TooManyPixels,
+    TransientError,
+)
+from processor.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.ports import Page
+from processor.record import ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.service_ports import SourceObject
+
+# --- engine ----------------------------------------------------------------------------------
+
+
+class FakeSpooled:
+    def __init__(self, path: Path, sha256: str, size: int) -> None:
+        self.path, self.sha256, self.size = path, sha256, size
+
+    def __enter__(self) -> FakeSpooled:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class FakeOutput:
+    info: RenditionInfo
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    facts: ImageFacts
+    outputs: list[FakeOutput]
+    content_version: str | None
+    config_version: str
+    timings: dict[str, float]
+
+
+class FakeEngine:
+    """Same API as processor.engine.Engine. Content decides the answer:
+
+    b"BAD..." -> CorruptImage, b"HUGE..." -> TooManyPixels, b"" -> EmptyImage; anything else
+    gives one small output per (rendition, format).
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.processed: list[str] = []  # image ids, in order: how many decodes happened
+        self.before_process: Any = None  # a callable run first (tests use it to interleave)
+        self._lock = threading.Lock()
+
+    def spool(self, source: IO[bytes]) -> FakeSpooled:
+        digest, size = hashlib.sha256(), 0
+        with tempfile.NamedTemporaryFile(prefix="fake-", delete=False) as out:
+            while chunk := source.read(65536):
+                size += len(chunk)
+                if size > self.config.limits.max_input_bytes:
+                    Path(out.name).unlink()
+                    raise ImageTooLarge("too many bytes")
+                digest.update(chunk)
+                out.write(chunk)
+        return FakeSpooled(Path(out.name), digest.hexdigest(), size)
+
+    def process(
+        self,
+        source: Any,
+        *,
+        image_id: str,
+        versioned: bool = False,
+        source_name: str | None = None,
+    ) -> FakeResult:
+        if self.before_process is not None:
+            self.before_process()
+        data = source.path.read_bytes()
+        with self._lock:
+            self.processed.append(image_id)
+        if not data:
+            raise EmptyImage("the upload is empty (0 bytes)")
+        if data.startswith(b"BAD"):
+            raise CorruptImage("the image data is damaged or truncated")
+        if data.startswith(b"HUGE"):
+            raise TooManyPixels("65536 x 65536 is more pixels than allowed")
+        version = content_version(source.sha256, self.config.version) if versioned else None
+        outputs = []
+        for spec in self.config.renditions:
+            for fmt in spec.formats:
+                blob = f"{fmt}:{spec.name}:{source.sha256[:12]}".encode()
+                outputs.append(
+                    FakeOutput(
+                        RenditionInfo(
+                            name=spec.name,
+                            key=rendition_key(spec.folder, image_id, fmt, version),
+                            format=fmt,
+                            content_type=CONTENT_TYPES[fmt],
+                            width=min(spec.width, 100),
+                            height=min(spec.height, 80),
+                            bytes=len(blob),
+                        ),
+                        blob,
+                    )
+                )
+        facts = ImageFacts(
+            sha256=source.sha256, input_bytes=source.size, format="jpeg", width=100, height=80
+        )
+        return FakeResult(facts, outputs, version, self.config.version, {"total": 1.0})
+
+
+# --- object store ----------------------------------------------------------------------------
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    content_type: str = "application/octet-stream"
+    cache_control: str | None = None
+
+    @property
+    def etag(self) -> str:
+        return hashlib.md5(self.data).hexdigest()  # S3's ETag of a simple PUT
+
+
+@dataclass
+class MemoryStore:
+    """ObjectStore in a dict. ``failures[method] = n`` makes the next n calls transient."""
+
+    objects: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def upload(self, bucket: str, key: str, data: bytes) -> str:
+        self.objects[(bucket, key)] = StoredObject(data)
+        return self.objects[(bucket, key)].etag
+
+    def _call(self, method: str, key: str) -> None:
+        with self._lock:
+            self.calls.append((method, key))
+            if self.failures.get(method, 0) > 0:
+                self.failures[method] -= 1
+                raise TransientError(f"{method} {key}: SlowDown (injected)")
+
+    @contextmanager
+    def open(self, bucket: str, key: str, *, etag: str | None = None) -> Iterator[SourceObject]:
+        self._call("open", key)
+        obj = self.objects.get((bucket, key))
+        if obj is None:
+            raise SourceMissing(f"GetObject s3://{bucket}/{key}: NoSuchKey")
+        if etag is not None and etag != obj.etag:
+            raise StaleEvent(f"GetObject s3://{bucket}/{key}: PreconditionFailed")
+        yield SourceObject(io.BytesIO(obj.data), len(obj.data), obj.etag)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        self._call("exists", key)
+        return (bucket, key) in self.objects
+
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str
+    ) -> None:
+        self._call("put", key)
+        self.objects[(bucket, key)] = StoredObject(data, content_type, cache_control)
+
+    def copy(
+        self, bucket: str, source_key: str, key: str, *, content_type: str, cache_control: str
+    ) -> None:
+        self._call("copy", key)
+        source = self.objects.get((bucket, source_key))
+        if source is None:
+            raise SourceMissing(f"CopyObject s3://{bucket}/{source_key}: NoSuchKey")
+        self.objects[(bucket, key)] = StoredObject(source.data, content_type, cache_control)
+
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
+        self._call("delete", ",".join(keys))
+        for key in keys:
+            self.objects.pop((bucket, key), None)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for (_, k) in self.objects if k.startswith(prefix))
+
+
+# --- repository ------------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryRepo:
+    """ImageRepository in a dict, with DynamoDB's conditional-write rule on sequencers."""
+
+    records: dict[str, ImageRecord] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    saves: int = 0
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def _call(self, method: str) -> None:
+        if self.failures.get(method, 0) > 0:
+            self.failures[method] -= 1
+            raise TransientError(f"{method}: ThrottlingException (injected)")
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        self._call("get")
+        return self.records.get(image_id)
+
+    def list_images(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 50,
+        position: dict[str, str] | None = None,
+    ) -> Page:
+        items = sorted(self.records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        items = [r for r in items if (r.status == status if status else r.status != Status.deleted)]
+        return Page(items=items[:limit])
+
+    def find_by_sha256(self, sha256: str) -> list[ImageRecord]:
+        self._call("find_by_sha256")
+        return [r for r in self.records.values() if r.facts and r.facts.sha256 == sha256]
+
+    def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+        self._call("begin")
+        with self._lock:
+            if image_id not in self.records:
+                self.records[image_id] = ImageRecord(
+                    id=image_id,
+                    source_key=source_key,
+                    bucket=bucket,
+                    status=Status.processing,
+                    created_at=now,
+                    updated_at=now,
+                )
+            return self.records[image_id]
+
+    def save(self, record: ImageRecord) -> ImageRecord | None:
+        self._call("save")
+        with self._lock:
+            old = self.records.get(record.id)
+            if old is not None and old.sequencer is not None:
+                if record.sequencer is None or old.sequencer > record.sequencer:
+                    raise StaleEvent(f"PutItem {record.id}: ConditionalCheckFailedException")
+            self.records[record.id] = record
+            self.saves += 1
+            return old

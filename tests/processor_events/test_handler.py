@@ -1,0 +1,174 @@
+"""The Lambda handler with recorded events: batch responses, logs, metrics, settings.
+
+moto in-process for S3 and DynamoDB, the fake engine for speed; the real engine runs in
+test_pipeline_http.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+
+import boto3
+import pytest
+from moto import mock_aws
+from pydantic import ValidationError
+
+from processor import bootstrap
+from processor.handler import lambda_handler, logger
+from processor.keys import image_id
+from processor.record import Status
+from processor.settings import ProcessorSettings
+from tests.processor_events.conftest import (
+    BUCKET,
+    REGION,
+    FakeLambdaContext,
+    create_table,
+    load_event,
+)
+from tests.processor_events.fakes import FakeEngine
+from tests.processor_events.faults import S3_SLOW_DOWN, FailFirst, inject
+
+pytestmark = pytest.mark.unit
+
+JPEG = b"\xff\xd8\xff not really a jpeg"
+
+
+@pytest.fixture
+def lambda_env(monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        create_table(boto3.client("dynamodb", region_name=REGION))
+        container = bootstrap.build(ProcessorSettings(), engine=FakeEngine())
+        bootstrap.reset(container)
+        yield s3, container
+
+
+@pytest.fixture
+def log_lines():
+    """A function returning every JSON log line the processor wrote so far in the test."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+
+    def read() -> list[dict]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+    yield read
+    handler.setStream(previous)
+
+
+def test_recorded_sqs_batch(lambda_env, capsys):
+    # GIVEN the objects the recorded batch talks about
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/deep/a/b/c/d/e/photo 1.jpg", Body=JPEG)
+    s3.put_object(Bucket=BUCKET, Key="raw/already there+kept.png", Body=JPEG + b"png")
+    event = load_event("sqs_s3_batch")
+    # the recorded ETag is not these bytes': drop it, as moto's own events would carry the real one
+    body = json.loads(event["Records"][0]["body"])
+    del body["Records"][0]["s3"]["object"]["eTag"]
+    event["Records"][0]["body"] = json.dumps(body)
+
+    response = lambda_handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    for key in ("raw/deep/a/b/c/d/e/photo 1.jpg", "raw/already there+kept.png"):
+        record = container.repo.get(image_id(BUCKET, key))
+        assert record is not None and record.status is Status.done, key
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    metrics = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"ImagesDone", "ProcessingTime", "InputBytes", "OutputBytes"} <= metrics
+    assert all(d["Namespace"] == "imgpipe" for e in emf for d in e["_aws"]["CloudWatchMetrics"])
+
+
+def test_log_lines_carry_bucket_key_image_id_and_request_id(lambda_env, log_lines):
+    s3, _ = lambda_env
+    key = "raw/holiday 2024/café + friends.jpg"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=JPEG)
+    event = load_event("s3_object_created_put")  # a direct S3 trigger, key URL-encoded
+    del event["Records"][0]["s3"]["object"]["eTag"]
+    context = FakeLambdaContext()
+
+    lambda_handler(event, context)
+
+    done = [line for line in log_lines() if line["message"] == "image done"]
+    assert len(done) == 1
+    line = done[0]
+    assert line["bucket"] == BUCKET and line["key"] == key
+    assert line["image_id"] == image_id(BUCKET, key)
+    assert line["function_request_id"] == context.aws_request_id
+    assert line["level"] == "INFO" and line["service"] == "processor"
+
+
+def test_transient_failure_reports_only_that_message(lambda_env, capsys):
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/a.jpg", Body=JPEG)
+    s3.put_object(Bucket=BUCKET, Key="raw/b.jpg", Body=JPEG + b"b")
+    event = load_event("sqs_s3_batch")
+    template = event["Records"][2]
+    records = []
+    for n, key in enumerate(["raw/a.jpg", "raw/b.jpg"]):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"m{n}"
+        record["body"] = json.dumps({"type": "imgpipe.reprocess", "bucket": BUCKET, "key": key})
+        records.append(record)
+    inject(container.s3_client, "before-send.s3.GetObject", FailFirst(1, S3_SLOW_DOWN))
+
+    response = lambda_handler({"Records": records}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert container.repo.get(image_id(BUCKET, "raw/b.jpg")).status is Status.done
+    assert container.repo.get(image_id(BUCKET, "raw/a.jpg")) is None  # nothing half-written
+    assert '"RetriedErrors"' in capsys.readouterr().out
+    # the redelivery succeeds
+    response = lambda_handler({"Records": records[:1]}, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert container.repo.get(image_id(BUCKET, "raw/a.jpg")).status is Status.done
+
+
+def test_malformed_and_test_events_are_done_not_retried(lambda_env, log_lines):
+    event = load_event("sqs_s3_batch")
+    event["Records"][0]["body"] = "this is not an S3 event"
+    event["Records"] = event["Records"][:2]  # garbage + s3:TestEvent
+    assert lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert any(line["message"] == "malformed message dropped" for line in log_lines())
+
+
+def test_bad_image_fails_the_record_with_a_metric(lambda_env, capsys):
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/bad.jpg", Body=b"BAD bytes")
+    event = load_event("sqs_s3_batch")
+    event["Records"] = event["Records"][2:]
+    event["Records"][0]["body"] = json.dumps(
+        {"type": "imgpipe.reprocess", "bucket": BUCKET, "key": "raw/bad.jpg"}
+    )
+    assert lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    record = container.repo.get(image_id(BUCKET, "raw/bad.jpg"))
+    assert record.status is Status.failed and record.error.code == "corrupt_image"
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"ImagesFailed"' in x]
+    assert emf and emf[0]["error_code"] == "corrupt_image"
+
+
+def test_direct_s3_event_raises_on_transient_errors(lambda_env):
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/holiday 2024/café + friends.jpg", Body=JPEG)
+    event = load_event("s3_object_created_put")
+    del event["Records"][0]["s3"]["object"]["eTag"]
+    inject(container.s3_client, "before-send.s3.GetObject", FailFirst(1, S3_SLOW_DOWN))
+    with pytest.raises(Exception, match="SlowDown"):
+        lambda_handler(event, FakeLambdaContext())  # Lambda's async retry takes it from here
+    lambda_handler(event, FakeLambdaContext())
+    record = container.repo.get(image_id(BUCKET, "raw/holiday 2024/café + friends.jpg"))
+    assert record.status is Status.done
+
+
+def test_missing_settings_fail_the_invocation_naming_the_variable(monkeypatch):
+    monkeypatch.delenv("IMGPIPE_BUCKET")
+    bootstrap.reset()
+    with pytest.raises(ValidationError, match="bucket"):
+        lambda_handler(load_event("sqs_s3_batch"), FakeLambdaContext())
