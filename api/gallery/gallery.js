@@ -1,0 +1,328 @@
+// The gallery: upload through the API (presigned POST, multipart for big files) and watch
+// the pipeline work. Plain JavaScript, no build step, no dependencies.
+"use strict";
+
+const API_KEY = document.querySelector('meta[name="imgpipe-api-key"]').content;
+// Bytes; below this one presigned POST is enough. `?multipart_from=N` changes it (tests).
+const MULTIPART_FROM = Number(new URLSearchParams(location.search).get("multipart_from"))
+  || 32 * 1024 * 1024;
+const PART_UPLOADS = 3; // parts of one file in flight at once
+const POLL_MS = 1500;
+const TYPES = {
+  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp",
+  gif: "image/gif", tif: "image/tiff", tiff: "image/tiff", avif: "image/avif",
+  heic: "image/heic", heif: "image/heif",
+};
+
+const $ = (selector) => document.querySelector(selector);
+const records = new Map(); // id -> latest record from GET /images
+const watching = new Map(); // id -> upload row waiting for the image's final status
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function contentType(file) {
+  if (Object.values(TYPES).includes(file.type)) return file.type;
+  const ext = file.name.split(".").pop().toLowerCase();
+  return TYPES[ext] || file.type || "application/octet-stream";
+}
+
+function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+// --- the API ---------------------------------------------------------------------------
+
+async function api(path, { method = "GET", body, params } = {}) {
+  const url = new URL(path, location.origin);
+  if (params) for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  const headers = { "x-api-key": API_KEY };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(url, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    // RFC 9457 problem details: say what the API said.
+    const fields = (data.errors || []).map((e) => `${e.loc.slice(1).join(".")}: ${e.msg}`);
+    throw new Error([data.detail || data.title || response.statusText, ...fields].join(" — "));
+  }
+  return data;
+}
+
+// XMLHttpRequest, not fetch: only it reports upload progress.
+function send(method, url, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded);
+    xhr.onload = () => (xhr.status < 300 ? resolve(xhr)
+      : reject(new Error(s3Error(xhr.responseText) || `storage answered ${xhr.status}`)));
+    xhr.onerror = () => reject(new Error("network error while uploading"));
+    xhr.send(body);
+  });
+}
+
+function s3Error(xml) {
+  const match = /<Message>([^<]*)<\/Message>/.exec(xml || "");
+  return match ? match[1] : "";
+}
+
+async function uploadPost(file, type, progress) {
+  const form = await api("/uploads", {
+    method: "POST", body: { filename: file.name, content_type: type, size: file.size },
+  });
+  const data = new FormData();
+  for (const [name, value] of Object.entries(form.fields)) data.append(name, value);
+  data.append("file", file); // last: S3 ignores fields after the file
+  await send("POST", form.url, data, progress);
+  return form.id;
+}
+
+async function uploadMultipart(file, type, progress) {
+  const start = await api("/uploads/multipart", {
+    method: "POST", body: { filename: file.name, content_type: type, size: file.size },
+  });
+  const base = `/uploads/multipart/${encodeURIComponent(start.upload_id)}`;
+  const sent = new Map(); // part number -> bytes sent so far
+  const report = () => progress([...sent.values()].reduce((a, b) => a + b, 0));
+  try {
+    const numbers = Array.from({ length: start.part_count }, (_, i) => i + 1);
+    const etags = [];
+    for (let i = 0; i < numbers.length; i += start.max_parts_per_request) {
+      const batch = numbers.slice(i, i + start.max_parts_per_request);
+      const { parts } = await api(`${base}/parts`, {
+        method: "POST", body: { key: start.key, part_numbers: batch },
+      });
+      const queue = [...parts];
+      const worker = async () => {
+        for (let part = queue.shift(); part; part = queue.shift()) {
+          const from = (part.part_number - 1) * start.part_size;
+          const blob = file.slice(from, Math.min(from + start.part_size, file.size));
+          const xhr = await send("PUT", part.url, blob, (n) => { sent.set(part.part_number, n); report(); });
+          sent.set(part.part_number, blob.size);
+          report();
+          // Needs the bucket's CORS rule to expose ETag.
+          etags.push({ part_number: part.part_number, etag: xhr.getResponseHeader("ETag") });
+        }
+      };
+      await Promise.all(Array.from({ length: PART_UPLOADS }, worker));
+    }
+    etags.sort((a, b) => a.part_number - b.part_number);
+    const done = await api(`${base}/complete`, {
+      method: "POST", body: { key: start.key, parts: etags },
+    });
+    return done.id;
+  } catch (error) {
+    api(base, { method: "DELETE", params: { key: start.key } }).catch(() => {});
+    throw error;
+  }
+}
+
+function uploadRow(file) {
+  const bar = el("progress", { max: String(file.size || 1), value: "0" });
+  const state = el("span", { class: "state", text: "starting…" });
+  const row = el("li", {}, el("span", { class: "name", text: file.name, title: file.name }), bar, state);
+  $("#uploads").prepend(row);
+  return {
+    progress: (n) => { bar.value = n; state.textContent = `uploading ${bytes(n)} of ${bytes(file.size)}`; },
+    set(text, kind = "") { state.textContent = text; state.className = `state ${kind}`; },
+    done() { bar.value = bar.max; },
+  };
+}
+
+async function upload(file) {
+  const row = uploadRow(file);
+  const type = contentType(file);
+  try {
+    const id = file.size >= MULTIPART_FROM
+      ? await uploadMultipart(file, type, row.progress)
+      : await uploadPost(file, type, row.progress);
+    row.done();
+    row.set("uploaded; processing…");
+    watching.set(id, row);
+    refresh();
+  } catch (error) {
+    row.set(`refused: ${error.message}`, "failed");
+  }
+}
+
+// --- the grid ------------------------------------------------------------------------------
+
+const fileName = (record) => record.source_key.split("/").pop();
+
+function thumbUrl(record) {
+  const thumbs = record.renditions.filter((r) => r.name === "thumb");
+  const pick = thumbs.find((r) => r.format === "webp") || thumbs[0];
+  return pick ? pick.url : record.src;
+}
+
+function card(record) {
+  const node = el("figure", { class: "card", tabindex: "0", "data-id": record.id });
+  node.addEventListener("click", () => openDetail(record.id));
+  node.addEventListener("keydown", (e) => e.key === "Enter" && openDetail(record.id));
+  return node;
+}
+
+function fillCard(node, record) {
+  node.dataset.status = record.status;
+  const thumb = el("div", { class: "thumb" });
+  if (record.dominant_color) thumb.style.background = record.dominant_color;
+  const url = record.status === "done" ? thumbUrl(record) : null;
+  if (url) {
+    const img = el("img", { alt: fileName(record), loading: "lazy", decoding: "async" });
+    img.addEventListener("load", () => img.classList.add("loaded"));
+    img.src = url;
+    thumb.append(img);
+  } else if (record.status === "failed") {
+    thumb.append(el("span", { "aria-hidden": "true", text: "!" }));
+  }
+  const caption = el("figcaption", {},
+    el("span", { class: "title", text: fileName(record), title: fileName(record) }),
+    el("span", { class: "meta" },
+      el("span", { class: `badge ${record.status}`, text: record.status }),
+      record.width ? `${record.width}×${record.height} ${record.format || ""}` : ""));
+  if (record.error) {
+    caption.append(el("span", { class: "reason", text: `${record.error.code}: ${record.error.message}` }));
+  }
+  node.replaceChildren(thumb, caption);
+}
+
+async function refresh() {
+  let page;
+  try {
+    page = await api("/images", { params: { limit: "200" } });
+    $("#offline").hidden = true;
+  } catch (error) {
+    $("#offline").textContent = `The API is not answering: ${error.message}`;
+    $("#offline").hidden = false;
+    return;
+  }
+  const grid = $("#grid");
+  const seen = new Set();
+  page.data.forEach((record, index) => {
+    seen.add(record.id);
+    let node = grid.querySelector(`[data-id="${record.id}"]`);
+    const before = records.get(record.id);
+    if (!node) node = card(record);
+    if (!before || before.updated_at !== record.updated_at || before.status !== record.status) {
+      fillCard(node, record);
+    }
+    if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] || null);
+    records.set(record.id, record);
+    const row = watching.get(record.id);
+    if (row && record.status !== "processing") {
+      watching.delete(record.id);
+      if (record.status === "done") row.set(`done: ${record.width}×${record.height}`, "done");
+      else row.set(`${record.status}: ${record.error ? record.error.message : ""}`, "failed");
+    }
+  });
+  for (const node of [...grid.children]) if (!seen.has(node.dataset.id)) node.remove();
+  const counts = page.data.reduce((c, r) => ({ ...c, [r.status]: (c[r.status] || 0) + 1 }), {});
+  $("#summary").textContent = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(" · ");
+  $("#empty").hidden = page.data.length > 0;
+}
+
+// --- the detail view -----------------------------------------------------------------------
+
+let shown = null;
+
+function openDetail(id) {
+  const record = records.get(id);
+  if (!record) return;
+  shown = id;
+  $("#detail-title").textContent = fileName(record);
+  const frame = $("#detail-image");
+  frame.style.background = record.dominant_color || "";
+  frame.replaceChildren();
+  if (record.status === "done" && record.src) {
+    const picture = el("picture");
+    if (record.srcset.webp) {
+      picture.append(el("source", { type: "image/webp", srcset: record.srcset.webp, sizes: "60vw" }));
+    }
+    const fallback = record.srcset.jpeg || record.srcset.png;
+    const img = el("img", { src: record.src, alt: fileName(record), width: String(record.width), height: String(record.height) });
+    if (fallback) { img.srcset = fallback; img.sizes = "60vw"; }
+    picture.append(img);
+    frame.append(picture);
+  } else {
+    frame.append(el("p", { class: record.error ? "error" : "summary",
+      text: record.error ? `${record.error.code}: ${record.error.message}` : record.status }));
+  }
+  const facts = [
+    ["status", record.status],
+    ["id", record.id],
+    ["original", [record.format, record.width && `${record.width}×${record.height}`, bytes(record.bytes)].filter(Boolean).join(", ")],
+    ["colour", record.dominant_color],
+    ["placeholder", record.placeholder],
+    ["uploaded", record.created_at],
+    ["updated", record.updated_at],
+    ["source key", record.source_key],
+  ];
+  if (record.error) facts.splice(1, 0, ["error", `${record.error.code}: ${record.error.message}`]);
+  $("#detail-facts").replaceChildren(...facts.filter(([, v]) => v).flatMap(([k, v]) => {
+    const dd = el("dd", { text: v });
+    if (k === "colour") dd.prepend(el("span", { class: "swatch", style: `background:${v}` }));
+    return [el("dt", { text: k }), dd];
+  }));
+  $("#detail-renditions tbody").replaceChildren(...record.renditions.map((r) => el("tr", {},
+    el("td", { text: r.name }),
+    el("td", {}, el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.format })),
+    el("td", { text: `${r.width}×${r.height}` }),
+    el("td", { text: bytes(r.bytes) }))));
+  $("#delete").disabled = record.status === "deleted";
+  $("#reprocess").disabled = record.status === "deleted";
+  if (!$("#detail").open) $("#detail").showModal();
+}
+
+async function act(button, action) {
+  button.disabled = true;
+  try {
+    await action();
+    $("#detail").close();
+    refresh();
+  } catch (error) {
+    alert(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- wiring --------------------------------------------------------------------------------
+
+function start() {
+  const drop = $("#drop");
+  const take = (files) => [...files].forEach(upload);
+  $("#picker").addEventListener("change", (e) => { take(e.target.files); e.target.value = ""; });
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    drop.addEventListener(name, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => { e.preventDefault(); take(e.dataTransfer.files); });
+  // A file dropped next to the target should not navigate away from the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  $("#delete").addEventListener("click", (e) => act(e.target, () => api(`/images/${shown}`, { method: "DELETE" })));
+  $("#reprocess").addEventListener("click", (e) => act(e.target, () => api(`/images/${shown}/reprocess`, { method: "POST" })));
+
+  refresh();
+  setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+}
+
+start();

@@ -1,0 +1,202 @@
+"""Routes only the local stack adds to the API app: a CloudFront stand-in and the gallery.
+
+In AWS, CloudFront serves ``https://<cdn>/<rendition key>`` from the bucket's public prefix
+(``OriginPath: /public``). Locally the API's own address is the CDN base URL, and these
+routes do the same: ``GET /thumbs/<file>`` streams ``<public prefix>thumbs/<file>`` from the
+bucket with the headers production sends (the object's immutable Cache-Control, ETag,
+Last-Modified), answers ``If-None-Match`` with 304 and ``Range`` with 206.
+
+The gallery (``/``) is plain HTML, CSS and JavaScript from ``api/gallery/``: no build step.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+
+from api.problems import ApiProblem, NotFound
+from api.settings import ApiSettings
+from processor.service_ports import IMMUTABLE
+
+log = logging.getLogger(__name__)
+
+GALLERY = Path(__file__).resolve().parent / "gallery"
+GALLERY_ASSETS = {"gallery.css": "text/css", "gallery.js": "text/javascript"}
+CHUNK_BYTES = 64 * 1024
+# CloudFront's response headers policy (infra/template.yaml) adds these to every rendition.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+# A rendition file name: "<id>-<version>.<ext>". Nothing else is ever served.
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(ApiProblem):
+    status, code = 416, "range_not_satisfiable"
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires: W/ prefixes are ignored."""
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
+
+
+def single_range(header: str | None) -> str | None:
+    """A Range header S3 can answer (one ``bytes=`` range), or None to send the whole file.
+
+    Several ranges, or a unit other than bytes, are ignored (RFC 9110 lets a server answer
+    200 with the full content instead).
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    start, end = match.groups()
+    if start and end and int(end) < int(start):
+        return None
+    return header.strip()
+
+
+def _common_headers(obj: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        "ETag": str(obj.get("ETag", "")),
+        # The processor stores the immutable policy on every rendition; CloudFront passes it on.
+        "Cache-Control": str(obj.get("CacheControl") or IMMUTABLE),
+        "Accept-Ranges": "bytes",
+        **SECURITY_HEADERS,
+    }
+    modified = obj.get("LastModified")
+    if modified is not None:
+        headers["Last-Modified"] = modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return headers
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _stream(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK_BYTES)
+    finally:
+        body.close()
+
+
+def create_local_router(
+    settings: ApiSettings,
+    *,
+    folders: Sequence[str] = ("thumbs", "optimized"),
+    api_key: str | None = None,
+) -> APIRouter:
+    """The CDN stand-in for each rendition folder, and the gallery.
+
+    ``api_key`` is written into the gallery page so that it can upload: only ever for a
+    stack bound to loopback.
+    """
+    router = APIRouter(include_in_schema=False)
+
+    @cache
+    def s3() -> Any:
+        from api.adapters import aws_client
+
+        return aws_client("s3", region=settings.region, endpoint_url=settings.endpoint_url)
+
+    def serve(
+        folder: str, name: str, request: Request, if_none_match: str | None, range_: str | None
+    ) -> Response:
+        if not _FILE.match(name) or ".." in name:
+            raise NotFound(f"no such file: {folder}/{name}")
+        key = f"{settings.public_prefix}{folder}/{name}"
+        from botocore.exceptions import ClientError
+
+        head_only = request.method == "HEAD"
+        wanted = None if head_only else single_range(range_)
+        try:
+            if head_only:
+                obj = s3().head_object(Bucket=settings.bucket, Key=key)
+            else:
+                kwargs: dict[str, Any] = {"Bucket": settings.bucket, "Key": key}
+                if wanted:
+                    kwargs["Range"] = wanted
+                obj = s3().get_object(**kwargs)
+        except ClientError as e:
+            code = _error_code(e)
+            if code in {"NoSuchKey", "404", "NotFound"}:
+                raise NotFound(f"no such file: {folder}/{name}") from e
+            if code == "InvalidRange":
+                size = s3().head_object(Bucket=settings.bucket, Key=key)["ContentLength"]
+                raise RangeNotSatisfiable(
+                    f"the range {range_!r} is outside the file",
+                    headers={"Content-Range": f"bytes */{size}"},
+                ) from e
+            raise
+        headers = _common_headers(obj)
+        body = obj.get("Body")
+        if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
+            if body is not None:
+                body.close()
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(obj.get("ContentLength", 0))
+        media_type = str(obj.get("ContentType") or "application/octet-stream")
+        if body is None:
+            return Response(status_code=200, headers=headers, media_type=media_type)
+        status = 200
+        if wanted and obj.get("ContentRange"):
+            status = 206
+            headers["Content-Range"] = str(obj["ContentRange"])
+        return StreamingResponse(
+            _stream(body), status_code=status, headers=headers, media_type=media_type
+        )
+
+    def cdn_route(folder: str) -> Any:
+        def read_rendition(
+            name: str,
+            request: Request,
+            if_none_match: Annotated[str | None, Header()] = None,
+            range_: Annotated[str | None, Header(alias="range")] = None,
+        ) -> Response:
+            return serve(folder, name, request, if_none_match, range_)
+
+        return read_rendition
+
+    for folder in folders:
+        router.add_api_route(
+            f"/{folder}/{{name}}",
+            cdn_route(folder),
+            methods=["GET", "HEAD"],
+            name=f"cdn_{folder}",
+            response_class=Response,
+        )
+
+    page = (GALLERY / "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{API_KEY}}", html.escape(api_key or "", quote=True))
+
+    @router.get("/", response_class=HTMLResponse)
+    def gallery() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    @router.get("/gallery/{asset}")
+    def gallery_asset(asset: str) -> FileResponse:
+        media_type = GALLERY_ASSETS.get(asset)
+        if media_type is None:
+            raise NotFound(f"no such gallery file: {asset}")
+        return FileResponse(
+            GALLERY / asset, media_type=media_type, headers={"Cache-Control": "no-cache"}
+        )
+
+    return router

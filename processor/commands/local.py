@@ -1,0 +1,156 @@
+"""`imgpipe local`: the whole pipeline on this machine, until Ctrl-C.
+
+An embedded AWS (moto) on loopback with the resources infra/template.yaml declares, a worker
+feeding the real processor handler the way Lambda's SQS event source does, and the API with a
+CloudFront stand-in and the gallery under uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, TextIO
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "local",
+        help="run the pipeline on this machine: embedded AWS, worker, API and gallery",
+        description="Start moto on loopback, create the bucket, queues, notification and table "
+        "that infra/template.yaml declares, run the processor on the queue and the API (with "
+        "the gallery at /) until Ctrl-C. State lives in memory and is gone after a restart.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--api-port", type=int, default=8000, help="API port; 0 picks a free one")
+    p.add_argument(
+        "--aws-port", type=int, default=4566, help="embedded AWS port; 0 picks a free one"
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="use this AWS endpoint (e.g. LocalStack, http://127.0.0.1:4566) instead of the "
+        "embedded one; resources are created there",
+    )
+    target.add_argument(
+        "--real-aws",
+        action="store_true",
+        help="use real AWS (credentials from the usual places) and the deployed resources named "
+        "by IMGPIPE_BUCKET, IMGPIPE_TABLE, IMGPIPE_QUEUE_URL; nothing is created",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="processor execution environments (default: min(cpus, 4, template maximum))",
+    )
+    p.add_argument(
+        "--api-key",
+        help="x-api-key for writes (default: $IMGPIPE_API_KEY or the local development key)",
+    )
+    p.add_argument("--no-worker", action="store_true", help="do not consume the queue (API only)")
+    p.add_argument(
+        "--verbose", "-v", action="store_true", help="log every request and processed image"
+    )
+    p.set_defaults(func=run)
+
+
+def _reexec_with_small_malloc_arenas() -> None:
+    """glibc reads MALLOC_ARENA_MAX at process start: run again with it when it is missing.
+
+    Many threads decoding images otherwise each get a malloc arena, and memory balloons.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ or sys.argv[1:2] != ["local"]:
+        return
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    os.execve(sys.executable, [sys.executable, "-m", "processor.cli", *sys.argv[1:]], env)
+
+
+def banner(stack: Any, out: TextIO) -> None:
+    urls, res, spec = stack.urls, stack.resources, stack.spec
+    aws = (
+        f"{urls.aws}  (S3, SQS, DynamoDB, SNS, CloudWatch)"
+        if urls.aws
+        else "real AWS (no endpoint)"
+    )
+    envs = stack.environments
+    lines = [
+        "imgpipe local stack is running. Ctrl-C stops it; its state lives in memory.",
+        f"  gallery    {urls.gallery}",
+        f"  api docs   {urls.docs}",
+        f"  api        {urls.api}",
+        f"  cdn        {urls.cdn}  (/thumbs/..., /optimized/...)",
+        f"  aws        {aws}",
+        f"  bucket     {res.bucket}  (upload to raw/, renditions in public/)",
+        f"  table      {res.table}",
+        f"  queue      {res.queue_url}",
+        f"  dlq        {res.dlq_url}",
+        f"  worker     {envs} execution environment(s), batch size {spec.mapping.batch_size}"
+        if stack.worker
+        else "  worker     off",
+        f"  api key    {stack.api_key}  (x-api-key header, for writes)",
+        f"  upload     imgpipe upload --api {urls.api} --wait PHOTO...",
+        "ready",
+    ]
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    _reexec_with_small_malloc_arenas()
+    from processor.local.stack import LocalStack, StackError, StackOptions
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("processor.local").setLevel(logging.INFO)
+    options = StackOptions(
+        host=args.host,
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        endpoint_url=args.endpoint_url,
+        real_aws=args.real_aws,
+        api_key=args.api_key,
+        concurrency=args.concurrency,
+        worker=not args.no_worker,
+        function_log_level="INFO" if args.verbose else "WARNING",
+        api_log_level="info" if args.verbose else "warning",
+    )
+    stack = LocalStack(options)
+    stopping = threading.Event()
+    starting = True
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+        if starting:  # interrupt start(); it cleans up what it had started
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            stack.start()
+        except StackError as e:
+            print(f"imgpipe local: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("imgpipe local: interrupted while starting", file=sys.stderr)
+            return 130
+        starting = False
+        banner(stack, sys.stdout)
+        while not stopping.wait(0.5):
+            if not stack.healthy:
+                print("imgpipe local: a component stopped; shutting down", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        starting = False
+        print("imgpipe local: stopping...", file=sys.stderr, flush=True)
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("imgpipe local: stopped", file=sys.stderr, flush=True)

@@ -1,0 +1,192 @@
+"""What the local stack provisions and runs, read from ``infra/template.yaml``.
+
+Names, keys, indexes, queue settings, redrive, the notification filter, the event source
+mapping and both functions' environments come from the template (through infra/template.py),
+so that the local stack and the deployed one cannot drift. Physical names follow
+CloudFormation's habit (``<stack>-<LogicalId>``) where the template leaves them to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import template as cfn
+
+STACK_NAME = "imgpipe-local"
+# moto's (and LocalStack's) default account; the stack asks STS for the real one.
+LOCAL_ACCOUNT = "123456789012"
+TEMPLATE = cfn.TEMPLATE_PATH
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """The SQS event source mapping of the processor."""
+
+    batch_size: int
+    batching_window_s: float  # MaximumBatchingWindowInSeconds
+    report_batch_item_failures: bool
+    max_concurrency: int | None  # ScalingConfig.MaximumConcurrency
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    stack_name: str
+    region: str
+    account: str
+    bucket: str
+    queue_name: str
+    dlq_name: str
+    table_name: str
+    function_name: str  # the processor's FunctionName
+    queue: cfn.QueueSettings
+    notification: cfn.NotificationFilter
+    table: dict[str, Any]  # create_table kwargs, less TableName
+    cors_rules: list[dict[str, Any]]  # S3 CORSRules the template declares (may be none)
+    mapping: MappingSpec
+    processor: cfn.FunctionSpec  # environment unresolved: see ``environment``
+    api: cfn.FunctionSpec
+    template: dict[str, Any] = field(repr=False, compare=False)
+    # Template parameters given values other than their defaults (e.g. the CORS origin).
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def refs(self, *, queue_url: str, dlq_url: str) -> dict[str, str]:
+        """What Ref and GetAtt give for this stack's resources, once the queues exist."""
+        arn = f"arn:aws:sqs:{self.region}:{self.account}"
+        return {
+            **self.parameters,
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "Bucket": self.bucket,
+            "Bucket.Arn": f"arn:aws:s3:::{self.bucket}",
+            "Table": self.table_name,
+            "Queue": queue_url,
+            "Queue.Arn": f"{arn}:{self.queue_name}",
+            "Queue.QueueName": self.queue_name,
+            "DeadLetterQueue": dlq_url,
+            "DeadLetterQueue.Arn": f"{arn}:{self.dlq_name}",
+            "DeadLetterQueue.QueueName": self.dlq_name,
+        }
+
+    def environment(
+        self, function: cfn.FunctionSpec, *, queue_url: str, dlq_url: str
+    ) -> dict[str, str]:
+        """The function's declared environment, resolved. Values that exist only in AWS
+        (CloudFront's domain, Secrets Manager references) are left out: the local stack
+        sets its own."""
+        refs = self.refs(queue_url=queue_url, dlq_url=dlq_url)
+        env: dict[str, str] = {}
+        for name, value in function.env.items():
+            try:
+                resolved = str(cfn.resolve(value, refs, self.template))
+            except cfn.UnresolvedReference:
+                continue
+            if "{{resolve:" not in resolved:
+                env[name] = resolved
+        return env
+
+
+def _mapping_properties(template: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any]:
+    """The processor's event source mapping, resolved with the stack's parameters."""
+    processor = cfn.FUNCTIONS["processor"]
+    for mapping in cfn.resources(template, "AWS::Lambda::EventSourceMapping").values():
+        props = mapping["Properties"]
+        if cfn.references(props["FunctionName"]) == {processor}:
+            wanted = {k: v for k, v in props.items() if k not in ("FunctionName", "EventSourceArn")}
+            resolved: dict[str, Any] = cfn.resolve(wanted, refs, template)
+            return resolved
+    raise ValueError(f"no event source mapping invokes {processor}")
+
+
+def _name(props: Mapping[str, Any], key: str, refs: Mapping[str, str], fallback: str) -> str:
+    return str(cfn.resolve(props[key], refs)) if key in props else fallback
+
+
+def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's CorsRule -> the S3 API's CORSRule."""
+    out: dict[str, Any] = {
+        "AllowedMethods": list(rule["AllowedMethods"]),
+        "AllowedOrigins": list(rule["AllowedOrigins"]),
+    }
+    if "AllowedHeaders" in rule:
+        out["AllowedHeaders"] = list(rule["AllowedHeaders"])
+    if "ExposedHeaders" in rule:
+        out["ExposeHeaders"] = list(rule["ExposedHeaders"])
+    if "MaxAge" in rule:
+        out["MaxAgeSeconds"] = int(rule["MaxAge"])
+    return out
+
+
+def load_spec(
+    path: Path | str = TEMPLATE,
+    *,
+    stack_name: str = STACK_NAME,
+    region: str = "us-east-1",
+    account: str = LOCAL_ACCOUNT,
+    parameters: Mapping[str, str] | None = None,
+) -> StackSpec:
+    """The stack as the template declares it; ``parameters`` override parameter defaults."""
+    template = cfn.load_template(path)
+    declared = template.get("Parameters", {})
+    unknown = sorted(set(parameters or {}) - set(declared))
+    if unknown:
+        raise ValueError(f"the template declares no parameter {unknown}")
+    pseudo = {
+        **(parameters or {}),
+        "AWS::StackName": stack_name,
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+    }
+
+    queue_id = str(cfn.event_source(template, "processor")["EventSource"])
+    mapping = _mapping_properties(template, pseudo)
+    queue_props = cfn.properties(template, queue_id)
+    dlq_id = cfn.references(queue_props["RedrivePolicy"]["deadLetterTargetArn"]).pop()
+    notification = cfn.notification_filter(template)
+    if notification.queue != queue_id:
+        raise ValueError(
+            f"the bucket notifies {notification.queue}, the processor reads {queue_id}"
+        )
+    (bucket_id,) = cfn.resources(template, "AWS::S3::Bucket")
+    (table_id,) = cfn.resources(template, "AWS::DynamoDB::Table")
+    bucket_props = cfn.properties(template, bucket_id)
+    table_props = cfn.properties(template, table_id)
+    scaling = mapping.get("ScalingConfig", {})
+    cors = bucket_props.get("CorsConfiguration", {}).get("CorsRules", [])
+    return StackSpec(
+        stack_name=stack_name,
+        region=region,
+        account=account,
+        bucket=_name(bucket_props, "BucketName", pseudo, f"{stack_name}-{bucket_id}".lower()),
+        queue_name=_name(queue_props, "QueueName", pseudo, f"{stack_name}-{queue_id}"),
+        dlq_name=_name(
+            cfn.properties(template, dlq_id), "QueueName", pseudo, f"{stack_name}-{dlq_id}"
+        ),
+        table_name=_name(table_props, "TableName", pseudo, f"{stack_name}-{table_id}"),
+        function_name=_name(
+            cfn.properties(template, cfn.FUNCTIONS["processor"]),
+            "FunctionName",
+            pseudo,
+            f"{stack_name}-processor",
+        ),
+        queue=cfn.queue_settings(template, queue_id),
+        notification=notification,
+        table=cfn.table_definition(template, table_id),
+        cors_rules=[_cors_rule(cfn.resolve(rule, pseudo, template)) for rule in cors],
+        mapping=MappingSpec(
+            batch_size=int(mapping.get("BatchSize", 10)),
+            batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in mapping.get("FunctionResponseTypes", []),
+            max_concurrency=(
+                int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
+            ),
+        ),
+        processor=cfn.function_spec("processor", template=template),
+        api=cfn.function_spec("api", template=template),
+        template=template,
+        parameters=dict(parameters or {}),
+    )

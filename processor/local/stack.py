@@ -1,0 +1,389 @@
+"""The whole pipeline on one machine: AWS (moto), resources, the worker and the API.
+
+Start order: AWS endpoint -> resources (from infra/template.yaml) -> the processor's
+execution environments (their cold starts) and the SQS worker -> the API under uvicorn with
+the CDN stand-in and gallery. ``stop()`` undoes it in reverse; it is safe to call at any
+point, including after a failed ``start()``. Everything binds the given host (loopback by
+default) and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from processor.local import LOCAL_API_KEY
+from processor.local.aws import FAKE_CREDENTIALS, LOOPBACK, EmbeddedAws
+from processor.local.invoker import FunctionConfig, InvocationFailed, ProcessInvoker
+from processor.local.provision import Provisioned, provision
+from processor.local.spec import STACK_NAME, TEMPLATE, StackSpec, load_spec
+from processor.local.worker import MappingConfig, SqsWorker
+
+log = logging.getLogger(__name__)
+
+# At most this many execution environments by default: each is a process running libvips.
+DEFAULT_MAX_CONCURRENCY = 4
+
+
+class StackError(Exception):
+    """The stack cannot start; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    host: str = LOOPBACK
+    api_port: int = 8000  # 0: any free port
+    aws_port: int = 4566  # the embedded moto server's port; 0: any free port
+    # LocalStack (or another endpoint) instead of the embedded moto server.
+    endpoint_url: str | None = None
+    # Real AWS: no endpoint, no provisioning; the resources named by IMGPIPE_* variables.
+    real_aws: bool = False
+    region: str = "us-east-1"
+    stack_name: str = STACK_NAME
+    template: Path = TEMPLATE
+    api_key: str | None = None
+    # Execution environments of the processor (the mapping's maximum concurrency).
+    concurrency: int | None = None
+    worker: bool = True
+    # Log level of the processor function (Powertools' JSON lines) and of the API.
+    function_log_level: str = "WARNING"
+    api_log_level: str = "warning"
+    # Overrides of the processor's environment, e.g. limits for a test.
+    function_environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    api: str
+    aws: str | None  # None for real AWS
+    cdn: str
+
+    @property
+    def gallery(self) -> str:
+        return self.api + "/"
+
+    @property
+    def docs(self) -> str:
+        return self.api + "/docs"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise StackError(f"cannot listen on {host}:{port} ({e.strerror}); pick another port") from e
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _check_port_free(host: str, port: int, flag: str) -> None:
+    if port == 0:
+        return
+    try:
+        bind_socket(host, port).close()
+    except StackError as e:
+        raise StackError(f"{e} with {flag}") from None
+
+
+def default_concurrency(declared: int | None) -> int:
+    cpus = os.cpu_count() or 2
+    return max(1, min(declared or DEFAULT_MAX_CONCURRENCY, cpus, DEFAULT_MAX_CONCURRENCY))
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.urls: StackUrls | None = None
+        self.resources: Provisioned | None = None
+        self.spec: StackSpec | None = None
+        self.worker: SqsWorker | None = None
+        self.api_key = ""
+        self._aws: EmbeddedAws | None = None
+        self._socket: socket.socket | None = None
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self._invokers: list[ProcessInvoker] = []
+
+    # --- start -------------------------------------------------------------------------------
+
+    def start(self) -> StackUrls:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> StackUrls:
+        opts = self.options
+        if opts.host not in {LOOPBACK, "localhost", "::1"}:
+            log.warning("binding %s: the stack has no real authentication", opts.host)
+        endpoint = self._start_aws()
+        self._socket = bind_socket(opts.host, opts.api_port)
+        api_url = f"http://{opts.host}:{self._socket.getsockname()[1]}"
+
+        clients = self._clients(endpoint)
+        account = str(clients["sts"].get_caller_identity()["Account"])
+        spec = load_spec(
+            opts.template,
+            stack_name=opts.stack_name,
+            region=opts.region,
+            account=account,
+            # Browsers upload to the bucket from the gallery: this origin, not any.
+            parameters=self._parameters(spec_path=opts.template, origin=api_url),
+        )
+        self.spec = spec
+        if opts.real_aws:
+            resources = self._existing_resources(clients["sqs"])
+        else:
+            resources = provision(clients, spec, region=opts.region, browser_origins=[api_url])
+        self.resources = resources
+
+        self.api_key = opts.api_key or os.environ.get("IMGPIPE_API_KEY") or LOCAL_API_KEY
+        cdn = api_url
+        if opts.real_aws and os.environ.get("IMGPIPE_CDN_BASE_URL"):
+            cdn = os.environ["IMGPIPE_CDN_BASE_URL"].rstrip("/")
+        self.urls = StackUrls(api=api_url, aws=endpoint, cdn=cdn)
+
+        if opts.worker:
+            self._start_worker(spec, resources, endpoint, clients["sqs"])
+        self._start_api()
+        return self.urls
+
+    @staticmethod
+    def _parameters(*, spec_path: Path, origin: str) -> dict[str, str]:
+        from infra import template as cfn
+
+        declared = cfn.load_template(spec_path).get("Parameters", {})
+        return {"CorsAllowedOrigin": origin} if "CorsAllowedOrigin" in declared else {}
+
+    def _start_aws(self) -> str | None:
+        opts = self.options
+        if opts.real_aws:
+            return None
+        if opts.endpoint_url:
+            if "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
+                os.environ.update(FAKE_CREDENTIALS)  # LocalStack takes any; given ones win
+            return opts.endpoint_url.rstrip("/")
+        # The embedded AWS takes any credentials: never look for (or use) real ones.
+        os.environ.update(FAKE_CREDENTIALS)
+        os.environ.pop("AWS_PROFILE", None)
+        _check_port_free(opts.host, opts.aws_port, "--aws-port")
+        self._aws = EmbeddedAws(opts.host, opts.aws_port)
+        return self._aws.start()
+
+    def _clients(self, endpoint: str | None) -> dict[str, Any]:
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(region_name=self.options.region)
+        config = Config(
+            s3={"addressing_style": "path"} if endpoint else None,
+            retries={"mode": "standard"},
+            max_pool_connections=max(10, (self.options.concurrency or 4) * 2),
+        )
+        return {
+            name: session.client(name, endpoint_url=endpoint, config=config)
+            for name in ("s3", "sqs", "dynamodb", "sts")
+        }
+
+    def _existing_resources(self, sqs: Any) -> Provisioned:
+        from processor.settings import AwsSettings
+
+        try:
+            settings = AwsSettings()  # fields come from the environment
+        except ValueError as e:
+            raise StackError(f"--real-aws needs IMGPIPE_BUCKET and IMGPIPE_TABLE: {e}") from e
+        if not settings.queue_url:
+            raise StackError("--real-aws needs IMGPIPE_QUEUE_URL (the stack's QueueUrl output)")
+
+        def arn(url: str) -> str:
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            return str(attrs["Attributes"]["QueueArn"])
+
+        return Provisioned(
+            bucket=settings.bucket,
+            table=settings.table,
+            queue_url=settings.queue_url,
+            queue_arn=arn(settings.queue_url),
+            dlq_url=settings.dlq_url or "",
+            dlq_arn=arn(settings.dlq_url) if settings.dlq_url else "",
+        )
+
+    def _function_environment(
+        self, spec: StackSpec, resources: Provisioned, endpoint: str | None
+    ) -> dict[str, str]:
+        opts = self.options
+        env = spec.environment(
+            spec.processor, queue_url=resources.queue_url, dlq_url=resources.dlq_url
+        )
+        env.update(
+            {
+                "IMGPIPE_BUCKET": resources.bucket,
+                "IMGPIPE_TABLE": resources.table,
+                "AWS_REGION": opts.region,
+                "AWS_DEFAULT_REGION": opts.region,
+                # No X-Ray daemon and no CloudWatch agent here: tracing off, metrics (EMF
+                # lines on stdout, read by CloudWatch only) off.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "LOG_LEVEL": opts.function_log_level,
+                "POWERTOOLS_LOG_LEVEL": opts.function_log_level,
+            }
+        )
+        if endpoint:
+            env["IMGPIPE_ENDPOINT_URL"] = endpoint
+        env.update(opts.function_environment)
+        return env
+
+    def _start_worker(
+        self, spec: StackSpec, resources: Provisioned, endpoint: str | None, sqs: Any
+    ) -> None:
+        opts = self.options
+        env = self._function_environment(spec, resources, endpoint)
+        # glibc reads MALLOC_ARENA_MAX when a process starts: the children get it from here.
+        if "MALLOC_ARENA_MAX" in env:
+            os.environ.setdefault("MALLOC_ARENA_MAX", env["MALLOC_ARENA_MAX"])
+        function = FunctionConfig(
+            handler=spec.processor.handler,
+            function_name=spec.function_name,
+            invoked_function_arn=(
+                f"arn:aws:lambda:{opts.region}:{spec.account}:function:{spec.function_name}"
+            ),
+            timeout_s=float(spec.processor.timeout),
+            memory_mb=spec.processor.memory,
+            environment=env,
+        )
+        count = opts.concurrency or default_concurrency(spec.mapping.max_concurrency)
+        self._invokers = [ProcessInvoker(function) for _ in range(count)]
+        # Cold starts in parallel, before any event: a broken handler fails the start.
+        try:
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                list(pool.map(lambda invoker: invoker.start(), self._invokers))
+        except InvocationFailed as e:
+            raise StackError(f"the processor cannot start: {e}") from e
+        self.worker = SqsWorker(
+            sqs,
+            self._invokers,
+            MappingConfig(
+                queue_url=resources.queue_url,
+                queue_arn=resources.queue_arn,
+                region=opts.region,
+                batch_size=spec.mapping.batch_size,
+                batching_window_s=spec.mapping.batching_window_s,
+                report_batch_item_failures=spec.mapping.report_batch_item_failures,
+            ),
+        )
+        self.worker.start()
+
+    def api_settings(self) -> Any:
+        """The API's settings: the template's API environment, pointed at this stack."""
+        from api.settings import ApiSettings
+
+        spec, resources, urls = self.spec, self.resources, self.urls
+        assert spec is not None and resources is not None and urls is not None
+        values: dict[str, Any] = {}
+        env = spec.environment(spec.api, queue_url=resources.queue_url, dlq_url=resources.dlq_url)
+        for name, value in env.items():
+            field_name = name.removeprefix("IMGPIPE_").lower()
+            if name.startswith("IMGPIPE_") and field_name in ApiSettings.model_fields:
+                values[field_name] = value
+        values.update(
+            bucket=resources.bucket,
+            table=resources.table,
+            queue_url=resources.queue_url,
+            dlq_url=resources.dlq_url or None,
+            endpoint_url=urls.aws,
+            AWS_REGION=self.options.region,
+            cdn_base_url=urls.cdn,
+            # In AWS an IAM authoriser guards writes; locally, the API key does.
+            auth_mode="api_key",
+            api_key=self.api_key,
+        )
+        # model_validate, not ApiSettings(): these values, not the process environment.
+        return ApiSettings.model_validate(values)
+
+    def _start_api(self) -> None:
+        import uvicorn
+
+        from api.app import create_app
+        from api.local_routes import create_local_router
+
+        settings = self.api_settings()
+        app = create_app(settings)
+        folders = self._rendition_folders()
+        app.include_router(create_local_router(settings, folders=folders, api_key=self.api_key))
+        config = uvicorn.Config(
+            app,
+            log_level=self.options.api_log_level,
+            access_log=self.options.api_log_level in {"debug", "info"},
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        sock = self._socket
+        assert sock is not None
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+        )
+        thread.start()
+        self._server, self._server_thread = server, thread
+        while not server.started:
+            if not thread.is_alive():
+                raise StackError("the API server stopped while starting (see the log above)")
+            thread.join(0.05)
+
+    def _rendition_folders(self) -> list[str]:
+        """Folders the processor writes renditions to: the CDN stand-in serves exactly those."""
+        from processor.config import EngineConfig
+
+        raw = self.options.function_environment.get("IMGPIPE_RENDITIONS")
+        config = EngineConfig.from_json(f'{{"renditions": {raw}}}') if raw else EngineConfig()
+        return sorted({r.folder for r in config.renditions})
+
+    # --- run and stop ------------------------------------------------------------------------
+
+    @property
+    def environments(self) -> int:
+        """How many processor execution environments are running."""
+        return len(self._invokers)
+
+    @property
+    def healthy(self) -> bool:
+        """False once the API server or the worker has died."""
+        if self._server_thread is None or not self._server_thread.is_alive():
+            return False
+        return self.worker is None or self.worker.running
+
+    def stop(self) -> None:
+        """Reverse order of start: API, worker and its processes, AWS. Idempotent."""
+        server, thread = self._server, self._server_thread
+        self._server = self._server_thread = None
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(15)
+            if thread.is_alive():
+                server.force_exit = True
+                thread.join(5)
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        for invoker in self._invokers:
+            invoker.close()
+        self._invokers = []
+        if self._aws is not None:
+            self._aws.stop()
+            self._aws = None
