@@ -78,6 +78,9 @@ class ImageRecord(BaseModel):
     facts: ImageFacts | None = None
     renditions: list[RenditionInfo] = Field(default_factory=list)
     processing_ms: float | None = None
+    # Where processing_ms went, in ms: s3_read, decode, encode, s3_write (engine and S3 only;
+    # the DynamoDB commit comes after the record is written, so only the log line has it).
+    timings: dict[str, float] | None = None
     error: ErrorInfo | None = None
 
     def to_item(self) -> dict[str, Any]:

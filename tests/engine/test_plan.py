@@ -106,3 +106,29 @@ def test_decode_size_serves_every_rendition(w: int, h: int, bw: int, bh: int) ->
     assert plan.decode_width <= w and plan.decode_height <= h
     for r in plan.renditions:
         assert r.width <= plan.decode_width + 1 and r.height <= plan.decode_height + 1
+
+
+def test_srgb_tagged_images_skip_colour_management() -> None:
+    tagged = header(10, 10, has_icc=True, icc_description="sRGB IEC61966-2.1")
+    assert tagged.icc_is_srgb
+    assert not make_plan(tagged, EngineConfig()).colour_manage
+    p3 = header(10, 10, has_icc=True, icc_description="Display P3")
+    assert make_plan(p3, EngineConfig()).colour_manage
+
+
+def test_encoder_effort_comes_from_the_config() -> None:
+    from processor.config import Quality
+
+    spec = RenditionSpec(
+        name="t",
+        folder="t",
+        width=9,
+        height=9,
+        formats=("webp", "avif", "jpeg"),
+        quality=Quality(webp_effort=2, avif_effort=5),
+    )
+    assert [(e.format, e.effort) for e in resolve_formats(spec, has_alpha=False)] == [
+        ("webp", 2),
+        ("avif", 5),
+        ("jpeg", 0),
+    ]

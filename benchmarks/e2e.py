@@ -1,0 +1,181 @@
+"""End to end on the local stack: ``imgpipe local`` as a subprocess, N uploads to all done.
+
+Uploads go straight to the embedded S3's ``raw/`` prefix (as a client with a presigned POST
+would), so the path measured is the product's: S3 event -> queue -> processor -> renditions
+in S3 -> record in DynamoDB. Each input is uploaded once under its own key: identical bytes
+would be deduplicated by the service and measure nothing.
+
+Skipped, with the reason, when ``imgpipe local`` does not exist or does not start; the rest of
+the harness never depends on it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from benchmarks.corpus import REPO, Input
+
+log = logging.getLogger(__name__)
+
+_BANNER = re.compile(r"^\s+(aws|bucket|table)\s+(\S+)")
+_FINAL = {"done", "failed"}
+
+
+def available() -> str | None:
+    """None when `imgpipe local` can run here, else why not."""
+    if importlib.util.find_spec("processor.commands.local") is None:
+        return "`imgpipe local` does not exist yet (processor/commands/local.py)"
+    return None
+
+
+class Stack:
+    """``imgpipe local`` on free loopback ports, stopped with SIGINT (as Ctrl-C would)."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, timeout: float = 180):
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "processor.cli", "local", "--api-port", "0", "--aws-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=REPO,
+            env=dict(env),
+            text=True,
+        )
+        self.info: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if m := _BANNER.match(line):
+                self.info[m.group(1)] = m.group(2)
+            if line.strip() == "ready":
+                break
+            if time.monotonic() > deadline:
+                break
+        if not {"aws", "bucket", "table"} <= set(self.info):
+            self.stop()
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError("`imgpipe local` did not start: " + " / ".join(tail))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def run(
+    inputs: list[Input],
+    count: int,
+    logs: Path,
+    env: Mapping[str, str],
+    engine_ms: Mapping[str, float],
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """Upload ``count`` distinct inputs, wait until each record is done or failed.
+
+    ``engine_ms``: the engine's median total per input from the latency run, to split each
+    image's processing time into engine work and the rest (S3 read and writes).
+    """
+    reason = available()
+    if reason is not None:
+        log.info("end to end skipped: %s", reason)
+        return {"skipped": reason}
+    chosen = [i for i in inputs if i.kind != "large"][:count]
+    try:
+        stack = Stack(env, logs / "local-stack.log")
+    except (RuntimeError, OSError) as e:
+        log.warning("end to end skipped: %s", e)
+        return {"skipped": str(e)}
+    try:
+        return _measure(stack, chosen, engine_ms, timeout)
+    except Exception as e:  # a broken stack must not sink the other results
+        log.warning("end to end failed: %s", e)
+        return {"skipped": f"the run failed: {type(e).__name__}: {e}"[:300]}
+    finally:
+        stack.stop()
+
+
+def _measure(
+    stack: Stack, chosen: list[Input], engine_ms: Mapping[str, float], timeout: float
+) -> dict[str, Any]:
+    import boto3
+
+    from processor.keys import image_id
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+        region_name="us-east-1",
+    )
+    endpoint, bucket, table = stack.info["aws"], stack.info["bucket"], stack.info["table"]
+    s3 = session.client("s3", endpoint_url=endpoint)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    run_tag = f"{os.getpid()}-{int(time.time())}"
+    keys = {f"raw/bench/{run_tag}/{n:03d}-{i.name}": i for n, i in enumerate(chosen)}
+    ids = {image_id(bucket, key): key for key in keys}
+
+    log.info("end to end: %d uploads to %s", len(keys), endpoint)
+    t0 = time.perf_counter()
+    for key, inp in keys.items():
+        s3.upload_file(str(inp.path), bucket, key)
+    uploaded = time.perf_counter() - t0
+    records: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(records) < len(ids) and time.monotonic() < deadline:
+        pending = [i for i in ids if i not in records]
+        for start in range(0, len(pending), 100):
+            got = dynamodb.batch_get_item(
+                RequestItems={
+                    table: {"Keys": [{"id": {"S": i}} for i in pending[start : start + 100]]}
+                }
+            )
+            for item in got["Responses"].get(table, []):
+                if item.get("status", {}).get("S") in _FINAL:
+                    records[item["id"]["S"]] = item
+        if len(records) < len(ids):
+            time.sleep(0.1)
+    wall = time.perf_counter() - t0
+
+    done = [r for r in records.values() if r["status"]["S"] == "done"]
+    processing = [float(r["processing_ms"]["N"]) for r in done if "processing_ms" in r]
+    split = [
+        (float(r["processing_ms"]["N"]), engine_ms[keys[ids[r["id"]["S"]]].name])
+        for r in done
+        if "processing_ms" in r and keys[ids[r["id"]["S"]]].name in engine_ms
+    ]
+    stages: dict[str, float] = {}
+    if processing:
+        stages["processing_ms (processor's own: S3 read .. renditions written)"] = (
+            statistics.median(processing)
+        )
+    if split:
+        stages["engine (decode, resize, encode; from the latency run)"] = statistics.median(
+            e for _, e in split
+        )
+        stages["rest: S3 read and writes, service"] = statistics.median(p - e for p, e in split)
+    return {
+        "images": len(ids),
+        "done": len(done),
+        "failed": len(records) - len(done),
+        "unfinished": len(ids) - len(records),
+        "upload_s": uploaded,
+        "wall_s": wall,
+        "images_per_s": len(records) / wall if wall else None,
+        "stages_ms": stages,
+    }

@@ -1,0 +1,238 @@
+"""From raw samples to medians, per-kind sums, ratios, cost and the target check. Pure."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks import cost
+from benchmarks.corpus import KINDS, Input
+
+REPORT_KINDS = (*KINDS, "all")
+LARGE_PHOTO_100MP = "photo-100mp.jpg"
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def per_input(samples: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Medians per input for one implementation."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in samples.items():
+        stages: dict[str, float] = {}
+        for key in {k for st in s["stages"] for k in st}:
+            m = _median([st[key] for st in s["stages"] if key in st])
+            if m is not None:
+                stages[key] = m
+        out[name] = {
+            "ok": s["error"] is None and bool(s["wall_ms"]),
+            "error": s["error"],
+            "wall_ms": _median(s["wall_ms"]),
+            "cpu_ms": _median(s["cpu_ms"]),
+            "stages_ms": stages,
+            "out_bytes": sum(r["bytes"] for r in s.get("renditions", [])),
+            "renditions": s.get("renditions", []),
+        }
+    return out
+
+
+def common_inputs(inputs: Sequence[Input], medians: Mapping[str, Mapping[str, Any]]) -> list[Input]:
+    """Inputs every implementation processed: ratios compare like with like."""
+    return [i for i in inputs if all(m[i.name]["ok"] for m in medians.values())]
+
+
+def in_kind(inputs: Sequence[Input], kind: str) -> list[Input]:
+    return list(inputs) if kind == "all" else [i for i in inputs if i.kind == kind]
+
+
+def by_kind(
+    inputs: Sequence[Input], medians: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per kind and implementation: mean ms per image (wall, CPU), images/s, stage split."""
+    common = common_inputs(inputs, medians)
+    out: dict[str, dict[str, Any]] = {}
+    for kind in REPORT_KINDS:
+        chosen = in_kind(common, kind)
+        if not chosen:
+            continue
+        row: dict[str, Any] = {"n": len(chosen), "inputs": [i.name for i in chosen], "impls": {}}
+        for impl, m in medians.items():
+            wall = sum(m[i.name]["wall_ms"] for i in chosen)
+            cpu = sum(m[i.name]["cpu_ms"] for i in chosen)
+            stages: dict[str, float] = {}
+            for i in chosen:
+                for k, v in m[i.name]["stages_ms"].items():
+                    stages[k] = stages.get(k, 0.0) + v / len(chosen)
+            row["impls"][impl] = {
+                "wall_ms": wall / len(chosen),
+                "cpu_ms": cpu / len(chosen),
+                "images_per_s": len(chosen) / (wall / 1e3) if wall else None,
+                "stages_ms": stages,
+                "out_kb": sum(m[i.name]["out_bytes"] for i in chosen) / len(chosen) / 1024,
+            }
+        out[kind] = row
+    return out
+
+
+def ratio(kinds: Mapping[str, Any], kind: str, metric: str, a: str, b: str) -> float | None:
+    impls = kinds.get(kind, {}).get("impls", {})
+    if a not in impls or b not in impls or not impls[b][metric]:
+        return None
+    value: float = impls[a][metric] / impls[b][metric]
+    return value
+
+
+def batch_summary(batch: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for impl, b in batch.items():
+        wall = _median(b["wall_s"])
+        out[impl] = {
+            "jobs": b["jobs"],
+            "median_wall_s": wall,
+            "images": b["images"],
+            "errors": b["errors"],
+            "images_per_s": b["images"] / wall if wall else None,
+        }
+    return out
+
+
+def memory_by_kind(
+    inputs: Sequence[Input], mem: Mapping[str, Mapping[str, Any]], above_base: bool = False
+) -> dict[str, dict[str, float]]:
+    """Per kind, the highest peak RSS of each implementation (what its Lambda must hold),
+    over the inputs every implementation processed; with ``above_base``, the highest peak
+    above the process's footprint before the image (imports and set-up left out)."""
+    ok = [i for i in inputs if all(m.get(i.name, {}).get("ok") for m in mem.values())]
+
+    def value(e: Mapping[str, Any]) -> float:
+        peak: float = e["peak_rss_mb"]
+        return peak - e["base_rss_mb"] if above_base else peak
+
+    out: dict[str, dict[str, float]] = {}
+    for kind in REPORT_KINDS:
+        chosen = in_kind(ok, kind)
+        if chosen:
+            out[kind] = {impl: max(value(m[i.name]) for i in chosen) for impl, m in mem.items()}
+    return out
+
+
+def costs(
+    inputs: Sequence[Input],
+    medians: Mapping[str, Mapping[str, Any]],
+    mem: Mapping[str, Mapping[str, Any]],
+    memory_mb: int,
+    prices: cost.Prices,
+    cores: int,
+) -> dict[str, dict[str, Any]]:
+    """Per implementation: cost at the configured memory and at its own cheapest size."""
+    common = common_inputs(inputs, medians)
+    out: dict[str, dict[str, Any]] = {}
+    for impl, m in medians.items():
+        images = [(m[i.name]["wall_ms"], m[i.name]["cpu_ms"]) for i in common]
+        peaks = [mem[impl][i.name]["peak_rss_mb"] for i in common if i.name in mem.get(impl, {})]
+        peak = max(peaks) if peaks else 0.0
+        if not images:
+            continue
+        configured = cost.estimate(images, memory_mb, peak, prices, cores)
+        try:
+            best = cost.best(images, peak, prices, cores).to_json()
+        except ValueError:
+            best = None
+        curve = [
+            cost.estimate(images, size, peak, prices, cores).to_json()
+            for size in cost.memory_sizes(128)
+        ]
+        out[impl] = {
+            "peak_rss_mb": peak,
+            "configured": configured.to_json(),
+            "best": best,
+            "curve": curve,
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: float | None
+    limit: float
+    higher_is_better: bool = False
+    unit: str = "x"
+
+    @property
+    def status(self) -> str:
+        if self.measured is None:
+            return "n/a"
+        ok = self.measured >= self.limit if self.higher_is_better else self.measured <= self.limit
+        return "PASS" if ok else "MISS"
+
+    @property
+    def margin(self) -> str:
+        """How far from the limit, as a share of the limit (positive: the wrong side)."""
+        if self.measured is None:
+            return "not measured"
+        off = self.limit - self.measured if self.higher_is_better else self.measured - self.limit
+        pct = off / self.limit * 100
+        side = ("short" if self.higher_is_better else "over") if off > 0 else "to spare"
+        return f"{abs(pct):.0f}% {side}"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(status=self.status, margin=self.margin)
+        return d
+
+
+def targets(results: Mapping[str, Any]) -> list[Target]:
+    kinds = results.get("kinds", {})
+    out = [
+        Target(
+            f"latency engine/Pillow, {kind}",
+            ratio(kinds, kind, "wall_ms", "engine", "pillow"),
+            0.55,
+        )
+        for kind in ("jpeg", "png", "large", "all")
+    ]
+    cpu = ratio(kinds, "all", "cpu_ms", "engine", "floor")
+    out.append(Target("CPU time engine/floor, all", cpu, 1.15))
+    b = results.get("batch_summary", {})
+    tput = None
+    if b.get("engine", {}).get("images_per_s") and b.get("pillow", {}).get("images_per_s"):
+        tput = b["engine"]["images_per_s"] / b["pillow"]["images_per_s"]
+    out.append(Target("--jobs 2 throughput engine/Pillow", tput, 1.3, higher_is_better=True))
+    mem = results.get("memory_by_kind", {})
+    for kind in KINDS:
+        m = mem.get(kind, {})
+        value = m["engine"] / m["pillow"] if "engine" in m and "pillow" in m else None
+        out.append(Target(f"peak RSS engine/Pillow, {kind}", value, 1.0))
+    at100 = results.get("memory", {}).get("engine", {}).get(LARGE_PHOTO_100MP, {})
+    out.append(
+        Target(
+            "peak RSS engine at 100 MP",
+            at100.get("peak_rss_mb") if at100.get("ok") else None,
+            200,
+            unit="MB",
+        )
+    )
+    limits = {"processor.handler": 400.0, "api.handler": 300.0}
+    for imp in results.get("imports", []):
+        out.append(
+            Target(
+                f"import {imp['module']}",
+                imp.get("median_ms"),
+                limits.get(imp["module"], 400.0),
+                unit="ms",
+            )
+        )
+    c = results.get("cost", {})
+    for arch in ("arm64", "x86_64"):
+        value = None
+        if "engine" in c and c.get("pillow", {}).get("best"):
+            value = (
+                c["engine"]["configured"]["usd_per_1000"][arch]
+                / c["pillow"]["best"]["usd_per_1000"][arch]
+            )
+        out.append(Target(f"cost/1000 engine (configured) / Pillow (best), {arch}", value, 0.5))
+    return out

@@ -1,0 +1,130 @@
+"""The benchmark harness runs end to end on a tiny corpus and writes its table and JSON.
+
+No timing is asserted anywhere: only that the harness measures what it says and reports it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import coldstart, cost, run, summary
+from benchmarks.pool import child_env
+from tests.conftest import GOOD
+
+TINY = ("320x240.jpg", "with-alpha.png", "big-height.webp")  # one per kind, all small
+
+
+@pytest.fixture(scope="module")
+def harness_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    # GIVEN a corpus of three small images, linked (not copied) from the shared corpus
+    base = tmp_path_factory.mktemp("bench")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for name in TINY:
+        (corpus / name).symlink_to(GOOD / name)
+    out = base / "results"
+    # WHEN the harness runs once over it, without large inputs, end to end or import timing
+    code = run.main(
+        [
+            "--corpus", str(corpus), "--out", str(out), "--rounds", "1", "--batch-rounds", "1",
+            "--no-large", "--skip-e2e", "--skip-imports",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.xdist_group("bench-harness")  # one harness run shared by these tests
+def test_writes_table_json_and_charts(harness_run: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = harness_run
+    for name in ("latest.md", "results.json", "latency.png", "cpu.png", "memory.png", "cost.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.xdist_group("bench-harness")  # one harness run shared by these tests
+def test_json_has_a_row_per_input_kind_and_implementation(
+    harness_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, results = harness_run
+    impls = set(results["medians"])
+    # Pillow and the floor always run; the engine runs whenever it imports.
+    assert {"pillow", "floor"} <= impls
+    assert impls | set(results["skipped"]) == {"engine", "pillow", "floor"}
+    assert {i["name"] for i in results["inputs"]} == set(TINY)
+    assert set(results["kinds"]) == {"jpeg", "png", "other", "all"}
+    for kind in results["kinds"].values():
+        assert set(kind["impls"]) == impls
+        for row in kind["impls"].values():
+            assert row["wall_ms"] > 0 and row["cpu_ms"] >= 0
+    for impl in impls:
+        for name in TINY:
+            m = results["medians"][impl][name]
+            assert m["ok"], (impl, name, m["error"])
+            # both renditions, each in two formats
+            assert {(r["name"], r["format"] == "webp") for r in m["renditions"]} == {
+                ("optimized", True), ("optimized", False), ("thumb", True), ("thumb", False)
+            }  # fmt: skip
+        assert results["memory"][impl]["320x240.jpg"]["peak_rss_mb"] > 10
+        assert results["batch_summary"][impl]["images"] == len(TINY)
+    assert results["e2e"] == {"skipped": "--skip-e2e"}
+    names = [t["name"] for t in results["targets"]]
+    assert "latency engine/Pillow, jpeg" in names and "peak RSS engine at 100 MP" in names
+    assert all(t["status"] in ("PASS", "MISS", "n/a") for t in results["targets"])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.xdist_group("bench-harness")  # one harness run shared by these tests
+def test_markdown_table_lists_every_kind_and_input(
+    harness_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, results = harness_run
+    md = (out / "latest.md").read_text()
+    assert "## Target check" in md
+    assert "MALLOC_ARENA_MAX=2" in md
+    assert results["machine"]["libvips"] in md
+    for label in ("| JPEG (< 10 MP) | 1 |", "| PNG | 1 |", "| WebP, GIF, TIFF, AVIF | 1 |",
+                  "| whole set | 3 |"):  # fmt: skip
+        assert label in md
+    for name in TINY:
+        assert f"| {name} |" in md
+
+
+@pytest.mark.integration
+def test_import_time_runs_in_a_fresh_interpreter() -> None:
+    ok = coldstart.import_time("json", child_env(), runs=1)
+    assert ok["ok"] and ok["median_ms"] > 0 and len(ok["samples_ms"]) == 1
+    missing = coldstart.import_time("no_such_module_xyz", child_env(), runs=1)
+    assert not missing["ok"] and "no_such_module_xyz" in missing["error"]
+
+
+@pytest.mark.unit
+def test_cost_follows_lambda_cpu_share() -> None:
+    prices = cost.Prices()
+    images = [(100.0, 180.0)]  # 100 ms wall on 2 cores, 180 ms of CPU
+    # At 1769 MB (one vCPU) the CPU bounds the duration; at 3538 MB the wall does.
+    assert cost.estimate(images, 1769, 50, prices).ms_per_image == 180
+    assert cost.estimate(images, 3538, 50, prices).ms_per_image == 100
+    e = cost.estimate(images, 1024, 50, prices)
+    assert e.gb_s_per_1000 == pytest.approx(e.ms_per_image / 1000 * 1.0 * 1000)
+    assert e.usd_per_1000["arm64"] == pytest.approx(e.gb_s_per_1000 * 0.0000133334 + 0.0002)
+    assert not cost.estimate(images, 128, 200, prices).fits
+    best = cost.best(images, peak_rss_mb=200, prices=prices)
+    assert best.fits and best.memory_mb >= 220
+
+
+@pytest.mark.unit
+def test_target_says_by_how_much() -> None:
+    assert summary.Target("t", 0.66, 0.55).status == "MISS"
+    assert summary.Target("t", 0.66, 0.55).margin == "20% over"
+    assert summary.Target("t", 1.56, 1.3, higher_is_better=True).margin == "20% to spare"
+    assert summary.Target("t", None, 1.0).status == "n/a"
