@@ -29,6 +29,12 @@ from benchmarks.corpus import REPO, Input
 log = logging.getLogger(__name__)
 
 _BANNER = re.compile(r"^\s+(aws|bucket|table)\s+(\S+)")
+_STAGES = {
+    "s3_read": "S3 read (streamed to a temp file, hashed)",
+    "decode": "decode (one shrink-on-load decode)",
+    "encode": "encode (every rendition and format, concurrent)",
+    "s3_write": "S3 writes (renditions, in parallel)",
+}
 _FINAL = {"done", "failed"}
 
 
@@ -83,13 +89,11 @@ def run(
     count: int,
     logs: Path,
     env: Mapping[str, str],
-    engine_ms: Mapping[str, float],
     timeout: float = 300,
 ) -> dict[str, Any]:
     """Upload ``count`` distinct inputs, wait until each record is done or failed.
 
-    ``engine_ms``: the engine's median total per input from the latency run, to split each
-    image's processing time into engine work and the rest (S3 read and writes).
+    Where the time goes comes from the processor's own per-stage timings on each record.
     """
     reason = available()
     if reason is not None:
@@ -102,7 +106,7 @@ def run(
         log.warning("end to end skipped: %s", e)
         return {"skipped": str(e)}
     try:
-        return _measure(stack, chosen, engine_ms, timeout)
+        return _measure(stack, chosen, timeout)
     except Exception as e:  # a broken stack must not sink the other results
         log.warning("end to end failed: %s", e)
         return {"skipped": f"the run failed: {type(e).__name__}: {e}"[:300]}
@@ -110,9 +114,7 @@ def run(
         stack.stop()
 
 
-def _measure(
-    stack: Stack, chosen: list[Input], engine_ms: Mapping[str, float], timeout: float
-) -> dict[str, Any]:
+def _measure(stack: Stack, chosen: list[Input], timeout: float) -> dict[str, Any]:
     import boto3
 
     from processor.keys import image_id
@@ -154,21 +156,20 @@ def _measure(
 
     done = [r for r in records.values() if r["status"]["S"] == "done"]
     processing = [float(r["processing_ms"]["N"]) for r in done if "processing_ms" in r]
-    split = [
-        (float(r["processing_ms"]["N"]), engine_ms[keys[ids[r["id"]["S"]]].name])
-        for r in done
-        if "processing_ms" in r and keys[ids[r["id"]["S"]]].name in engine_ms
-    ]
     stages: dict[str, float] = {}
     if processing:
         stages["processing_ms (processor's own: S3 read .. renditions written)"] = (
             statistics.median(processing)
         )
-    if split:
-        stages["engine (decode, resize, encode; from the latency run)"] = statistics.median(
-            e for _, e in split
-        )
-        stages["rest: S3 read and writes, service"] = statistics.median(p - e for p, e in split)
+    # The processor's own per-stage timings, stored on each record (a DynamoDB map).
+    for stage, label in _STAGES.items():
+        values = [
+            float(r["timings"]["M"][stage]["N"])
+            for r in done
+            if stage in r.get("timings", {}).get("M", {})
+        ]
+        if values:
+            stages[label] = statistics.median(values)
     return {
         "images": len(ids),
         "done": len(done),

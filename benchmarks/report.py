@@ -296,8 +296,8 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
             f"{e2e.get('failed')} failed, {e2e.get('unfinished')} unfinished after "
             f"{_f(e2e.get('wall_s'), 2)} s from the first upload (uploads took "
             f"{_f(e2e.get('upload_s'), 2)} s): {_f(e2e.get('images_per_s'), 2)} images/s. "
-            "The processor records only its total per image; the split below subtracts the "
-            "engine's own median time for the same input.",
+            "The split is the processor's own per-stage timings, stored on each record "
+            "(medians; stages overlap nothing but the encodes, which run concurrently).",
             "",
         ]
         if e2e.get("stages_ms"):

@@ -12,7 +12,6 @@ import logging
 import os
 import platform
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -207,12 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip_e2e:
             results["e2e"] = {"skipped": "--skip-e2e"}
         else:
-            engine_ms = {
-                name: statistics.median(s["wall_ms"])
-                for name, s in samples.get("engine", {}).items()
-                if s["wall_ms"]
-            }
-            results["e2e"] = e2e.run(inputs, args.e2e_count, logs, env, engine_ms)
+            results["e2e"] = e2e.run(inputs, args.e2e_count, logs, env)
 
     results["medians"] = {impl: summary.per_input(s) for impl, s in samples.items()}
     results["kinds"] = summary.by_kind(inputs, results["medians"])

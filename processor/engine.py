@@ -203,7 +203,7 @@ def sniff(spooled: Spooled) -> str:
 def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
     """Read the header only (libvips decodes no pixel until asked)."""
     try:
-        image = _LOADERS[fmt](str(spooled.path), access="sequential", fail_on="truncated")
+        image = _LOADERS[fmt](str(spooled.path), access="sequential", fail_on="error")
         fields = set(image.get_fields())
         orientation = image.get("orientation") if "orientation" in fields else 1
         has_icc = "icc-profile-data" in fields
@@ -226,7 +226,8 @@ def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
 
 def decode(spooled: Spooled, plan: Plan) -> pyvips.Image:
     """The one decode: shrink-on-load to the largest rendition, upright, 8-bit sRGB, in memory."""
-    options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "truncated"}
+    # fail_on="error": a truncated or damaged image is refused, never rendered half-grey.
+    options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "error"}
     if plan.colour_manage:
         # Embedded profile (or libvips' CMYK fallback) -> sRGB.
         options["export_profile"] = "srgb"

@@ -94,9 +94,13 @@ def _b83(value: int, length: int) -> str:
     return "".join(_B83[(value // 83 ** (length - i - 1)) % 83] for i in range(length))
 
 
-def _to_linear(v: int) -> float:
+def _srgb_to_linear(v: int) -> float:
     x = v / 255.0
     return x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4
+
+
+# sRGB byte -> linear light, looked up instead of computed per pixel.
+_LINEAR = tuple(_srgb_to_linear(v) for v in range(256))
 
 
 def _to_srgb(v: float) -> int:
@@ -114,7 +118,7 @@ def blurhash(rgb: bytes, width: int, height: int, x_comp: int = 4, y_comp: int =
 
     The DCT is done separably (rows, then columns), so a 32x32 input costs ~10k operations.
     """
-    lin = [_to_linear(v) for v in rgb]
+    lin = [_LINEAR[v] for v in rgb]
     cos_x = [[math.cos(math.pi * i * x / width) for x in range(width)] for i in range(x_comp)]
     cos_y = [[math.cos(math.pi * j * y / height) for y in range(height)] for j in range(y_comp)]
     # rows[y][i] = per channel sum over x of cos_x[i][x] * pixel(x, y)
