@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 CHECKOV := $(TOOLS)/bin/checkov
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install tools test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
 
@@ -45,7 +46,7 @@ run: $(STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/imgpipe local
 
 bench: $(STAMP)
-	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run
+	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 image: $(STAMP)
 	$(BIN)/python -m infra.deploy build

@@ -16,7 +16,7 @@ from time import perf_counter
 
 from PIL import Image, ImageCms, ImageOps
 
-from benchmarks.impls import Rendered, Stages
+from benchmarks.impls import Rendered, Stages, webp_effort
 
 # Largest first: each rendition is made from the one before it.
 BOXES = (("optimized", 2048), ("thumb", 320))
@@ -120,6 +120,6 @@ def _encode(name: str, image: Image.Image, alpha: bool) -> list[Rendered]:
         elif fmt == "png":
             image.save(buf, "PNG", compress_level=PNG_COMPRESSION)
         else:
-            image.save(buf, "WEBP", quality=WEBP_QUALITY)
+            image.save(buf, "WEBP", quality=WEBP_QUALITY, method=webp_effort())
         out.append(Rendered(name, fmt, image.width, image.height, buf.tell()))
     return out

@@ -12,6 +12,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 IMPLS = ("engine", "pillow", "floor")
+# WebP encoder effort (libwebp's "method", 0..6) for every implementation alike; `run.py
+# --webp-effort` sets it in the workers' environment. 4 is libwebp's, Pillow's and the engine's
+# default.
+WEBP_EFFORT_ENV = "IMGPIPE_BENCH_WEBP_EFFORT"
+
+
+def webp_effort() -> int:
+    import os
+
+    return int(os.environ.get(WEBP_EFFORT_ENV, "4"))
+
+
 LABELS = {
     "engine": "imgpipe engine",
     "pillow": "Pillow (draft, one decode)",
@@ -47,10 +59,15 @@ def load(name: str) -> Process:
 
 
 def _engine() -> Process:
-    from processor.config import EngineConfig
+    from processor.config import EngineConfig, Quality
     from processor.engine import Engine
 
-    engine = Engine(EngineConfig())
+    quality = Quality(webp_effort=webp_effort())
+    defaults = EngineConfig()
+    config = EngineConfig(
+        renditions=tuple(r.model_copy(update={"quality": quality}) for r in defaults.renditions)
+    )
+    engine = Engine(config)
 
     def process(path: Path) -> tuple[list[Rendered], Stages]:
         result = engine.process(path, image_id="bench", versioned=False)

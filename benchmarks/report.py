@@ -59,7 +59,9 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
         f"batch with `--jobs {p['jobs']}`, {len(r['inputs'])} inputs "
         f"(corpus `{p['corpus']}` plus generated photos of "
         f"{', '.join(str(x) for x in p['large_mp']) or 'no'} MP; peak RSS also at "
-        f"{', '.join(str(x) for x in p['memory_mp']) or 'no'} MP).",
+        f"{', '.join(str(x) for x in p['memory_mp']) or 'no'} MP). Encoder settings, the "
+        f"same for every implementation: JPEG q82, WebP q80 effort {p.get('webp_effort', 4)}, "
+        "PNG level 6.",
         "",
         "Implementations: " + "; ".join(f"**{i}** = {LABELS[i]}" for i in impls) + ".",
         "",

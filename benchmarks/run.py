@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks import coldstart, corpus, e2e, report, suites, summary
 from benchmarks.cost import Prices
-from benchmarks.impls import IMPLS
+from benchmarks.impls import IMPLS, WEBP_EFFORT_ENV
 from benchmarks.pool import child_env
 
 log = logging.getLogger("benchmarks")
@@ -42,6 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="folder of input images",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results are written")
+    p.add_argument(
+        "--webp-effort",
+        type=int,
+        choices=range(7),
+        default=4,
+        help="WebP encoder effort for every implementation alike (speed against bytes)",
+    )
     p.add_argument("--impls", default=",".join(IMPLS), help="implementations to compare")
     p.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     p.add_argument("--batch-rounds", type=int, default=3, help="rounds of the --jobs batch")
@@ -173,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             ).strip(),
             "corpus": str(args.corpus),
             "rounds": args.rounds,
+            "webp_effort": args.webp_effort,
             "batch_rounds": args.batch_rounds,
             "jobs": args.jobs,
             "large_mp": large_mp,
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "inputs": [i.to_json() for i in inputs + extra],
     }
 
-    env = child_env()
+    env = child_env({WEBP_EFFORT_ENV: str(args.webp_effort)})
     with tempfile.TemporaryDirectory(prefix="imgpipe-bench-") as tmp:
         logs = Path(tmp)
         workers, skipped = suites.start_workers(impls, env, logs, count=max(1, args.jobs))
