@@ -103,10 +103,6 @@ class Result:
     # encode (smaller renditions, placeholder and every encode, overlapped), total.
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def renditions(self) -> list[RenditionInfo]:
-        return [o.info for o in self.outputs]
-
 
 # --- input ---------------------------------------------------------------------------------
 
