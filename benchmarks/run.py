@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import coldstart, corpus, e2e, report, suites, summary
+from benchmarks import coldstart, corpus, e2e, encoders, report, suites, summary
 from benchmarks.cost import Prices
 from benchmarks.impls import IMPLS, WEBP_EFFORT_ENV
 from benchmarks.pool import child_env
@@ -80,6 +80,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-imports", action="store_true")
     p.add_argument("--skip-e2e", action="store_true")
     p.add_argument(
+        "--skip-encoders",
+        action="store_true",
+        help="no WebP encoder comparison (libvips against Pillow), latency bound or trade-off",
+    )
+    p.add_argument(
+        "--tradeoff-inputs",
+        type=int,
+        default=6,
+        help="photos in the WebP effort/quality trade-off (0: none)",
+    )
+    p.add_argument(
         "--e2e-count", type=int, default=100, help="at most this many uploads end to end"
     )
     p.add_argument(
@@ -106,6 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.batch_rounds, args.import_runs = 2, 1, 3
         args.memory_inputs = "large"
+        args.tradeoff_inputs = min(args.tradeoff_inputs, 2)
     return args
 
 
@@ -206,6 +218,17 @@ def main(argv: list[str] | None = None) -> int:
             suites.close_all(workers)
         if memory_inputs:
             results["memory"] = suites.memory(list(workers), memory_inputs, env, logs)
+        if not args.skip_encoders:
+            log.info("WebP encoder alone, libvips against Pillow (effort %d)", args.webp_effort)
+            results["webp"] = encoders.compare(inputs, args.webp_effort, reps=min(3, args.rounds))
+            chosen = encoders.tradeoff_inputs(inputs, args.tradeoff_inputs)
+            if chosen:
+                log.info("WebP effort/quality trade-off on %d photos", len(chosen))
+                efforts = sorted({*encoders.TRADEOFF_EFFORTS, args.webp_effort})
+                results["tradeoff"] = encoders.tradeoff(chosen, efforts)
+                results["tradeoff"]["equal_quality"] = encoders.at_equal_quality(
+                    results["tradeoff"]["rows"], args.webp_effort, encoders.WEBP_QUALITY
+                )
         if not args.skip_imports:
             log.info("import times, %d fresh interpreters each", args.import_runs)
             results["imports"] = [
@@ -219,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     results["medians"] = {impl: summary.per_input(s) for impl, s in samples.items()}
     results["kinds"] = summary.by_kind(inputs, results["medians"])
     results["batch_summary"] = summary.batch_summary(results.get("batch", {}))
+    results["bounds"] = summary.bounds(inputs, results["medians"], results.get("webp", {}))
     if "memory" in results:
         results["memory_by_kind"] = summary.memory_by_kind(memory_inputs, results["memory"])
         results["memory_above_base_by_kind"] = summary.memory_by_kind(

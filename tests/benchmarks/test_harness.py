@@ -76,6 +76,19 @@ def test_json_has_a_row_per_input_kind_and_implementation(
         assert results["memory"][impl]["320x240.jpg"]["peak_rss_mb"] > 10
         assert results["batch_summary"][impl]["images"] == len(TINY)
     assert results["e2e"] == {"skipped": "--skip-e2e"}
+    # The WebP encoder alone: libvips and Pillow wrap one libwebp, so the bytes match.
+    for name in TINY:
+        webp = results["webp"][name]
+        assert webp["ok"] and webp["libvips_bytes"] == webp["pillow_bytes"] > 0, name
+        assert webp["libvips_ms"] > 0 and webp["pillow_ms"] > 0
+    # The latency bound is the floor's decode plus that encode, so it is below the floor's own.
+    bound = results["bounds"]["all"]
+    floor = results["kinds"]["all"]["impls"]["floor"]["wall_ms"]
+    assert 0 < bound["bound_ms"] <= floor and bound["n"] == len(TINY)
+    assert results["tradeoff"]["inputs"] == ["320x240.jpg"]  # the only photo
+    assert {(r["effort"], r["quality"]) for r in results["tradeoff"]["rows"]} >= {(4, 80), (2, 80)}
+    default = next(e for e in results["tradeoff"]["equal_quality"] if e["effort"] == 4)
+    assert default["bytes_ratio"] == pytest.approx(1.0) and default["quality"] == 80
     names = [t["name"] for t in results["targets"]]
     assert "latency engine/Pillow, jpeg" in names and "peak RSS engine at 100 MP" in names
     assert all(t["status"] in ("PASS", "MISS", "n/a") for t in results["targets"])
@@ -90,6 +103,9 @@ def test_markdown_table_lists_every_kind_and_input(
     out, results = harness_run
     md = (out / "latest.md").read_text()
     assert "## Target check" in md
+    assert "## The WebP encoder under everything" in md
+    assert "lowest possible: decode + the one WebP encode" in md
+    assert "### WebP effort against bytes at equal quality (1 photo)" in md
     assert "MALLOC_ARENA_MAX=2" in md
     assert results["machine"]["libvips"] in md
     for label in ("| JPEG (< 10 MP) | 1 |", "| PNG | 1 |", "| WebP, GIF, TIFF, AVIF | 1 |",
