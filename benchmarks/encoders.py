@@ -42,12 +42,9 @@ _SSIM_WINDOW = 7  # scikit-image's default: a uniform 7x7 window, sample covaria
 
 def pixels(path: str) -> pyvips.Image:
     """The optimized rendition's pixels as every implementation encodes them: 8-bit sRGB."""
-    image = pyvips.Image.thumbnail(path, BOX, height=BOX, size="down")
-    if image.interpretation != "srgb":
-        image = image.colourspace("srgb")
-    if image.format != "uchar":
-        image = image.cast("uchar")
-    return image.copy_memory()
+    from processor.engine import to_srgb
+
+    return to_srgb(pyvips.Image.thumbnail(path, BOX, height=BOX, size="down")).copy_memory()
 
 
 def webp_libvips(image: pyvips.Image, quality: int, effort: int) -> bytes:
