@@ -8,14 +8,13 @@ replace these through ``app.dependency_overrides`` (see api/deps.py) instead.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.cursor import CursorSigner
 
 if TYPE_CHECKING:
-    from api.ports import ObjectStore, Queue
     from api.settings import ApiSettings
-    from processor.ports import ImageReader
+    from processor.core.ports import ImageReader, Queue, UploadStore
 
 
 class Services:
@@ -26,31 +25,30 @@ class Services:
     def signer(self) -> CursorSigner:
         return CursorSigner(self.settings.cursor_key)
 
+    def _client(self, service: str) -> Any:
+        from processor.aws.clients import FOR_REQUESTS, aws_client
+
+        s = self.settings
+        return aws_client(
+            service, region=s.region, endpoint_url=s.endpoint_url, timeouts=FOR_REQUESTS
+        )
+
     @cached_property
     def repo(self) -> ImageReader:
-        from api.adapters import aws_client
-        from processor.adapters.dynamo import DynamoImageRepository
+        from processor.aws.dynamo import DynamoImageRepository
 
-        s = self.settings
-        client = aws_client("dynamodb", region=s.region, endpoint_url=s.endpoint_url)
-        return DynamoImageRepository(client, s.table)
+        return DynamoImageRepository(self._client("dynamodb"), self.settings.table)
 
     @cached_property
-    def store(self) -> ObjectStore:
-        from api.adapters import S3ObjectStore, aws_client
+    def store(self) -> UploadStore:
+        from processor.aws.s3 import S3ObjectStore
 
-        s = self.settings
-        return S3ObjectStore(
-            aws_client("s3", region=s.region, endpoint_url=s.endpoint_url), s.bucket
-        )
+        return S3ObjectStore(self._client("s3"))
 
     @cached_property
     def queue(self) -> Queue | None:
-        s = self.settings
-        if s.queue_url is None:
+        if self.settings.queue_url is None:
             return None
-        from api.adapters import SqsQueue, aws_client
+        from processor.aws.sqs import SqsQueue
 
-        return SqsQueue(
-            aws_client("sqs", region=s.region, endpoint_url=s.endpoint_url), s.queue_url
-        )
+        return SqsQueue(self._client("sqs"), self.settings.queue_url)

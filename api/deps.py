@@ -14,10 +14,9 @@ from fastapi.security import APIKeyHeader
 
 from api.bootstrap import Services
 from api.cursor import CursorSigner
-from api.ports import ObjectStore, Queue
 from api.problems import ServiceUnavailable, Unauthorized
 from api.settings import ApiSettings
-from processor.ports import ImageReader
+from processor.core.ports import ImageReader, Queue, UploadStore
 
 API_KEY_HEADER = "x-api-key"
 
@@ -39,7 +38,7 @@ def get_repo(services: ServicesDep) -> ImageReader:
     return services.repo
 
 
-def get_store(services: ServicesDep) -> ObjectStore:
+def get_store(services: ServicesDep) -> UploadStore:
     return services.store
 
 
@@ -56,7 +55,7 @@ def get_signer(services: ServicesDep) -> CursorSigner:
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 RepoDep = Annotated[ImageReader, Depends(get_repo)]
-StoreDep = Annotated[ObjectStore, Depends(get_store)]
+StoreDep = Annotated[UploadStore, Depends(get_store)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 SignerDep = Annotated[CursorSigner, Depends(get_signer)]
 

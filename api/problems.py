@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from processor.errors import PipelineError, TransientError
+from processor.core.errors import PipelineError, TransientError
 
 logger = logging.getLogger(__name__)
 

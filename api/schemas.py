@@ -1,4 +1,4 @@
-"""What the API returns and accepts. Built from processor.record.ImageRecord, never from items.
+"""What the API returns and accepts. Built from processor.core.record.ImageRecord, never from items.
 
 Every image carries what a page needs to show it without layout shift: intrinsic (oriented)
 width and height, a `srcset` per format, a `src` fallback, the dominant colour and a BlurHash
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processor.record import ImageRecord, RenditionInfo, Status
+from processor.core.record import ImageRecord, RenditionInfo, Status
 
 # Formats a browser can show without a <source type> guard, best fallback first.
 FALLBACK_FORMATS = ("jpeg", "png")

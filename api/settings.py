@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from processor.settings import AwsSettings
+from processor.core.settings import AwsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def load_settings() -> ApiSettings:
     """Settings from the environment; a wrong or missing variable is named in the error."""
     from pydantic import ValidationError
 
-    from processor.errors import ConfigError
+    from processor.core.errors import ConfigError
 
     try:
         return ApiSettings()  # required fields come from the environment

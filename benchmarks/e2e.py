@@ -51,7 +51,16 @@ class Stack:
     def __init__(self, env: Mapping[str, str], log_path: Path, timeout: float = 180):
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "processor.cli", "local", "--api-port", "0", "--aws-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "processor.commands.cli",
+                "local",
+                "--api-port",
+                "0",
+                "--aws-port",
+                "0",
+            ],
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=REPO,
@@ -117,7 +126,7 @@ def run(
 def _measure(stack: Stack, chosen: list[Input], timeout: float) -> dict[str, Any]:
     import boto3
 
-    from processor.keys import image_id
+    from processor.core.keys import image_id
 
     session = boto3.session.Session(
         aws_access_key_id="testing",

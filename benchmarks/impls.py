@@ -59,7 +59,7 @@ def load(name: str) -> Process:
 
 
 def _engine() -> Process:
-    from processor.config import EngineConfig, Quality
+    from processor.core.config import EngineConfig, Quality
     from processor.engine import Engine
 
     quality = Quality(webp_effort=webp_effort())

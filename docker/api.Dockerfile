@@ -27,8 +27,11 @@ RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary > requi
 FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
 COPY api/ ${LAMBDA_TASK_ROOT}/api/
-# The API shares the record, keys, settings and errors modules with the processor.
-COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
+# Only what the function imports (tests/infra/test_layers.py checks it): the shared core (the
+# record, keys, errors, ports, settings) and the AWS adapters; no engine, no local stack.
+COPY processor/__init__.py ${LAMBDA_TASK_ROOT}/processor/
+COPY processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
+COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
 ENV PYTHONDONTWRITEBYTECODE=1
 # Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"

@@ -27,7 +27,11 @@ RUN python requirements.py pyproject.toml --exclude fastapi,mangum > requirement
 
 FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
-COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
+# Only what the function imports (tests/infra/test_layers.py checks it): the handler, service
+# and engine, the shared core and the AWS adapters; not the CLI or the local stack.
+COPY processor/*.py ${LAMBDA_TASK_ROOT}/processor/
+COPY processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
+COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
 # glibc's per-thread malloc arenas make a long-lived image worker's RSS grow; two is enough.
 ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1

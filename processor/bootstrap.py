@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from processor.adapters.dynamo import DynamoImageRepository
-    from processor.adapters.s3 import S3ObjectStore
+    from processor.aws.dynamo import DynamoImageRepository
+    from processor.aws.s3 import S3ObjectStore
+    from processor.core.ports import ImageEngine
+    from processor.core.settings import AwsSettings
     from processor.service import ProcessorService
-    from processor.service_ports import ImageEngine
-    from processor.settings import AwsSettings, ProcessorSettings
+    from processor.settings import ProcessorSettings
 
 
 @dataclass(frozen=True)
@@ -51,32 +52,19 @@ def reset(container: Container | None = None) -> None:
 
 
 def aws_clients(settings: AwsSettings, *services: str) -> list[Any]:
-    """boto3 clients for ``services``, honouring IMGPIPE_ENDPOINT_URL (local stack, tests).
+    """boto3 clients for ``services`` where ``settings`` say (IMGPIPE_ENDPOINT_URL: local
+    stack, tests); the attempt count comes from AWS_MAX_ATTEMPTS when set."""
+    from processor.aws.clients import aws_client
 
-    Retries use botocore's "standard" mode (backoff with jitter on throttling and 5xx); the
-    attempt count comes from AWS_MAX_ATTEMPTS when set (botocore's default is 3). What is
-    still failing after that becomes a TransientError and the queue retries the message.
-    """
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(region_name=settings.region)
-    config = Config(
-        retries={"mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
-        max_pool_connections=16,  # the engine encodes in threads; uploads may overlap
-        # A local endpoint is one host: buckets in the path, not in the host name.
-        s3={"addressing_style": "path"} if settings.endpoint_url else None,
-    )
     return [
-        session.client(name, endpoint_url=settings.endpoint_url, config=config) for name in services
+        aws_client(name, region=settings.region, endpoint_url=settings.endpoint_url)
+        for name in services
     ]
 
 
 def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> Container:
-    from processor.adapters.dynamo import DynamoImageRepository
-    from processor.adapters.s3 import S3ObjectStore
+    from processor.aws.dynamo import DynamoImageRepository
+    from processor.aws.s3 import S3ObjectStore
     from processor.service import ProcessorService
 
     s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")

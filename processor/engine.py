@@ -28,18 +28,18 @@ from typing import IO, Any
 
 import pyvips
 
-from processor.config import EngineConfig
-from processor.errors import (
+from processor.core.config import EngineConfig
+from processor.core.errors import (
     CorruptImage,
     EmptyImage,
     ImageTooLarge,
     UnsupportedFormat,
 )
-from processor.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.core.record import ImageFacts, RenditionInfo
+from processor.core.sniff import SNIFF_BYTES, describe_unknown, detect_format
 from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
 from processor.plan import ALPHA_FORMATS, Encode, Header, Plan, RenditionPlan, make_plan
-from processor.record import ImageFacts, RenditionInfo
-from processor.sniff import SNIFF_BYTES, describe_unknown, detect_format
 
 _CHUNK = 1024 * 1024
 # The only loaders that may ever run, by format; every other libvips loader is blocked.

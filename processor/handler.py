@@ -25,9 +25,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from processor.bootstrap import get_container
-from processor.errors import PipelineError
-from processor.events import MalformedMessage, ObjectEvent, parse_body, parse_message
-from processor.keys import image_id
+from processor.core.errors import PipelineError
+from processor.core.events import MalformedMessage, ObjectEvent, parse_body, parse_message
+from processor.core.keys import image_id
 
 if TYPE_CHECKING:
     # Only for annotations: importing the service pulls pydantic models in at import time.

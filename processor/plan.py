@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processor.config import EngineConfig, Limits, OutputFormat, RenditionSpec
-from processor.errors import ImageTooLarge, TooManyPixels
+from processor.core.config import EngineConfig, Limits, OutputFormat, RenditionSpec
+from processor.core.errors import ImageTooLarge, TooManyPixels
 
 # Formats whose files can carry an alpha channel.
 ALPHA_FORMATS = frozenset({"png", "webp", "avif"})

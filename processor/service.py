@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from processor.config import EngineConfig, RenditionSpec
-from processor.errors import (
+from processor.core.config import EngineConfig, RenditionSpec
+from processor.core.errors import (
     EmptyImage,
     ImageRejected,
     ImageTooLarge,
@@ -31,16 +31,16 @@ from processor.errors import (
     StaleEvent,
     TransientError,
 )
-from processor.events import Kind, ObjectEvent, compare_sequencers
-from processor.keys import content_version, image_id, rendition_key
-from processor.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
-from processor.service_ports import (
+from processor.core.events import Kind, ObjectEvent, compare_sequencers
+from processor.core.keys import content_version, image_id, rendition_key
+from processor.core.ports import (
     IMMUTABLE,
     ImageEngine,
     ImageRepository,
     ObjectStore,
     SourceObject,
 )
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Ports of the event-driven processor: what ``service.py`` needs from the world, by role.
 
-The adapters (processor/adapters/) implement them with boto3; the tests with in-memory fakes.
-Every method raises only project errors (processor/errors.py), never an SDK type:
+The adapters (processor/aws/) implement them with boto3; the tests with in-memory fakes.
+Every method raises only project errors (processor/core/errors.py), never an SDK type:
 
 - ``SourceMissing``: the object is gone (skip, do not retry);
 - ``StaleEvent``: a newer state already exists (drop this event);
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any, Protocol
 
-from processor.ports import ImageReader
-from processor.record import ImageFacts, ImageRecord, RenditionInfo
+from processor.core.ports import ImageReader
+from processor.core.record import ImageFacts, ImageRecord, RenditionInfo
 
 # Rendition keys carry a content version, so a URL never changes meaning: cache it forever.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -63,7 +63,7 @@ class ObjectStore(Protocol):
 
 
 class ImageRepository(ImageReader, Protocol):
-    """The image table: read side from processor/ports.py plus the processor's writes."""
+    """The image table: read side from processor/core/ports.py plus the processor's writes."""
 
     def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
         """The stored record; on first sight, create it as ``processing`` with created_at=now.

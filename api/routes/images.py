@@ -18,8 +18,8 @@ from api.schemas import (
     ReprocessAccepted,
     image_public,
 )
-from processor.messages import reprocess_message
-from processor.record import ImageRecord, Status
+from processor.core.messages import reprocess_message
+from processor.core.record import ImageRecord, Status
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -148,9 +148,9 @@ def delete_image(
     record = _load(repo, image_id)
     keys, prefixes = keys_to_delete(record, settings.public_prefix)
     for prefix in prefixes:
-        keys.extend(store.list_keys(prefix))
+        keys.extend(store.list_keys(settings.bucket, prefix))
     unique = sorted(set(keys))
-    store.delete(unique)
+    store.delete(settings.bucket, unique)
     return DeleteAccepted(id=record.id, deleted_keys=unique)
 
 

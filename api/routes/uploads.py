@@ -17,7 +17,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import SettingsDep, StoreDep
-from api.ports import InvalidParts, UploadNotFound
 from api.problems import BadRequest, NotFound, UploadTooLarge, problem_responses
 from api.schemas import (
     MAX_NAME_CHARS,
@@ -33,7 +32,8 @@ from api.schemas import (
     safe_filename,
 )
 from api.settings import S3_MAX_PART_BYTES, S3_MAX_PARTS, ApiSettings, MiB
-from processor.keys import image_id
+from processor.core.errors import InvalidParts, UploadNotFound
+from processor.core.keys import image_id
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -87,6 +87,7 @@ def create_upload(body: UploadRequest, settings: SettingsDep, store: StoreDep) -
     _check_size(settings, body.size)
     key = new_key(settings.raw_prefix, body.filename)
     form = store.presigned_post(
+        settings.bucket,
         key,
         content_type=body.content_type,
         max_bytes=settings.max_upload_bytes,
@@ -116,7 +117,7 @@ def start_multipart(
     _check_size(settings, body.size)
     part_size, part_count = plan_parts(body.size, settings.multipart_part_bytes)
     key = new_key(settings.raw_prefix, body.filename)
-    upload_id = store.start_multipart(key, content_type=body.content_type)
+    upload_id = store.start_multipart(settings.bucket, key, content_type=body.content_type)
     return MultipartUpload(
         id=image_id(settings.bucket, key),
         key=key,
@@ -142,7 +143,10 @@ def create_part_urls(
     expires = settings.presign_expires_seconds
     return PartUrls(
         parts=[
-            PartUrl(part_number=n, url=store.part_url(body.key, upload_id, n, expires_in=expires))
+            PartUrl(
+                part_number=n,
+                url=store.part_url(settings.bucket, body.key, upload_id, n, expires_in=expires),
+            )
             for n in numbers
         ],
         expires_in=expires,
@@ -162,17 +166,19 @@ def complete_multipart(
     if len({n for n, _ in parts}) != len(parts):
         raise BadRequest("a part number appears twice")
     try:
-        uploaded = {p.part_number: p.size for p in store.list_parts(key, upload_id)}
+        uploaded = {
+            p.part_number: p.size for p in store.list_parts(settings.bucket, key, upload_id)
+        }
         total = sum(uploaded.get(n, 0) for n, _ in parts)
         if total > settings.max_upload_bytes:
             # Part URLs cannot limit sizes, so this is where the limit holds: refuse and free
             # the stored parts.
-            store.abort_multipart(key, upload_id)
+            store.abort_multipart(settings.bucket, key, upload_id)
             raise UploadTooLarge(
                 f"{total} bytes uploaded, more than the {settings.max_upload_bytes} allowed; "
                 "the upload was aborted"
             )
-        etag = store.complete_multipart(key, upload_id, parts)
+        etag = store.complete_multipart(settings.bucket, key, upload_id, parts)
     except UploadNotFound as e:
         raise NotFound("no such multipart upload for this key (completed or aborted?)") from e
     except InvalidParts as e:
@@ -195,7 +201,7 @@ def abort_multipart(
 ) -> Response:
     check_key(settings, key)
     try:
-        store.abort_multipart(key, upload_id)
+        store.abort_multipart(settings.bucket, key, upload_id)
     except UploadNotFound as e:
         raise NotFound("no such multipart upload for this key") from e
     return Response(status_code=204)

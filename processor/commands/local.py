@@ -67,7 +67,7 @@ def _reexec_with_small_malloc_arenas() -> None:
     if "MALLOC_ARENA_MAX" in os.environ or sys.argv[1:2] != ["local"]:
         return
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-    os.execve(sys.executable, [sys.executable, "-m", "processor.cli", *sys.argv[1:]], env)
+    os.execve(sys.executable, [sys.executable, "-m", "processor.commands.cli", *sys.argv[1:]], env)
 
 
 def banner(stack: Any, out: TextIO) -> None:

@@ -12,11 +12,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, TypeVar
 
-from processor.progress import Progress
+from processor.commands.progress import Progress
 
 if TYPE_CHECKING:
-    from processor.record import ImageRecord
-    from processor.settings import AwsSettings
+    from processor.core.record import ImageRecord
+    from processor.core.settings import AwsSettings
 
 S = TypeVar("S", bound="AwsSettings")
 
@@ -72,12 +72,12 @@ def _error(message: str) -> int:
 
 
 def run_reprocess(args: argparse.Namespace) -> int:
-    from processor.adapters.dynamo import DynamoImageRepository
-    from processor.adapters.sqs import SqsQueue
+    from processor.aws.dynamo import DynamoImageRepository
+    from processor.aws.sqs import SqsQueue
     from processor.bootstrap import aws_clients
-    from processor.errors import PipelineError
-    from processor.messages import reprocess_message
-    from processor.record import Status
+    from processor.core.errors import PipelineError
+    from processor.core.messages import reprocess_message
+    from processor.core.record import Status
     from processor.settings import ProcessorSettings
 
     settings = _load(ProcessorSettings)
@@ -121,7 +121,7 @@ def run_reprocess(args: argparse.Namespace) -> int:
     try:
         for start in range(0, len(targets), 10):
             chunk = targets[start : start + 10]
-            queue.send(
+            queue.send_batch(
                 [reprocess_message(r.bucket or settings.bucket, r.source_key) for r in chunk]
             )
             sent += len(chunk)
@@ -136,10 +136,10 @@ def run_reprocess(args: argparse.Namespace) -> int:
 
 
 def run_redrive(args: argparse.Namespace) -> int:
-    from processor.adapters.sqs import SqsQueue
+    from processor.aws.sqs import SqsQueue
     from processor.bootstrap import aws_clients
-    from processor.errors import PipelineError
-    from processor.settings import AwsSettings
+    from processor.core.errors import PipelineError
+    from processor.core.settings import AwsSettings
 
     settings = _load(AwsSettings)
     if settings is None:
@@ -165,7 +165,7 @@ def run_redrive(args: argparse.Namespace) -> int:
                 empty_polls += 1
                 continue
             empty_polls = 0
-            queue.send([m.body for m in messages])  # first send, then delete: never a loss
+            queue.send_batch([m.body for m in messages])  # first send, then delete: never a loss
             dlq.delete(messages)
             moved += len(messages)
             progress.advance(len(messages))

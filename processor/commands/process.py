@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from processor.progress import Progress
+from processor.commands.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,10 +37,10 @@ def iter_inputs(paths: list[str]) -> Iterator[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from processor.config import EngineConfig
+    from processor.core.config import EngineConfig
+    from processor.core.errors import PipelineError
+    from processor.core.keys import image_id
     from processor.engine import Engine
-    from processor.errors import PipelineError
-    from processor.keys import image_id
 
     if args.jobs < 1:
         print("imgpipe process: --jobs must be at least 1", file=sys.stderr)

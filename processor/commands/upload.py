@@ -25,7 +25,7 @@ DEFAULT_API = "http://127.0.0.1:8000"
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * MiB
 FINAL = {"done", "failed", "deleted"}
-# What the pipeline accepts, sniffed from the bytes (processor/sniff.py) -> Content-Type.
+# What the pipeline accepts, sniffed from the bytes (processor/core/sniff.py) -> Content-Type.
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",
@@ -83,7 +83,7 @@ def content_type(path: Path) -> str:
     A type the API does not accept (image/svg+xml) is sent anyway: the API's refusal is the
     answer the user should see.
     """
-    from processor.sniff import SNIFF_BYTES, detect_format
+    from processor.core.sniff import SNIFF_BYTES, detect_format
 
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)

@@ -182,22 +182,20 @@ class LocalStack:
         return self._aws.start()
 
     def _clients(self, endpoint: str | None) -> dict[str, Any]:
-        import boto3
-        from botocore.config import Config
+        from dataclasses import replace
 
-        session = boto3.session.Session(region_name=self.options.region)
-        config = Config(
-            s3={"addressing_style": "path"} if endpoint else None,
-            retries={"mode": "standard"},
-            max_pool_connections=max(10, (self.options.concurrency or 4) * 2),
-        )
+        from processor.aws.clients import FOR_WORK, aws_client
+
+        timeouts = replace(FOR_WORK, pool=max(10, (self.options.concurrency or 4) * 2))
         return {
-            name: session.client(name, endpoint_url=endpoint, config=config)
+            name: aws_client(
+                name, region=self.options.region, endpoint_url=endpoint, timeouts=timeouts
+            )
             for name in ("s3", "sqs", "dynamodb", "sts")
         }
 
     def _existing_resources(self, sqs: Any) -> Provisioned:
-        from processor.settings import AwsSettings
+        from processor.core.settings import AwsSettings
 
         try:
             settings = AwsSettings()  # fields come from the environment
@@ -316,7 +314,7 @@ class LocalStack:
         import uvicorn
 
         from api.app import create_app
-        from api.local_routes import create_local_router
+        from processor.local.cdn import create_local_router
 
         settings = self.api_settings()
         app = create_app(settings)
@@ -344,7 +342,7 @@ class LocalStack:
 
     def _rendition_folders(self) -> list[str]:
         """Folders the processor writes renditions to: the CDN stand-in serves exactly those."""
-        from processor.config import EngineConfig
+        from processor.core.config import EngineConfig
 
         raw = self.options.function_environment.get("IMGPIPE_RENDITIONS")
         config = EngineConfig.from_json(f'{{"renditions": {raw}}}') if raw else EngineConfig()

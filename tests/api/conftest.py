@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.deps import get_queue, get_repo, get_store
 from api.settings import ApiSettings
-from processor.keys import image_id, rendition_key
-from processor.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.keys import image_id, rendition_key
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from tests.api.fakes import FakeQueue, FakeReader, FakeStore
 
 BUCKET = "imgpipe-test"

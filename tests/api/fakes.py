@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from api.ports import InvalidParts, PresignedForm, UploadedPart, UploadNotFound
-from processor.ports import Page
-from processor.record import ImageRecord, Status
+from processor.core.errors import InvalidParts, UploadNotFound
+from processor.core.ports import Page, PresignedForm, UploadedPart
+from processor.core.record import ImageRecord, Status
 
 
 class FakeReader:
@@ -63,7 +64,7 @@ class FakeMultipart:
 
 
 class FakeStore:
-    """ObjectStore over a dict of key -> bytes."""
+    """UploadStore over a dict of key -> bytes (one bucket)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -71,24 +72,26 @@ class FakeStore:
         self._ids = itertools.count(1)
 
     def presigned_post(
-        self, key: str, *, content_type: str, max_bytes: int, expires_in: int
+        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
     ) -> PresignedForm:
         policy = json.dumps({"key": key, "ct": content_type, "max": max_bytes, "exp": expires_in})
         return PresignedForm(url="https://bucket.example/", fields={"key": key, "policy": policy})
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
         for k in keys:
             self.objects.pop(k, None)
 
-    def start_multipart(self, key: str, *, content_type: str) -> str:
+    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
         upload_id = f"upload-{next(self._ids)}"
         self.uploads[upload_id] = FakeMultipart(key, content_type)
         return upload_id
 
-    def part_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int) -> str:
+    def part_url(
+        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
+    ) -> str:
         return f"https://bucket.example/{key}?uploadId={upload_id}&partNumber={part_number}"
 
     def _upload(self, key: str, upload_id: str) -> FakeMultipart:
@@ -97,11 +100,13 @@ class FakeStore:
             raise UploadNotFound("no such upload")
         return upload
 
-    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
         upload = self._upload(key, upload_id)
         return [UploadedPart(n, len(b), f'"etag-{n}"') for n, b in sorted(upload.parts.items())]
 
-    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+    def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
         upload = self._upload(key, upload_id)
         for n, etag in parts:
             if n not in upload.parts or etag != f'"etag-{n}"':
@@ -110,7 +115,7 @@ class FakeStore:
         del self.uploads[upload_id]
         return '"joined"'
 
-    def abort_multipart(self, key: str, upload_id: str) -> None:
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         self._upload(key, upload_id)
         del self.uploads[upload_id]
 

@@ -15,7 +15,7 @@ import pytest
 
 import api.handler
 from api.deps import get_queue, get_repo, get_store
-from processor.errors import ConfigError
+from processor.core.errors import ConfigError
 from tests.api.conftest import API_KEY, BUCKET, CDN, CURSOR_SECRET, make_record
 from tests.api.fakes import FakeQueue, FakeReader, FakeStore
 
@@ -176,7 +176,7 @@ def test_real_adapters_from_the_environment(environment: None, monkeypatch) -> N
     """No overrides: the handler builds its DynamoDB repository from the settings (moto)."""
     from moto import mock_aws
 
-    from processor.adapters.dynamo import serialize, to_item
+    from processor.aws.dynamo import serialize, to_item
     from tests.api.aws import client, create_table
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from processor.errors import TransientError
-from processor.messages import reprocess_message
-from processor.record import Status
+from processor.core.errors import TransientError
+from processor.core.messages import reprocess_message
+from processor.core.record import Status
 from tests.api.conftest import BUCKET, CDN, make_record, make_settings, wire
 from tests.api.fakes import FakeQueue, FakeReader, FakeStore
 

@@ -1,5 +1,5 @@
 """The API against moto over HTTP: real presigned POSTs and multipart uploads, real Dynamo
-queries through processor.adapters.dynamo, real SQS messages."""
+queries through processor.aws.dynamo, real SQS messages."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.deps import get_repo
 from api.settings import MiB
-from processor.adapters.dynamo import DynamoImageRepository, serialize, to_item
-from processor.keys import image_id
-from processor.messages import reprocess_message
-from processor.record import ImageRecord, Status
+from processor.aws.dynamo import DynamoImageRepository, serialize, to_item
+from processor.core.keys import image_id
+from processor.core.messages import reprocess_message
+from processor.core.record import ImageRecord, Status
 from tests.api.aws import client
 from tests.api.conftest import API_KEY, make_record, stack_settings
 from tests.api.test_images import assert_problem

@@ -11,7 +11,7 @@ from api.routes.images import keys_to_delete
 from api.routes.uploads import check_key, new_key, plan_parts
 from api.schemas import RenditionPublic, fallback_src, safe_filename, srcsets
 from api.settings import GiB, MiB, load_settings
-from processor.errors import ConfigError
+from processor.core.errors import ConfigError
 from tests.api.conftest import make_record, make_settings
 
 pytestmark = pytest.mark.unit

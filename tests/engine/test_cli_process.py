@@ -17,7 +17,10 @@ pytestmark = pytest.mark.integration
 
 def imgpipe(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "processor.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "processor.commands.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from processor.config import EngineConfig, Limits, RenditionSpec
+from processor.core.config import EngineConfig, Limits, RenditionSpec
+from processor.core.errors import ImageRejected, ImageTooLarge
 from processor.engine import Engine, Output, Result
-from processor.errors import ImageRejected, ImageTooLarge
 from tests.conftest import BAD, BAD_CODES, GOOD, bad_files, good_files
 
 pytestmark = pytest.mark.integration
@@ -174,8 +174,8 @@ def test_bomb_refused_in_few_mb() -> None:
     code = (
         "import resource, json\n"
         "from processor.engine import Engine\n"
-        "from processor.config import EngineConfig\n"
-        "from processor.errors import PipelineError\n"
+        "from processor.core.config import EngineConfig\n"
+        "from processor.core.errors import PipelineError\n"
         "e = Engine(EngineConfig())\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"try:\n    e.process({str(BAD / '65536-uint32-limit.png')!r}, image_id='x')\n"

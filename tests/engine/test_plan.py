@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.config import EngineConfig, Limits, RenditionSpec
-from processor.errors import ImageTooLarge, TooManyPixels
+from processor.core.config import EngineConfig, Limits, RenditionSpec
+from processor.core.errors import ImageTooLarge, TooManyPixels
 from processor.plan import Header, fit_size, make_plan, resolve_formats
 
 pytestmark = pytest.mark.unit
@@ -117,7 +117,7 @@ def test_srgb_tagged_images_skip_colour_management() -> None:
 
 
 def test_encoder_effort_comes_from_the_config() -> None:
-    from processor.config import Quality
+    from processor.core.config import Quality
 
     spec = RenditionSpec(
         name="t",

@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from processor.keys import content_version, image_id, rendition_key
+from processor.core.keys import content_version, image_id, rendition_key
+from processor.core.sniff import describe_unknown, detect_format
 from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
-from processor.sniff import describe_unknown, detect_format
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processor.keys import image_id
+from processor.core.keys import image_id
 from tests.conftest import BAD, BAD_CODES, GOOD, ROOT, bad_files, good_files
 from tests.local.conftest import IMGPIPE, StackProcess, alive, aws_client, children_of
 

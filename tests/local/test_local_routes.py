@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.local_routes import create_local_router, etag_matches, single_range
 from api.settings import ApiSettings
+from processor.local.cdn import create_local_router, etag_matches, single_range
 from tests.local.conftest import aws_client
 
 IMMUTABLE = "public, max-age=31536000, immutable"

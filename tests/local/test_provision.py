@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from infra import template as cfn
-from processor.events import Kind, parse_body
+from processor.core.events import Kind, parse_body
 from processor.local.provision import provision
 from processor.local.spec import StackSpec, load_spec
 from tests.local.conftest import aws_client

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.cli import build_parser
+from processor.commands.cli import build_parser
 from processor.commands.upload import ByteProgress, Refused, _check, content_type, iter_files
 from tests.conftest import BAD, GOOD
 

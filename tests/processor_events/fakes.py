@@ -1,6 +1,6 @@
 """In-memory fakes of the processor's ports, for service tests that need no AWS and no libvips.
 
-They keep the adapters' contracts (processor/service_ports.py): the same errors for the
+They keep the adapters' contracts (processor/core/ports.py): the same errors for the
 same situations, the same conditional-write rule on sequencers.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from processor.config import EngineConfig
-from processor.errors import (
+from processor.core.config import EngineConfig
+from processor.core.errors import (
     CorruptImage,
     EmptyImage,
     ImageTooLarge,
@@ -26,10 +26,9 @@ from processor.errors import (
     TooManyPixels,
     TransientError,
 )
-from processor.keys import CONTENT_TYPES, content_version, rendition_key
-from processor.ports import Page
-from processor.record import ImageFacts, ImageRecord, RenditionInfo, Status
-from processor.service_ports import SourceObject
+from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.core.ports import Page, SourceObject
+from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
 
 # --- engine ----------------------------------------------------------------------------------
 

@@ -9,13 +9,13 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from processor.adapters.aws_errors import AwsServiceError, translate
-from processor.adapters.dynamo import DynamoImageRepository
-from processor.adapters.s3 import S3ObjectStore, _TranslatingBody
-from processor.errors import SourceMissing, StaleEvent, TransientError
-from processor.events import normalize_sequencer
-from processor.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
-from processor.service_ports import IMMUTABLE
+from processor.aws.dynamo import DynamoImageRepository
+from processor.aws.errors import AwsServiceError, translate
+from processor.aws.s3 import S3ObjectStore, _TranslatingBody
+from processor.core.errors import SourceMissing, StaleEvent, TransientError
+from processor.core.events import normalize_sequencer
+from processor.core.ports import IMMUTABLE
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from tests.processor_events.conftest import BUCKET, REGION, TABLE, create_table
 from tests.processor_events.faults import (
     CONNECTION_DROPPED,
@@ -279,7 +279,7 @@ def test_a_large_upload_streams_to_disk_without_being_held_in_memory(store, aws)
     # GIVEN a 48 MiB object (moto holds it; what matters is what reading it costs us)
     import tracemalloc
 
-    from processor.config import EngineConfig
+    from processor.core.config import EngineConfig
     from processor.engine import Engine
 
     size = 48 * 1024 * 1024

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from processor.events import (
+from processor.core.events import (
     SEQUENCER_WIDTH,
     Kind,
     MalformedMessage,
@@ -15,7 +15,7 @@ from processor.events import (
     parse_body,
     parse_message,
 )
-from processor.messages import reprocess_message
+from processor.core.messages import reprocess_message
 from tests.processor_events.conftest import load_event
 
 pytestmark = pytest.mark.unit

@@ -17,9 +17,9 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from processor import bootstrap
+from processor.core.keys import image_id
+from processor.core.record import Status
 from processor.handler import lambda_handler, logger
-from processor.keys import image_id
-from processor.record import Status
 from processor.settings import ProcessorSettings
 from tests.processor_events.conftest import (
     BUCKET,

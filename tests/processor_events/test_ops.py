@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.cli import main
+from processor.commands.cli import main
 
 pytestmark = pytest.mark.unit
 

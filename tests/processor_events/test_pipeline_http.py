@@ -20,13 +20,13 @@ import pyvips
 from moto.server import ThreadedMotoServer
 
 from processor import bootstrap
-from processor.cli import main as cli_main
+from processor.commands.cli import main as cli_main
+from processor.core.keys import image_id
+from processor.core.ports import IMMUTABLE
+from processor.core.record import ImageRecord, Status
 from processor.engine import Engine
 from processor.handler import lambda_handler
-from processor.keys import image_id
-from processor.record import ImageRecord, Status
 from processor.service import Action, Outcome
-from processor.service_ports import IMMUTABLE
 from processor.settings import ProcessorSettings
 from tests.conftest import BAD, BAD_CODES, GOOD
 from tests.processor_events.conftest import BUCKET, REGION, TABLE, create_table, drain

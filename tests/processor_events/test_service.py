@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processor.config import EngineConfig, Limits
-from processor.errors import TransientError
-from processor.events import Kind, ObjectEvent, normalize_sequencer
-from processor.keys import image_id
-from processor.record import Status
+from processor.core.config import EngineConfig, Limits
+from processor.core.errors import TransientError
+from processor.core.events import Kind, ObjectEvent, normalize_sequencer
+from processor.core.keys import image_id
+from processor.core.ports import IMMUTABLE
+from processor.core.record import Status
 from processor.service import Action, ProcessorService, timestamp
-from processor.service_ports import IMMUTABLE
 from tests.processor_events.fakes import FakeEngine, MemoryRepo, MemoryStore
 
 pytestmark = pytest.mark.unit

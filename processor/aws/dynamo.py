@@ -15,10 +15,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processor.adapters.aws_errors import translate, translated
-from processor.errors import StaleEvent
-from processor.ports import Page
-from processor.record import ImageRecord, Status
+from processor.aws.errors import translate, translated
+from processor.core.errors import StaleEvent
+from processor.core.ports import Page
+from processor.core.record import ImageRecord, Status
 
 LIST_PK = "image"
 BY_CREATED = "by_created"
@@ -60,7 +60,7 @@ def from_item(item: dict[str, Any]) -> ImageRecord:
 
 
 class DynamoImageRepository:
-    """ImageReader (processor/ports.py) + ImageRepository (processor/service_ports.py)."""
+    """ImageReader (processor/core/ports.py) + ImageRepository (processor/core/ports.py)."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
@@ -181,7 +181,7 @@ class DynamoImageRepository:
             condition = "attribute_not_exists(#id) OR attribute_not_exists(#seq)"
             values: dict[str, Any] = {}
         else:
-            # Sequencers are stored right-padded to one width (processor/events.py), so a
+            # Sequencers are stored right-padded to one width (processor/core/events.py), so a
             # string comparison is the S3-documented order.
             condition = "attribute_not_exists(#id) OR attribute_not_exists(#seq) OR #seq <= :seq"
             values = {":seq": {"S": record.sequencer}}

@@ -1,4 +1,6 @@
-"""S3ObjectStore: the ObjectStore port over a boto3 S3 client."""
+"""S3ObjectStore: the one S3 adapter. The processor's ObjectStore port (read a source, write
+renditions), the API's UploadStore port (presigned uploads, multipart, deletes) and the local
+CDN stand-in's reads, over one boto3 client. Every method names its bucket."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError
 
-from processor.adapters.aws_errors import translate, translated
-from processor.errors import TransientError
-from processor.service_ports import SourceObject
+from processor.aws.errors import translate, translated
+from processor.core.errors import TransientError
+from processor.core.ports import PresignedForm, SourceObject, StoredObject, UploadedPart
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _READ_BUFFER = 1024 * 1024
@@ -111,6 +113,110 @@ class S3ObjectStore:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
+
+    def head(self, bucket: str, key: str) -> StoredObject:
+        """An object's headers; SourceMissing if it is not there."""
+        with translated(f"HeadObject s3://{bucket}/{key}"):
+            response = self._client.head_object(Bucket=bucket, Key=key)
+        return _stored(response, body=None)
+
+    def read(self, bucket: str, key: str, *, byte_range: str | None = None) -> StoredObject:
+        """An object and its headers, its body streamed; ``byte_range`` an HTTP Range value.
+
+        SourceMissing if it is not there, RangeNotSatisfiable if the range is outside it.
+        """
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if byte_range:
+            request["Range"] = byte_range
+        with translated(f"GetObject s3://{bucket}/{key}"):
+            response = self._client.get_object(**request)
+        return _stored(response, body=response["Body"])
+
+    # --- uploads (the API) ---------------------------------------------------------------
+
+    def presigned_post(
+        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedForm:
+        # boto3 adds the bucket and exact-key conditions itself; the form must also send this
+        # exact Content-Type and a body of 1..max_bytes bytes, or S3 refuses it.
+        with translated(f"presign POST s3://{bucket}/{key}"):
+            post: dict[str, Any] = self._client.generate_presigned_post(
+                Bucket=bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", 1, max_bytes],
+                ],
+                ExpiresIn=expires_in,
+            )
+        return PresignedForm(
+            url=str(post["url"]), fields={k: str(v) for k, v in post["fields"].items()}
+        )
+
+    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
+        with translated(f"CreateMultipartUpload s3://{bucket}/{key}"):
+            out = self._client.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type
+            )
+        return str(out["UploadId"])
+
+    def part_url(
+        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
+    ) -> str:
+        with translated(f"presign UploadPart s3://{bucket}/{key}"):
+            url: str = self._client.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "UploadId": upload_id,
+                    "PartNumber": part_number,
+                },
+                ExpiresIn=expires_in,
+            )
+        return url
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
+        parts: list[UploadedPart] = []
+        with translated(f"ListParts s3://{bucket}/{key}"):
+            pages = self._client.get_paginator("list_parts").paginate(
+                Bucket=bucket, Key=key, UploadId=upload_id
+            )
+            for page in pages:
+                parts.extend(
+                    UploadedPart(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]))
+                    for p in page.get("Parts", [])
+                )
+        return parts
+
+    def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
+        with translated(f"CompleteMultipartUpload s3://{bucket}/{key}"):
+            out = self._client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )
+        return str(out.get("ETag", ""))
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        with translated(f"AbortMultipartUpload s3://{bucket}/{key}"):
+            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
+def _stored(response: dict[str, Any], *, body: Any) -> StoredObject:
+    return StoredObject(
+        etag=str(response.get("ETag", "")),
+        size=int(response.get("ContentLength", 0)),
+        content_type=response.get("ContentType"),
+        cache_control=response.get("CacheControl"),
+        last_modified=response.get("LastModified"),
+        content_range=response.get("ContentRange"),
+        body=body,
+    )
 
 
 class _TranslatingBody(io.RawIOBase):

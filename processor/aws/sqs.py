@@ -1,4 +1,5 @@
-"""SqsQueue: the processing and dead-letter queues, for the ops commands (reprocess, redrive).
+"""SqsQueue: the one SQS adapter. The API queues a reprocess (``send``); the ops commands
+send in batches and redrive the dead-letter queue (``send_batch``, ``receive``, ``delete``).
 
 The processor itself never calls SQS: Lambda's event source mapping receives and deletes.
 """
@@ -9,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from processor.adapters.aws_errors import translated
-from processor.errors import TransientError
+from processor.aws.errors import translated
+from processor.core.errors import TransientError
 
 _BATCH = 10  # SendMessageBatch / DeleteMessageBatch / ReceiveMessage take at most 10
 
@@ -28,7 +29,13 @@ class SqsQueue:
         self._client = client
         self.url = url
 
-    def send(self, bodies: Sequence[str]) -> None:
+    def send(self, body: str) -> str:
+        """Put one message on the queue; returns its message id."""
+        with translated(f"SendMessage {self.url}"):
+            response = self._client.send_message(QueueUrl=self.url, MessageBody=body)
+        return str(response["MessageId"])
+
+    def send_batch(self, bodies: Sequence[str]) -> None:
         """Send every body (in batches of 10); raises if any entry is refused."""
         for start in range(0, len(bodies), _BATCH):
             chunk = bodies[start : start + _BATCH]

@@ -1,4 +1,4 @@
-"""Routes only the local stack adds to the API app: a CloudFront stand-in and the gallery.
+"""Routes the local stack adds to the API app: a CloudFront stand-in and the gallery.
 
 In AWS, CloudFront serves ``https://<cdn>/<rendition key>`` from the bucket's public prefix
 (``OriginPath: /public``). Locally the API's own address is the CDN base URL, and these
@@ -6,7 +6,8 @@ routes do the same: ``GET /thumbs/<file>`` streams ``<public prefix>thumbs/<file
 bucket with the headers production sends (the object's immutable Cache-Control, ETag,
 Last-Modified), answers ``If-None-Match`` with 304 and ``Range`` with 206.
 
-The gallery (``/``) is plain HTML, CSS and JavaScript from ``api/gallery/``: no build step.
+The gallery (``/``) is plain HTML, CSS and JavaScript from ``gallery/`` beside this file: no
+build step.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from api.problems import ApiProblem, NotFound
 from api.settings import ApiSettings
-from processor.service_ports import IMMUTABLE
+from processor.core.errors import RangeNotSatisfiable, SourceMissing
+from processor.core.ports import IMMUTABLE, StoredObject
+
+if TYPE_CHECKING:
+    from processor.aws.s3 import S3ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-class RangeNotSatisfiable(ApiProblem):
+class RangeUnsatisfiable(ApiProblem):
     status, code = 416, "range_not_satisfiable"
 
 
@@ -71,23 +76,18 @@ def single_range(header: str | None) -> str | None:
     return header.strip()
 
 
-def _common_headers(obj: dict[str, Any]) -> dict[str, str]:
+def _common_headers(obj: StoredObject) -> dict[str, str]:
     headers = {
-        "ETag": str(obj.get("ETag", "")),
+        "ETag": obj.etag,
         # The processor stores the immutable policy on every rendition; CloudFront passes it on.
-        "Cache-Control": str(obj.get("CacheControl") or IMMUTABLE),
+        "Cache-Control": obj.cache_control or IMMUTABLE,
         "Accept-Ranges": "bytes",
         **SECURITY_HEADERS,
     }
-    modified = obj.get("LastModified")
+    modified = obj.last_modified
     if modified is not None:
         headers["Last-Modified"] = modified.strftime("%a, %d %b %Y %H:%M:%S GMT")
     return headers
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def _stream(body: Any) -> Iterator[bytes]:
@@ -111,10 +111,14 @@ def create_local_router(
     router = APIRouter(include_in_schema=False)
 
     @cache
-    def s3() -> Any:
-        from api.adapters import aws_client
+    def store() -> S3ObjectStore:
+        from processor.aws.clients import FOR_REQUESTS, aws_client
+        from processor.aws.s3 import S3ObjectStore
 
-        return aws_client("s3", region=settings.region, endpoint_url=settings.endpoint_url)
+        client = aws_client(
+            "s3", region=settings.region, endpoint_url=settings.endpoint_url, timeouts=FOR_REQUESTS
+        )
+        return S3ObjectStore(client)
 
     def serve(
         folder: str, name: str, request: Request, if_none_match: str | None, range_: str | None
@@ -122,43 +126,35 @@ def create_local_router(
         if not _FILE.match(name) or ".." in name:
             raise NotFound(f"no such file: {folder}/{name}")
         key = f"{settings.public_prefix}{folder}/{name}"
-        from botocore.exceptions import ClientError
-
         head_only = request.method == "HEAD"
         wanted = None if head_only else single_range(range_)
         try:
             if head_only:
-                obj = s3().head_object(Bucket=settings.bucket, Key=key)
+                obj = store().head(settings.bucket, key)
             else:
-                kwargs: dict[str, Any] = {"Bucket": settings.bucket, "Key": key}
-                if wanted:
-                    kwargs["Range"] = wanted
-                obj = s3().get_object(**kwargs)
-        except ClientError as e:
-            code = _error_code(e)
-            if code in {"NoSuchKey", "404", "NotFound"}:
-                raise NotFound(f"no such file: {folder}/{name}") from e
-            if code == "InvalidRange":
-                size = s3().head_object(Bucket=settings.bucket, Key=key)["ContentLength"]
-                raise RangeNotSatisfiable(
-                    f"the range {range_!r} is outside the file",
-                    headers={"Content-Range": f"bytes */{size}"},
-                ) from e
-            raise
+                obj = store().read(settings.bucket, key, byte_range=wanted)
+        except SourceMissing as e:
+            raise NotFound(f"no such file: {folder}/{name}") from e
+        except RangeNotSatisfiable as e:
+            size = store().head(settings.bucket, key).size
+            raise RangeUnsatisfiable(
+                f"the range {range_!r} is outside the file",
+                headers={"Content-Range": f"bytes */{size}"},
+            ) from e
         headers = _common_headers(obj)
-        body = obj.get("Body")
+        body = obj.body
         if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
             if body is not None:
                 body.close()
             return Response(status_code=304, headers=headers)
-        headers["Content-Length"] = str(obj.get("ContentLength", 0))
-        media_type = str(obj.get("ContentType") or "application/octet-stream")
+        headers["Content-Length"] = str(obj.size)
+        media_type = obj.content_type or "application/octet-stream"
         if body is None:
             return Response(status_code=200, headers=headers, media_type=media_type)
         status = 200
-        if wanted and obj.get("ContentRange"):
+        if wanted and obj.content_range:
             status = 206
-            headers["Content-Range"] = str(obj["ContentRange"])
+            headers["Content-Range"] = obj.content_range
         return StreamingResponse(
             _stream(body), status_code=status, headers=headers, media_type=media_type
         )

@@ -7,10 +7,20 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processor.errors import PipelineError, SourceMissing, StaleEvent, TransientError
+from processor.core.errors import (
+    AwsServiceError,
+    InvalidParts,
+    PipelineError,
+    RangeNotSatisfiable,
+    SourceMissing,
+    StaleEvent,
+    TransientError,
+    UploadNotFound,
+)
 
 _MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
 _STALE = frozenset({"ConditionalCheckFailedException", "PreconditionFailed", "412"})
+_INVALID_PARTS = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
 _TRANSIENT = frozenset(
     {
         # throttling, as S3, DynamoDB and SQS name it
@@ -36,23 +46,18 @@ _TRANSIENT = frozenset(
 )
 
 
-class AwsServiceError(PipelineError):
-    """Any other AWS refusal (permissions, a missing table, a bad request).
-
-    Not transient, but not the image's fault either: once the setup is fixed the same
-    message succeeds, so the queue keeps it (retry, then the dead-letter queue for redrive).
-    """
-
-    code = "aws_error"
-    retryable = True
-
-
 def translate(error: Exception, what: str) -> PipelineError:
     """The project error for a botocore error raised while doing ``what``."""
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         text = f"{what}: {code or status} {error.response.get('Error', {}).get('Message', '')}"
+        if code == "NoSuchUpload":
+            return UploadNotFound(f"{what}: no such multipart upload")
+        if code == "InvalidRange":
+            return RangeNotSatisfiable(text.strip())
+        if code in _INVALID_PARTS:
+            return InvalidParts(text.strip())
         if code in _MISSING or (status == 404 and code not in {"NoSuchBucket"}):
             return SourceMissing(text.strip())
         if code in _STALE:
@@ -62,6 +67,13 @@ def translate(error: Exception, what: str) -> PipelineError:
         return AwsServiceError(text.strip())
     # Connection refused or reset, read and connect timeouts, a stream cut short.
     return TransientError(f"{what}: {type(error).__name__}: {error}")
+
+
+def error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 @contextmanager

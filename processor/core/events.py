@@ -5,7 +5,7 @@ The processing queue carries three kinds of body:
 - an S3 event notification (``{"Records": [{"eventSource": "aws:s3", ...}]}``), as S3 sends it
   to SQS; the same shape arrives without SQS when S3 invokes the function directly;
 - S3's ``s3:TestEvent``, sent once when a notification is configured: ignored;
-- ``imgpipe.reprocess`` (processor/messages.py): derive an existing source again.
+- ``imgpipe.reprocess`` (processor/core/messages.py): derive an existing source again.
 
 S3 URL-encodes object keys in events the way HTML forms do (``+`` is a space, ``%2B`` a plus),
 so keys are decoded here, once, and nothing downstream sees the encoded form.
@@ -19,8 +19,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from processor.errors import PipelineError
-from processor.messages import REPROCESS
+from processor.core.errors import PipelineError
+from processor.core.messages import REPROCESS
 
 # Sequencers are right-padded with zeros to this width before they are stored or compared,
 # so that DynamoDB's plain string comparison orders them (S3 sequencers are ~16-20 chars).

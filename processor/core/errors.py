@@ -79,6 +79,35 @@ class StaleEvent(PipelineError):
     code = "stale_event"
 
 
+class AwsServiceError(PipelineError):
+    """Any other AWS refusal (permissions, a missing table, a bad request).
+
+    Not transient, but not the image's fault either: once the setup is fixed the same
+    message succeeds, so the queue keeps it (retry, then the dead-letter queue for redrive).
+    """
+
+    code = "aws_error"
+    retryable = True
+
+
+class UploadNotFound(PipelineError):
+    """The multipart upload id is unknown for this key, or already completed or aborted."""
+
+    code = "upload_not_found"
+
+
+class InvalidParts(PipelineError):
+    """S3 refused the part list: a part is missing, its ETag differs, or a part is too small."""
+
+    code = "invalid_parts"
+
+
+class RangeNotSatisfiable(PipelineError):
+    """A byte range outside the object (HTTP 416)."""
+
+    code = "range_not_satisfiable"
+
+
 class ConfigError(PipelineError):
     """A setting is missing or wrong; raised at cold start, naming the setting."""
 

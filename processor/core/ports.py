@@ -1,0 +1,250 @@
+"""Ports: what the services need from the world, by role. Adapters (processor/aws/) implement
+them with boto3; the unit tests with in-memory fakes.
+
+Every method raises only project errors (processor/core/errors.py), never an SDK type:
+
+- ``SourceMissing``: the object is gone (skip, do not retry);
+- ``StaleEvent``: a newer state already exists (drop this event);
+- ``TransientError``: throttling, 5xx, timeouts, lost connections (let the queue retry).
+
+Who uses what: the API reads records (``ImageReader``), presigns uploads and deletes
+(``UploadStore``) and queues reprocessing (``Queue``); the processor reads sources and writes
+renditions (``ObjectStore``), writes records (``ImageRepository``) and runs the engine
+(``ImageEngine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
+
+# --- records: the read side, shared by the API and the processor -----------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ImageRecord]
+    # Where the next page starts: the store's own position (DynamoDB's LastEvaluatedKey,
+    # all string values). None on the last page. The API signs it into an opaque cursor.
+    next_position: dict[str, str] | None = field(default=None)
+
+
+class ImageReader(Protocol):
+    def get(self, image_id: str) -> ImageRecord | None: ...
+
+    def list_images(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 50,
+        position: dict[str, str] | None = None,
+    ) -> Page:
+        """Newest first (by created_at, then id). Without a status, deleted images are left out."""
+        ...
+
+
+# --- the processor's side ---------------------------------------------------------------------
+
+# Rendition keys carry a content version, so a URL never changes meaning: cache it forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """An open S3 object: read ``stream`` once, front to back."""
+
+    stream: IO[bytes]
+    size: int  # bytes (Content-Length)
+    etag: str | None = None  # without quotes
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object's headers and, from a read, its body (a stream with ``iter_chunks`` and
+    ``close``); the local CDN stand-in serves it as CloudFront would."""
+
+    etag: str  # with its quotes, as S3 sends it
+    size: int  # bytes of this response (of the range, for a ranged read)
+    content_type: str | None = None
+    cache_control: str | None = None
+    last_modified: datetime | None = None
+    content_range: str | None = None  # "bytes a-b/n" for a ranged read
+    body: Any = None
+
+
+class ObjectStore(Protocol):
+    def open(
+        self, bucket: str, key: str, *, etag: str | None = None
+    ) -> AbstractContextManager[SourceObject]:
+        """Stream an object. With ``etag``, only those bytes: StaleEvent if it was replaced."""
+        ...
+
+    def exists(self, bucket: str, key: str) -> bool: ...
+
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str
+    ) -> None: ...
+
+    def copy(
+        self,
+        bucket: str,
+        source_key: str,
+        key: str,
+        *,
+        content_type: str,
+        cache_control: str,
+    ) -> None:
+        """Server-side copy; SourceMissing if ``source_key`` is gone."""
+        ...
+
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete every key (missing ones are fine: deleting is idempotent)."""
+        ...
+
+
+class ImageRepository(ImageReader, Protocol):
+    """The image table: the read side above plus the processor's writes."""
+
+    def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+        """The stored record; on first sight, create it as ``processing`` with created_at=now.
+
+        Never changes an existing record, so two racing first sights agree on created_at.
+        """
+        ...
+
+    def save(self, record: ImageRecord) -> ImageRecord | None:
+        """Replace the whole record unless the stored one is newer; return what it replaced.
+
+        Newer means: the stored sequencer is greater than ``record.sequencer``, or the stored
+        record has a sequencer and ``record`` has none. Raises StaleEvent then. created_at is
+        the caller's to keep (take it from ``begin``).
+        """
+        ...
+
+    def find_by_sha256(self, sha256: str) -> list[ImageRecord]:
+        """Records whose source bytes hash to ``sha256`` (eventually consistent index)."""
+        ...
+
+
+# --- the engine (processor/engine.py), as the service uses it --------------------------------
+
+
+class Spooled(Protocol):
+    """An upload copied to local disk while hashing; closing deletes the temp file."""
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Output(Protocol):
+    @property
+    def info(self) -> RenditionInfo: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+class EngineResult(Protocol):
+    @property
+    def facts(self) -> ImageFacts: ...
+
+    @property
+    def outputs(self) -> Sequence[Output]: ...
+
+    @property
+    def content_version(self) -> str | None: ...
+
+    @property
+    def config_version(self) -> str: ...
+
+    @property
+    def timings(self) -> Mapping[str, float]: ...
+
+
+class ImageEngine(Protocol):
+    def spool(self, source: IO[bytes]) -> Spooled:
+        """Copy a stream to a temp file while hashing; ImageTooLarge past the byte limit."""
+        ...
+
+    def process(
+        self,
+        source: Any,  # a Spooled from spool() (the engine also takes paths and streams)
+        *,
+        image_id: str,
+        versioned: bool = ...,
+        source_name: str | None = ...,
+    ) -> EngineResult:
+        """Renditions and facts, or an ImageRejected subclass for a bad image."""
+        ...
+
+
+# --- the API's side ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    part_number: int
+    size: int  # bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class PresignedForm:
+    url: str
+    fields: dict[str, str]
+
+
+class UploadStore(Protocol):
+    """The API's side of the pipeline bucket: presigned uploads, listings, deletes."""
+
+    def presigned_post(
+        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedForm: ...
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete these keys; keys that do not exist are fine."""
+        ...
+
+    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
+        """Start a multipart upload; returns its upload id."""
+        ...
+
+    def part_url(
+        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
+    ) -> str: ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]: ...
+
+    def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
+        """Join (part number, ETag) pairs, ascending, into the object; returns its ETag."""
+        ...
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+
+class Queue(Protocol):
+    def send(self, body: str) -> str:
+        """Put one message on the processing queue; returns its message id."""
+        ...
