@@ -81,10 +81,17 @@ def test_json_has_a_row_per_input_kind_and_implementation(
         webp = results["webp"][name]
         assert webp["ok"] and webp["libvips_bytes"] == webp["pillow_bytes"] > 0, name
         assert webp["libvips_ms"] > 0 and webp["pillow_ms"] > 0
-    # The latency bound is the floor's decode plus that encode, so it is below the floor's own.
+    # The latency bound is the floor's decode plus libvips' encode of the same pixels: checked
+    # as arithmetic on the recorded numbers, never against another measured time (the two are
+    # timed separately, and a busy machine can order them either way).
     bound = results["bounds"]["all"]
-    floor = results["kinds"]["all"]["impls"]["floor"]["wall_ms"]
-    assert 0 < bound["bound_ms"] <= floor and bound["n"] == len(TINY)
+    expected = sum(
+        results["medians"]["floor"][name]["stages_ms"].get("decode", 0.0)
+        + results["webp"][name]["libvips_ms"]
+        for name in TINY
+    ) / len(TINY)
+    assert bound["bound_ms"] == pytest.approx(expected) and bound["bound_ms"] > 0
+    assert bound["n"] == len(TINY)
     assert results["tradeoff"]["inputs"] == ["320x240.jpg"]  # the only photo
     assert {(r["effort"], r["quality"]) for r in results["tradeoff"]["rows"]} >= {(4, 80), (2, 80)}
     default = next(e for e in results["tradeoff"]["equal_quality"] if e["effort"] == 4)
