@@ -23,6 +23,16 @@ LARGE_SOURCE = "2569067123_aca715a2ee_o.jpg"
 # From this many pixels on, an input counts as "large", whatever its format.
 LARGE_PIXELS = 10_000_000
 KINDS = ("jpeg", "png", "other", "large")
+# Photos as people upload them, 2 to 15 MP: the corpus' own camera photos, and camera and
+# wallpaper sizes made from a real photo (upscaled, with grain, as large_photo explains).
+# They are a set of their own in the report ("photos"), across the kinds above.
+CORPUS_PHOTOS = frozenset({"2569067123_aca715a2ee_o.jpg", "flowers.jpeg", "gain-map.jpg"})
+PHOTO_SHAPES = {
+    "camera-12mp.jpg": (4032, 3024),  # a phone's 12 MP main camera
+    "camera-5mp.png": (2592, 1944),  # a screenshot-like lossless upload of a photo
+    "wallpaper-8mp.jpg": (3840, 2160),  # a 4K wallpaper
+    "wallpaper-8mp.png": (3840, 2160),
+}
 GRAIN_SIGMA = 4  # grey levels of noise added to generated photos (see large_photo)
 
 
@@ -35,6 +45,7 @@ class Input:
     width: int
     height: int
     bytes: int
+    photo: bool = False  # one of the photo set (CORPUS_PHOTOS, PHOTO_SHAPES)
 
     @property
     def megapixels(self) -> float:
@@ -65,6 +76,7 @@ def describe(path: Path) -> Input:
         width=image.width,
         height=image.height,
         bytes=path.stat().st_size,
+        photo=path.name in CORPUS_PHOTOS or path.name in PHOTO_SHAPES,
     )
 
 
@@ -75,29 +87,63 @@ def corpus_inputs(folder: Path) -> list[Input]:
     return [describe(p) for p in files]
 
 
+def _source(corpus: Path) -> Path:
+    source = corpus / LARGE_SOURCE
+    return source if source.exists() else DEFAULT_CORPUS / LARGE_SOURCE  # a custom corpus
+
+
+def _make_photo(target: Path, corpus: Path, scale: float, crop: tuple[int, int] | None) -> Path:
+    """Upscale the real photo by ``scale`` (then crop to ``crop``), add grain, save once."""
+    import pyvips
+
+    source = _source(corpus)
+    image = pyvips.Image.new_from_file(str(source), access="sequential")
+    log.info("making %s from %s, once", target.name, source.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".part-{target.name}")
+    big = image.resize(scale, kernel="lanczos3")
+    if crop is not None:
+        big = big.crop((big.width - crop[0]) // 2, (big.height - crop[1]) // 2, *crop)
+    # A plain upscale is smoother than any camera photo (0.05 bytes per pixel against the
+    # source's 0.14), and JPEG decoding time follows the bytes: a little sensor-like grain
+    # brings the density back to the source's, so decoders do a photo's work.
+    grain = pyvips.Image.gaussnoise(big.width, big.height, sigma=GRAIN_SIGMA, mean=0)
+    photo = (big + grain).cast("uchar")
+    if target.suffix == ".png":
+        photo.pngsave(str(partial), keep="none")
+    else:
+        photo.jpegsave(str(partial), Q=85, keep="none")
+    partial.rename(target)
+    return target
+
+
 def large_photo(megapixels: int, corpus: Path, cache: Path = CACHE_DIR) -> Path:
     """A JPEG of about ``megapixels`` MP, upscaled from a real photo; made once, then cached."""
     target = cache / f"photo-{megapixels}mp.jpg"
     if target.exists():
         return target
-    source = corpus / LARGE_SOURCE
-    if not source.exists():  # a custom corpus: fall back on the shared one
-        source = DEFAULT_CORPUS / LARGE_SOURCE
     import pyvips
 
-    image = pyvips.Image.new_from_file(str(source), access="sequential")
-    scale = math.sqrt(megapixels * 1e6 / (image.width * image.height))
-    log.info("making %s (%d MP) from %s, once", target.name, megapixels, source.name)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part.jpg")
-    big = image.resize(scale, kernel="lanczos3")
-    # A plain upscale is smoother than any camera photo (0.05 bytes per pixel against the
-    # source's 0.14), and JPEG decoding time follows the bytes: a little sensor-like grain
-    # brings the density back to the source's, so decoders do a photo's work.
-    grain = pyvips.Image.gaussnoise(big.width, big.height, sigma=GRAIN_SIGMA, mean=0)
-    (big + grain).cast("uchar").jpegsave(str(partial), Q=85, keep="none")
-    partial.rename(target)
-    return target
+    head = pyvips.Image.new_from_file(str(_source(corpus)), access="sequential")
+    scale = math.sqrt(megapixels * 1e6 / (head.width * head.height))
+    return _make_photo(target, corpus, scale, None)
+
+
+def shaped_photo(name: str, corpus: Path, cache: Path = CACHE_DIR) -> Path:
+    """One of PHOTO_SHAPES: exactly that width and height, made once, then cached."""
+    target = cache / name
+    if target.exists():
+        return target
+    import pyvips
+
+    width, height = PHOTO_SHAPES[name]
+    head = pyvips.Image.new_from_file(str(_source(corpus)), access="sequential")
+    scale = max(width / head.width, height / head.height) * 1.001  # cover, then crop
+    return _make_photo(target, corpus, scale, (width, height))
+
+
+def photo_inputs(corpus: Path, cache: Path = CACHE_DIR) -> list[Input]:
+    return [describe(shaped_photo(name, corpus, cache)) for name in PHOTO_SHAPES]
 
 
 def large_inputs(sizes: list[int], corpus: Path, cache: Path = CACHE_DIR) -> list[Input]:

@@ -66,7 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--memory-mp", default="25,100,250", help="generated photo sizes (MP) in the peak-RSS run"
     )
-    p.add_argument("--no-large", action="store_true", help="no generated photos at all")
+    p.add_argument("--no-large", action="store_true", help="no generated large photos")
+    p.add_argument(
+        "--no-photos", action="store_true", help="no generated camera and wallpaper photos"
+    )
     p.add_argument(
         "--cache", type=Path, default=corpus.CACHE_DIR, help="where generated photos are kept"
     )
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     inputs = corpus.corpus_inputs(args.corpus) + corpus.large_inputs(
         large_mp, args.corpus, args.cache
     )
+    if not args.no_photos:
+        inputs += corpus.photo_inputs(args.corpus, args.cache)
     extra = [
         i
         for i in corpus.large_inputs(memory_mp, args.corpus, args.cache)
@@ -243,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     results["kinds"] = summary.by_kind(inputs, results["medians"])
     results["batch_summary"] = summary.batch_summary(results.get("batch", {}))
     results["bounds"] = summary.bounds(inputs, results["medians"], results.get("webp", {}))
+    results["photos"] = summary.photos(inputs, results["medians"])
     if "memory" in results:
         results["memory_by_kind"] = summary.memory_by_kind(memory_inputs, results["memory"])
         results["memory_above_base_by_kind"] = summary.memory_by_kind(

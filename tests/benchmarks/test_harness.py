@@ -27,11 +27,12 @@ def harness_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     for name in TINY:
         (corpus / name).symlink_to(GOOD / name)
     out = base / "results"
-    # WHEN the harness runs once over it, without large inputs, end to end or import timing
+    # WHEN the harness runs once over it, without large inputs or photos, end to end or
+    # import timing
     code = run.main(
         [
             "--corpus", str(corpus), "--out", str(out), "--rounds", "1", "--batch-rounds", "1",
-            "--no-large", "--skip-e2e", "--skip-imports",
+            "--no-large", "--no-photos", "--skip-e2e", "--skip-imports",
         ]
     )  # fmt: skip
     assert code == 0
@@ -81,13 +82,13 @@ def test_json_has_a_row_per_input_kind_and_implementation(
         webp = results["webp"][name]
         assert webp["ok"] and webp["libvips_bytes"] == webp["pillow_bytes"] > 0, name
         assert webp["libvips_ms"] > 0 and webp["pillow_ms"] > 0
-    # The latency bound is the floor's decode plus libvips' encode of the same pixels: checked
+    # The latency bound is the floor's decode plus the engine's encode of the same pixels: checked
     # as arithmetic on the recorded numbers, never against another measured time (the two are
     # timed separately, and a busy machine can order them either way).
     bound = results["bounds"]["all"]
     expected = sum(
         results["medians"]["floor"][name]["stages_ms"].get("decode", 0.0)
-        + results["webp"][name]["libvips_ms"]
+        + results["webp"][name][f"{bound['encoder']}_ms"]
         for name in TINY
     ) / len(TINY)
     assert bound["bound_ms"] == pytest.approx(expected) and bound["bound_ms"] > 0
@@ -97,7 +98,12 @@ def test_json_has_a_row_per_input_kind_and_implementation(
     default = next(e for e in results["tradeoff"]["equal_quality"] if e["effort"] == 4)
     assert default["bytes_ratio"] == pytest.approx(1.0) and default["quality"] == 80
     names = [t["name"] for t in results["targets"]]
-    assert "latency engine/Pillow, jpeg" in names and "peak RSS engine at 100 MP" in names
+    assert "CPU per image engine/Pillow, jpeg" in names and "latency engine/bound, all" in names
+    assert "peak RSS engine/Pillow, 100 MP JPEG, whole process" in names
+    assert {"latency engine/Pillow, photos (jpeg)", "latency engine/Pillow, photos (all)"} <= set(
+        names
+    )
+    assert results["photos"] == {}  # --no-photos, and none of TINY is a photo
     assert all(t["status"] in ("PASS", "MISS", "n/a") for t in results["targets"])
 
 
@@ -111,7 +117,7 @@ def test_markdown_table_lists_every_kind_and_input(
     md = (out / "latest.md").read_text()
     assert "## Target check" in md
     assert "## The WebP encoder under everything" in md
-    assert "lowest possible: decode + the one WebP encode" in md
+    assert "bound/Pillow (decode + the largest encode, the engine's encoder)" in md
     assert "### WebP effort against bytes at equal quality (1 photo)" in md
     assert "MALLOC_ARENA_MAX=2" in md
     assert results["machine"]["libvips"] in md
@@ -151,3 +157,20 @@ def test_target_says_by_how_much() -> None:
     assert summary.Target("t", 0.66, 0.55).margin == "20% over"
     assert summary.Target("t", 1.56, 1.3, higher_is_better=True).margin == "20% to spare"
     assert summary.Target("t", None, 1.0).status == "n/a"
+
+
+def test_shaped_photos_have_their_exact_size_and_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import corpus as bench_corpus
+
+    monkeypatch.setattr(
+        bench_corpus, "PHOTO_SHAPES", {"camera-tiny.jpg": (320, 240), "wall-tiny.png": (400, 225)}
+    )
+    made = bench_corpus.photo_inputs(GOOD, tmp_path)
+    assert [(i.name, i.format, i.width, i.height, i.photo) for i in made] == [
+        ("camera-tiny.jpg", "jpeg", 320, 240, True),
+        ("wall-tiny.png", "png", 400, 225, True),
+    ]
+    again = bench_corpus.photo_inputs(GOOD, tmp_path)  # cached: the same files, not remade
+    assert [i.path.stat().st_mtime_ns for i in again] == [i.path.stat().st_mtime_ns for i in made]
