@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import docs, problems
 from api.bootstrap import Services
 from api.deps import API_KEY_HEADER, auth_dependencies
 from api.routes import health, images, uploads
@@ -37,12 +37,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url="/redoc",
+        # Served by api.docs from the app's own assets, not FastAPI's CDN-loading pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = Services(settings)
     problems.install(app)
+    docs.install(app)
 
     guard = auth_dependencies(settings)
     guarded = problems.problem_responses(401) if guard else None

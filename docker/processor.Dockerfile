@@ -22,7 +22,7 @@ WORKDIR /build
 COPY pyproject.toml docker/requirements.py ./
 # The one pin list is pyproject.toml; the processor never serves HTTP, so no FastAPI/Mangum.
 # libvips itself comes from the pyvips-binary wheel: no compiler, no system packages.
-RUN python requirements.py pyproject.toml --exclude fastapi,mangum > requirements.txt \
+RUN python requirements.py pyproject.toml --exclude fastapi,fastapi-offline,mangum > requirements.txt \
     && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt
 
 FROM ${BASE_IMAGE}
