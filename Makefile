@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two sets: `make run` installs what running needs (the `local` extra and the runtime pins),
+# `make test` (and every team target) what testing needs on top (the `dev` extra).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# -qq: errors only; setuptools' and pip's notices are not a newcomer's business.
+PIP := $(BIN)/python -m pip install -qq
 # checkov pins its own dependencies (they clash with ours), so it lives in a venv of its own.
 TOOLS := .tools
 CHECKOV := $(TOOLS)/bin/checkov
@@ -11,14 +16,21 @@ BENCH_ARGS ?=
 
 .PHONY: install tools test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
 
-# Created when missing, refreshed when pyproject.toml changes.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
 
-install: $(STAMP)
+# Created when missing, refreshed when pyproject.toml changes.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e '.[local]'
+	touch $(RUN_STAMP)
+
+# The dev set includes the run set, so it stamps both.
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e '.[dev]'
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+install: $(DEV_STAMP)
 
 $(CHECKOV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,35 +38,35 @@ $(CHECKOV):
 
 tools: $(CHECKOV)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(CHECKOV)
+pytest: $(DEV_STAMP) $(CHECKOV)
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-fmt: $(STAMP)
+fmt: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/imgpipe local
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-image: $(STAMP)
+image: $(DEV_STAMP)
 	$(BIN)/python -m infra.deploy build
 
-deploy: $(STAMP)
+deploy: $(DEV_STAMP)
 	$(BIN)/python -m infra.deploy deploy
 
-deploy-dry-run: $(STAMP)
+deploy-dry-run: $(RUN_STAMP)
 	$(BIN)/python -m infra.deploy deploy --dry-run
 
 clean:
