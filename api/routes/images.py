@@ -42,7 +42,13 @@ def _cursor_context(status: Status | None) -> str:
 def _load(repo: RepoDep, image_id: str) -> ImageRecord:
     record = repo.get(image_id)
     if record is None:
-        raise NotFound(f"no image with id {image_id!r}")
+        # The record is written when processing starts, a moment after the upload: a client
+        # that just uploaded should retry, not conclude the image is gone.
+        raise NotFound(
+            f"no image with id {image_id!r}: if it was uploaded just now, it is not processed "
+            "yet; try again in a second",
+            headers={"Retry-After": "1"},
+        )
     return record
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -70,6 +73,37 @@ def _reexec_with_small_malloc_arenas() -> None:
     os.execve(sys.executable, [sys.executable, "-m", "processor.commands.cli", *sys.argv[1:]], env)
 
 
+def imgpipe_command() -> str:
+    """How to call this very `imgpipe` from the user's shell: the venv is not on PATH."""
+    here = Path(sys.executable).parent / "imgpipe"
+    if not here.exists():
+        return "imgpipe"
+    found = shutil.which("imgpipe")
+    if found and Path(found).resolve() == here.resolve():
+        return "imgpipe"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
+def aws_cli_block(endpoint: str, region: str, bucket: str, table: str) -> list[str]:
+    """Shell lines that point the AWS CLI (or any SDK) at the embedded AWS: copy, paste, run."""
+    from processor.local.aws import FAKE_CREDENTIALS
+
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": region,
+    }
+    return [
+        "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+        f"aws s3 cp photo.jpg s3://{bucket}/raw/",
+        f"aws dynamodb scan --table-name {table}",
+    ]
+
+
 def banner(stack: Any, out: TextIO) -> None:
     urls, res, spec = stack.urls, stack.resources, stack.spec
     aws = (
@@ -93,9 +127,13 @@ def banner(stack: Any, out: TextIO) -> None:
         if stack.worker
         else "  worker     off",
         f"  api key    {stack.api_key}  (x-api-key header, for writes)",
-        f"  upload     imgpipe upload --api {urls.api} --wait PHOTO...",
-        "ready",
+        f"  upload     {imgpipe_command()} upload --api {urls.api} --wait PHOTO...",
     ]
+    if urls.aws:
+        lines.append("The AWS CLI against this stack (paste into a shell):")
+        region = stack.options.region
+        lines += ["    " + line for line in aws_cli_block(urls.aws, region, res.bucket, res.table)]
+    lines.append("ready")
     out.write("\n".join(lines) + "\n")
     out.flush()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +114,7 @@ class LocalStack:
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._invokers: list[ProcessInvoker] = []
+        self._cursor_secret = secrets.token_urlsafe(32)
 
     # --- start -------------------------------------------------------------------------------
 
@@ -306,6 +308,8 @@ class LocalStack:
             # In AWS an IAM authoriser guards writes; locally, the API key does.
             auth_mode="api_key",
             api_key=self.api_key,
+            # Cursors live as long as this stack's in-memory state: a fresh key per start.
+            cursor_secret=self._cursor_secret,
         )
         # model_validate, not ApiSettings(): these values, not the process environment.
         return ApiSettings.model_validate(values)

@@ -1,0 +1,162 @@
+"""A new user's first hour against a started `imgpipe local`, with the tools they would use.
+
+GIVEN one stack on free ports (started once for this module)
+THEN /docs and /redoc render in headless Chromium with every non-loopback request blocked,
+the AWS CLI block the banner prints works as printed (a real `aws`, no other credentials),
+and the shell blocks the README and the local-stack guide mark as tested run as written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import GOOD, ROOT
+from tests.local.conftest import StackProcess
+from tests.local.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("local_stack"),
+    pytest.mark.timeout(240),
+]
+
+PHOTO = GOOD / "Landscape_9.jpg"
+AWS_CLI = ROOT / ".venv" / "bin" / "aws"
+# ReDoc's bundle hard-codes its "by Redocly" footer logo from a CDN and hides it when it cannot
+# load: the policy refusing it is the policy working, and the page is whole without it.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackProcess]:
+    started = StackProcess.start("--concurrency", "1")
+    try:
+        yield started
+    finally:
+        assert started.stop() == 0, started.output
+
+
+def user_shell_env(home: Path) -> dict[str, str]:
+    """A shell as a new user has it: no AWS settings at all, the project's venv tools on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IMGPIPE_"))}
+    env["HOME"] = str(home)  # no ~/.aws either
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def banner_aws_block(stack: StackProcess) -> list[str]:
+    start = next(i for i, line in enumerate(stack.lines) if line.startswith("The AWS CLI"))
+    end = stack.lines.index("ready", start)
+    return [line.strip() for line in stack.lines[start + 1 : end]]
+
+
+# --- /docs offline ---------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@pytest.mark.parametrize(
+    ("page_path", "rendered"),
+    [
+        # Swagger UI has drawn the operations (from /openapi.json) and their schemas.
+        ("/docs", "() => document.querySelectorAll('.opblock').length >= 5"),
+        # ReDoc has drawn the operations into its side menu.
+        ("/redoc", "() => document.querySelectorAll('li[data-item-id]').length > 5"),
+    ],
+)
+def test_api_docs_render_with_no_network(
+    stack: StackProcess, page_path: str, rendered: str
+) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    blocked: list[str] = []
+    csp: list[str] = []
+    errors: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in {"127.0.0.1", "localhost", "::1"}:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_loopback)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "console",
+                lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None,
+            )
+            response = page.goto(stack.api + page_path)
+            assert response is not None and response.status == 200
+            page.wait_for_function(rendered, timeout=60_000)
+            assert "imgpipe API" in page.title()
+            assert "GET" in page.inner_text("body") or "get" in page.inner_text("body").lower()
+        finally:
+            browser.close()
+    assert blocked == [], f"{page_path} asked the internet for {blocked}"
+    assert [m for m in csp if REDOC_LOGO not in m] == [], csp
+    assert errors == []
+
+
+# --- the AWS CLI block -----------------------------------------------------------------------
+
+
+def test_the_banners_aws_cli_block_works_as_printed(stack: StackProcess, tmp_path: Path) -> None:
+    block = banner_aws_block(stack)
+    assert block[0].startswith("export AWS_ENDPOINT_URL=")
+    assert f"aws s3 cp photo.jpg s3://{stack.bucket}/raw/" in block
+    assert any(line.startswith("aws dynamodb scan --table-name ") for line in block)
+    shutil.copyfile(PHOTO, tmp_path / "photo.jpg")  # the user's photo, in their folder
+    env = user_shell_env(tmp_path)
+
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(block)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert f"upload: ./photo.jpg to s3://{stack.bucket}/raw/photo.jpg" in run.stdout
+    assert '"Items"' in run.stdout  # the scan answered (maybe before the processor wrote)
+
+    # The pipeline picked the file up: the scan, as printed, ends up showing it done.
+    deadline = time.monotonic() + 60
+    scan = "\n".join([block[0], *(line for line in block if "dynamodb scan" in line)])
+    while True:
+        again = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", scan],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        if "raw/photo.jpg" in again.stdout and re.search(r'"S":\s*"done"', again.stdout):
+            break
+        assert time.monotonic() < deadline, again.stdout[-2000:]
+        time.sleep(1)
+    assert AWS_CLI.exists()
+
+
+def test_a_new_uploads_id_says_it_is_not_processed_yet(stack: StackProcess) -> None:
+    with httpx.Client(timeout=30) as client:
+        form = client.post(
+            f"{stack.api}/uploads",
+            json={"filename": "late.jpg", "content_type": "image/jpeg"},
+            headers={"x-api-key": stack.api_key},
+        ).json()
+        got = client.get(f"{stack.api}/images/{form['id']}")  # nothing uploaded yet
+    assert got.status_code == 404
+    assert "not processed yet" in got.json()["detail"]
+    assert got.headers.get("retry-after") == "1"
