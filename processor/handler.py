@@ -1,9 +1,9 @@
 """The processor Lambda: SQS batches of S3 events (or a direct S3 trigger) -> the service.
 
 Thin on purpose: parse, hand each object event to ``ProcessorService``, turn the outcome into
-log lines and metrics. Partial batch responses: a message whose work hit a transient error is
-reported failed and SQS redelivers it (then the dead-letter queue after maxReceiveCount);
-everything else, bad images included, is done.
+log lines and metrics. Partial batch responses: a message whose work hit a retryable error
+(``PipelineError.retryable``) or a bug is reported failed and SQS redelivers it (then the
+dead-letter queue after maxReceiveCount); everything else, bad images included, is done.
 
 Import stays light (no boto3, no pyvips): the container is built on the first invocation.
 """
@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from processor.bootstrap import get_container
-from processor.core.errors import PipelineError
-from processor.core.events import MalformedMessage, ObjectEvent, parse_body, parse_message
+from processor.core.errors import MalformedMessage, PipelineError
+from processor.core.events import ObjectEvent, parse_body, parse_message
 from processor.core.keys import image_id
 
 if TYPE_CHECKING:
@@ -59,8 +59,15 @@ def apply(event: ObjectEvent) -> None:
             subsegment.put_annotation("image_id", iid)
             outcome = get_container().service.handle(event)
     except PipelineError as e:
+        # The one retry decision, from the error's own class (processor/core/errors.py).
+        if not e.retryable:
+            # Trying again gives the same answer: log it, count it, and let the message go
+            # rather than loop until the dead-letter queue.
+            logger.error("dropped: retrying cannot help", extra=_described(e))
+            _count("DroppedErrors", dimension=("error_code", e.code))
+            return
         # Transient (and setup) errors: nothing was marked done; the queue retries.
-        logger.warning("will be retried", extra={"error_code": e.code, "error": e.message})
+        logger.warning("will be retried", extra=_described(e))
         _count("RetriedErrors", dimension=("error_code", e.code))
         raise
     except Exception:
@@ -71,6 +78,10 @@ def apply(event: ObjectEvent) -> None:
     finally:
         logger.remove_keys(list(_EVENT_KEYS))
     _emit(outcome)
+
+
+def _described(error: PipelineError) -> dict[str, str]:
+    return {"error_code": error.code, "error": error.message}
 
 
 def _emit(outcome: Outcome) -> None:
@@ -109,11 +120,7 @@ def record_handler(record: SQSRecord) -> None:
         try:
             events = parse_body(record.body)
         except MalformedMessage as e:
-            # Retrying cannot make it readable: log it whole and let it go.
-            logger.error(
-                "malformed message dropped", extra={"error": e.message, "body": record.body}
-            )
-            _count("MalformedMessages")
+            _malformed(e, record.body)
             return
         for event in events:
             apply(event)
@@ -151,9 +158,20 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
             event=event, record_handler=record_handler, processor=batch, context=context
         )
     # A direct S3 trigger (asynchronous invoke): raising makes Lambda retry the event.
-    for object_event in parse_message(event):
+    try:
+        object_events = parse_message(event)
+    except MalformedMessage as e:
+        _malformed(e, event)
+        return {"batchItemFailures": []}
+    for object_event in object_events:
         apply(object_event)
     return {"batchItemFailures": []}
+
+
+def _malformed(error: MalformedMessage, body: object) -> None:
+    """Retrying cannot make it readable: log it whole and let it go."""
+    logger.error("malformed message dropped", extra={"error": error.message, "body": body})
+    _count("MalformedMessages")
 
 
 def _count(name: str, dimension: tuple[str, str] | None = None) -> None:

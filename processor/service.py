@@ -1,6 +1,7 @@
 """What one object event does to the world: the processor's use cases, on ports only.
 
-Order of effects, chosen so that a crash or a retry at any point leaves nothing wrong:
+``decide.py`` says what to do; this module does it. Order of effects, chosen so that a crash
+or a retry at any point leaves nothing wrong:
 
 1. renditions are written under new, content-versioned keys (nothing points at them yet);
 2. the record is saved as done, conditional on the S3 sequencer (a stale event loses here
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from processor.core.config import EngineConfig, RenditionSpec
+from processor.core.config import EngineConfig
 from processor.core.errors import (
     EmptyImage,
     ImageRejected,
@@ -31,16 +33,28 @@ from processor.core.errors import (
     StaleEvent,
     TransientError,
 )
-from processor.core.events import Kind, ObjectEvent, compare_sequencers
-from processor.core.keys import content_version, image_id, rendition_key
+from processor.core.events import Kind, ObjectEvent
+from processor.core.keys import image_id
 from processor.core.ports import (
     IMMUTABLE,
     ImageEngine,
     ImageRepository,
     ObjectStore,
     SourceObject,
+    Spooled,
 )
-from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo
+from processor.decide import (
+    Donor,
+    Reason,
+    Reuse,
+    Skip,
+    Unchanged,
+    admit,
+    decide,
+    decide_removal,
+    screen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +72,7 @@ class Outcome:
 
     action: Action
     image_id: str
-    # done: "derived" | "reused"; skipped: "stale" | "superseded" | "duplicate" | "unchanged" |
-    # "source_missing" | "outside_raw_prefix" | "foreign_bucket" | "recreated"
-    reason: str = ""
+    reason: Reason
     error: ErrorInfo | None = None
     input_bytes: int = 0  # bytes of the source read (0 when it was not read)
     output_bytes: int = 0  # bytes of renditions written or copied
@@ -70,6 +82,27 @@ class Outcome:
     orphaned: tuple[str, ...] = field(default_factory=tuple)
 
 
+# What the log says when an event is skipped (the outcome's reason is the stable part).
+_SKIP_NOTES = {
+    Reason.foreign_bucket: "refused: the event is for another bucket",
+    Reason.outside_raw_prefix: "refused: the key is not an upload under the raw prefix",
+    Reason.stale: "stale event dropped",
+    Reason.duplicate: "duplicate event: already applied",
+    Reason.recreated: "delete without order, but the object exists again: skipped",
+}
+_REFUSALS = (Reason.foreign_bucket, Reason.outside_raw_prefix)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """Renditions now under this image's keys, and where they came from."""
+
+    renditions: list[RenditionInfo]
+    facts: ImageFacts | None
+    version: str
+    reused_from: str | None = None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -77,13 +110,6 @@ def utc_now() -> datetime:
 def timestamp(moment: datetime) -> str:
     """Fixed-width ISO 8601 UTC, so that strings sort as times (created_at is a sort key)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def is_older(event_sequencer: str | None, stored_sequencer: str | None) -> bool:
-    """True when the event is known to be older than the stored state for the same key."""
-    if event_sequencer is None or stored_sequencer is None:
-        return False  # no order is known: the object's current bytes decide
-    return compare_sequencers(event_sequencer, stored_sequencer) < 0
 
 
 class ProcessorService:
@@ -107,7 +133,6 @@ class ProcessorService:
         self.raw_prefix = raw_prefix
         self.public_prefix = public_prefix
         self.clock = clock
-        self._specs: dict[str, RenditionSpec] = {r.name: r for r in config.renditions}
         # Rendition PUTs go out together: four sequential round trips to S3 would add their
         # latencies to every image. Clients are thread-safe; the pool lives with the service.
         self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
@@ -117,14 +142,9 @@ class ProcessorService:
     def handle(self, event: ObjectEvent) -> Outcome:
         """Apply one event. Raises TransientError (retry); everything else is an Outcome."""
         iid = image_id(event.bucket, event.key)
-        if event.bucket != self.bucket:
-            log.warning("refused: the event is for another bucket", extra={"expected": self.bucket})
-            return Outcome(Action.skipped, iid, "foreign_bucket")
-        if not event.key.startswith(self.raw_prefix) or event.key.endswith("/"):
-            # Outputs live under the public prefix: never reading them means the pipeline
-            # cannot trigger itself, even with a misconfigured notification.
-            log.warning("refused: the key is not an upload under the raw prefix")
-            return Outcome(Action.skipped, iid, "outside_raw_prefix")
+        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
+        if refused is not None:
+            return self._skipped(refused, iid, expected=self.bucket)
         if event.kind is Kind.removed:
             return self._remove(event, iid)
         return self._create(event, iid)
@@ -133,33 +153,28 @@ class ProcessorService:
 
     def _create(self, event: ObjectEvent, iid: str) -> Outcome:
         current = self.repo.get(iid)
-        if current is not None:
-            if is_older(event.sequencer, current.sequencer):
-                log.info("stale event dropped", extra={"stored_sequencer": current.sequencer})
-                return Outcome(Action.skipped, iid, "stale")
-            if (
-                not event.force
-                and event.sequencer is not None
-                and event.sequencer == current.sequencer
-                and current.status in (Status.done, Status.failed)
-                and current.config_version == self.config.version
-            ):
-                log.info("duplicate event: already applied", extra={"status": current.status})
-                return Outcome(Action.skipped, iid, "duplicate")
+        skip = screen(event, current, self.config)
+        if skip is not None:
+            return self._skipped(skip, iid, current)
         started = time.perf_counter()
         try:
-            with self.store.open(event.bucket, event.key, etag=event.etag) as source:
-                return self._derive(event, iid, current, source, started)
+            with ExitStack() as stack:
+                try:
+                    source = stack.enter_context(
+                        self.store.open(event.bucket, event.key, etag=event.etag)
+                    )
+                except StaleEvent:
+                    # Only here does StaleEvent mean "superseded": open() with the event's
+                    # ETag found other bytes, a newer upload whose own event is (or was)
+                    # processed. A StaleEvent later is a lost race, reported as one.
+                    log.info("the object was replaced since this event: skipped")
+                    return Outcome(Action.skipped, iid, Reason.superseded)
+                return self._apply(event, iid, current, source, started)
         except SourceMissing:
             log.info("the object is gone: skipped (its delete event cleans up)")
-            return Outcome(Action.skipped, iid, "source_missing")
-        except StaleEvent:
-            # open() with the event's ETag found other bytes: a newer upload replaced this
-            # one, and that upload's own event will be (or was) processed.
-            log.info("the object was replaced since this event: skipped")
-            return Outcome(Action.skipped, iid, "superseded")
+            return Outcome(Action.skipped, iid, Reason.source_missing)
 
-    def _derive(
+    def _apply(
         self,
         event: ObjectEvent,
         iid: str,
@@ -167,189 +182,194 @@ class ProcessorService:
         source: SourceObject,
         started: float,
     ) -> Outcome:
-        base = current or self.repo.begin(
-            image_id=iid, bucket=event.bucket, source_key=event.key, now=self._now()
-        )
-        sequencer = event.sequencer or base.sequencer  # the newest order known
+        """Read the bytes, decide, then derive, reuse or keep; a bad image is recorded failed."""
+        base = current or self._begin(event, iid)
         # Where one image's time goes (ms): S3 read, engine decode and encode, S3 writes and
         # the DynamoDB commit. Logged on "image done" and kept on the record.
         timings: dict[str, float] = {}
         try:
-            self._check_size(source.size)
+            _check_size(source.size, self.config.limits.max_input_bytes)
             mark = time.perf_counter()
             with self.engine.spool(source.stream) as spooled:
                 timings["s3_read"] = _ms_since(mark)
-                version = content_version(spooled.sha256, self.config.version)
-                if (
-                    not event.force
-                    and base.status is Status.done
-                    and base.content_version == version
-                ):
-                    return self._unchanged(base, sequencer, source.size)
-                reused = None if event.force else self._reuse(iid, spooled.sha256, version)
-                if reused is not None:
-                    donor, renditions = reused
-                    facts: ImageFacts | None = donor.facts
-                    written = [r.key for r in renditions]
-                    reused_from: str | None = donor.id
-                else:
-                    result = self.engine.process(
-                        spooled, image_id=iid, versioned=True, source_name=event.key
-                    )
-                    facts, reused_from = result.facts, None
-                    timings["decode"] = result.timings.get("decode", 0.0)
-                    timings["encode"] = result.timings.get("encode", 0.0)
-                    renditions = [o.info for o in result.outputs]
-                    mark = time.perf_counter()
-                    puts = [
-                        self._uploads.submit(
-                            self.store.put,
-                            self.bucket,
-                            self.public_prefix + output.info.key,
-                            output.data,
-                            content_type=output.info.content_type,
-                            cache_control=IMMUTABLE,
-                        )
-                        for output in result.outputs
-                    ]
-                    # Every PUT is waited for (and its error raised) before anything is done.
-                    errors = [e for e in (f.exception() for f in puts) if e is not None]
-                    if errors:
-                        raise errors[0]
-                    written = [o.info.key for o in result.outputs]
-                    timings["s3_write"] = _ms_since(mark)
-                    version = result.content_version or version
+                decision = decide(
+                    event, base, spooled.sha256, self.config, self._donors(spooled.sha256)
+                )
+                if isinstance(decision, Skip):
+                    return self._skipped(decision, iid, base, input_bytes=source.size)
+                if isinstance(decision, Unchanged):
+                    return self._unchanged(base, event.sequencer, source.size)
+                made = self._reuse(decision) if isinstance(decision, Reuse) else None
+                if made is None:
+                    made = self._derive(event, iid, spooled, decision.version, timings)
         except ImageRejected as e:
-            return self._fail(event, base, sequencer, e, source.size, started)
+            return self._fail(event, base, e, source.size, started)
+        return self._done(event, base, made, source.size, started, timings)
 
-        record = ImageRecord(
-            id=iid,
-            source_key=event.key,
-            bucket=event.bucket,
-            status=Status.done,
-            created_at=base.created_at,
-            updated_at=self._now(),
-            sequencer=sequencer,
+    def _begin(self, event: ObjectEvent, iid: str) -> ImageRecord:
+        try:
+            return self.repo.begin(
+                image_id=iid, bucket=event.bucket, source_key=event.key, now=self._now()
+            )
+        except StaleEvent as e:
+            # The record another first sight created vanished before it could be read: a
+            # race, not a verdict on this event. Nothing was written; let the queue retry.
+            raise TransientError(f"first sight raced with a delete: {e.message}") from e
+
+    def _donors(self, sha256: str) -> Iterator[ImageRecord]:
+        """Records with the same bytes, queried only if ``decide`` gets as far as asking."""
+        yield from self.repo.find_by_sha256(sha256)
+
+    def _derive(
+        self,
+        event: ObjectEvent,
+        iid: str,
+        spooled: Spooled,
+        version: str,
+        timings: dict[str, float],
+    ) -> _Made:
+        """Decode once, encode every rendition, PUT them all (waiting for every PUT)."""
+        result = self.engine.process(spooled, image_id=iid, versioned=True, source_name=event.key)
+        timings["decode"] = result.timings.get("decode", 0.0)
+        timings["encode"] = result.timings.get("encode", 0.0)
+        mark = time.perf_counter()
+        puts = [
+            self._uploads.submit(
+                self.store.put,
+                self.bucket,
+                self.public_prefix + output.info.key,
+                output.data,
+                content_type=output.info.content_type,
+                cache_control=IMMUTABLE,
+            )
+            for output in result.outputs
+        ]
+        # Every PUT is waited for (and its error raised) before anything is done.
+        errors = [e for e in (f.exception() for f in puts) if e is not None]
+        if errors:
+            raise errors[0]
+        timings["s3_write"] = _ms_since(mark)
+        return _Made(
+            renditions=[o.info for o in result.outputs],
+            facts=result.facts,
+            version=result.content_version or version,
+        )
+
+    def _reuse(self, decision: Reuse) -> _Made | None:
+        """A server-side copy per rendition instead of a decode and encodes.
+
+        A donor that vanishes mid-copy is abandoned (what was copied is removed) and the next
+        tried; None when none is left, and the image is derived after all.
+        """
+        for donor in decision.donors:
+            if self._copy(donor):
+                return _Made(
+                    renditions=[c.rendition for c in donor.copies],
+                    facts=donor.record.facts,
+                    version=decision.version,
+                    reused_from=donor.record.id,
+                )
+        return None
+
+    def _copy(self, donor: Donor) -> bool:
+        copied: list[str] = []
+        try:
+            for copy in donor.copies:
+                self.store.copy(
+                    self.bucket,
+                    self.public_prefix + copy.source_key,
+                    self.public_prefix + copy.rendition.key,
+                    content_type=copy.rendition.content_type,
+                    cache_control=IMMUTABLE,
+                )
+                copied.append(copy.rendition.key)
+        except SourceMissing:
+            log.info("dedupe donor vanished mid-copy", extra={"donor": donor.record.id})
+            self._delete_quietly(copied)
+            return False
+        return True
+
+    def _done(
+        self,
+        event: ObjectEvent,
+        base: ImageRecord,
+        made: _Made,
+        size: int,
+        started: float,
+        timings: dict[str, float],
+    ) -> Outcome:
+        record = base.done(
+            now=self._now(),
+            sequencer=event.sequencer,
             config_version=self.config.version,
-            content_version=version,
-            facts=facts,
-            renditions=renditions,
+            content_version=made.version,
+            facts=made.facts,
+            renditions=made.renditions,
             processing_ms=_ms_since(started),
             timings=timings,
         )
         mark = time.perf_counter()
-        committed = self._commit(record, written)
+        committed = self._commit(record, [r.key for r in made.renditions])
         timings["dynamodb"] = _ms_since(mark)
         if committed is None:
-            return Outcome(Action.skipped, iid, "stale", input_bytes=source.size)
+            return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
         log.info(
             "image done",
             extra={
-                "renditions": len(renditions),
-                "reused_from": reused_from,
+                "renditions": len(made.renditions),
+                "reused_from": made.reused_from,
                 "ms": record.processing_ms,
                 "timings": timings,
             },
         )
         return Outcome(
             Action.done,
-            iid,
-            "reused" if reused_from else "derived",
-            input_bytes=source.size,
-            output_bytes=sum(r.bytes for r in renditions),
+            base.id,
+            Reason.reused if made.reused_from else Reason.derived,
+            input_bytes=size,
+            output_bytes=sum(r.bytes for r in made.renditions),
             processing_ms=record.processing_ms,
-            reused_from=reused_from,
+            reused_from=made.reused_from,
             orphaned=committed,
         )
 
-    def _check_size(self, size: int) -> None:
-        """From Content-Length, before a byte is read: refuse cheaply what the engine would."""
-        if size == 0:
-            raise EmptyImage("the upload is empty (0 bytes)")
-        limit = self.config.limits.max_input_bytes
-        if size > limit:
-            raise ImageTooLarge(f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
-
     def _unchanged(self, base: ImageRecord, sequencer: str | None, size: int) -> Outcome:
         """Same bytes, same config, already done: keep the renditions, move the order on."""
+        sequencer = sequencer or base.sequencer
         if sequencer != base.sequencer:
             advanced = base.model_copy(update={"sequencer": sequencer, "updated_at": self._now()})
             try:
                 self.repo.save(advanced)
             except StaleEvent:
-                return Outcome(Action.skipped, base.id, "stale", input_bytes=size)
+                return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
         log.info("same bytes and config as the stored renditions: nothing to derive")
-        return Outcome(Action.skipped, base.id, "unchanged", input_bytes=size)
-
-    def _reuse(
-        self, iid: str, sha256: str, version: str
-    ) -> tuple[ImageRecord, list[RenditionInfo]] | None:
-        """Content dedupe: copy the renditions of a done image with the same bytes and config.
-
-        A server-side copy per rendition instead of a decode and encodes. The donor may vanish
-        mid-copy (deleted, overwritten): then this donor is abandoned and the next tried.
-        """
-        for donor in self.repo.find_by_sha256(sha256):
-            if (
-                donor.id == iid
-                or donor.status is not Status.done
-                or donor.config_version != self.config.version
-                or donor.content_version != version
-                or not donor.renditions
-                or any(r.name not in self._specs for r in donor.renditions)
-            ):
-                continue
-            copied: list[RenditionInfo] = []
-            try:
-                for info in donor.renditions:
-                    spec = self._specs[info.name]
-                    key = rendition_key(spec.folder, iid, info.format, version)
-                    self.store.copy(
-                        self.bucket,
-                        self.public_prefix + info.key,
-                        self.public_prefix + key,
-                        content_type=info.content_type,
-                        cache_control=IMMUTABLE,
-                    )
-                    copied.append(info.model_copy(update={"key": key}))
-            except SourceMissing:
-                log.info("dedupe donor vanished mid-copy", extra={"donor": donor.id})
-                self._delete_quietly(r.key for r in copied)
-                continue
-            return donor, copied
-        return None
+        return Outcome(Action.skipped, base.id, Reason.unchanged, input_bytes=size)
 
     def _fail(
         self,
         event: ObjectEvent,
         base: ImageRecord,
-        sequencer: str | None,
         error: ImageRejected,
         size: int,
         started: float,
     ) -> Outcome:
         """The image itself is bad: record why, keep the message from being retried."""
         info = ErrorInfo(code=error.code, message=error.message)
-        record = ImageRecord(
-            id=base.id,
-            source_key=event.key,
-            bucket=event.bucket,
-            status=Status.failed,
-            created_at=base.created_at,
-            updated_at=self._now(),
-            sequencer=sequencer,
+        record = base.failed(
+            now=self._now(),
+            sequencer=event.sequencer,
             config_version=self.config.version,
-            processing_ms=_ms_since(started),
             error=info,
+            processing_ms=_ms_since(started),
         )
         committed = self._commit(record, written=[])
         if committed is None:
-            return Outcome(Action.skipped, base.id, "stale", input_bytes=size)
+            return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
         log.warning("image rejected", extra={"error_code": info.code, "error": info.message})
         return Outcome(
             Action.failed,
             base.id,
-            info.code,
+            Reason.rejected,
             error=info,
             input_bytes=size,
             processing_ms=record.processing_ms,
@@ -360,40 +380,44 @@ class ProcessorService:
 
     def _remove(self, event: ObjectEvent, iid: str) -> Outcome:
         current = self.repo.get(iid)
-        if current is not None and is_older(event.sequencer, current.sequencer):
-            log.info("stale delete dropped", extra={"stored_sequencer": current.sequencer})
-            return Outcome(Action.skipped, iid, "stale")
-        if event.sequencer is None and self.store.exists(event.bucket, event.key):
-            # Without a sequencer S3 itself is the judge: the key holds an object again, so
-            # this delete is older than that upload, whose own event derives it.
-            log.info("delete without order, but the object exists again: skipped")
-            return Outcome(Action.skipped, iid, "recreated")
-        if (
-            current is not None
-            and current.status is Status.deleted
-            and event.sequencer in (None, current.sequencer)
-        ):
-            return Outcome(Action.skipped, iid, "duplicate")
+        # Only an event without order needs S3's word (a stale check cannot apply to it).
+        exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
+        decision = decide_removal(event, current, object_exists=exists)
+        if isinstance(decision, Skip):
+            return self._skipped(decision, iid, current)
         now = self._now()
-        record = ImageRecord(
-            id=iid,
-            source_key=event.key,
-            bucket=event.bucket,
-            status=Status.deleted,
-            created_at=current.created_at if current else now,
-            updated_at=now,
-            sequencer=event.sequencer or (current.sequencer if current else None),
-            config_version=current.config_version if current else None,
-            content_version=current.content_version if current else None,
-            facts=current.facts if current else None,
+        base = current or ImageRecord.first_sight(
+            image_id=iid, bucket=event.bucket, source_key=event.key, now=now
         )
+        record = base.deleted(now=now, sequencer=event.sequencer)
         committed = self._commit(record, written=[])
         if committed is None:
-            return Outcome(Action.skipped, iid, "stale")
+            return Outcome(Action.skipped, iid, Reason.stale)
         log.info("image deleted")
-        return Outcome(Action.deleted, iid, "removed", orphaned=committed)
+        return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
 
     # --- shared --------------------------------------------------------------------------
+
+    def _skipped(
+        self,
+        skip: Skip,
+        iid: str,
+        current: ImageRecord | None = None,
+        *,
+        input_bytes: int = 0,
+        expected: str | None = None,
+    ) -> Outcome:
+        note = _SKIP_NOTES.get(skip.reason, f"skipped: {skip.reason}")
+        if skip.reason in _REFUSALS:
+            log.warning(note, extra={"expected": expected} if expected else None)
+        else:
+            stored = (
+                {"stored_sequencer": current.sequencer, "status": current.status}
+                if current is not None
+                else None
+            )
+            log.info(note, extra=stored)
+        return Outcome(Action.skipped, iid, skip.reason, input_bytes=input_bytes)
 
     def _commit(self, record: ImageRecord, written: Sequence[str]) -> tuple[str, ...] | None:
         """Save ``record``; then delete what it replaced. None when a newer state won.
@@ -433,6 +457,14 @@ class ProcessorService:
 
     def _now(self) -> str:
         return timestamp(self.clock())
+
+
+def _check_size(size: int, limit: int) -> None:
+    """From Content-Length, before a byte is read: refuse cheaply what the engine would."""
+    if size == 0:
+        raise EmptyImage("the upload is empty (0 bytes)")
+    if size > limit:
+        raise ImageTooLarge(f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
 
 
 def _ms_since(started: float) -> float:

@@ -150,13 +150,8 @@ class DynamoImageRepository:
     # --- write side ----------------------------------------------------------------------
 
     def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
-        fresh = ImageRecord(
-            id=image_id,
-            source_key=source_key,
-            bucket=bucket,
-            status=Status.processing,
-            created_at=now,
-            updated_at=now,
+        fresh = ImageRecord.first_sight(
+            image_id=image_id, bucket=bucket, source_key=source_key, now=now
         )
         try:
             self._client.put_item(

@@ -108,6 +108,12 @@ class RangeNotSatisfiable(PipelineError):
     code = "range_not_satisfiable"
 
 
+class MalformedMessage(PipelineError):
+    """A queue body that is no event or message we know: retrying cannot make it readable."""
+
+    code = "malformed_message"
+
+
 class ConfigError(PipelineError):
     """A setting is missing or wrong; raised at cold start, naming the setting."""
 

@@ -19,18 +19,12 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from processor.core.errors import PipelineError
+from processor.core.errors import MalformedMessage
 from processor.core.messages import REPROCESS
 
 # Sequencers are right-padded with zeros to this width before they are stored or compared,
 # so that DynamoDB's plain string comparison orders them (S3 sequencers are ~16-20 chars).
 SEQUENCER_WIDTH = 64
-
-
-class MalformedMessage(PipelineError):
-    """A queue body that is none of the shapes above: retrying cannot make it readable."""
-
-    code = "malformed_message"
 
 
 class Kind(StrEnum):

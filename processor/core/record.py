@@ -83,6 +83,79 @@ class ImageRecord(BaseModel):
     timings: dict[str, float] | None = None
     error: ErrorInfo | None = None
 
+    # --- state transitions: the one place a record is assembled ----------------------------
+
+    @classmethod
+    def first_sight(cls, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+        """A new image, ``processing`` until its first event is applied."""
+        return cls(
+            id=image_id,
+            source_key=source_key,
+            bucket=bucket,
+            status=Status.processing,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def done(
+        self,
+        *,
+        now: str,
+        sequencer: str | None,
+        config_version: str,
+        content_version: str,
+        facts: ImageFacts | None,
+        renditions: list[RenditionInfo],
+        processing_ms: float,
+        timings: dict[str, float],
+    ) -> ImageRecord:
+        made = {"content_version": content_version, "facts": facts, "renditions": renditions}
+        spent = {"processing_ms": processing_ms, "timings": timings}
+        return self._next(Status.done, now, sequencer, config_version, made | spent)
+
+    def failed(
+        self,
+        *,
+        now: str,
+        sequencer: str | None,
+        config_version: str,
+        error: ErrorInfo,
+        processing_ms: float,
+    ) -> ImageRecord:
+        """The image itself is bad: no renditions, the reason kept."""
+        why = {"error": error, "processing_ms": processing_ms}
+        return self._next(Status.failed, now, sequencer, config_version, why)
+
+    def deleted(self, *, now: str, sequencer: str | None) -> ImageRecord:
+        """The source is gone: what it was (facts, versions) kept, no renditions listed."""
+        was = {"content_version": self.content_version, "facts": self.facts}
+        return self._next(Status.deleted, now, sequencer, self.config_version, was)
+
+    def _next(
+        self,
+        status: Status,
+        now: str,
+        sequencer: str | None,
+        config_version: str | None,
+        fields: dict[str, Any],
+    ) -> ImageRecord:
+        """The next state of the same image: identity and created_at kept, the rest replaced
+        (by ``fields``, already typed by the transition's signature).
+
+        The sequencer is the newest order known: the event's, else the one stored.
+        """
+        return ImageRecord(
+            id=self.id,
+            source_key=self.source_key,
+            bucket=self.bucket,
+            status=status,
+            created_at=self.created_at,
+            updated_at=now,
+            sequencer=sequencer or self.sequencer,
+            config_version=config_version,
+            **fields,
+        )
+
     def to_item(self) -> dict[str, Any]:
         """A DynamoDB item (resource-level types: floats become Decimal)."""
         item: dict[str, Any] = _to_dynamo(self.model_dump(mode="json", exclude_none=True))

@@ -240,13 +240,8 @@ class MemoryRepo:
         self._call("begin")
         with self._lock:
             if image_id not in self.records:
-                self.records[image_id] = ImageRecord(
-                    id=image_id,
-                    source_key=source_key,
-                    bucket=bucket,
-                    status=Status.processing,
-                    created_at=now,
-                    updated_at=now,
+                self.records[image_id] = ImageRecord.first_sight(
+                    image_id=image_id, bucket=bucket, source_key=source_key, now=now
                 )
             return self.records[image_id]
 

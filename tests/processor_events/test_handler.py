@@ -7,6 +7,7 @@ test_pipeline_http.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import logging
@@ -17,6 +18,13 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from processor import bootstrap
+from processor.core.errors import (
+    AwsServiceError,
+    ConfigError,
+    SourceMissing,
+    StaleEvent,
+    TransientError,
+)
 from processor.core.keys import image_id
 from processor.core.record import Status
 from processor.handler import lambda_handler, logger
@@ -172,3 +180,63 @@ def test_missing_settings_fail_the_invocation_naming_the_variable(monkeypatch):
     bootstrap.reset()
     with pytest.raises(ValidationError, match="bucket"):
         lambda_handler(load_event("sqs_s3_batch"), FakeLambdaContext())
+
+
+class _Raising:
+    """A service whose every event ends in ``error``: the handler's one retry decision."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def handle(self, event):
+        raise self.error
+
+
+def _reprocess_batch(*keys: str) -> dict:
+    template = load_event("sqs_s3_batch")["Records"][2]
+    records = []
+    for n, key in enumerate(keys):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"m{n}"
+        record["body"] = json.dumps({"type": "imgpipe.reprocess", "bucket": BUCKET, "key": key})
+        records.append(record)
+    return {"Records": records}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConfigError("IMGPIPE_X is wrong"), StaleEvent("older"), SourceMissing("gone")],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_non_retryable_error_is_logged_counted_and_the_message_done(
+    lambda_env, log_lines, capsys, error
+):
+    # GIVEN a service that fails with an error whose class says retrying cannot help
+    _, container = lambda_env
+    bootstrap.reset(dataclasses.replace(container, service=_Raising(error)))
+    # WHEN a batch of one message arrives
+    response = lambda_handler(_reprocess_batch("raw/a.jpg"), FakeLambdaContext())
+    # THEN the message is done (no redelivery loop), with a log line and a metric
+    assert response == {"batchItemFailures": []}
+    dropped = [line for line in log_lines() if line["message"] == "dropped: retrying cannot help"]
+    assert len(dropped) == 1 and dropped[0]["error_code"] == error.code
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"DroppedErrors"' in x]
+    assert emf and emf[0]["error_code"] == error.code
+
+
+@pytest.mark.parametrize(
+    "error", [TransientError("slow down"), AwsServiceError("AccessDenied")], ids=str
+)
+def test_a_retryable_error_reports_the_message_failed(lambda_env, capsys, error):
+    _, container = lambda_env
+    bootstrap.reset(dataclasses.replace(container, service=_Raising(error)))
+    response = lambda_handler(_reprocess_batch("raw/a.jpg", "raw/b.jpg"), FakeLambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+    assert '"RetriedErrors"' in capsys.readouterr().out
+
+
+def test_a_malformed_direct_invocation_is_dropped_not_retried(lambda_env, log_lines):
+    # A direct S3 trigger is retried by Lambda when the handler raises: garbage must not be.
+    response = lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert any(line["message"] == "malformed message dropped" for line in log_lines())

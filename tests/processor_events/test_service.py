@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from processor.core.config import EngineConfig, Limits
-from processor.core.errors import TransientError
+from processor.core.errors import StaleEvent, TransientError
 from processor.core.events import Kind, ObjectEvent, normalize_sequencer
 from processor.core.keys import image_id
 from processor.core.ports import IMMUTABLE
@@ -465,3 +465,20 @@ def test_timestamps_sort_as_times():
     early = timestamp(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
     late = timestamp(datetime(2024, 1, 2, 3, 4, 5, 1, tzinfo=UTC))
     assert early == "2024-01-02T03:04:05.000000Z" and early < late
+
+
+def test_a_race_in_first_sight_is_retried_not_called_superseded(world):
+    # GIVEN a first sight whose conditional create loses to a record that is gone again
+    service, store, repo, engine = world
+    key = "raw/race.jpg"
+    store.upload(BUCKET, key, JPEG)
+
+    def begin_races(**_: object) -> None:
+        raise StaleEvent("PutItem (first sight): ConditionalCheckFailedException")
+
+    repo.begin = begin_races  # this fake instance only
+    # WHEN the event is handled THEN the queue retries it: the ETag still matched, so this is
+    # no newer upload ("superseded"), and nothing was derived or written
+    with pytest.raises(TransientError, match="first sight"):
+        service.handle(created(key, store, "01"))
+    assert engine.processed == [] and rendition_objects(store) == [] and repo.records == {}
