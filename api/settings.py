@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from processor.core.settings import AwsSettings
+from processor.core.settings import AwsSettings, load
 
 logger = logging.getLogger(__name__)
 
@@ -97,16 +97,4 @@ class ApiSettings(AwsSettings):
 
 def load_settings() -> ApiSettings:
     """Settings from the environment; a wrong or missing variable is named in the error."""
-    from pydantic import ValidationError
-
-    from processor.core.errors import ConfigError
-
-    try:
-        return ApiSettings()  # required fields come from the environment
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            field = str(err["loc"][0]) if err["loc"] else ""
-            name = "AWS_REGION" if field == "region" else f"IMGPIPE_{field.upper()}"
-            problems.append(f"{name}: {err['msg']}")
-        raise ConfigError("invalid API settings: " + "; ".join(problems)) from e
+    return load(ApiSettings)

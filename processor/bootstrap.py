@@ -40,9 +40,10 @@ def get_container() -> Container:
     """The container of this process, built from the environment on first use."""
     global _container
     if _container is None:
+        from processor.core.settings import load
         from processor.settings import ProcessorSettings
 
-        _container = build(ProcessorSettings())
+        _container = build(load(ProcessorSettings))  # ConfigError names a wrong variable
     return _container
 
 

@@ -29,11 +29,10 @@ from typing import IO, Any
 import pyvips
 
 from processor import webp
-from processor.core.config import EngineConfig
+from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
     CorruptImage,
     EmptyImage,
-    ImageTooLarge,
     UnsupportedFormat,
 )
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
@@ -140,18 +139,13 @@ class Spooled:
         self.close()
 
 
-def _too_large(size: int, limit: int) -> ImageTooLarge:
-    return ImageTooLarge(f"the upload is {size:,} bytes or more; the limit is {limit:,} bytes")
-
-
 def spool(source: str | Path | IO[bytes], max_bytes: int, tmp_dir: str | None = None) -> Spooled:
     """Hash and measure a path in place, or copy a stream to a temp file while hashing."""
     digest = hashlib.sha256()
     if isinstance(source, str | Path):
         path = Path(source)
         size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_large(size, max_bytes)
+        check_bytes(size, max_bytes)
         with path.open("rb") as f:
             head = f.read(SNIFF_BYTES)
             digest.update(head)
@@ -167,8 +161,7 @@ def spool(source: str | Path | IO[bytes], max_bytes: int, tmp_dir: str | None = 
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(_CHUNK):
                 size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(size, max_bytes)
+                check_bytes(size, max_bytes, at_least=True)
                 if len(head) < SNIFF_BYTES:
                     head = (head + chunk)[:SNIFF_BYTES]
                 digest.update(chunk)

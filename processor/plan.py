@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processor.core.config import EngineConfig, Limits, OutputFormat, RenditionSpec
+from processor.core.config import (
+    EngineConfig,
+    Limits,
+    OutputFormat,
+    RenditionSpec,
+    check_bytes,
+)
 from processor.core.errors import ImageTooLarge, TooManyPixels
 
 # Formats whose files can carry an alpha channel.
@@ -76,11 +82,7 @@ class Plan:
 
 def check_limits(header: Header, limits: Limits) -> None:
     """Refuse from the header, before a single pixel is decoded."""
-    if header.input_bytes > limits.max_input_bytes:
-        raise ImageTooLarge(
-            f"the upload is {header.input_bytes:,} bytes; the limit is "
-            f"{limits.max_input_bytes:,} bytes"
-        )
+    check_bytes(header.input_bytes, limits.max_input_bytes)
     pixels = header.width * header.height
     if pixels > limits.max_pixels:
         raise TooManyPixels(

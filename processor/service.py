@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from processor.core.config import EngineConfig
+from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
     EmptyImage,
     ImageRejected,
-    ImageTooLarge,
     SourceMissing,
     StaleEvent,
     TransientError,
@@ -463,8 +462,7 @@ def _check_size(size: int, limit: int) -> None:
     """From Content-Length, before a byte is read: refuse cheaply what the engine would."""
     if size == 0:
         raise EmptyImage("the upload is empty (0 bytes)")
-    if size > limit:
-        raise ImageTooLarge(f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
+    check_bytes(size, limit)
 
 
 def _ms_since(started: float) -> float:

@@ -18,6 +18,7 @@ from api.schemas import (
     ReprocessAccepted,
     image_public,
 )
+from processor.core.keys import rendition_folder, rendition_prefix
 from processor.core.messages import reprocess_message
 from processor.core.record import ImageRecord, Status
 
@@ -135,8 +136,8 @@ def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], 
     ``<public>/<folder>/<id>`` finds exactly this image's files and no other image's.
     """
     keys = [record.source_key, *(public_prefix + r.key for r in record.renditions)]
-    folders = sorted({r.key.rpartition("/")[0] for r in record.renditions if "/" in r.key})
-    prefixes = [f"{public_prefix}{folder}/{record.id}" for folder in folders]
+    folders = sorted({f for r in record.renditions if (f := rendition_folder(r.key))})
+    prefixes = [public_prefix + rendition_prefix(folder, record.id) for folder in folders]
     return keys, prefixes
 
 

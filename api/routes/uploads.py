@@ -32,7 +32,8 @@ from api.schemas import (
     safe_filename,
 )
 from api.settings import S3_MAX_PART_BYTES, S3_MAX_PARTS, ApiSettings, MiB
-from processor.core.errors import InvalidParts, UploadNotFound
+from processor.core.config import check_bytes
+from processor.core.errors import ImageTooLarge, InvalidParts, UploadNotFound
 from processor.core.keys import image_id
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -68,11 +69,14 @@ def plan_parts(size: int, preferred_part_bytes: int) -> tuple[int, int]:
     return part, math.ceil(size / part)
 
 
-def _check_size(settings: ApiSettings, size: int | None) -> None:
-    if size is not None and size > settings.max_upload_bytes:
-        raise UploadTooLarge(
-            f"{size} bytes is more than the {settings.max_upload_bytes} bytes allowed"
-        )
+def _check_size(settings: ApiSettings, size: int | None, *, then: str = "") -> None:
+    """The processor's byte-limit rule and message (processor/core/config.py), as a 413."""
+    if size is None:
+        return
+    try:
+        check_bytes(size, settings.max_upload_bytes)
+    except ImageTooLarge as e:
+        raise UploadTooLarge(e.message + then) from e
 
 
 @router.post(
@@ -174,10 +178,7 @@ def complete_multipart(
             # Part URLs cannot limit sizes, so this is where the limit holds: refuse and free
             # the stored parts.
             store.abort_multipart(settings.bucket, key, upload_id)
-            raise UploadTooLarge(
-                f"{total} bytes uploaded, more than the {settings.max_upload_bytes} allowed; "
-                "the upload was aborted"
-            )
+            _check_size(settings, total, then="; the upload was aborted")
         etag = store.complete_multipart(settings.bucket, key, upload_id, parts)
     except UploadNotFound as e:
         raise NotFound("no such multipart upload for this key (completed or aborted?)") from e

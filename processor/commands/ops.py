@@ -53,17 +53,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _load(cls: type[S]) -> S | None:
     """Settings from the environment, or None after saying which variables are wrong."""
-    from pydantic import ValidationError
+    from processor.core.errors import ConfigError
+    from processor.core.settings import load
 
     try:
-        settings = cls()
-    except ValidationError as e:
-        names = ", ".join(
-            "IMGPIPE_" + str(err["loc"][0]).upper() for err in e.errors() if err.get("loc")
-        )
-        print(f"imgpipe: missing or invalid settings: {names}\n{e}", file=sys.stderr)
+        return load(cls)
+    except ConfigError as e:
+        _error(e.message)
         return None
-    return settings
 
 
 def _error(message: str) -> int:

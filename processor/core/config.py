@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processor.core.errors import ImageTooLarge
+
 # "jpeg" means: JPEG, or PNG when the image has alpha (JPEG cannot carry it).
 OutputFormat = Literal["jpeg", "png", "webp", "avif"]
 Fit = Literal["inside", "cover"]
@@ -67,6 +69,17 @@ class Limits(BaseModel):
     max_input_bytes: int = Field(200 * MiB, ge=1)
     max_pixels: int = Field(300_000_000, ge=1)  # width x height of the first frame
     max_dimension: int = Field(65_000, ge=1)  # either side, in pixels
+
+
+def check_bytes(size: int, limit: int, *, at_least: bool = False) -> None:
+    """The one byte-limit rule and its message, wherever a size is known: the processor (from
+    Content-Length, while spooling, from the header) and the API (an announced upload size).
+
+    ``at_least``: ``size`` is what was counted so far of a longer stream.
+    """
+    if size > limit:
+        more = " or more" if at_least else ""
+        raise ImageTooLarge(f"the upload is {size:,} bytes{more}; the limit is {limit:,} bytes")
 
 
 class EngineConfig(BaseModel):

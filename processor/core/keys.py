@@ -31,5 +31,17 @@ def content_version(sha256_hex: str, config_version: str) -> str:
 
 def rendition_key(folder: str, image_id: str, fmt: str, version: str | None = None) -> str:
     """``thumbs/<id>.jpg``, or ``thumbs/<id>-<version>.jpg`` when versioned (S3 pipeline)."""
-    stem = f"{image_id}-{version}" if version else image_id
-    return f"{folder}/{stem}.{EXTENSIONS[fmt]}"
+    suffix = f"-{version}" if version else ""
+    return f"{rendition_prefix(folder, image_id)}{suffix}.{EXTENSIONS[fmt]}"
+
+
+def rendition_prefix(folder: str, image_id: str) -> str:
+    """The start of every rendition key of one image in one folder, every content version
+    included: ids have a fixed length, so no other image's keys start with it."""
+    return f"{folder}/{image_id}"
+
+
+def rendition_folder(key: str) -> str | None:
+    """The folder of a rendition key (``thumbs`` for ``thumbs/<id>-<version>.jpg``)."""
+    folder, slash, _ = key.rpartition("/")
+    return folder if slash else None

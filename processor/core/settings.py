@@ -1,13 +1,19 @@
 """Base settings from the environment (IMGPIPE_*), validated once at cold start.
 
 Domain code never reads os.environ: entry points build one of these (or a subclass: the
-processor's, the API's) and pass values in. pydantic-settings names the variable that is wrong.
+processor's, the API's) and pass values in. ``load`` is the one way settings are read: a
+wrong or missing variable is a ConfigError that names it (the processor, the API and the CLI
+alike).
 """
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processor.core.errors import ConfigError
 
 
 class AwsSettings(BaseSettings):
@@ -31,3 +37,26 @@ class AwsSettings(BaseSettings):
         if not v.endswith("/") or v.startswith("/"):
             raise ValueError(f"a prefix ends with '/' and does not start with one, got {v!r}")
         return v
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S]) -> S:
+    """``cls`` from the environment; ConfigError naming every wrong or missing variable."""
+    try:
+        return cls()  # required fields come from the environment
+    except ValidationError as e:
+        problems = [f"{variable(cls, err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from e
+
+
+def variable(cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a field (its alias, else prefix + name)."""
+    if not loc:
+        return cls.__name__  # a check across fields: its message names them
+    name = str(loc[0])
+    field = cls.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()

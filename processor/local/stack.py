@@ -197,11 +197,12 @@ class LocalStack:
         }
 
     def _existing_resources(self, sqs: Any) -> Provisioned:
-        from processor.core.settings import AwsSettings
+        from processor.core.errors import ConfigError
+        from processor.core.settings import AwsSettings, load
 
         try:
-            settings = AwsSettings()  # fields come from the environment
-        except ValueError as e:
+            settings = load(AwsSettings)
+        except ConfigError as e:
             raise StackError(f"--real-aws needs IMGPIPE_BUCKET and IMGPIPE_TABLE: {e}") from e
         if not settings.queue_url:
             raise StackError("--real-aws needs IMGPIPE_QUEUE_URL (the stack's QueueUrl output)")

@@ -15,7 +15,6 @@ import logging
 import boto3
 import pytest
 from moto import mock_aws
-from pydantic import ValidationError
 
 from processor import bootstrap
 from processor.core.errors import (
@@ -178,7 +177,7 @@ def test_direct_s3_event_raises_on_transient_errors(lambda_env):
 def test_missing_settings_fail_the_invocation_naming_the_variable(monkeypatch):
     monkeypatch.delenv("IMGPIPE_BUCKET")
     bootstrap.reset()
-    with pytest.raises(ValidationError, match="bucket"):
+    with pytest.raises(ConfigError, match="IMGPIPE_BUCKET"):
         lambda_handler(load_event("sqs_s3_batch"), FakeLambdaContext())
 
 
