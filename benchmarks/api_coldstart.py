@@ -1,4 +1,4 @@
-"""Cold-start benchmark of the API Lambda: ``python -m api.coldstart [--runs N]``.
+"""Cold-start benchmark of the API Lambda: ``python -m benchmarks.api_coldstart [--runs N]``.
 
 Each sample is a fresh interpreter, as on a new Lambda container:
 
@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository: the probe imports api.handler
 
 _PROBE = """
 import json, time
