@@ -46,8 +46,36 @@ def write(results: Mapping[str, Any], out: Path, charts: bool = True) -> list[Pa
 
 
 def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
+    """latest.md: one small function per section, in reading order; each returns its lines
+    (none when the run has no numbers for it)."""
+    sections = (
+        _intro,
+        _targets,
+        _latency,
+        _cpu,
+        _stages,
+        _encoder_sections,
+        _batch,
+        _memory,
+        _cold_start,
+        _cost,
+        _e2e,
+        _failures,
+        _per_input,
+    )
+    lines = [line for section in sections for line in section(r)]
+    for name in charts:
+        lines += [f"![{name}]({name})", ""]
+    return "\n".join(lines)
+
+
+def _impls(r: Mapping[str, Any]) -> list[str]:
+    return list(r.get("medians", {}))
+
+
+def _intro(r: Mapping[str, Any]) -> list[str]:
     m, p = r["machine"], r["params"]
-    impls: list[str] = list(r.get("medians", {}))
+    impls = _impls(r)
     lines = [
         "# imgpipe benchmark results",
         "",
@@ -80,7 +108,11 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
     for impl, reason in r.get("skipped", {}).items():
         lines += [f"> {impl} skipped: {reason}", ""]
 
-    lines += ["## Target check", ""]
+    return lines
+
+
+def _targets(r: Mapping[str, Any]) -> list[str]:
+    lines = ["## Target check", ""]
     lines += _table(
         ["target", "measured", "limit", "result", "what libvips itself reaches"],
         [
@@ -107,8 +139,12 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
         "",
     ]
 
-    kinds = r.get("kinds", {})
-    lines += [
+    return lines
+
+
+def _latency(r: Mapping[str, Any]) -> list[str]:
+    impls, kinds = _impls(r), r.get("kinds", {})
+    lines = [
         "## Latency, one image at a time (warm process, as a Lambda sees it)",
         "",
         "Mean of per-image medians, in ms per image; ratios are of the same sums, measured in "
@@ -129,7 +165,12 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
         rows.append(row)
     lines += _table(header, rows)
 
-    lines += ["## CPU time per image (user + system, all threads)", ""]
+    return lines
+
+
+def _cpu(r: Mapping[str, Any]) -> list[str]:
+    impls, kinds = _impls(r), r.get("kinds", {})
+    lines = ["## CPU time per image (user + system, all threads)", ""]
     header = ["input kind"] + [f"{i} ms" for i in impls] + [f"{a}/{b}" for a, b in _pairs(impls)]
     rows = []
     for kind in REPORT_KINDS:
@@ -142,7 +183,12 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
             )
     lines += _table(header, rows)
 
-    lines += [
+    return lines
+
+
+def _stages(r: Mapping[str, Any]) -> list[str]:
+    impls, kinds = _impls(r), r.get("kinds", {})
+    lines = [
         "## Where the time goes (each implementation's own stages, ms per image)",
         "",
         "engine: read = spool + sha256, decode = header, plan, decode, resize (all renditions), "
@@ -161,148 +207,170 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
                 rows.append([KIND_LABELS[kind], impl, desc, _f(out_kb, 0)])
     lines += _table(["input kind", "impl", "stages (ms)", "output KB / image"], rows)
 
-    lines += _encoder_sections(r)
+    return lines
 
-    bs = r.get("batch_summary", {})
-    if bs:
-        lines += [f"## Batch throughput, `--jobs {p['jobs']}` (both cores busy)", ""]
-        base = bs.get("pillow", {}).get("images_per_s")
-        rows = [
-            [
-                impl,
-                str(b["jobs"]),
-                str(b["images"]),
-                _f(b["median_wall_s"], 2),
-                _f(b["images_per_s"], 2),
-                _ratio(b["images_per_s"], base),
-            ]
-            for impl, b in bs.items()
+
+def _batch(r: Mapping[str, Any]) -> list[str]:
+    p, bs = r["params"], r.get("batch_summary", {})
+    if not bs:
+        return []
+    lines = [f"## Batch throughput, `--jobs {p['jobs']}` (both cores busy)", ""]
+    base = bs.get("pillow", {}).get("images_per_s")
+    rows = [
+        [
+            impl,
+            str(b["jobs"]),
+            str(b["images"]),
+            _f(b["median_wall_s"], 2),
+            _f(b["images_per_s"], 2),
+            _ratio(b["images_per_s"], base),
         ]
-        lines += _table(["impl", "processes", "images", "wall s", "img/s", "vs Pillow"], rows)
-        first: Mapping[str, Any] = next(iter(r.get("batch", {}).values()), {})
-        foreign = first.get("foreign_cores")
-        if foreign is not None:
-            lines += [f"Other processes used {foreign:.2f} cores on average meanwhile.", ""]
+        for impl, b in bs.items()
+    ]
+    lines += _table(["impl", "processes", "images", "wall s", "img/s", "vs Pillow"], rows)
+    first: Mapping[str, Any] = next(iter(r.get("batch", {}).values()), {})
+    foreign = first.get("foreign_cores")
+    if foreign is not None:
+        lines += [f"Other processes used {foreign:.2f} cores on average meanwhile.", ""]
+    return lines
 
+
+def _memory(r: Mapping[str, Any]) -> list[str]:
     mk = r.get("memory_by_kind", {})
-    if mk:
-        lines += [
-            "## Peak RSS (fresh process per input: imports, set-up and one image)",
-            "",
-            "Highest peak per input kind, MB:",
-            "",
-        ]
-        mem_impls = list(r.get("memory", {}))
-        above = r.get("memory_above_base_by_kind", {})
-        rows = [
-            [KIND_LABELS[k]]
-            + [_f(v.get(i), 0) for i in mem_impls]
-            + [_ratio(v.get("engine"), v.get("pillow"))]
-            + [_f(above.get(k, {}).get(i), 0) for i in mem_impls]
-            for k, v in mk.items()
-        ]
-        lines += _table(
-            ["input kind"]
-            + [f"{i} MB" for i in mem_impls]
-            + ["engine/pillow"]
-            + [f"{i} above base" for i in mem_impls],
-            rows,
-        )
-        bases = {
-            i: max(e["base_rss_mb"] for e in r["memory"][i].values() if e["ok"])
-            for i in mem_impls
-            if any(e["ok"] for e in r["memory"][i].values())
-        }
-        lines += [
-            "Footprint before any image (interpreter, imports, set-up): "
-            + ", ".join(f"{i} {v:.0f} MB" for i, v in bases.items())
-            + ". *Above base* is the peak minus that footprint: what the image itself costs.",
-            "",
-        ]
-        large = [i for i in r["inputs"] if i["kind"] == "large"]
-        if large:
-            lines += ["Large inputs, MB (baseline after imports in brackets):", ""]
-            rows = []
-            for inp in large:
-                row = [inp["name"], _f(inp["megapixels"], 0)]
-                for impl in mem_impls:
-                    e = r["memory"][impl].get(inp["name"])
-                    row.append(
-                        "–"
-                        if not e
-                        else f"{e['peak_rss_mb']:.0f} ({e['base_rss_mb']:.0f})"
-                        if e["ok"]
-                        else "failed"
-                    )
-                rows.append(row)
-            lines += _table(["input", "MP"] + [f"{i} MB" for i in mem_impls], rows)
+    if not mk:
+        return []
+    lines = [
+        "## Peak RSS (fresh process per input: imports, set-up and one image)",
+        "",
+        "Highest peak per input kind, MB:",
+        "",
+    ]
+    mem_impls = list(r.get("memory", {}))
+    above = r.get("memory_above_base_by_kind", {})
+    rows = [
+        [KIND_LABELS[k]]
+        + [_f(v.get(i), 0) for i in mem_impls]
+        + [_ratio(v.get("engine"), v.get("pillow"))]
+        + [_f(above.get(k, {}).get(i), 0) for i in mem_impls]
+        for k, v in mk.items()
+    ]
+    lines += _table(
+        ["input kind"]
+        + [f"{i} MB" for i in mem_impls]
+        + ["engine/pillow"]
+        + [f"{i} above base" for i in mem_impls],
+        rows,
+    )
+    bases = {
+        i: max(e["base_rss_mb"] for e in r["memory"][i].values() if e["ok"])
+        for i in mem_impls
+        if any(e["ok"] for e in r["memory"][i].values())
+    }
+    lines += [
+        "Footprint before any image (interpreter, imports, set-up): "
+        + ", ".join(f"{i} {v:.0f} MB" for i, v in bases.items())
+        + ". *Above base* is the peak minus that footprint: what the image itself costs.",
+        "",
+    ]
+    return lines + _large_inputs(r, mem_impls)
 
-    if r.get("imports"):
-        lines += [
-            "## Cold start: handler import in a fresh interpreter",
-            "",
-            "Median over fresh interpreters with a Lambda-like environment (LAMBDA_TASK_ROOT "
-            "set, so Powertools' tracer is live). *First-event set-up* is what the handler "
-            "defers to its first invocation, timed in the same interpreter right after the "
-            "import: a cold start pays both.",
-            "",
-        ]
-        rows = []
-        for imp in r["imports"]:
-            if imp["ok"]:
-                top = ", ".join(f"{t['package']} {t['ms']:.0f}" for t in imp["top"][:6])
-                steps = ", ".join(
-                    f"`{k.split(':')[1]}` {v:.0f}"
-                    for k, v in imp.get("init_steps_median_ms", {}).items()
-                )
-                init = (
-                    f"{imp['init_median_ms']:.0f} ({steps})"
-                    if not imp.get("init_error")
-                    else f"failed: {imp['init_error']}"
-                )
-                rows.append([f"`{imp['module']}`", _f(imp["median_ms"], 0), init, top])
-            else:
-                rows.append([f"`{imp['module']}`", "failed", "–", imp["error"]])
-        lines += _table(
-            ["module", "import ms", "first-event set-up ms", "slowest packages (self ms)"], rows
-        )
 
-    c = r.get("cost", {})
-    if c:
-        lines += [
-            "## Lambda cost per 1,000 images",
-            "",
-            f"Modelled from each image's measured wall and CPU time: at memory M a function "
-            f"gets M/1769 vCPU (at most {m['cores']}), so an image takes max(wall, CPU / share); "
-            f"billed per ms, one image per invocation (${p['price_per_million_requests']} per "
-            f"million requests), arm64 ${p['price_arm64_gb_s']}/GB-s, x86_64 "
-            f"${p['price_x86_64_gb_s']}/GB-s; a memory size must hold 1.1x the peak RSS. "
-            f"Same durations assumed on both architectures.",
-            "",
-        ]
-        rows = []
-        for impl, e in c.items():
-            for label, est in (("configured", e["configured"]), ("best", e["best"])):
-                if est is None:
-                    continue
-                fits = "" if est["fits"] else " (too small)"
-                rows.append(
-                    [
-                        impl,
-                        f"{label}: {est['memory_mb']} MB{fits}",
-                        _f(est["ms_per_image"], 0),
-                        _f(est["gb_s_per_1000"], 2),
-                        f"${est['usd_per_1000']['arm64']:.4f}",
-                        f"${est['usd_per_1000']['x86_64']:.4f}",
-                    ]
-                )
-        lines += _table(
-            ["impl", "memory", "billed ms/image", "GB-s/1000", "arm64 $/1000", "x86_64 $/1000"],
-            rows,
-        )
+def _large_inputs(r: Mapping[str, Any], mem_impls: list[str]) -> list[str]:
+    large = [i for i in r["inputs"] if i["kind"] == "large"]
+    if not large:
+        return []
+    lines = ["Large inputs, MB (baseline after imports in brackets):", ""]
+    rows = []
+    for inp in large:
+        row = [inp["name"], _f(inp["megapixels"], 0)]
+        for impl in mem_impls:
+            e = r["memory"][impl].get(inp["name"])
+            row.append(
+                "–"
+                if not e
+                else f"{e['peak_rss_mb']:.0f} ({e['base_rss_mb']:.0f})"
+                if e["ok"]
+                else "failed"
+            )
+        rows.append(row)
+    return lines + _table(["input", "MP"] + [f"{i} MB" for i in mem_impls], rows)
 
+
+def _cold_start(r: Mapping[str, Any]) -> list[str]:
+    if not r.get("imports"):
+        return []
+    lines = [
+        "## Cold start: handler import in a fresh interpreter",
+        "",
+        "Median over fresh interpreters with a Lambda-like environment (LAMBDA_TASK_ROOT "
+        "set, so Powertools' tracer is live). *First-event set-up* is what the handler "
+        "defers to its first invocation, timed in the same interpreter right after the "
+        "import: a cold start pays both.",
+        "",
+    ]
+    rows = []
+    for imp in r["imports"]:
+        if imp["ok"]:
+            top = ", ".join(f"{t['package']} {t['ms']:.0f}" for t in imp["top"][:6])
+            steps = ", ".join(
+                f"`{k.split(':')[1]}` {v:.0f}"
+                for k, v in imp.get("init_steps_median_ms", {}).items()
+            )
+            init = (
+                f"{imp['init_median_ms']:.0f} ({steps})"
+                if not imp.get("init_error")
+                else f"failed: {imp['init_error']}"
+            )
+            rows.append([f"`{imp['module']}`", _f(imp["median_ms"], 0), init, top])
+        else:
+            rows.append([f"`{imp['module']}`", "failed", "–", imp["error"]])
+    lines += _table(
+        ["module", "import ms", "first-event set-up ms", "slowest packages (self ms)"], rows
+    )
+    return lines
+
+
+def _cost(r: Mapping[str, Any]) -> list[str]:
+    m, p, c = r["machine"], r["params"], r.get("cost", {})
+    if not c:
+        return []
+    lines = [
+        "## Lambda cost per 1,000 images",
+        "",
+        f"Modelled from each image's measured wall and CPU time: at memory M a function "
+        f"gets M/1769 vCPU (at most {m['cores']}), so an image takes max(wall, CPU / share); "
+        f"billed per ms, one image per invocation (${p['price_per_million_requests']} per "
+        f"million requests), arm64 ${p['price_arm64_gb_s']}/GB-s, x86_64 "
+        f"${p['price_x86_64_gb_s']}/GB-s; a memory size must hold 1.1x the peak RSS. "
+        f"Same durations assumed on both architectures.",
+        "",
+    ]
+    rows = []
+    for impl, e in c.items():
+        for label, est in (("configured", e["configured"]), ("best", e["best"])):
+            if est is None:
+                continue
+            fits = "" if est["fits"] else " (too small)"
+            rows.append(
+                [
+                    impl,
+                    f"{label}: {est['memory_mb']} MB{fits}",
+                    _f(est["ms_per_image"], 0),
+                    _f(est["gb_s_per_1000"], 2),
+                    f"${est['usd_per_1000']['arm64']:.4f}",
+                    f"${est['usd_per_1000']['x86_64']:.4f}",
+                ]
+            )
+    lines += _table(
+        ["impl", "memory", "billed ms/image", "GB-s/1000", "arm64 $/1000", "x86_64 $/1000"],
+        rows,
+    )
+    return lines
+
+
+def _e2e(r: Mapping[str, Any]) -> list[str]:
     e2e = r.get("e2e", {})
-    lines += ["## End to end on the local stack", ""]
+    lines = ["## End to end on the local stack", ""]
     if e2e.get("skipped"):
         lines += [f"Skipped: {e2e['skipped']}", ""]
     else:
@@ -322,19 +390,27 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
                 [[k, _f(v)] for k, v in e2e["stages_ms"].items()],
             )
 
+    return lines
+
+
+def _failures(r: Mapping[str, Any]) -> list[str]:
     failures = [
         (impl, name, v["error"])
         for impl, per in r.get("medians", {}).items()
         for name, v in per.items()
         if not v["ok"]
     ]
-    if failures:
-        lines += ["## Inputs an implementation could not process (left out of every ratio)", ""]
-        lines += _table(
-            ["impl", "input", "error"], [[a, b, c_.replace("|", "/")] for a, b, c_ in failures]
-        )
+    if not failures:
+        return []
+    lines = ["## Inputs an implementation could not process (left out of every ratio)", ""]
+    return lines + _table(
+        ["impl", "input", "error"], [[a, b, c_.replace("|", "/")] for a, b, c_ in failures]
+    )
 
-    lines += ["<details><summary>Per input: median wall ms (CPU ms)</summary>", ""]
+
+def _per_input(r: Mapping[str, Any]) -> list[str]:
+    impls = _impls(r)
+    lines = ["<details><summary>Per input: median wall ms (CPU ms)</summary>", ""]
     rows = []
     for inp in r["inputs"]:
         row = [inp["name"], inp["kind"], _f(inp["megapixels"], 1)]
@@ -342,11 +418,7 @@ def markdown(r: Mapping[str, Any], charts: list[str]) -> str:
             v = r["medians"][impl].get(inp["name"])
             row.append("–" if not v or not v["ok"] else f"{v['wall_ms']:.1f} ({v['cpu_ms']:.1f})")
         rows.append(row)
-    lines += _table(["input", "kind", "MP"] + impls, rows) + ["</details>", ""]
-
-    for name in charts:
-        lines += [f"![{name}]({name})", ""]
-    return "\n".join(lines)
+    return lines + _table(["input", "kind", "MP"] + impls, rows) + ["</details>", ""]
 
 
 def _photos(n: int) -> str:
@@ -400,44 +472,49 @@ def _encoder_sections(r: Mapping[str, Any]) -> list[str]:
             ],
             rows,
         )
-    if trade.get("rows"):
-        lines += [
-            f"### WebP effort against bytes at equal quality ({_photos(len(trade['inputs']))})",
-            "",
-            "Summed over " + ", ".join(f"`{n}`" for n in trade["inputs"]) + ": encoder CPU, "
-            "bytes and mean SSIM (luma, 7x7 windows, as scikit-image computes it) per effort "
-            "and quality. The second table reads each effort's curve at the SSIM of the "
-            f"default (effort {effort}, q80): the quality it needs there, and its bytes and CPU "
-            "relative to the default's.",
-            "",
-        ]
+    return lines + _webp_effort(trade, effort)
+
+
+def _webp_effort(trade: Mapping[str, Any], effort: int) -> list[str]:
+    if not trade.get("rows"):
+        return []
+    lines = [
+        f"### WebP effort against bytes at equal quality ({_photos(len(trade['inputs']))})",
+        "",
+        "Summed over " + ", ".join(f"`{n}`" for n in trade["inputs"]) + ": encoder CPU, "
+        "bytes and mean SSIM (luma, 7x7 windows, as scikit-image computes it) per effort "
+        "and quality. The second table reads each effort's curve at the SSIM of the "
+        f"default (effort {effort}, q80): the quality it needs there, and its bytes and CPU "
+        "relative to the default's.",
+        "",
+    ]
+    lines += _table(
+        ["effort", "q", "KB", "SSIM", "CPU ms"],
+        [
+            [
+                str(x["effort"]),
+                str(x["quality"]),
+                _f(x["bytes"] / 1024, 0),
+                f"{x['ssim']:.4f}",
+                _f(x["cpu_ms"], 0),
+            ]
+            for x in trade["rows"]
+        ],
+    )
+    eq = trade.get("equal_quality", [])
+    if eq:
         lines += _table(
-            ["effort", "q", "KB", "SSIM", "CPU ms"],
+            ["effort", "q for equal SSIM", "bytes vs default", "CPU vs default"],
             [
                 [
                     str(x["effort"]),
-                    str(x["quality"]),
-                    _f(x["bytes"] / 1024, 0),
-                    f"{x['ssim']:.4f}",
-                    _f(x["cpu_ms"], 0),
+                    _f(x["quality"], 1),
+                    _f(x["bytes_ratio"], 3, "x"),
+                    _f(x["cpu_ratio"], 2, "x"),
                 ]
-                for x in trade["rows"]
+                for x in eq
             ],
         )
-        eq = trade.get("equal_quality", [])
-        if eq:
-            lines += _table(
-                ["effort", "q for equal SSIM", "bytes vs default", "CPU vs default"],
-                [
-                    [
-                        str(x["effort"]),
-                        _f(x["quality"], 1),
-                        _f(x["bytes_ratio"], 3, "x"),
-                        _f(x["cpu_ratio"], 2, "x"),
-                    ]
-                    for x in eq
-                ],
-            )
     return lines
 
 

@@ -16,7 +16,7 @@ import html
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -109,76 +109,102 @@ def create_local_router(
     stack bound to loopback.
     """
     router = APIRouter(include_in_schema=False)
+    cdn = LocalCdn(settings)
+    for folder in folders:
+        router.add_api_route(
+            f"/{folder}/{{name}}",
+            cdn.route(folder),
+            methods=["GET", "HEAD"],
+            name=f"cdn_{folder}",
+            response_class=Response,
+        )
+    _add_gallery(router, api_key)
+    return router
 
-    @cache
-    def store() -> S3ObjectStore:
+
+class LocalCdn:
+    """Serves ``<public prefix><folder>/<file>`` from the bucket as CloudFront would."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> S3ObjectStore:
         from processor.aws.clients import FOR_REQUESTS, aws_client
         from processor.aws.s3 import S3ObjectStore
 
+        settings = self.settings
         client = aws_client(
             "s3", region=settings.region, endpoint_url=settings.endpoint_url, timeouts=FOR_REQUESTS
         )
         return S3ObjectStore(client)
 
-    def serve(
-        folder: str, name: str, request: Request, if_none_match: str | None, range_: str | None
-    ) -> Response:
-        if not _FILE.match(name) or ".." in name:
-            raise NotFound(f"no such file: {folder}/{name}")
-        key = f"{settings.public_prefix}{folder}/{name}"
-        head_only = request.method == "HEAD"
-        wanted = None if head_only else single_range(range_)
-        try:
-            if head_only:
-                obj = store().head(settings.bucket, key)
-            else:
-                obj = store().read(settings.bucket, key, byte_range=wanted)
-        except SourceMissing as e:
-            raise NotFound(f"no such file: {folder}/{name}") from e
-        except RangeNotSatisfiable as e:
-            size = store().head(settings.bucket, key).size
-            raise RangeUnsatisfiable(
-                f"the range {range_!r} is outside the file",
-                headers={"Content-Range": f"bytes */{size}"},
-            ) from e
-        headers = _common_headers(obj)
-        body = obj.body
-        if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
-            if body is not None:
-                body.close()
-            return Response(status_code=304, headers=headers)
-        headers["Content-Length"] = str(obj.size)
-        media_type = obj.content_type or "application/octet-stream"
-        if body is None:
-            return Response(status_code=200, headers=headers, media_type=media_type)
-        status = 200
-        if wanted and obj.content_range:
-            status = 206
-            headers["Content-Range"] = obj.content_range
-        return StreamingResponse(
-            _stream(body), status_code=status, headers=headers, media_type=media_type
-        )
-
-    def cdn_route(folder: str) -> Any:
+    def route(self, folder: str) -> Any:
         def read_rendition(
             name: str,
             request: Request,
             if_none_match: Annotated[str | None, Header()] = None,
             range_: Annotated[str | None, Header(alias="range")] = None,
         ) -> Response:
-            return serve(folder, name, request, if_none_match, range_)
+            return self.serve(folder, name, request, if_none_match, range_)
 
         return read_rendition
 
-    for folder in folders:
-        router.add_api_route(
-            f"/{folder}/{{name}}",
-            cdn_route(folder),
-            methods=["GET", "HEAD"],
-            name=f"cdn_{folder}",
-            response_class=Response,
-        )
+    def serve(
+        self,
+        folder: str,
+        name: str,
+        request: Request,
+        if_none_match: str | None,
+        range_: str | None,
+    ) -> Response:
+        if not _FILE.match(name) or ".." in name:
+            raise NotFound(f"no such file: {folder}/{name}")
+        head_only = request.method == "HEAD"
+        wanted = None if head_only else single_range(range_)
+        obj = self._fetch(folder, name, head_only=head_only, wanted=wanted, asked=range_)
+        return _respond(obj, wanted, if_none_match)
 
+    def _fetch(
+        self, folder: str, name: str, *, head_only: bool, wanted: str | None, asked: str | None
+    ) -> StoredObject:
+        bucket, key = self.settings.bucket, f"{self.settings.public_prefix}{folder}/{name}"
+        try:
+            if head_only:
+                return self.store.head(bucket, key)
+            return self.store.read(bucket, key, byte_range=wanted)
+        except SourceMissing as e:
+            raise NotFound(f"no such file: {folder}/{name}") from e
+        except RangeNotSatisfiable as e:
+            size = self.store.head(bucket, key).size
+            raise RangeUnsatisfiable(
+                f"the range {asked!r} is outside the file",
+                headers={"Content-Range": f"bytes */{size}"},
+            ) from e
+
+
+def _respond(obj: StoredObject, wanted: str | None, if_none_match: str | None) -> Response:
+    """200, 206 or 304, with the headers CloudFront sends."""
+    headers = _common_headers(obj)
+    body = obj.body
+    if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
+        if body is not None:
+            body.close()
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(obj.size)
+    media_type = obj.content_type or "application/octet-stream"
+    if body is None:
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    status = 200
+    if wanted and obj.content_range:
+        status = 206
+        headers["Content-Range"] = obj.content_range
+    return StreamingResponse(
+        _stream(body), status_code=status, headers=headers, media_type=media_type
+    )
+
+
+def _add_gallery(router: APIRouter, api_key: str | None) -> None:
     page = (GALLERY / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{API_KEY}}", html.escape(api_key or "", quote=True))
 
@@ -194,5 +220,3 @@ def create_local_router(
         return FileResponse(
             GALLERY / asset, media_type=media_type, headers={"Cache-Control": "no-cache"}
         )
-
-    return router
