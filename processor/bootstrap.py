@@ -70,12 +70,19 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
 
     s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")
     if engine is None:
+        from processor import scratch
         from processor.engine import Engine
 
         # A small (default: no) libvips operation cache: warm containers live for hours and
         # each upload is seen once. MALLOC_ARENA_MAX=2 is set in the function's environment
         # (infra/template.yaml): glibc reads it at process start, so it cannot be set here.
-        engine = Engine(settings.engine_config, cache_max=settings.vips_cache_max)
+        # Spool files go to this process's own directory; what a stopped invocation left in
+        # /tmp is removed first, so ephemeral storage sized for one upload has room for it.
+        engine = Engine(
+            settings.engine_config,
+            cache_max=settings.vips_cache_max,
+            tmp_dir=str(scratch.claim().directory),
+        )
     store = S3ObjectStore(s3_client)
     repo = DynamoImageRepository(dynamodb_client, settings.table)
     service = ProcessorService(
