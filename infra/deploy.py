@@ -3,8 +3,10 @@
 deploy: build both images (docker/), make the ECR repositories when missing (scan on push,
 immutable tags), log Docker in with a token from boto3, push with tag = git commit, create or
 update the stack with those image URIs, wait, print the outputs. ``--dry-run`` prints the plan
-and touches neither AWS nor Docker. Region and credentials come from the usual AWS settings
-(AWS_PROFILE, AWS_REGION, ~/.aws), or --profile/--region.
+and touches neither AWS nor Docker. The region is --region, else AWS_REGION, else
+AWS_DEFAULT_REGION or the profile's; credentials come from AWS_PROFILE/--profile or ~/.aws.
+Before changing anything it prints the account and region, reads the account's Lambda
+concurrency quota, and looks for what an earlier failed create left behind (docs/deploy.md).
 
 The plan is data made by a pure function; the executor is the only code that talks to AWS, and
 Docker sits behind ``ContainerBuilder`` so tests run the whole command against moto with a fake.
@@ -19,11 +21,14 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from infra import preflight
+from infra import template as tpl
+from infra.errors import DeployError
 from infra.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +39,8 @@ PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 # The bucket is named "<stack>-<account>-<region>": S3 allows 63 lowercase characters.
 STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 ACCOUNT_PLACEHOLDER = "<account>"
-
-
-class DeployError(Exception):
-    """A step failed in a way a person can act on; the message says what to do."""
+# Parameters deploy derives from others; --parameter may not set them.
+DERIVED = {"ProcessorEphemeralStorage": "MaxUploadBytes"}
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,8 @@ def make_plan(
     for key, value in extra_parameters.items():
         if key in parameters:
             raise DeployError(f"--parameter {key} is set by deploy itself; use its own option")
+        if key in DERIVED:
+            raise DeployError(f"--parameter {key} is set by deploy from {DERIVED[key]}")
         parameters[key] = value
     if declared is not None:
         unknown = set(parameters) - set(declared)
@@ -396,15 +401,10 @@ def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
 
 def _failure_reasons(cfn: Any, name: str) -> str:
     try:
-        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+        events = preflight.stack_events(cfn, name)
     except Exception:  # the reasons are a courtesy; the failure itself is reported anyway
         return ""
-    failed = [
-        f"  {e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
-        for e in events
-        if str(e.get("ResourceStatus", "")).endswith("_FAILED")
-    ]
-    return "\n".join(failed[:10])
+    return "\n".join(preflight.failure_report(events))
 
 
 def _wait(cfn: Any, waiter: str, name: str, delay: int) -> None:
@@ -425,7 +425,12 @@ def deploy_stack(
     current = _stack(cfn, plan.stack_name)
     if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
         # A stack whose creation failed cannot be updated, only deleted and created again.
+        # Its bucket and table went with the rollback (RetainExceptOnCreate); the run checked
+        # for older leftovers before this.
         out.write(f"stack        {plan.stack_name} failed to create earlier; deleting it\n")
+        reasons = _failure_reasons(cfn, plan.stack_name)
+        if reasons:
+            out.write(f"             it failed because:\n{reasons}\n")
         cfn.delete_stack(StackName=plan.stack_name)
         _wait(cfn, "stack_delete_complete", plan.stack_name, delay)
         current = None
@@ -443,10 +448,7 @@ def deploy_stack(
         cfn.create_stack(**common, Parameters=params)
         _wait(cfn, "stack_create_complete", plan.stack_name, delay)
     else:
-        previous = {
-            p["ParameterKey"]: p.get("ParameterValue", "") for p in current.get("Parameters", [])
-        }
-        params = stack_parameters(plan, defaults, previous)
+        params = stack_parameters(plan, defaults, _previous_parameters(current))
         out.write(f"stack        updating {plan.stack_name}\n")
         try:
             cfn.update_stack(**common, Parameters=params)
@@ -506,7 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="KEY=VALUE",
                 help="any other template parameter, e.g. ProcessorMemory=3008 (repeatable)",
             )
-            p.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
+            p.add_argument(
+                "--region",
+                help="AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION or the profile's)",
+            )
             p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
             p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
     return parser
@@ -523,12 +528,20 @@ def main(
     *,
     builder: ContainerBuilder | None = None,
     session_factory: Callable[[str | None, str | None], Any] = _session,
+    concurrency_reader: preflight.ConcurrencyReader = preflight.read_account_concurrency,
+    environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
 ) -> int:
     stream = out or sys.stdout
     args = build_parser().parse_args(argv)
+    context = _Context(
+        builder or DockerCli(),
+        session_factory,
+        concurrency_reader,
+        os.environ if environ is None else environ,
+    )
     try:
-        return _run(args, builder or DockerCli(), session_factory, stream)
+        return _run(args, context, stream)
     except DeployError as e:
         sys.stderr.write(f"deploy: {e}\n")
         return 1
@@ -540,12 +553,18 @@ def main(
         raise
 
 
-def _run(
-    args: argparse.Namespace,
-    builder: ContainerBuilder,
-    session_factory: Callable[[str | None, str | None], Any],
-    out: TextIO,
-) -> int:
+@dataclass(frozen=True)
+class _Context:
+    """What the command talks to; tests replace Docker and the quota reader, not AWS."""
+
+    builder: ContainerBuilder
+    session_factory: Callable[[str | None, str | None], Any]
+    concurrency_reader: preflight.ConcurrencyReader
+    environ: Mapping[str, str]
+
+
+def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
+    builder = context.builder
     try:
         tag = args.tag or git_tag()
     except DeployError:
@@ -572,7 +591,8 @@ def _run(
     extra = _parse_parameters(args.parameter)
     declared = list(load_template(args.template).get("Parameters", {}))
 
-    session = session_factory(args.profile, args.region)
+    choice = preflight.choose_region(args.region, context.environ)
+    session = context.session_factory(args.profile, choice.region)
     if args.dry_run:
         # The session reads the region from the usual settings without a network call; the
         # account needs STS, so it stays a placeholder.
@@ -593,6 +613,10 @@ def _run(
     if not session.region_name:
         raise DeployError("no AWS region: set AWS_REGION, a profile region, or --region")
     account = session.client("sts").get_caller_identity()["Account"]
+    # Before anything changes: which account and region this is about to touch, and why.
+    out.write(
+        f"target       account {account}, region {session.region_name} (from {choice.source})\n"
+    )
     plan = make_plan(
         stack_name=args.stack_name,
         region=session.region_name,
@@ -603,12 +627,10 @@ def _run(
         extra_parameters=extra,
         alert_email=args.alert_email,
     )
-    out.write(plan.describe() + "\n")
     cfn = session.client("cloudformation")
-    # Parameters a new stack cannot do without fail now, not after ten minutes of building.
     current = _stack(cfn, plan.stack_name)
-    if current is None or current["StackStatus"] == "ROLLBACK_COMPLETE":
-        stack_parameters(plan, template_defaults(plan.template), None)
+    plan = _preflight(plan, session, current, extra, context, out)
+    out.write(plan.describe() + "\n")
     publish_images(session.client("ecr"), builder, plan, out)
     outputs = deploy_stack(cfn, plan, template_body, out)
     out.write("\noutputs\n")
@@ -616,8 +638,80 @@ def _run(
     for key, value in sorted(outputs.items()):
         out.write(f"  {key.ljust(width)}  {value}\n")
     if "TopicArn" in outputs:
-        out.write("\nConfirm the SNS subscription e-mail to receive alarms.\n")
+        pending = preflight.pending_alert_subscriptions(session.client("sns"), outputs["TopicArn"])
+        if pending:
+            out.write(f"\n{pending}\n")
     return 0
+
+
+def _preflight(
+    plan: Plan,
+    session: Any,
+    current: Mapping[str, Any] | None,
+    extra: Mapping[str, str],
+    context: _Context,
+    out: TextIO,
+) -> Plan:
+    """Checks that need the account, before any build or change; returns the final plan.
+
+    Leftovers of an earlier failed create; parameters a new stack cannot do without; the
+    ephemeral storage the upload limit needs; the account's concurrency; the template's Rules.
+    """
+    defaults = template_defaults(plan.template)
+    creating = current is None or current["StackStatus"] == "ROLLBACK_COMPLETE"
+    if creating:
+        _refuse_leftovers(plan, session)
+        # Parameters a new stack cannot do without fail now, not after ten minutes of building.
+        stack_parameters(plan, defaults, None)
+    previous = None if creating or current is None else _previous_parameters(current)
+    values = preflight.effective_parameters(plan.parameters, defaults, previous)
+    derived = {
+        "ProcessorEphemeralStorage": str(
+            preflight.ephemeral_storage_mb(int(values["MaxUploadBytes"]))
+        )
+    }
+    chosen = set(extra) | {k for k, v in (previous or {}).items() if v != defaults.get(k)}
+    fit = preflight.fit_concurrency(
+        context.concurrency_reader(session),
+        values,
+        chosen=chosen,
+        reserved_now=int((previous or {}).get("ReservedConcurrency", "0")),
+    )
+    out.write(f"concurrency  {fit.note}\n")
+    parameters = {**plan.parameters, **derived, **fit.changes}
+    broken = tpl.rule_violations(
+        preflight.effective_parameters(parameters, defaults, previous), load_template(plan.template)
+    )
+    if broken:
+        raise DeployError("the template's rules refuse these parameters: " + "; ".join(broken))
+    return replace(plan, parameters=parameters)
+
+
+def _previous_parameters(stack: Mapping[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+
+def _refuse_leftovers(plan: Plan, session: Any) -> None:
+    template = load_template(plan.template)
+    if "Bucket" not in template["Resources"]:
+        return
+    bucket = tpl.resolve(
+        tpl.properties(template, "Bucket")["BucketName"],
+        {
+            "AWS::StackName": plan.stack_name,
+            "AWS::AccountId": plan.account,
+            "AWS::Region": plan.region,
+        },
+        template,
+    )
+    leftovers = preflight.find_leftovers(
+        session.client("s3"),
+        session.client("dynamodb"),
+        bucket=bucket,
+        table_prefix=f"{plan.stack_name}-Table-",
+    )
+    if leftovers:
+        raise DeployError(preflight.leftovers_message(plan.stack_name, plan.region, leftovers))
 
 
 if __name__ == "__main__":

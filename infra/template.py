@@ -314,6 +314,27 @@ def _evaluate(expr: Any, known: Mapping[str, Any], tpl: Mapping[str, Any]) -> bo
     raise UnresolvedReference(f"cannot evaluate condition {key}")
 
 
+def rule_violations(
+    values: Mapping[str, str], template: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The AssertDescription of every template Rule that ``values`` (parameter -> text) break.
+
+    CloudFormation checks Rules when a stack is created or updated; the deploy checks them
+    first, before a ten-minute image build, and moto does not check them at all.
+    """
+    tpl = _template(template)
+    known: dict[str, Any] = {**PSEUDO_DEFAULTS, **parameter_defaults(tpl), **values}
+    broken = []
+    for rule in tpl.get("Rules", {}).values():
+        condition = rule.get("RuleCondition")
+        if condition is not None and not _evaluate(condition, known, tpl):
+            continue
+        for assertion in rule["Assertions"]:
+            if not _evaluate(assertion["Assert"], known, tpl):
+                broken.append(str(assertion.get("AssertDescription", assertion["Assert"])))
+    return broken
+
+
 # ------------------------------------------------------------------ what callers need ------
 
 

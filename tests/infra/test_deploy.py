@@ -21,7 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import deploy
+from infra import deploy, preflight
 from infra import template as tpl
 from tests.infra.conftest import ACCOUNT, MOTO_TYPES, REGION, ROOT
 
@@ -66,8 +66,10 @@ class FakeBuilder:
 
     def push(self, image: str) -> None:
         self.calls.append(("push", {"image": image}))
-        repository, _, tag = image.partition("/")[2].rpartition(":")
-        boto3.client("ecr").put_image(
+        host, _, path = image.partition("/")
+        repository, _, tag = path.rpartition(":")
+        region = host.split(".")[3]  # <account>.dkr.ecr.<region>.amazonaws.com
+        boto3.client("ecr", region_name=region).put_image(
             repositoryName=repository, imageManifest=MANIFEST, imageTag=tag
         )
 
@@ -109,7 +111,15 @@ def aws(aws_env: None) -> Iterator[None]:
         yield
 
 
+# An account past its first days: Lambda's default quota of 1000, nothing reserved.
+ESTABLISHED = preflight.AccountConcurrency(limit=1000, unreserved=1000)
+
+
 def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
+    """The command as `make deploy` runs it; moto lacks lambda:GetAccountSettings, so the
+    account's concurrency comes from ``account`` (default: an established account)."""
+    account = kwargs.pop("account", ESTABLISHED)
+    kwargs.setdefault("concurrency_reader", lambda session: account)
     out = io.StringIO()
     code = deploy.main(argv, builder=builder, out=out, **kwargs)
     return code, out.getvalue()
