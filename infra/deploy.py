@@ -660,7 +660,7 @@ def _preflight(
     defaults = template_defaults(plan.template)
     creating = current is None or current["StackStatus"] == "ROLLBACK_COMPLETE"
     if creating:
-        _refuse_leftovers(plan, session)
+        _refuse_leftovers(plan, session, failed_create=current is not None)
         # Parameters a new stack cannot do without fail now, not after ten minutes of building.
         stack_parameters(plan, defaults, None)
     previous = None if creating or current is None else _previous_parameters(current)
@@ -691,7 +691,7 @@ def _previous_parameters(stack: Mapping[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
 
 
-def _refuse_leftovers(plan: Plan, session: Any) -> None:
+def _refuse_leftovers(plan: Plan, session: Any, *, failed_create: bool) -> None:
     template = load_template(plan.template)
     if "Bucket" not in template["Resources"]:
         return
@@ -711,7 +711,13 @@ def _refuse_leftovers(plan: Plan, session: Any) -> None:
         table_prefix=f"{plan.stack_name}-Table-",
     )
     if leftovers:
-        raise DeployError(preflight.leftovers_message(plan.stack_name, plan.region, leftovers))
+        cfn = session.client("cloudformation")
+        reasons = _failure_reasons(cfn, plan.stack_name) if failed_create else ""
+        raise DeployError(
+            preflight.leftovers_message(
+                plan.stack_name, plan.region, leftovers, reasons.splitlines()
+            )
+        )
 
 
 if __name__ == "__main__":

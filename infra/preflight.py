@@ -8,7 +8,7 @@ tested without AWS; the few reads are small functions that take a boto3 session 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -210,12 +210,18 @@ def find_leftovers(s3: Any, dynamodb: Any, *, bucket: str, table_prefix: str) ->
     return found
 
 
-def leftovers_message(stack: str, region: str, leftovers: Iterable[Leftover]) -> str:
-    """What to do about them: CloudFormation cannot create a stack over them."""
+def leftovers_message(
+    stack: str, region: str, leftovers: Iterable[Leftover], failed_because: Sequence[str] = ()
+) -> str:
+    """What to do about them: CloudFormation cannot create a stack over them.
+
+    ``failed_because``: the failure report of the stack's failed create, when there is one.
+    """
+    state = "failed to create" if failed_because else "does not exist"
     lines = [
-        f"stack {stack} does not exist (or only as a failed create), but an earlier create "
-        f"left these behind in {region}; CloudFormation cannot create the bucket over them, "
-        "and each retry would leave one more table:"
+        f"stack {stack} {state}, but an earlier create left these behind in {region}; "
+        "CloudFormation cannot create the bucket over them, and each retry would leave one "
+        "more table:"
     ]
     for item in leftovers:
         state = "empty" if item.empty else "NOT empty: holds images or records"
@@ -235,6 +241,9 @@ def leftovers_message(stack: str, region: str, leftovers: Iterable[Leftover]) ->
         "To keep them, deploy under another --stack-name instead (the old bucket and table stay "
         "as they are)."
     )
+    if failed_because:
+        lines.append("The failed create's cause, to fix before the retry:")
+        lines.extend(failed_because)
     return "\n".join(lines)
 
 

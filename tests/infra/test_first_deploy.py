@@ -142,6 +142,7 @@ def _parameters(stack: dict[str, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------ recoverable failures -----
 
 
+@pytest.mark.slow
 def test_a_failed_first_create_leaves_nothing_behind_and_the_retry_succeeds(
     embedded_aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -217,6 +218,7 @@ def test_leftovers_of_an_earlier_failed_create_stop_the_deploy_with_the_way_out(
     assert f"bucket {bucket} (empty)" in err
     assert f"table {table} (empty)" in err
     assert "--stack-name" in err  # the way to keep them
+    assert "stack imgpipe failed to create" in err and CAUSE in err
     assert _run_printed_commands(err) == [
         f"aws s3api delete-bucket --bucket {bucket} --region eu-west-1",
         f"aws dynamodb delete-table --table-name {table} --region eu-west-1",
