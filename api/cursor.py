@@ -14,14 +14,12 @@ import hashlib
 import hmac
 import json
 
+from processor.core.errors import InvalidCursor
+
 # 128 bits of HMAC-SHA256: forging one is out of reach, and cursors stay short in URLs.
 MAC_BYTES = 16
 MAX_TOKEN_CHARS = 2048
 MAX_FIELDS = 8
-
-
-class InvalidCursor(ValueError):
-    """The cursor was not made by this API for this listing."""
 
 
 def _b64e(data: bytes) -> str:

@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.corpus import REPO
+from processor.core.errors import WorkerError
 
 WORKER = [sys.executable, "-m", "benchmarks.worker"]
-
-
-class WorkerError(RuntimeError):
-    """A worker died, hung or never became ready."""
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -15,7 +15,8 @@ from typing import Any
 
 from benchmarks.corpus import Input
 from benchmarks.noise import Meter, loadavg
-from benchmarks.pool import Worker, WorkerError, measure_once, run_batch
+from benchmarks.pool import Worker, measure_once, run_batch
+from processor.core.errors import WorkerError
 
 log = logging.getLogger(__name__)
 

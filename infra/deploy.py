@@ -314,20 +314,15 @@ def git_tag(
 # ------------------------------------------------------------------ the executor ------------
 
 
-def _error_code(e: Exception) -> str:
-    response = getattr(e, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def ensure_repository(ecr: Any, name: str, out: TextIO) -> None:
     try:
         ecr.describe_repositories(repositoryNames=[name])
         out.write(f"repository   {name} exists\n")
         return
     except Exception as e:
-        if _error_code(e) != "RepositoryNotFoundException":
+        from processor.aws.errors import error_code  # botocore is loaded by now
+
+        if error_code(e) != "RepositoryNotFoundException":
             raise
     ecr.create_repository(
         repositoryName=name,
@@ -351,7 +346,9 @@ def image_exists(ecr: Any, repository: str, tag: str) -> bool:
     try:
         found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except Exception as e:
-        if _error_code(e) == "ImageNotFoundException":
+        from processor.aws.errors import error_code  # botocore is loaded by now
+
+        if error_code(e) == "ImageNotFoundException":
             return False
         raise
     return bool(found.get("imageDetails"))
@@ -393,7 +390,9 @@ def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
     try:
         stacks = cfn.describe_stacks(StackName=name)["Stacks"]
     except Exception as e:
-        if _error_code(e) == "ValidationError" and "does not exist" in str(e):
+        from processor.aws.errors import error_code  # botocore is loaded by now
+
+        if error_code(e) == "ValidationError" and "does not exist" in str(e):
             return None
         raise
     return stacks[0] if stacks else None

@@ -1,7 +1,10 @@
-"""The deploy's one error type, apart so that every infra module can raise it."""
+"""The deploy's one error type, importable from infra as every infra module raises it.
+
+Defined with every other error class in processor/core/errors.py (one module of errors).
+"""
 
 from __future__ import annotations
 
+from processor.core.errors import DeployError
 
-class DeployError(Exception):
-    """A step failed in a way a person can act on; the message says what to do."""
+__all__ = ["DeployError"]

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from processor.core.errors import UnresolvedReference
+
 TEMPLATE_PATH = Path(__file__).resolve().with_name("template.yaml")
 
 # Short name -> logical id, so callers can say function_env("processor").
@@ -51,10 +53,6 @@ PSEUDO_DEFAULTS = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
 }
-
-
-class UnresolvedReference(KeyError):
-    """``resolve`` met a Ref/GetAtt it has no value for: pass it in ``refs``."""
 
 
 class _NoValue:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from api.cursor import MAX_TOKEN_CHARS, InvalidCursor
+from api.cursor import MAX_TOKEN_CHARS
 from api.deps import QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
 from api.problems import Conflict, InvalidCursorProblem, NotFound, problem_responses
 from api.schemas import (
@@ -18,6 +18,7 @@ from api.schemas import (
     ReprocessAccepted,
     image_public,
 )
+from processor.core.errors import InvalidCursor
 from processor.core.keys import rendition_folder, rendition_prefix
 from processor.core.messages import reprocess_message
 from processor.core.record import ImageRecord, Status

@@ -140,7 +140,8 @@ def banner(stack: Any, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _reexec_with_small_malloc_arenas()
-    from processor.local.stack import LocalStack, StackError, StackOptions
+    from processor.core.errors import StackError
+    from processor.local.stack import LocalStack, StackOptions
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+from processor.core.errors import Refused
+
 DEFAULT_API = "http://127.0.0.1:8000"
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * MiB
@@ -147,14 +149,6 @@ class _Counting:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._f.seek(offset, whence)
-
-
-class Refused(Exception):
-    """The API (or S3) said no: ``code`` and ``message`` come from its problem document."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 def _check(response: Any, what: str) -> Any:

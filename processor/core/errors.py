@@ -114,7 +114,55 @@ class MalformedMessage(PipelineError):
     code = "malformed_message"
 
 
+class InvalidCursor(PipelineError, ValueError):
+    """A list cursor this API did not sign for this listing (forged, truncated, reused)."""
+
+    code = "invalid_cursor"
+
+
 class ConfigError(PipelineError):
     """A setting is missing or wrong; raised at cold start, naming the setting."""
 
     code = "config_error"
+
+
+# --- the tools around the pipeline: local stack, CLI, deploy, benchmarks ----------------------
+
+
+class StackError(PipelineError):
+    """The local stack cannot start; the message says what to change."""
+
+    code = "stack_error"
+
+
+class InvocationFailed(PipelineError):
+    """A local invocation failed as a whole: the handler raised, timed out or its process died."""
+
+    code = "invocation_failed"
+
+
+class Refused(PipelineError):
+    """The API (or S3) said no to the upload command: ``code`` and ``message`` come from its
+    problem document."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DeployError(PipelineError):
+    """A deploy step failed in a way a person can act on; the message says what to do."""
+
+    code = "deploy_error"
+
+
+class UnresolvedReference(PipelineError, KeyError):
+    """The template reader met a Ref/GetAtt it has no value for: pass it in ``refs``."""
+
+    code = "unresolved_reference"
+
+
+class WorkerError(PipelineError, RuntimeError):
+    """A benchmark worker died, hung or never became ready."""
+
+    code = "worker_error"

@@ -26,13 +26,10 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol, TextIO
 
+from processor.core.errors import InvocationFailed
 from processor.local.context import LambdaContext
 
 log = logging.getLogger(__name__)
-
-
-class InvocationFailed(Exception):
-    """The invocation failed as a whole: the handler raised, timed out or its process died."""
 
 
 @dataclass(frozen=True)

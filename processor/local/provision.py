@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from processor.aws.errors import error_code
 from processor.local.spec import StackSpec
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,6 @@ class Provisioned:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
-
-
-def _code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def local_cors_rules(origins: list[str]) -> list[dict[str, Any]]:
@@ -55,7 +51,7 @@ def ensure_bucket(s3: Any, spec: StackSpec, region: str, cors_rules: list[dict[s
             )
         log.info("created bucket %s", spec.bucket)
     except Exception as e:
-        if _code(e) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+        if error_code(e) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
             raise
     if cors_rules:
         s3.put_bucket_cors(Bucket=spec.bucket, CORSConfiguration={"CORSRules": cors_rules})
@@ -67,7 +63,7 @@ def ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, 
         url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
     except Exception as e:
         # An existing queue with other attributes: adopt it and set what the spec says.
-        if _code(e) not in {"QueueAlreadyExists", "QueueNameExists"}:
+        if error_code(e) not in {"QueueAlreadyExists", "QueueNameExists"}:
             raise
         url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
         if attributes:
@@ -83,7 +79,7 @@ def ensure_table(dynamodb: Any, spec: StackSpec) -> None:
         dynamodb.create_table(TableName=spec.table_name, **spec.table)
         log.info("created table %s", spec.table_name)
     except Exception as e:
-        if _code(e) != "ResourceInUseException":
+        if error_code(e) != "ResourceInUseException":
             raise
     dynamodb.get_waiter("table_exists").wait(
         TableName=spec.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}

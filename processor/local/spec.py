@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import template as cfn
+from processor.core.errors import UnresolvedReference
 
 STACK_NAME = "imgpipe-local"
 # moto's (and LocalStack's) default account; the stack asks STS for the real one.
@@ -82,7 +83,7 @@ class StackSpec:
         for name, value in function.env.items():
             try:
                 resolved = str(cfn.resolve(value, refs, self.template))
-            except cfn.UnresolvedReference:
+            except UnresolvedReference:
                 continue
             if "{{resolve:" not in resolved:
                 env[name] = resolved

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processor.core.errors import InvocationFailed, StackError
 from processor.local import LOCAL_API_KEY
 from processor.local.aws import FAKE_CREDENTIALS, LOOPBACK, EmbeddedAws
-from processor.local.invoker import FunctionConfig, InvocationFailed, ProcessInvoker
+from processor.local.invoker import FunctionConfig, ProcessInvoker
 from processor.local.provision import Provisioned, provision
 from processor.local.spec import STACK_NAME, TEMPLATE, StackSpec, load_spec
 from processor.local.worker import MappingConfig, SqsWorker
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 
 # At most this many execution environments by default: each is a process running libvips.
 DEFAULT_MAX_CONCURRENCY = 4
-
-
-class StackError(Exception):
-    """The stack cannot start; the message says what to change."""
 
 
 @dataclass(frozen=True)

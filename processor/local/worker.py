@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.local.invoker import InvocationFailed, Invoker
+from processor.core.errors import InvocationFailed
+from processor.local.invoker import Invoker
 
 log = logging.getLogger(__name__)
 

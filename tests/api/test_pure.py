@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.cursor import CursorSigner, InvalidCursor
+from api.cursor import CursorSigner
 from api.routes.images import keys_to_delete
 from api.routes.uploads import check_key, new_key, plan_parts
 from api.schemas import RenditionPublic, fallback_src, safe_filename, srcsets
 from api.settings import GiB, MiB, load_settings
-from processor.core.errors import ConfigError
+from processor.core.errors import ConfigError, InvalidCursor
 from tests.api.conftest import make_record, make_settings
 
 pytestmark = pytest.mark.unit

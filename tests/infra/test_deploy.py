@@ -23,6 +23,7 @@ from moto import mock_aws
 
 from infra import deploy, preflight
 from infra import template as tpl
+from infra.errors import DeployError
 from tests.infra.conftest import ACCOUNT, MOTO_TYPES, REGION, ROOT
 
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -293,7 +294,7 @@ def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
     kept = {p["ParameterKey"] for p in params if p.get("UsePreviousValue")}
     # ProcessorMemory equals its default (same value either way); Gone is no longer declared.
     assert kept == {"AlertEmail", "ApiMemory"}
-    with pytest.raises(deploy.DeployError, match="AlertEmail"):
+    with pytest.raises(DeployError, match="AlertEmail"):
         deploy.stack_parameters(plan, defaults, None)
 
 
@@ -335,7 +336,7 @@ def test_tag_is_the_commit_unless_what_goes_into_the_images_changed(tmp_path: Pa
 @pytest.mark.unit
 def test_tag_without_a_commit_asks_for_one(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q")
-    with pytest.raises(deploy.DeployError, match="--tag"):
+    with pytest.raises(DeployError, match="--tag"):
         deploy.git_tag(tmp_path)
 
 
@@ -390,5 +391,5 @@ def test_docker_cli_without_an_engine_says_so(
 ) -> None:
     script, _ = docker_stub
     monkeypatch.setenv("STUB_NO_ENGINE", "1")
-    with pytest.raises(deploy.DeployError, match="no Docker engine"):
+    with pytest.raises(DeployError, match="no Docker engine"):
         deploy.DockerCli(str(script)).push("r/api:t")

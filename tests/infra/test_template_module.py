@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from infra import template as tpl
+from processor.core.errors import UnresolvedReference
 
 SHORT_FORM = """
 Parameters:
@@ -75,7 +76,7 @@ def test_resolve_substitutes_refs_defaults_conditions_and_drops_no_value(
         "G": "yes-fast",
         "I": ["one"],
     }
-    with pytest.raises(tpl.UnresolvedReference, match="Db.Endpoint.Address"):
+    with pytest.raises(UnresolvedReference, match="Db.Endpoint.Address"):
         tpl.resolve(p["C"], refs, short_form)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.local.invoker import FunctionConfig, InvocationFailed, ProcessInvoker
+from processor.core.errors import InvocationFailed
+from processor.local.invoker import FunctionConfig, ProcessInvoker
 
 pytestmark = pytest.mark.integration
 

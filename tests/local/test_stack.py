@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from processor.local.stack import LocalStack, StackError, StackOptions, bind_socket
+from processor.core.errors import StackError
+from processor.local.stack import LocalStack, StackOptions, bind_socket
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from processor.commands.cli import build_parser
-from processor.commands.upload import ByteProgress, Refused, _check, content_type, iter_files
+from processor.commands.upload import ByteProgress, _check, content_type, iter_files
+from processor.core.errors import Refused
 from tests.conftest import BAD, GOOD
 
 pytestmark = pytest.mark.unit
