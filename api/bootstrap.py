@@ -37,7 +37,9 @@ class Services:
     def repo(self) -> ImageReader:
         from processor.aws.dynamo import DynamoImageRepository
 
-        return DynamoImageRepository(self._client("dynamodb"), self.settings.table)
+        return DynamoImageRepository(
+            self._client("dynamodb"), self.settings.table, self.settings.list_shards
+        )
 
     @cached_property
     def store(self) -> UploadStore:

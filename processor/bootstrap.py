@@ -84,7 +84,7 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
             tmp_dir=str(scratch.claim().directory),
         )
     store = S3ObjectStore(s3_client)
-    repo = DynamoImageRepository(dynamodb_client, settings.table)
+    repo = DynamoImageRepository(dynamodb_client, settings.table, settings.list_shards)
     service = ProcessorService(
         store=store,
         repo=repo,

@@ -1,31 +1,57 @@
 """DynamoImageRepository: the only code that talks to the image table.
 
-Table (infra/template.yaml, the local stack and the tests build the same one):
-key ``id``; on every item also ``list_pk`` = "image", ``sort_key`` = f"{created_at}#{id}",
-``status`` and, once the bytes are known, ``sha256``. GSIs (projection ALL):
-``by_created`` (list_pk, sort_key), ``by_status`` (status, sort_key), ``by_sha256`` (sha256).
-Lists are Queries on those, newest first; never a Scan.
+Table (infra/template.yaml; the local stack and the tests build the same one): key ``id``.
+Every index key is spread over ``shards`` partition-key values, ``<prefix>#<shard>`` with
+``shard = hash(id) % shards``, so that no partition key takes more than ``1/shards`` of the
+writes (docs/capacity.md has the arithmetic). The attributes the indexes key on:
+
+- ``list_pk`` = ``image#<shard>``, on every item but a deleted one; ``sort_key`` =
+  ``<created_at>#<id>`` on every item. Index ``by_created`` (list_pk, sort_key): the listing.
+- ``state_pk`` = ``<status>#<shard>``, only while the status is not ``done`` (sparse): index
+  ``by_state`` (state_pk, sort_key) lists processing, failed and deleted images, and a done
+  write leaves it alone.
+- ``sha256`` once the bytes are known: index ``by_sha256`` (keys only; the records are read
+  with BatchGetItem).
+- ``uploader_pk`` = ``<uploader>#<shard>`` when the record has an uploader: index
+  ``by_uploader`` (keys only, BatchGetItem).
+
+``by_created`` and ``by_state`` project what a listing shows (``LISTED``), so a page is Queries
+only. A listing queries every shard newest first and merges them in order; its position is one
+boundary (``before``: the sort key the next page starts below) plus the shards already
+exhausted, which is every shard's position: in an ordered merge each live shard has returned
+everything above the boundary and nothing below it. Never a Scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from processor.aws.errors import translate, translated
-from processor.core.errors import StaleEvent
+from processor.core.errors import StaleEvent, TransientError
+from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
 from processor.core.ports import Page
 from processor.core.record import ImageRecord, Status
 
-LIST_PK = "image"
 BY_CREATED = "by_created"
-BY_STATUS = "by_status"
+BY_STATE = "by_state"
 BY_SHA256 = "by_sha256"
-# A page without a status filter skips deleted items; bound the Queries one page may take.
-_MAX_QUERIES_PER_PAGE = 10
+BY_UPLOADER = "by_uploader"
+# Record fields a listing does not return (by_created and by_state leave them out of their
+# projection): get() the record before acting on them.
+UNLISTED = frozenset({"sequencer", "content_version", "processing_ms", "timings"})
+LISTED = tuple(sorted(set(ImageRecord.model_fields) - UNLISTED - {"id"}))
+# Queries one page may take beyond the first one per shard (refills of drained shards).
+_EXTRA_QUERIES_PER_PAGE = 10
+_BATCH_GET_MAX = 100  # keys per BatchGetItem
+_BATCH_GET_ROUNDS = 5  # UnprocessedKeys retries before the page gives up as throttled
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -35,14 +61,20 @@ def sort_key(record: ImageRecord) -> str:
     return f"{record.created_at}#{record.id}"
 
 
-def to_item(record: ImageRecord) -> dict[str, Any]:
-    """The stored item: the record plus the top-level attributes the indexes use."""
+def to_item(record: ImageRecord, shards: int = DEFAULT_SHARDS) -> dict[str, Any]:
+    """The stored item: the record plus the top-level attributes the indexes key on."""
     item = record.to_item()
-    item["list_pk"] = LIST_PK
+    shard = shard_of(record.id, shards)
     item["sort_key"] = sort_key(record)
     item["status"] = record.status.value
+    if record.status is not Status.deleted:
+        item["list_pk"] = f"image#{shard}"
+    if record.status is not Status.done:
+        item["state_pk"] = f"{record.status.value}#{shard}"
     if record.facts is not None:
         item["sha256"] = record.facts.sha256
+    if record.uploader is not None:
+        item["uploader_pk"] = f"{record.uploader}#{shard}"
     return item
 
 
@@ -59,12 +91,183 @@ def from_item(item: dict[str, Any]) -> ImageRecord:
     return ImageRecord.from_item(deserialize(item))
 
 
+# --- listings: several shards, merged newest first ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One listing: an index, its partition-key prefix, and what else an item must satisfy."""
+
+    index: str
+    prefix: str  # partition-key values are f"{prefix}#{shard}"
+    hash_key: str
+    # Server-side filter of the Query (expression, names, values), for by_created + status.
+    filter: tuple[str, dict[str, str], dict[str, Any]] | None = None
+    # Keys-only index: the page's records are read with BatchGetItem and must pass this.
+    keys_only: bool = False
+    keep: Callable[[ImageRecord], bool] = field(default=lambda _: True)
+
+
+def encode_position(before: str, exhausted: Sequence[int]) -> dict[str, str]:
+    position = {"before": before}
+    if exhausted:
+        position["exhausted"] = format(sum(1 << s for s in set(exhausted)), "x")
+    return position
+
+
+def decode_position(position: dict[str, str] | None) -> tuple[str | None, frozenset[int]]:
+    """(boundary, exhausted shards). Accepts the single-partition positions of earlier
+    releases (a LastEvaluatedKey with ``sort_key``), so their cursors keep working."""
+    if not position:
+        return None, frozenset()
+    before = position.get("before") or position.get("sort_key")
+    if not before:
+        raise ValueError("a listing position needs 'before'")
+    mask = int(position.get("exhausted", "0"), 16)
+    return before, frozenset(s for s in range(mask.bit_length()) if mask >> s & 1)
+
+
+@dataclass
+class _Shard:
+    number: int
+    pk: str
+    buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    start: dict[str, Any] | None = None  # ExclusiveStartKey of the next Query
+    frontier: str | None = None  # sort key of the last item DynamoDB evaluated
+    started: bool = False
+    exhausted: bool = False
+
+    @property
+    def head(self) -> str:
+        return str(self.buffer[0]["sort_key"]["S"])
+
+    @property
+    def waiting(self) -> bool:
+        """Drained but not at its end: the next items are unknown."""
+        return not self.buffer and not self.exhausted
+
+
+class _Merge:
+    """A k-way merge of the shards' newest-first Queries, fetched lazily and in parallel."""
+
+    def __init__(
+        self,
+        repo: DynamoImageRepository,
+        listing: Listing,
+        limit: int,
+        position: dict[str, str] | None,
+    ) -> None:
+        self.repo = repo
+        self.listing = listing
+        self.before, exhausted = decode_position(position)
+        self.shards = [
+            _Shard(n, f"{listing.prefix}#{n}", exhausted=n in exhausted) for n in range(repo.shards)
+        ]
+        # Enough per shard that one round usually fills a page: a page of `limit` spread over
+        # the shards at random gives each about limit/shards, rarely twice that.
+        self.batch = min(limit, math.ceil(2 * limit / repo.shards) + 1)
+        self.budget = repo.shards + _EXTRA_QUERIES_PER_PAGE
+        self.last_taken: str | None = None
+        self.stopped_at: str | None = None  # set when the query budget ran out
+
+    def _query(self, shard: _Shard) -> None:
+        listing = self.listing
+        names = {"#pk": listing.hash_key}
+        values: dict[str, Any] = {":pk": {"S": shard.pk}}
+        condition = "#pk = :pk"
+        if self.before is not None:
+            condition += " AND sort_key < :before"
+            values[":before"] = {"S": self.before}
+        request: dict[str, Any] = {
+            "TableName": self.repo.table,
+            "IndexName": listing.index,
+            "ScanIndexForward": False,
+            "KeyConditionExpression": condition,
+            "Limit": self.batch,
+        }
+        if listing.filter is not None:
+            expression, more_names, more_values = listing.filter
+            request["FilterExpression"] = expression
+            names |= more_names
+            values |= more_values
+        request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = values
+        if shard.start is not None:
+            request["ExclusiveStartKey"] = shard.start
+        with translated(f"Query {self.repo.table}/{listing.index}"):
+            response = self.repo._client.query(**request)
+        shard.started = True
+        shard.buffer.extend(response.get("Items", []))
+        last = response.get("LastEvaluatedKey")
+        shard.start = last
+        if last is None:
+            shard.exhausted = True
+        else:
+            shard.frontier = str(last["sort_key"]["S"])
+
+    def _fetch(self, shards: list[_Shard]) -> None:
+        self.budget -= len(shards)
+        if len(shards) == 1:
+            self._query(shards[0])
+            return
+        for future in [self.repo._pool().submit(self._query, s) for s in shards]:
+            future.result()  # re-raises the first TransientError and the like
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        """Up to ``n`` more items, newest first (fewer at the end or when the budget is spent)."""
+        out: list[dict[str, Any]] = []
+        while len(out) < n:
+            heads = [s for s in self.shards if s.buffer]
+            best = max(heads, key=lambda s: s.head) if heads else None
+            top = best.head if best else None
+            # A drained shard blocks unless everything it may still hold is below `top`.
+            blocking = [
+                s
+                for s in self.shards
+                if s.waiting and (not s.started or top is None or (s.frontier or "") > top)
+            ]
+            if blocking:
+                if len(blocking) > self.budget:
+                    # Everything above the highest frontier of these is consumed everywhere.
+                    self.stopped_at = max(s.frontier or "" for s in blocking if s.started) or None
+                    break
+                self._fetch(blocking)
+                continue
+            if best is None:
+                break
+            out.append(best.buffer.popleft())
+            self.last_taken = top
+        return out
+
+    def position(self) -> dict[str, str] | None:
+        """Where the next page starts, or None when every shard is at its end."""
+        if all(s.exhausted and not s.buffer for s in self.shards):
+            return None
+        before = self.stopped_at or self.last_taken or self.before
+        if before is None:  # nothing taken, nothing evaluated: start over is all we know
+            return None
+        exhausted = [s.number for s in self.shards if s.exhausted and not s.buffer]
+        return encode_position(before, exhausted)
+
+
 class DynamoImageRepository:
     """ImageReader (processor/core/ports.py) + ImageRepository (processor/core/ports.py)."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, shards: int = DEFAULT_SHARDS) -> None:
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1..{MAX_SHARDS}, got {shards}")
         self._client = client
         self.table = table
+        self.shards = shards
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # One Query per shard goes out at once: sequential round trips would add up per page.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=min(16, self.shards), thread_name_prefix="imgpipe-query"
+            )
+        return self._executor
 
     # --- read side -----------------------------------------------------------------------
 
@@ -76,6 +279,45 @@ class DynamoImageRepository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def _batch_get(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
+        """The stored records of ``ids`` (missing ones are left out), BatchGetItem by 100."""
+        found: dict[str, ImageRecord] = {}
+        for start in range(0, len(ids), _BATCH_GET_MAX):
+            keys = [{"id": {"S": i}} for i in dict.fromkeys(ids[start : start + _BATCH_GET_MAX])]
+            for _ in range(_BATCH_GET_ROUNDS):
+                with translated(f"BatchGetItem {self.table}"):
+                    response = self._client.batch_get_item(
+                        RequestItems={self.table: {"Keys": keys}}
+                    )
+                for item in response.get("Responses", {}).get(self.table, []):
+                    record = from_item(item)
+                    found[record.id] = record
+                keys = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+                if not keys:
+                    break
+            else:
+                raise TransientError(f"BatchGetItem {self.table}: keys left unprocessed")
+        return found
+
+    def _page(self, listing: Listing, limit: int, position: dict[str, str] | None) -> Page:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        merge = _Merge(self, listing, limit, position)
+        if not listing.keys_only:
+            items = [from_item(i) for i in merge.take(limit)]
+            return Page(items=[r for r in items if listing.keep(r)], next_position=merge.position())
+        records: list[ImageRecord] = []
+        while len(records) < limit:
+            keys = merge.take(limit - len(records))
+            if not keys:
+                break
+            ids = [str(k["id"]["S"]) for k in keys]
+            found = self._batch_get(ids)
+            records.extend(found[i] for i in ids if i in found and listing.keep(found[i]))
+            if merge.stopped_at is not None:
+                break
+        return Page(items=records, next_position=merge.position())
+
     def list_images(
         self,
         *,
@@ -83,46 +325,44 @@ class DynamoImageRepository:
         limit: int = 50,
         position: dict[str, str] | None = None,
     ) -> Page:
-        """Newest first. Without a status, deleted images are left out (by_created + filter)."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        query: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": False}
+        """Newest first. Without a status, deleted images are left out (they leave by_created).
+
+        Listed records lack the fields in ``UNLISTED``; ``get()`` one before changing it.
+        """
         if status is None:
-            query |= {
-                "IndexName": BY_CREATED,
-                "KeyConditionExpression": "list_pk = :pk",
-                "FilterExpression": "#status <> :deleted",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": LIST_PK},
-                    ":deleted": {"S": Status.deleted.value},
-                },
-            }
-        else:
-            query |= {
-                "IndexName": BY_STATUS,
-                "KeyConditionExpression": "#status = :status",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":status": {"S": Status(status).value}},
-            }
-        items: list[ImageRecord] = []
-        start = position
-        for _ in range(_MAX_QUERIES_PER_PAGE):
-            # Ask for no more than still fits: every evaluated item is then either returned
-            # or filtered out, so LastEvaluatedKey is exactly where the next page starts.
-            request = dict(query, Limit=limit - len(items))
-            if start:
-                request["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
-            with translated(f"Query {self.table}/{request['IndexName']}"):
-                response = self._client.query(**request)
-            items.extend(from_item(i) for i in response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            start = (
-                {k: str(_deserializer.deserialize(v)) for k, v in last.items()} if last else None
+            listing = Listing(BY_CREATED, "image", "list_pk")
+        elif Status(status) is Status.done:
+            # Done images are nearly all of by_created: a filter drops the few others, where a
+            # done-only index would cost every image another write (docs/capacity.md).
+            done_only = (
+                "#status = :status",
+                {"#status": "status"},
+                {":status": {"S": Status.done.value}},
             )
-            if start is None or len(items) >= limit:
-                break
-        return Page(items=items, next_position=start)
+            listing = Listing(BY_CREATED, "image", "list_pk", filter=done_only)
+        else:
+            listing = Listing(BY_STATE, Status(status).value, "state_pk")
+        return self._page(listing, limit, position)
+
+    def list_by_uploader(
+        self,
+        uploader: str,
+        *,
+        status: Status | None = None,
+        limit: int = 50,
+        position: dict[str, str] | None = None,
+    ) -> Page:
+        """One uploader's images, newest first; without a status, deleted ones are left out."""
+        wanted = Status(status) if status is not None else None
+
+        def keep(record: ImageRecord) -> bool:
+            # The index is eventually consistent: the record read now is what decides.
+            if record.uploader != uploader:
+                return False
+            return record.status is wanted if wanted else record.status is not Status.deleted
+
+        listing = Listing(BY_UPLOADER, uploader, "uploader_pk", keys_only=True, keep=keep)
+        return self._page(listing, limit, position)
 
     def iter_images(
         self, *, status: Status | None = None, page_size: int = 100
@@ -145,9 +385,18 @@ class DynamoImageRepository:
                 ExpressionAttributeValues={":h": {"S": sha256}},
                 Limit=25,
             )
-        return [from_item(i) for i in response.get("Items", [])]
+        ids = [str(i["id"]["S"]) for i in response.get("Items", [])]
+        if not ids:
+            return []
+        found = self._batch_get(ids)
+        # The index lags the table: keep only records whose bytes still hash to sha256.
+        records = [found[i] for i in ids if i in found]
+        return [r for r in records if r.facts is not None and r.facts.sha256 == sha256]
 
     # --- write side ----------------------------------------------------------------------
+
+    def _item(self, record: ImageRecord) -> dict[str, Any]:
+        return serialize(to_item(record, self.shards))
 
     def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
         fresh = ImageRecord.first_sight(
@@ -156,7 +405,7 @@ class DynamoImageRepository:
         try:
             self._client.put_item(
                 TableName=self.table,
-                Item=serialize(to_item(fresh)),
+                Item=self._item(fresh),
                 ConditionExpression="attribute_not_exists(id)",
             )
         except (ClientError, BotoCoreError) as e:
@@ -182,7 +431,7 @@ class DynamoImageRepository:
             values = {":seq": {"S": record.sequencer}}
         request: dict[str, Any] = {
             "TableName": self.table,
-            "Item": serialize(to_item(record)),
+            "Item": self._item(record),
             "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_OLD",

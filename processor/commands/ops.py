@@ -84,7 +84,7 @@ def run_reprocess(args: argparse.Namespace) -> int:
         return _error("IMGPIPE_QUEUE_URL is not set: reprocess sends to the processing queue")
     current = args.config_version or settings.engine_config.version
     dynamodb, sqs = aws_clients(settings, "dynamodb", "sqs")
-    repo = DynamoImageRepository(dynamodb, settings.table)
+    repo = DynamoImageRepository(dynamodb, settings.table, settings.list_shards)
 
     problems = 0
     targets: list[ImageRecord] = []

@@ -1,4 +1,4 @@
-"""Names: image ids and rendition keys. Pure functions, shared by every side."""
+"""Names: image ids, their index shards and rendition keys. Pure functions, shared by every side."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ def image_id(bucket: str, key: str) -> str:
     """
     digest = hashlib.sha256(f"{bucket}\x00{key}".encode()).digest()[:16]
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+# Partition-key values per image index (IMGPIPE_LIST_SHARDS, the template's ListShards).
+# Raising it is safe (items written before stay in the low shards, which are still read);
+# lowering it hides the items in the dropped shards until they are rewritten.
+DEFAULT_SHARDS = 32
+MAX_SHARDS = 64
+
+
+def shard_of(image_id: str, shards: int) -> int:
+    """The index shard of an image: stable across processes and releases (not hash())."""
+    digest = hashlib.sha256(image_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
 
 
 def content_version(sha256_hex: str, config_version: str) -> str:

@@ -67,6 +67,8 @@ class ImageRecord(BaseModel):
     source_key: str  # the raw object's key, e.g. "raw/2024/cat.jpg"
     bucket: str = ""
     status: Status
+    # Who uploaded it (the access issue fills it in); None for uploads without one.
+    uploader: str | None = None
     created_at: str  # ISO 8601 UTC
     updated_at: str
     # S3 event sequencer of the last applied event (hex); orders events for one key.

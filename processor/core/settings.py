@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.core.errors import ConfigError
+from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS
 
 
 class AwsSettings(BaseSettings):
@@ -25,6 +26,8 @@ class AwsSettings(BaseSettings):
     raw_prefix: str = "raw/"
     public_prefix: str = "public/"
     table: str = Field(min_length=3, description="DynamoDB table of image records")
+    # Shards of the table's indexes (the template's ListShards): readers and writers agree.
+    list_shards: int = Field(DEFAULT_SHARDS, ge=1, le=MAX_SHARDS)
     queue_url: str | None = None  # processing queue (reprocess sends here)
     dlq_url: str | None = None  # dead-letter queue (redrive reads here)
     # Local stack, LocalStack or tests: e.g. http://127.0.0.1:4566. Unset means real AWS.

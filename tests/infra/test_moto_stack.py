@@ -74,12 +74,17 @@ def test_table_has_the_shared_keys_and_indexes(stack: dict[str, str]) -> None:
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"by_created", "by_status", "by_sha256"}
+    assert set(indexes) == {"by_created", "by_state", "by_sha256", "by_uploader"}
     assert indexes["by_created"]["KeySchema"] == [
         {"AttributeName": "list_pk", "KeyType": "HASH"},
         {"AttributeName": "sort_key", "KeyType": "RANGE"},
     ]
-    assert all(i["Projection"]["ProjectionType"] == "ALL" for i in indexes.values())
+    assert {n: i["Projection"]["ProjectionType"] for n, i in indexes.items()} == {
+        "by_created": "INCLUDE",
+        "by_state": "INCLUDE",
+        "by_sha256": "KEYS_ONLY",
+        "by_uploader": "KEYS_ONLY",
+    }
 
 
 def test_bucket_is_encrypted(stack: dict[str, str]) -> None:

@@ -134,8 +134,9 @@ def test_helper_outputs_are_valid_boto3_input(aws_env: None) -> None:
         table = ddb.describe_table(TableName="images")["Table"]
         assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
             "by_created",
-            "by_status",
+            "by_state",
             "by_sha256",
+            "by_uploader",
         }
 
         sqs = boto3.client("sqs")

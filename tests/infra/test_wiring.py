@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 from infra import template as tpl
+from infra.item_size import index_entry, key_names
+from processor.aws.dynamo import LISTED, serialize, to_item
+from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
+from processor.core.record import ImageFacts, ImageRecord, Status
 from tests.infra.conftest import FAKE_REFS
 
 pytestmark = pytest.mark.unit
@@ -133,8 +137,9 @@ def test_table_schema_is_the_shared_contract(template: dict[str, Any]) -> None:
         "id": "S",
         "list_pk": "S",
         "sort_key": "S",
-        "status": "S",
+        "state_pk": "S",
         "sha256": "S",
+        "uploader_pk": "S",
     }
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
     keys = {
@@ -143,14 +148,70 @@ def test_table_schema_is_the_shared_contract(template: dict[str, Any]) -> None:
     }
     assert keys == {
         "by_created": [("list_pk", "HASH"), ("sort_key", "RANGE")],
-        "by_status": [("status", "HASH"), ("sort_key", "RANGE")],
+        "by_state": [("state_pk", "HASH"), ("sort_key", "RANGE")],
         "by_sha256": [("sha256", "HASH")],
+        "by_uploader": [("uploader_pk", "HASH"), ("sort_key", "RANGE")],
     }
-    assert all(i["Projection"] == {"ProjectionType": "ALL"} for i in indexes.values())
+    # Listings are Queries only: their indexes carry what a listed record holds, no more.
+    listed = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTED)}
+    assert indexes["by_created"]["Projection"] == listed
+    assert indexes["by_state"]["Projection"] == listed
+    assert indexes["by_sha256"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert indexes["by_uploader"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     table_props = props(template, "Table")
     assert table_props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     # Kept when the stack goes, removed when its first create fails (test_first_deploy*).
     assert template["Resources"]["Table"]["DeletionPolicy"] == "RetainExceptOnCreate"
+
+
+def _indexes_holding(record: ImageRecord, table: dict[str, Any]) -> dict[str, str]:
+    """Index name -> partition-key value, for every index the stored item is in."""
+    item = serialize(to_item(record))
+    table_keys = key_names(table["KeySchema"])
+    out = {}
+    for index in table["GlobalSecondaryIndexes"]:
+        entry = index_entry(item, index, table_keys)
+        if entry is not None:
+            out[index["IndexName"]] = entry[index["KeySchema"][0]["AttributeName"]]["S"]
+    return out
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("uploader", [None, "alice"])
+def test_the_items_the_repository_writes_land_in_the_template_indexes(
+    template: dict[str, Any], status: Status, uploader: str | None
+) -> None:
+    # Every index key is "<value>#<shard>"; by_state is sparse (not done), deleted items leave
+    # by_created, by_sha256 and by_uploader hold whatever names bytes or an uploader.
+    table = tpl.table_definition(template)
+    record = ImageRecord(
+        id="abcdefghijklmnopqrstuvwxyz",
+        source_key="raw/x/a.jpg",
+        status=status,
+        created_at="2026-01-01T00:00:00.000000Z",
+        updated_at="2026-01-01T00:00:00.000000Z",
+        uploader=uploader,
+        facts=ImageFacts(sha256="ab" * 32, input_bytes=1, format="jpeg", width=1, height=1),
+    )
+    shard = shard_of(record.id, DEFAULT_SHARDS)
+    expected = {"by_sha256": "ab" * 32}
+    if status is not Status.deleted:
+        expected["by_created"] = f"image#{shard}"
+    if status is not Status.done:
+        expected["by_state"] = f"{status.value}#{shard}"
+    if uploader:
+        expected["by_uploader"] = f"{uploader}#{shard}"
+    assert _indexes_holding(record, table) == expected
+
+
+def test_the_shard_count_is_one_parameter_read_by_both_functions(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ListShards"]
+    assert int(parameter["Default"]) == DEFAULT_SHARDS
+    assert int(parameter["MaxValue"]) == MAX_SHARDS
+    for name in ("processor", "api"):
+        assert tpl.function_env(name, template=template)["IMGPIPE_LIST_SHARDS"] == {
+            "Ref": "ListShards"
+        }
 
 
 # ------------------------------------------------------------------ IAM ----------------------
@@ -164,6 +225,7 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
     assert tpl.references(props(template, "ProcessorFunction")["Role"]) == {"ProcessorRole"}
     table_actions = {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",  # by_sha256 keeps keys only
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
@@ -260,6 +322,7 @@ def test_processor_environment(template: dict[str, Any]) -> None:
     assert env == {
         "IMGPIPE_BUCKET": FAKE_REFS["Bucket"],
         "IMGPIPE_TABLE": FAKE_REFS["Table"],
+        "IMGPIPE_LIST_SHARDS": "32",
         "IMGPIPE_QUEUE_URL": FAKE_REFS["Queue"],
         "IMGPIPE_DLQ_URL": FAKE_REFS["DeadLetterQueue"],
         "IMGPIPE_RAW_PREFIX": "raw/",
@@ -284,7 +347,9 @@ def test_api_environment(template: dict[str, Any]) -> None:
         == tpl.function_env("processor", FAKE_REFS, template)["IMGPIPE_MAX_INPUT_BYTES"]
     )
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
-    for key in ("IMGPIPE_BUCKET", "IMGPIPE_TABLE", "IMGPIPE_QUEUE_URL", "IMGPIPE_PUBLIC_PREFIX"):
+    # Readers and writers must agree on the shards, or a listing misses what was written.
+    shared = ("IMGPIPE_BUCKET", "IMGPIPE_TABLE", "IMGPIPE_LIST_SHARDS", "IMGPIPE_QUEUE_URL")
+    for key in (*shared, "IMGPIPE_PUBLIC_PREFIX"):
         assert env[key] == tpl.function_env("processor", FAKE_REFS, template)[key]
     # The cursor key comes from Secrets Manager at deploy time, never from the template text.
     assert "resolve:secretsmanager" in raw["IMGPIPE_CURSOR_SECRET"]["Fn::Sub"]

@@ -37,8 +37,9 @@ def test_spec_takes_names_and_settings_from_the_template() -> None:
     assert spec.table == cfn.table_definition(template)
     assert {i["IndexName"] for i in spec.table["GlobalSecondaryIndexes"]} == {
         "by_created",
-        "by_status",
+        "by_state",
         "by_sha256",
+        "by_uploader",
     }
     assert spec.mapping.report_batch_item_failures
     assert spec.mapping.batch_size == int(cfn.parameter_defaults(template)["BatchSize"])

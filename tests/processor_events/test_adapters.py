@@ -14,6 +14,7 @@ from processor.aws.errors import AwsServiceError, translate
 from processor.aws.s3 import S3ObjectStore, _TranslatingBody
 from processor.core.errors import SourceMissing, StaleEvent, TransientError
 from processor.core.events import normalize_sequencer
+from processor.core.keys import DEFAULT_SHARDS, shard_of
 from processor.core.ports import IMMUTABLE
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from tests.processor_events.conftest import BUCKET, REGION, TABLE, create_table
@@ -199,7 +200,7 @@ def test_begin_creates_once_and_keeps_created_at(repo, aws):
     assert first.status is Status.processing
     assert again.created_at == first.created_at == "2024-01-01T00:00:00.000000Z"
     item = aws[1].get_item(TableName=TABLE, Key={"id": {"S": "i1"}})["Item"]
-    assert item["list_pk"] == {"S": "image"}
+    assert item["list_pk"] == {"S": f"image#{shard_of('i1', DEFAULT_SHARDS)}"}
     assert item["sort_key"] == {"S": "2024-01-01T00:00:00.000000Z#i1"}
     assert item["status"] == {"S": "processing"}
     assert "sha256" not in item  # not known yet: no empty index key
@@ -211,7 +212,8 @@ def test_save_round_trip_and_index_attributes(repo, aws):
     assert repo.get("i1") == record
     item = aws[1].get_item(TableName=TABLE, Key={"id": {"S": "i1"}})["Item"]
     assert item["sha256"] == {"S": "ab" * 32}
-    assert item["status"] == {"S": "done"} and item["list_pk"] == {"S": "image"}
+    assert item["status"] == {"S": "done"}
+    assert item["list_pk"] == {"S": f"image#{shard_of('i1', DEFAULT_SHARDS)}"}
     assert item["sort_key"] == {"S": "2024-01-01T00:00:00.000000Z#i1"}
 
 
