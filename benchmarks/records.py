@@ -1,12 +1,15 @@
 """Measure what the pipeline writes to DynamoDB per image: item sizes and write units.
 
-``python -m benchmarks.records`` runs the product's path in this process against the embedded
-AWS (moto's server on loopback, resources provisioned from infra/template.yaml, as the local
-stack does): every corpus file is uploaded under raw/, the processor's ``lambda_handler`` is
-fed SQS batches until the queue is empty, and every PutItem the repository sends is recorded
-with the item it replaced. Sizes and write units are counted with infra/item_size.py against
-the template's table, so the capacity model (infra/capacity.py) reads measured numbers, not
-guesses. Writes benchmarks/results/records.json.
+``python -m benchmarks.records`` runs the product's path in this process against moto's server
+on loopback (table, queue and raw/ notification from infra/template.yaml, as the local stack
+provisions them): every corpus file is uploaded under raw/, the processor's ``lambda_handler``
+is fed SQS batches until the queue is empty, and every PutItem the repository sends is
+recorded with the item it replaced. Uploads do not name an uploader yet (the access issue
+adds it), so each written item is counted as if it named one of ``ASSUMED_UPLOADER``'s
+length: the per-uploader index and the listing projections are then measured too. Sizes and
+write units are counted with infra/item_size.py against the template's table, so the capacity
+model (benchmarks/capacity.py) reads measured numbers, not guesses.
+Writes benchmarks/results/records.json.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from infra.item_size import item_bytes, write_cost
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
 OUT = REPO / "benchmarks" / "results" / "records.json"
+ASSUMED_UPLOADER = "user-0123456"  # a 12-character uploader on every record
 
 
 class WriteLog:
@@ -45,6 +49,8 @@ class WriteLog:
         if item is None:
             return
         image = item["id"]["S"]
+        if "uploader" not in item:
+            item = with_uploader(item)
         ok = http_response.status_code == 200
         old = self.current.get(image)
         cost = write_cost(old, item, self.table) if ok else {"table": 1}
@@ -59,6 +65,14 @@ class WriteLog:
         )
         if ok:
             self.current[image] = item
+
+
+def with_uploader(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as the repository writes it once the record names ASSUMED_UPLOADER."""
+    from processor.aws.dynamo import from_item, serialize, to_item
+
+    record = from_item(item).model_copy(update={"uploader": ASSUMED_UPLOADER})
+    return serialize(to_item(record))
 
 
 def summarize(log: WriteLog) -> dict[str, Any]:
@@ -96,47 +110,94 @@ def summarize(log: WriteLog) -> dict[str, Any]:
     return out
 
 
+def _lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """ReceiveMessage entries as Lambda's SQS event source hands them to the function."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+class _Context:
+    """The parts of a Lambda context the handler reads."""
+
+    function_name = "imgpipe-records"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:imgpipe-records"
+    memory_limit_in_mb = 2048
+    aws_request_id = "records"
+    log_group_name = "/aws/lambda/imgpipe-records"
+    log_stream_name = "records"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
 def measure(corpus: Path) -> dict[str, Any]:
     import boto3
+    from moto.server import ThreadedMotoServer
 
-    from infra.template import table_definition
+    from infra import template as cfn
     from processor import bootstrap
     from processor.handler import lambda_handler
-    from processor.local.aws import FAKE_CREDENTIALS, EmbeddedAws
-    from processor.local.context import LambdaContext, function_arn
-    from processor.local.provision import provision
-    from processor.local.spec import load_spec
-    from processor.local.worker import lambda_event
     from processor.settings import ProcessorSettings
 
-    os.environ.update(FAKE_CREDENTIALS)
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     region = "us-east-1"
-    aws = EmbeddedAws(port=0)
-    endpoint = aws.start()
-    try:
-        spec = load_spec(region=region)
-        clients = {
-            n: boto3.client(n, region_name=region, endpoint_url=endpoint)
-            for n in ("s3", "sqs", "dynamodb")
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
         }
-        made = provision(clients, spec, region=region)
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        s3, sqs, dynamodb = (
+            boto3.client(n, region_name=region, endpoint_url=endpoint)
+            for n in ("s3", "sqs", "dynamodb")
+        )
+        # The template's table, queue and notification, as the local stack provisions them.
+        bucket, table_name = "imgpipe-records", "imgpipe-records"
+        table = cfn.table_definition()
+        dynamodb.create_table(TableName=table_name, **table)
+        queue_url = sqs.create_queue(QueueName="imgpipe-records")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        s3.create_bucket(Bucket=bucket)
+        notification = cfn.notification_filter().queue_configuration(queue_arn)
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [notification]}
+        )
         settings = ProcessorSettings(
-            bucket=made.bucket, table=made.table, endpoint_url=endpoint, region=region
+            bucket=bucket, table=table_name, endpoint_url=endpoint, region=region
         )
         container = bootstrap.build(settings)
         bootstrap.reset(container)
-        log = WriteLog(container.dynamodb_client, table_definition())
+        log = WriteLog(container.dynamodb_client, table)
         files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.name != "README.md")
         for n, path in enumerate(files):
-            key = f"raw/{n:03d}/{path.name}"
-            clients["s3"].put_object(Bucket=made.bucket, Key=key, Body=path.read_bytes())
-        sqs = clients["sqs"]
+            s3.put_object(Bucket=bucket, Key=f"raw/{n:03d}/{path.name}", Body=path.read_bytes())
         idle = 0
         while idle < 2:
             got = sqs.receive_message(
-                QueueUrl=made.queue_url,
+                QueueUrl=queue_url,
                 MaxNumberOfMessages=5,
                 AttributeNames=["All"],
                 WaitTimeSeconds=1,
@@ -145,22 +206,17 @@ def measure(corpus: Path) -> dict[str, Any]:
                 idle += 1
                 continue
             idle = 0
-            event = lambda_event(got, queue_arn=made.queue_arn, region=region)
-            context = LambdaContext(
-                function_name="imgpipe-records",
-                invoked_function_arn=function_arn(region, spec.account, "imgpipe-records"),
-                timeout_s=120,
-            )
-            lambda_handler(event, context)
+            lambda_handler(_lambda_event(got, queue_arn, region), _Context())
             for m in got:
-                sqs.delete_message(QueueUrl=made.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
         result = summarize(log)
         result["corpus"] = "../shared/corpus (good and bad)"
         result["command"] = "python -m benchmarks.records"
+        result["uploader"] = f"every upload named an uploader of {len(ASSUMED_UPLOADER)} chars"
         return result
     finally:
         bootstrap.reset()
-        aws.stop()
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
