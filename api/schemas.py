@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processor.core.formats import ACCEPTED_CONTENT_TYPES
 from processor.core.record import ImageRecord, RenditionInfo, Status
 
 # Formats a browser can show without a <source type> guard, best fallback first.
@@ -175,16 +176,11 @@ def image_public(record: ImageRecord, cdn_base_url: str) -> ImagePublic:
 
 # --- uploads -----------------------------------------------------------------------------
 
-ImageContentType = Literal[
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/gif",
-    "image/tiff",
-    "image/heic",
-    "image/heif",
-    "image/avif",
-]
+# Exactly what this build decodes (processor/core/formats.py); an enum in the OpenAPI schema.
+if TYPE_CHECKING:
+    ImageContentType = str
+else:
+    ImageContentType = Literal[ACCEPTED_CONTENT_TYPES]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 100

@@ -20,9 +20,9 @@ RUN machine="$(uname -m)"; \
     esac
 WORKDIR /build
 COPY pyproject.toml docker/requirements.py ./
-# The one pin list is pyproject.toml; the API never decodes or encodes pixels, so no libvips
-# and no Pillow (tens of MB).
-RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary,pillow > requirements.txt \
+# The one pin list is pyproject.toml; the API never decodes or encodes pixels, so no libvips,
+# no HEIC decoder and no Pillow (tens of MB).
+RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary,pi-heif,pillow > requirements.txt \
     && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt
 
 FROM ${BASE_IMAGE}

@@ -30,36 +30,40 @@ import pyvips
 
 from processor import webp
 from processor.core.config import EngineConfig, check_bytes
+from processor.core.diagnostics import vips_detail
 from processor.core.errors import (
     CorruptImage,
     EmptyImage,
     UnsupportedFormat,
 )
+from processor.core.formats import BY_NAME, LOADERS, accepted_labels, not_decodable
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
 from processor.core.sniff import SNIFF_BYTES, describe_unknown, detect_format
-from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
+from processor.metadata import (
+    blurhash,
+    dominant_color,
+    exif_datetime,
+    icc_description,
+    nclx_to_srgb_matrix,
+)
 from processor.plan import ALPHA_FORMATS, Encode, Header, Plan, RenditionPlan, make_plan
 
 _CHUNK = 1024 * 1024
-# The only loaders that may ever run, by format; every other libvips loader is blocked.
-_LOADER_CLASSES = {
-    "jpeg": "VipsForeignLoadJpeg",
-    "png": "VipsForeignLoadPng",
-    "webp": "VipsForeignLoadWebp",
-    "gif": "VipsForeignLoadNsgif",
-    "tiff": "VipsForeignLoadTiff",
-    "heif": "VipsForeignLoadHeif",
+# The libvips function of each allowed loader class (processor/core/formats.py says which
+# format uses which); every other libvips loader is blocked for the whole process.
+_LOADER_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "VipsForeignLoadJpeg": pyvips.Image.jpegload,
+    "VipsForeignLoadPng": pyvips.Image.pngload,
+    "VipsForeignLoadWebp": pyvips.Image.webpload,
+    "VipsForeignLoadNsgif": pyvips.Image.gifload,
+    "VipsForeignLoadTiff": pyvips.Image.tiffload,
+    "VipsForeignLoadHeif": pyvips.Image.heifload,
 }
-_LOADERS: dict[str, Callable[..., Any]] = {
-    "jpeg": pyvips.Image.jpegload,
-    "png": pyvips.Image.pngload,
-    "webp": pyvips.Image.webpload,
-    "gif": pyvips.Image.gifload,
-    "tiff": pyvips.Image.tiffload,
-    "heif": pyvips.Image.heifload,
-}
-ACCEPTED = "JPEG, PNG, WebP, GIF, TIFF and HEIF/AVIF"
+_LOADER_CLASSES = LOADERS
+_LOADERS = {fmt: _LOADER_FUNCTIONS[cls] for fmt, cls in LOADERS.items()}
+# HEIF's primary-image codec, as libvips' header reports it ("heif-compression").
+_HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
 # A 16-pixel copy is plenty for a 4x3-component BlurHash and the dominant colour, and keeps
 # the pure-Python work near a millisecond.
 _PLACEHOLDER_SIZE = 16
@@ -76,7 +80,7 @@ def init_vips(cache_max: int = 0) -> None:
             return
         pyvips.block_untrusted_set(True)
         pyvips.operation_block_set("VipsForeignLoad", True)
-        for name in _LOADER_CLASSES.values():
+        for name in set(_LOADER_CLASSES.values()):
             pyvips.operation_block_set(name, False)
         # Each upload is seen once: an operation cache only holds memory in warm containers.
         pyvips.cache_set_max(cache_max)
@@ -175,9 +179,17 @@ def spool(source: str | Path | IO[bytes], max_bytes: int, tmp_dir: str | None = 
 # --- steps -----------------------------------------------------------------------------------
 
 
-def _vips_message(e: pyvips.Error) -> str:
-    detail = " ".join(str(e.detail or e.message).split())
-    return detail[:300]
+def _vips_message(e: pyvips.Error, spooled: Spooled, fmt: str) -> str:
+    """libvips' detail about this upload only: no path, no other image's lines, no repeats."""
+    return vips_detail(str(e.detail or ""), str(spooled.path), BY_NAME[fmt].error_domains)
+
+
+def _damaged(e: pyvips.Error, spooled: Spooled, fmt: str) -> CorruptImage:
+    label = BY_NAME[fmt].label
+    detail = _vips_message(e, spooled, fmt)
+    return CorruptImage(
+        f"the {label} image data is damaged or truncated" + (f": {detail}" if detail else "")
+    )
 
 
 def sniff(spooled: Spooled) -> str:
@@ -186,8 +198,24 @@ def sniff(spooled: Spooled) -> str:
     fmt = detect_format(spooled.head)
     if fmt is None:
         raise UnsupportedFormat(
-            f"{describe_unknown(spooled.head)} is not an accepted upload format; send {ACCEPTED}"
+            f"{describe_unknown(spooled.head)} is not an accepted upload format; "
+            f"send {accepted_labels()}"
         )
+    if not BY_NAME[fmt].decodes:
+        raise UnsupportedFormat(not_decodable(BY_NAME[fmt]))
+    return fmt
+
+
+def heif_format(image: pyvips.Image, sniffed: str) -> str:
+    """A HEIF's format from its primary image's codec in the header, not from the brands
+    alone (a generic "mif1" file can hold either); a codec this build lacks is refused."""
+    fields = set(image.get_fields())
+    codec = str(image.get("heif-compression")) if "heif-compression" in fields else ""
+    fmt = _HEIF_CODECS.get(codec.lower())
+    if fmt is None:
+        raise UnsupportedFormat(not_decodable(BY_NAME[sniffed], codec.upper() or None))
+    if not BY_NAME[fmt].decodes:
+        raise UnsupportedFormat(not_decodable(BY_NAME[fmt]))
     return fmt
 
 
@@ -197,6 +225,11 @@ def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
         image = _LOADERS[fmt](str(spooled.path), access="sequential", fail_on="error")
         fields = set(image.get_fields())
         orientation = image.get("orientation") if "orientation" in fields else 1
+        if fmt in ("heic", "avif"):
+            fmt = heif_format(image, fmt)
+            # libheif has applied irot/imir to the reported size and applies them to the
+            # pixels; an EXIF orientation tag is never applied a second time.
+            orientation = 1
         has_icc = "icc-profile-data" in fields
         header = Header(
             format=fmt,
@@ -211,12 +244,18 @@ def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
             interpretation=str(image.interpretation),
         )
     except pyvips.Error as e:
-        raise CorruptImage(f"the {fmt.upper()} header cannot be read: {_vips_message(e)}") from e
+        detail = _vips_message(e, spooled, fmt)
+        raise CorruptImage(
+            f"the {BY_NAME[fmt].label} header cannot be read" + (f": {detail}" if detail else "")
+        ) from e
     return header, image
 
 
-def decode(spooled: Spooled, plan: Plan) -> pyvips.Image:
+def decode(spooled: Spooled, plan: Plan, header: Header | None = None) -> pyvips.Image:
     """The one decode: shrink-on-load to the largest rendition, upright, 8-bit sRGB, in memory."""
+    fmt = header.format if header else "jpeg"
+    if header is not None and fmt == "heic":
+        return decode_heic(spooled, plan, header)
     # fail_on="error": a truncated or damaged image is refused, never rendered half-grey.
     options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "error"}
     if plan.colour_manage:
@@ -228,7 +267,53 @@ def decode(spooled: Spooled, plan: Plan) -> pyvips.Image:
         # Materialise once: every rendition and format below reads these pixels, never the file.
         return image.copy_memory()
     except pyvips.Error as e:
-        raise CorruptImage(f"the image data is damaged or truncated: {_vips_message(e)}") from e
+        raise _damaged(e, spooled, fmt) from e
+
+
+def decode_heic(spooled: Spooled, plan: Plan, header: Header) -> pyvips.Image:
+    """HEVC HEIF: pi-heif decodes the primary image once, upright (processor/heic.py); libvips
+    takes the pixels from memory and does the rest exactly as for every other format."""
+    from processor.heic import decode_primary
+
+    pixels = decode_primary(spooled.path)
+    if (pixels.width, pixels.height) != header.oriented_size:
+        width, height = header.oriented_size
+        raise CorruptImage(
+            f"the HEIC image decoded to {pixels.width}x{pixels.height} pixels; its header "
+            f"declares {width}x{height}"
+        )
+    try:
+        image = pyvips.Image.new_from_memory(
+            pixels.data, pixels.width, pixels.height, pixels.bands, "uchar"
+        )
+        if pixels.premultiplied:
+            image = image.unpremultiply().cast("uchar")
+        options: dict[str, Any] = {"height": plan.decode_height, "size": "down"}
+        if pixels.icc:
+            image = image.copy()
+            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", pixels.icc)
+            if plan.colour_manage:
+                options["export_profile"] = "srgb"
+        image = image.thumbnail_image(plan.decode_width, **options)
+        matrix = None if pixels.icc else nclx_to_srgb_matrix(pixels.nclx)
+        if matrix is not None:
+            image = primaries_to_srgb(image, matrix)
+        # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
+        decoded = to_srgb(image).copy_memory()
+        del pixels
+        return decoded
+    except pyvips.Error as e:
+        raise _damaged(e, spooled, "heic") from e
+
+
+def primaries_to_srgb(image: pyvips.Image, matrix: Any) -> pyvips.Image:
+    """nclx-described colour (Display P3, BT.2020) to sRGB: in linear light, a 3x3 matrix."""
+    alpha = image.extract_band(3) if image.bands == 4 else None
+    rgb = image.extract_band(0, n=3) if image.bands == 4 else image
+    linear = rgb.copy(interpretation="srgb").colourspace("scrgb")
+    mixed = linear.recomb([list(row) for row in matrix]).copy(interpretation="scrgb")
+    out = mixed.colourspace("srgb")
+    return out.bandjoin(alpha) if alpha is not None else out
 
 
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
@@ -379,7 +464,7 @@ class Engine:
         header, head_image = probe(spooled, fmt)
         plan = make_plan(header, self.config)  # raises on limits, before any pixel
 
-        decoded = decode(spooled, plan)
+        decoded = decode(spooled, plan, header)
         t_decode = time.perf_counter()
         version = content_version(spooled.sha256, self.config.version) if versioned else None
 
@@ -402,7 +487,7 @@ class Engine:
             colour, placeholder = describe(smallest)
             blobs = [futures[(id(image), enc)].result() for _, image, enc in jobs]
         except pyvips.Error as e:
-            raise CorruptImage(f"the image data is damaged or truncated: {_vips_message(e)}") from e
+            raise _damaged(e, spooled, header.format) from e
         t_encode = time.perf_counter()
 
         outputs = [

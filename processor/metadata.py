@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 # --- ICC ----------------------------------------------------------------------------------
 
@@ -165,3 +166,81 @@ def blurhash(rgb: bytes, width: int, height: int, x_comp: int = 4, y_comp: int =
         q = [max(0, min(18, math.floor(_sign_pow(v / max_value, 0.5) * 9 + 9.5))) for v in f]
         out += _b83(q[0] * 19 * 19 + q[1] * 19 + q[2], 2)
     return out
+
+
+# --- nclx colour (HEIF's coded colour description, instead of an ICC profile) ---------------
+
+# ITU-T H.273 colour_primaries codes whose primaries and white are sRGB's (BT.709), or unset.
+_SRGB_PRIMARIES = {1, 2}
+_SRGB_XY = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290))
+# Bradford cone response, for adapting a non-D65 white (DCI P3) to sRGB's D65.
+_BRADFORD = ((0.8951, 0.2664, -0.1614), (-0.7502, 1.7135, 0.0367), (0.0389, -0.0685, 1.0296))
+
+Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+
+
+def _mul(a: Matrix, b: Matrix) -> Matrix:
+    rows = [tuple(sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)) for i in range(3)]
+    return (rows[0], rows[1], rows[2])  # type: ignore[return-value]
+
+
+def _inv(m: Matrix) -> Matrix:
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    adj = (
+        (e * i - f * h, c * h - b * i, b * f - c * e),
+        (f * g - d * i, a * i - c * g, c * d - a * f),
+        (d * h - e * g, b * g - a * h, a * e - b * d),
+    )
+    rows = [tuple(v / det for v in row) for row in adj]
+    return (rows[0], rows[1], rows[2])  # type: ignore[return-value]
+
+
+def _xyz(x: float, y: float) -> tuple[float, float, float]:
+    return (x / y, 1.0, (1 - x - y) / y)
+
+
+def _rgb_to_xyz(xy: tuple[tuple[float, float], ...]) -> Matrix:
+    """RGB -> XYZ for primaries r, g, b and white w, as (x, y) chromaticities."""
+    r, g, b = (_xyz(*p) for p in xy[:3])
+    white = _xyz(*xy[3])
+    m: Matrix = ((r[0], g[0], b[0]), (r[1], g[1], b[1]), (r[2], g[2], b[2]))
+    s = [sum(_inv(m)[i][k] * white[k] for k in range(3)) for i in range(3)]
+    rows = [tuple(m[i][j] * s[j] for j in range(3)) for i in range(3)]
+    return (rows[0], rows[1], rows[2])  # type: ignore[return-value]
+
+
+def _diag(v: tuple[float, ...]) -> Matrix:
+    return ((v[0], 0.0, 0.0), (0.0, v[1], 0.0), (0.0, 0.0, v[2]))
+
+
+def nclx_to_srgb_matrix(nclx: dict[str, Any] | None) -> Matrix | None:
+    """Linear-light RGB matrix from an nclx profile's primaries to sRGB's, or None when the
+    primaries are sRGB's already (or unset). Display P3, BT.2020 and DCI P3 all come here.
+
+    The transfer curve is taken to be sRGB's (exact for Display P3, close for BT.709/2020 SDR).
+    """
+    if not nclx or nclx.get("color_primaries", 2) in _SRGB_PRIMARIES:
+        return None
+    try:
+        xy = tuple(
+            (float(nclx[f"color_primary_{c}_x"]), float(nclx[f"color_primary_{c}_y"]))
+            for c in ("red", "green", "blue", "white")
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    if any(y <= 0 for _, y in xy):
+        return None
+    src = _rgb_to_xyz(xy)
+    dst = _rgb_to_xyz(_SRGB_XY)
+    if max(abs(a - b) for a, b in zip(xy[3], _SRGB_XY[3], strict=True)) > 1e-3:
+        # Bradford: scale the cone responses of the source white to those of D65.
+        ws, wd = _xyz(*xy[3]), _xyz(*_SRGB_XY[3])
+        cs = [sum(_BRADFORD[i][k] * ws[k] for k in range(3)) for i in range(3)]
+        cd = [sum(_BRADFORD[i][k] * wd[k] for k in range(3)) for i in range(3)]
+        adapt = _mul(
+            _inv(_BRADFORD),
+            _mul(_diag(tuple(d / s for d, s in zip(cd, cs, strict=True))), _BRADFORD),
+        )
+        src = _mul(adapt, src)
+    return _mul(_inv(dst), src)

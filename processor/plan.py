@@ -16,9 +16,10 @@ from processor.core.config import (
     check_bytes,
 )
 from processor.core.errors import ImageTooLarge, TooManyPixels
+from processor.core.formats import ALPHA_OUTPUTS
 
-# Formats whose files can carry an alpha channel.
-ALPHA_FORMATS = frozenset({"png", "webp", "avif"})
+# Output formats whose files can carry an alpha channel.
+ALPHA_FORMATS = ALPHA_OUTPUTS
 
 
 @dataclass(frozen=True)

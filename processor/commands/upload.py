@@ -27,15 +27,6 @@ DEFAULT_API = "http://127.0.0.1:8000"
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * MiB
 FINAL = {"done", "failed", "deleted"}
-# What the pipeline accepts, sniffed from the bytes (processor/core/sniff.py) -> Content-Type.
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "tiff": "image/tiff",
-    "heif": "image/heif",
-}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,20 +71,20 @@ def iter_files(paths: list[str]) -> Iterator[Path]:
 
 
 def content_type(path: Path) -> str:
-    """From the bytes when the pipeline knows the format, else from the name.
+    """From the bytes when the pipeline knows the format (processor/core/formats.py), else
+    from the name.
 
     A type the API does not accept (image/svg+xml) is sent anyway: the API's refusal is the
     answer the user should see.
     """
+    from processor.core.formats import content_type_for
     from processor.core.sniff import SNIFF_BYTES, detect_format
 
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     fmt = detect_format(head)
-    if fmt == "heif" and head[8:12] in (b"avif", b"avis"):
-        return "image/avif"
     if fmt is not None:
-        return CONTENT_TYPES[fmt]
+        return content_type_for(fmt)
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 

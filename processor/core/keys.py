@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-}
+from processor.core.formats import OUTPUTS
+
+# Rendition formats -> file extension and Content-Type, from the one format list.
+EXTENSIONS = {f.name: f.extensions[0] for f in OUTPUTS}
+CONTENT_TYPES = {f.name: f.content_types[0] for f in OUTPUTS}
 
 
 def image_id(bucket: str, key: str) -> str:

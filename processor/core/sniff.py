@@ -1,43 +1,59 @@
-"""Format detection from the first bytes of an upload. Never from a name or Content-Type."""
+"""Format detection from the first bytes of an upload. Never from a name or Content-Type.
+
+The formats, their magic bytes and ISO-BMFF brands come from processor/core/formats.py.
+"""
 
 from __future__ import annotations
 
-# How many leading bytes `detect_format` needs.
-SNIFF_BYTES = 32
+import struct
 
-# ISO-BMFF brands of HEIF still images and AVIF (not JPEG 2000's "jp2 ", not video "isom").
-_HEIF_BRANDS = {
-    b"heic",
-    b"heix",
-    b"hevc",
-    b"hevx",
-    b"heim",
-    b"heis",
-    b"mif1",
-    b"msf1",
-    b"avif",
-    b"avis",
-}
+from processor.core.formats import (
+    AV1_BRANDS,
+    FORMATS,
+    GENERIC_HEIF_BRANDS,
+    HEVC_BRANDS,
+    REFUSED_MAGIC,
+)
+
+# How many leading bytes `detect_format` needs: enough for an ftyp box's compatible brands.
+SNIFF_BYTES = 64
+
+
+def ftyp_brands(head: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(major, compatible brands) of an ISO-BMFF ``ftyp`` box at the start, or None."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    (size,) = struct.unpack_from(">I", head, 0)
+    end = min(max(size, 16), len(head))
+    compatible = [head[i : i + 4] for i in range(16, end - 3, 4)]
+    return head[8:12], compatible
+
+
+def _heif_family(head: bytes) -> str | None:
+    """'heic' or 'avif' from the brands; a generic HEIF brand alone counts as HEIC (the engine
+    then reads the primary image's codec from the header and routes by it)."""
+    brands = ftyp_brands(head)
+    if brands is None:
+        return None
+    major, compatible = brands
+    if major in AV1_BRANDS:
+        return "avif"
+    if major in HEVC_BRANDS:
+        return "heic"
+    if major not in GENERIC_HEIF_BRANDS:
+        return None  # video (isom, mp42), JPEG 2000 (jp2), ...: not an image we accept
+    if any(b in AV1_BRANDS for b in compatible):
+        return "avif"
+    return "heic"
 
 
 def detect_format(head: bytes) -> str | None:
-    """The accepted format these bytes start with, or None for anything else.
-
-    Returns one of: jpeg, png, webp, gif, tiff, heif.
-    """
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return "heif"
-    return None
+    """The name (formats.FORMATS) of the known format these bytes start with, or None."""
+    for fmt in FORMATS:
+        for signature in fmt.magic:
+            if all(head[off : off + len(m)] == m for off, m in signature):
+                return fmt.name
+    return _heif_family(head)
 
 
 def describe_unknown(head: bytes) -> str:
@@ -45,14 +61,9 @@ def describe_unknown(head: bytes) -> str:
     stripped = head.lstrip()
     if stripped.startswith((b"<?xml", b"<svg")):
         return "SVG"
-    if head.startswith(b"%PDF"):
-        return "PDF"
-    if head.startswith(b"\x00\x00\x00\x0cjP  ") or head.startswith(b"\xff\x4f\xff\x51"):
-        return "JPEG 2000"
-    if head.startswith(b"\x08\xf2\xa6\xb6") or head.startswith(b"\xb6\xa6\xf2\x08"):
-        return "libvips' own format"
-    if head.startswith(b"BM"):
-        return "BMP"
+    for label, prefixes in REFUSED_MAGIC:
+        if head.startswith(prefixes):
+            return label
     if not head:
         return "empty data"
     return "an unrecognised format"

@@ -13,6 +13,7 @@ build step.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from api.problems import ApiProblem, NotFound
 from api.settings import ApiSettings
 from processor.core.errors import RangeNotSatisfiable, SourceMissing
+from processor.core.formats import gallery_manifest
 from processor.core.ports import IMMUTABLE, StoredObject
 
 if TYPE_CHECKING:
@@ -95,6 +97,18 @@ def _stream(body: Any) -> Iterator[bytes]:
         yield from body.iter_chunks(CHUNK_BYTES)
     finally:
         body.close()
+
+
+def render_formats(page: str) -> str:
+    """The accepted formats into the gallery page: picker, hint, and the JSON its script reads."""
+    manifest = gallery_manifest()
+    # "</" cannot close the <script> element early: JSON allows "<\/" for "</".
+    data = json.dumps(manifest, sort_keys=True).replace("</", "<\\/")
+    return (
+        page.replace("{{FORMATS}}", data)
+        .replace("{{ACCEPT}}", html.escape(str(manifest["accept"]), quote=True))
+        .replace("{{LABELS}}", html.escape(str(manifest["labels"])))
+    )
 
 
 def create_local_router(
@@ -207,6 +221,7 @@ def _respond(obj: StoredObject, wanted: str | None, if_none_match: str | None) -
 def _add_gallery(router: APIRouter, api_key: str | None) -> None:
     page = (GALLERY / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{API_KEY}}", html.escape(api_key or "", quote=True))
+    page = render_formats(page)
 
     @router.get("/", response_class=HTMLResponse)
     def gallery() -> HTMLResponse:

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from processor.core.keys import content_version, image_id, rendition_key
+from processor.core.formats import HEVC_BRANDS
 from processor.core.sniff import describe_unknown, detect_format
 from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
 
@@ -22,8 +23,16 @@ pytestmark = pytest.mark.unit
         (b"GIF89a\x01\x00", "gif"),
         (b"II*\x00\x08\x00", "tiff"),
         (b"MM\x00*\x00\x00", "tiff"),
-        (b"\x00\x00\x00\x1cftypavif\x00\x00", "heif"),
-        (b"\x00\x00\x00\x18ftypheic\x00\x00", "heif"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00", "avif"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "heic"),
+        # Every HEVC brand; a generic brand with a compatible AV1 brand is AVIF.
+        *((b"\x00\x00\x00\x10ftyp" + b + b"\x00\x00\x00\x00", "heic") for b in sorted(HEVC_BRANDS)),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00heicmiaf", "heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1avif", "avif"),
+        (b"\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00avismsf1", "avif"),
+        (b"\x00\x00\x00\x14ftypavis\x00\x00\x00\x00msf1", "avif"),
+        # The box's own size bounds the compatible brands: "avif" after it is not a brand.
+        (b"\x00\x00\x00\x10ftypmif1\x00\x00\x00\x00avif", "heic"),
         (b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00\x00\x14ftypjp2 ", None),
         (b"<?xml version", None),
         (b"%PDF-1.7", None),

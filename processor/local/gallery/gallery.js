@@ -8,11 +8,10 @@ const MULTIPART_FROM = Number(new URLSearchParams(location.search).get("multipar
   || 32 * 1024 * 1024;
 const PART_UPLOADS = 3; // parts of one file in flight at once
 const POLL_MS = 1500;
-const TYPES = {
-  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp",
-  gif: "image/gif", tif: "image/tiff", tiff: "image/tiff", avif: "image/avif",
-  heic: "image/heic", heif: "image/heif",
-};
+// What this build accepts (processor/core/formats.py), written into the page by the server.
+const FORMATS = JSON.parse(document.getElementById("imgpipe-formats").textContent);
+const TYPES = FORMATS.types; // file extension -> Content-Type
+const ACCEPTED_TYPES = FORMATS.content_types;
 
 const $ = (selector) => document.querySelector(selector);
 const records = new Map(); // id -> latest record from GET /images
@@ -30,7 +29,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function contentType(file) {
-  if (Object.values(TYPES).includes(file.type)) return file.type;
+  if (ACCEPTED_TYPES.includes(file.type)) return file.type;
   const ext = file.name.split(".").pop().toLowerCase();
   return TYPES[ext] || file.type || "application/octet-stream";
 }
