@@ -336,10 +336,20 @@ def derive(decoded: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
             w = max(r.width, round(decoded.width * scale))
             h = max(r.height, round(decoded.height * scale))
             image = decoded.thumbnail_image(w, height=h, size="force")
+        return cover_crop(image, r).copy_memory()
+    return decoded.thumbnail_image(r.width, height=r.height, size="force").copy_memory()
+
+
+def cover_crop(image: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
+    """Cut a cover rendition's box out of the scaled image, keeping what `crop_mode` says."""
+    if (image.width, image.height) == (r.width, r.height):
+        return image
+    if r.crop_mode == "centre":
         left = (image.width - r.width) // 2
         top = (image.height - r.height) // 2
-        return image.crop(left, top, r.width, r.height).copy_memory()
-    return decoded.thumbnail_image(r.width, height=r.height, size="force").copy_memory()
+        return image.crop(left, top, r.width, r.height)
+    # The image is already scaled to just cover the box: smartcrop only slides the window.
+    return image.smartcrop(r.width, r.height, interesting=r.crop_mode)
 
 
 def flatten(image: pyvips.Image) -> pyvips.Image:

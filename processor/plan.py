@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from processor.core.config import (
+    Crop,
     EngineConfig,
     Limits,
     OutputFormat,
@@ -67,8 +68,9 @@ class RenditionPlan:
     folder: str
     width: int  # final output size
     height: int
-    crop: bool  # fit=cover: fill the box, cut the overflow from the centre
+    crop: bool  # fit=cover: fill the box, cut the overflow (where `crop_mode` says)
     encodes: tuple[Encode, ...]
+    crop_mode: Crop = "attention"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
                 height=h,
                 crop=cover,
                 encodes=resolve_formats(spec, header.has_alpha),
+                crop_mode=spec.crop,
             )
         )
     return Plan(

@@ -19,6 +19,10 @@ from processor.core.errors import ImageTooLarge
 # "jpeg" means: JPEG, or PNG when the image has alpha (JPEG cannot carry it).
 OutputFormat = Literal["jpeg", "png", "webp", "avif"]
 Fit = Literal["inside", "cover"]
+# Which part of the image a `cover` rendition keeps (libvips' smartcrop): "attention" finds
+# the salient region (skin, saturated colour, edges), "entropy" the busiest, "centre" the
+# middle. Portraits and avatars lose their heads to "centre".
+Crop = Literal["centre", "attention", "entropy"]
 
 MiB = 1024 * 1024
 
@@ -48,6 +52,7 @@ class RenditionSpec(BaseModel):
     width: int = Field(ge=1, le=16384)
     height: int = Field(ge=1, le=16384)
     fit: Fit = "inside"
+    crop: Crop = "attention"  # only used by fit=cover
     formats: tuple[OutputFormat, ...] = ("jpeg", "webp")
     quality: Quality = Quality()
 
@@ -103,9 +108,7 @@ class EngineConfig(BaseModel):
     @property
     def version(self) -> str:
         """Short hash of what decides the output pixels (limits excluded: they only refuse)."""
-        payload = json.dumps(
-            [r.model_dump(mode="json") for r in self.renditions], sort_keys=True
-        ).encode()
+        payload = json.dumps([_decisive(r) for r in self.renditions], sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
     @classmethod
@@ -115,6 +118,15 @@ class EngineConfig(BaseModel):
     @classmethod
     def from_file(cls, path: str | Path) -> EngineConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _decisive(spec: RenditionSpec) -> dict[str, object]:
+    """The fields that decide a rendition's pixels: `crop` only for cover renditions, so an
+    inside rendition's version (and every image made under it) survives the field's arrival."""
+    data = spec.model_dump(mode="json")
+    if spec.fit != "cover":
+        data.pop("crop")
+    return data
 
 
 DEFAULT_CONFIG = EngineConfig()

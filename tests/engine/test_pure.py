@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from processor.core.keys import content_version, image_id, rendition_key
 from processor.core.formats import HEVC_BRANDS
+from processor.core.keys import content_version, image_id, rendition_key
 from processor.core.sniff import describe_unknown, detect_format
 from processor.metadata import blurhash, dominant_color, exif_datetime, icc_description
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,45 @@ def test_image_dependency_set_runs_the_handler(name: str) -> None:
         assert response["statusCode"] == 200, response
     else:
         assert response == {"batchItemFailures": []}
+
+
+# ------------------------------------------------------------------ licences ----------------
+
+
+def _licences(dist: str) -> list[str]:
+    meta = metadata.metadata(dist)
+    found = [meta.get("License-Expression") or "", (meta.get("License") or "")[:200]]
+    found += [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+    return [x for x in found if x]
+
+
+def _gpl(text: str) -> bool:
+    """GPL, AGPL, but not LGPL (libvips, libheif and libde265 are LGPL shared libraries)."""
+    return bool(re.search(r"(?<![L])GPL|GNU (Affero )?General Public", text))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_no_image_ships_a_gpl_component(name: str) -> None:
+    dists, _ = image_contents(name)
+    assert "pillow-heif" not in dists, "pillow-heif bundles x265 (GPL): dev/test only"
+    for dist in sorted(dists):
+        gpl = [text for text in _licences(dist) if _gpl(text)]
+        assert not gpl, f"{dist} in the {name} image is GPL: {gpl}"
+
+
+@pytest.mark.unit
+def test_the_processor_image_decodes_heic_with_decoders_only() -> None:
+    processor, _ = image_contents("processor")
+    api, _ = image_contents("api")
+    assert "pi-heif" in processor and "pi-heif" not in api
+    runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [p for p in runtime if _canonical(Requirement(p).name) == "pillow-heif"]
+    # pi-heif's wheel bundles libheif and libde265 only: no x265 (or any encoder) library.
+    libraries = [str(f) for f in metadata.files("pi-heif") or [] if ".so" in f.name]
+    names = {Path(f).name.split("-")[0].split(".")[0] for f in libraries}
+    assert {"libheif", "libde265"} <= names
+    assert not [n for n in names if "x265" in n or "kvazaar" in n or "aom" in n]
+    import pi_heif
+
+    assert set(pi_heif.libheif_info()["encoders"]) <= {"mask"}  # libheif's built-in, not HEVC
