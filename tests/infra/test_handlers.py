@@ -68,7 +68,8 @@ def image_contents(name: str) -> tuple[set[str], set[str]]:
     text = DOCKERFILES[name].read_text()
     (exclude,) = re.findall(r"--exclude\s+(\S+)", text)
     excluded = {_canonical(n) for n in exclude.split(",")}
-    folders = set(re.findall(r"^COPY\s+(\w+)/\s", text, flags=re.M))
+    # `COPY processor/core/ ...` and `COPY processor/*.py ...` both bring in `processor`.
+    folders = set(re.findall(r"^COPY\s+(\w+)/", text, flags=re.M))
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     wanted = [Requirement(p) for p in pins if _canonical(Requirement(p).name) not in excluded]
     # pip resolves dependencies in the image; walk the same graph through installed metadata.
