@@ -23,6 +23,17 @@ BAD_CODES = {
 }
 
 
+# Fake credentials for every test that builds an AWS client: set before any client exists,
+# so nothing can ever reach real AWS (the region comes with them: botocore wants one).
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
 def good_files() -> list[Path]:
     return sorted(p for p in GOOD.iterdir() if p.is_file())
 

@@ -14,7 +14,9 @@ from api.deps import get_queue, get_repo, get_store
 from api.settings import ApiSettings
 from processor.core.keys import image_id, rendition_key
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
-from tests.api.fakes import FakeQueue, FakeReader, FakeStore
+from tests.api.fakes import FakeQueue, FakeStore
+from tests.conftest import FAKE_AWS_ENV
+from tests.fakes import FakeReader
 
 BUCKET = "imgpipe-test"
 CDN = "https://cdn.example.test"
@@ -132,13 +134,7 @@ def auth() -> dict[str, str]:
 def aws_credentials() -> Iterator[None]:
     # Fake credentials before any client exists: nothing may ever reach real AWS.
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in FAKE_AWS_ENV.items():
             mp.setenv(name, value)
         mp.delenv("AWS_PROFILE", raising=False)
         yield

@@ -17,7 +17,8 @@ import api.handler
 from api.deps import get_queue, get_repo, get_store
 from processor.core.errors import ConfigError
 from tests.api.conftest import API_KEY, BUCKET, CDN, CURSOR_SECRET, make_record
-from tests.api.fakes import FakeQueue, FakeReader, FakeStore
+from tests.api.fakes import FakeQueue, FakeStore
+from tests.fakes import FakeReader
 
 pytestmark = pytest.mark.unit
 

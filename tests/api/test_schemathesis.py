@@ -13,7 +13,8 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from tests.api.conftest import API_KEY, make_record, make_settings, wire
-from tests.api.fakes import FakeQueue, FakeReader, FakeStore
+from tests.api.fakes import FakeQueue, FakeStore
+from tests.fakes import FakeReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

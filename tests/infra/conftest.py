@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from infra import template as tpl
+from tests.conftest import FAKE_AWS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = {
@@ -68,14 +69,7 @@ def template() -> dict[str, Any]:
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region before any client exists; no profile from the machine."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
+    for key, value in {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "IMGPIPE_ALERT_EMAIL", "IMGPIPE_STACK_NAME"):
         monkeypatch.delenv(key, raising=False)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from processor import bootstrap
+from tests.conftest import FAKE_AWS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
@@ -121,10 +122,7 @@ class FakeLambdaContext:
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials and the processor's settings, before any client exists."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **FAKE_AWS_ENV,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "IMGPIPE_BUCKET": BUCKET,

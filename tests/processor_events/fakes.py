@@ -27,8 +27,9 @@ from processor.core.errors import (
     TransientError,
 )
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
-from processor.core.ports import Page, SourceObject
-from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.ports import SourceObject
+from processor.core.record import ImageFacts, ImageRecord, RenditionInfo
+from tests.fakes import FakeReader
 
 # --- engine ----------------------------------------------------------------------------------
 
@@ -203,14 +204,15 @@ class MemoryStore:
 # --- repository ------------------------------------------------------------------------------
 
 
-@dataclass
-class MemoryRepo:
-    """ImageRepository in a dict, with DynamoDB's conditional-write rule on sequencers."""
+class MemoryRepo(FakeReader):
+    """ImageRepository: the shared reader (tests/fakes.py) plus writes, with DynamoDB's
+    conditional-write rule on sequencers. ``failures[method] = n``: the next n calls throttle."""
 
-    records: dict[str, ImageRecord] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-    saves: int = 0
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: dict[str, int] = {}
+        self.saves = 0
+        self._lock = threading.RLock()
 
     def _call(self, method: str) -> None:
         if self.failures.get(method, 0) > 0:
@@ -219,18 +221,7 @@ class MemoryRepo:
 
     def get(self, image_id: str) -> ImageRecord | None:
         self._call("get")
-        return self.records.get(image_id)
-
-    def list_images(
-        self,
-        *,
-        status: Status | None = None,
-        limit: int = 50,
-        position: dict[str, str] | None = None,
-    ) -> Page:
-        items = sorted(self.records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
-        items = [r for r in items if (r.status == status if status else r.status != Status.deleted)]
-        return Page(items=items[:limit])
+        return super().get(image_id)
 
     def find_by_sha256(self, sha256: str) -> list[ImageRecord]:
         self._call("find_by_sha256")
