@@ -657,6 +657,10 @@ def _preflight(
     ephemeral storage the upload limit needs; the account's concurrency; the template's Rules.
     """
     defaults = template_defaults(plan.template)
+    if current is not None:
+        stuck = preflight.stuck_stack_advice(current["StackStatus"], plan.stack_name, plan.region)
+        if stuck:
+            raise DeployError(stuck)
     creating = current is None or current["StackStatus"] == "ROLLBACK_COMPLETE"
     if creating:
         _refuse_leftovers(plan, session, failed_create=current is not None)

@@ -247,6 +247,28 @@ def leftovers_message(
     return "\n".join(lines)
 
 
+def stuck_stack_advice(status: str, stack: str, region: str) -> str | None:
+    """What to run when the stack is in a state no create or update can leave, else None."""
+    where = f"--stack-name {stack} --region {region}"
+    if status == "ROLLBACK_FAILED":
+        return (
+            f"stack {stack} is ROLLBACK_FAILED: its failed create could not be cleaned up. "
+            f"Delete it (`aws cloudformation delete-stack {where}`), then deploy again."
+        )
+    if status == "DELETE_FAILED":
+        return (
+            f"stack {stack} is DELETE_FAILED. See why with `aws cloudformation "
+            f"describe-stack-events {where}`, fix it (often a non-empty bucket), then "
+            f"`aws cloudformation delete-stack {where}` and deploy again."
+        )
+    if status == "UPDATE_ROLLBACK_FAILED":
+        return (
+            f"stack {stack} is UPDATE_ROLLBACK_FAILED. Fix the cause in its events, then "
+            f"`aws cloudformation continue-update-rollback {where}` and deploy again."
+        )
+    return None
+
+
 # ------------------------------------------------------------------ stack events -----------
 
 CANCELLED = "Resource creation cancelled"

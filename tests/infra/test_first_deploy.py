@@ -358,3 +358,19 @@ def test_the_deploy_says_when_the_alarm_e_mail_is_not_confirmed(
     code, out, _ = _deploy(template)
     assert code == 0
     assert "not confirmed" not in out
+
+
+def test_a_stack_stuck_after_a_failed_rollback_gets_the_way_out_before_any_build(
+    embedded_aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = _moto_template(tmp_path)
+    assert _deploy(template)[0] == 0
+    from moto.cloudformation.models import cloudformation_backends
+
+    # moto cannot fail a rollback; this is the state CloudFormation leaves when it does.
+    (stack,) = cloudformation_backends[ACCOUNT]["eu-west-1"].stacks.values()
+    stack.status = "UPDATE_ROLLBACK_FAILED"
+    code, _, builder = _deploy(template, "--tag", "def5678")
+    assert code == 1
+    assert "aws cloudformation continue-update-rollback" in capsys.readouterr().err
+    assert builder.calls == []

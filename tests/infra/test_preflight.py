@@ -188,3 +188,22 @@ def test_the_template_rule_is_what_fit_concurrency_assumes() -> None:
     assert tpl.rule_violations({"ReservedConcurrency": "0", "MaxConcurrency": "7"}) == []
     assert tpl.rule_violations({"ReservedConcurrency": "7", "MaxConcurrency": "7"}) == []
     assert tpl.rule_violations({"ReservedConcurrency": "8", "MaxConcurrency": "7"}) != []
+
+
+@pytest.mark.parametrize(
+    ("status", "command"),
+    [
+        ("ROLLBACK_FAILED", "aws cloudformation delete-stack --stack-name imgpipe"),
+        ("DELETE_FAILED", "aws cloudformation delete-stack --stack-name imgpipe"),
+        ("UPDATE_ROLLBACK_FAILED", "aws cloudformation continue-update-rollback"),
+        ("CREATE_COMPLETE", None),
+        ("ROLLBACK_COMPLETE", None),  # the deploy deletes and recreates this one itself
+        ("UPDATE_ROLLBACK_COMPLETE", None),
+    ],
+)
+def test_a_stuck_stack_gets_the_command_that_frees_it(status: str, command: str | None) -> None:
+    advice = preflight.stuck_stack_advice(status, "imgpipe", "eu-west-1")
+    if command is None:
+        assert advice is None
+    else:
+        assert advice is not None and command in advice and "--region eu-west-1" in advice
