@@ -30,8 +30,9 @@ from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
 @dataclass(frozen=True)
 class Page:
     items: list[ImageRecord]
-    # Where the next page starts: the store's own position (DynamoDB's LastEvaluatedKey,
-    # all string values). None on the last page. The API signs it into an opaque cursor.
+    # Where the next page starts: the store's own position (DynamoDB: the sort key the next
+    # page starts below and the index shards already at their end; all string values). None
+    # on the last page. The API signs it into an opaque cursor.
     next_position: dict[str, str] | None = field(default=None)
 
 

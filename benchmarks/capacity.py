@@ -1,0 +1,562 @@
+"""The capacity model: how many images per second each part of the pipeline admits, and where
+the first bottleneck is, for the template's defaults and for documented settings.
+
+Inputs, and nothing else:
+
+- AWS's published limits (``LIMITS``, each with where AWS says it);
+- what this project measured: DynamoDB item sizes and write units per image
+  (benchmarks/results/records.json, ``python -m benchmarks.records``) and CPU and wall time
+  per image (benchmarks/results/results.json, ``python -m benchmarks.run``);
+- the template's parameters (infra/template.yaml) and the stated traffic assumptions
+  (``Traffic``).
+
+Pure arithmetic: ``python -m benchmarks.capacity`` writes docs/capacity.md from it, and
+tests/benchmarks/test_capacity.py checks the arithmetic and that the document is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.cost import duration_ms
+from infra.item_size import read_units
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDS = REPO / "benchmarks" / "results" / "records.json"
+RESULTS = REPO / "benchmarks" / "results" / "results.json"
+DOC = REPO / "docs" / "capacity.md"
+RATES = (10, 100, 1_000, 10_000)
+TENTH = 0.1  # the target: no partition above a tenth of its limit at 1,000 images/s
+
+
+@dataclass(frozen=True)
+class Limit:
+    value: float
+    unit: str
+    source: str
+
+
+DDB = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide"
+LIMITS: dict[str, Limit] = {
+    "ddb_partition_wcu": Limit(1_000, "WCU/s per partition", f"{DDB}/bp-partition-key-design.html"),
+    "ddb_partition_rcu": Limit(3_000, "RCU/s per partition", f"{DDB}/bp-partition-key-design.html"),
+    "ddb_table_wcu": Limit(
+        40_000, "WRU/s per on-demand table or index (quota)", f"{DDB}/ServiceQuotas.html"
+    ),
+    "ddb_new_table_wcu": Limit(
+        4_000, "WRU/s a new on-demand table serves at once", f"{DDB}/warm-throughput.html"
+    ),
+    "s3_prefix_put": Limit(
+        3_500,
+        "PUT/s per partitioned prefix",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html",
+    ),
+    "s3_prefix_get": Limit(
+        5_500,
+        "GET/s per partitioned prefix",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html",
+    ),
+    "lambda_account_concurrency": Limit(
+        1_000,
+        "concurrent executions per Region (default quota)",
+        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    ),
+    "lambda_scaling": Limit(
+        1_000,
+        "new execution environments per function per 10 s",
+        "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html",
+    ),
+    "esm_sqs_max_concurrency": Limit(
+        1_000,
+        "concurrent batches per SQS event source mapping",
+        "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html",
+    ),
+    "esm_sqs_scale_up": Limit(
+        300,
+        "more concurrent batches per minute",
+        "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html",
+    ),
+    "sqs_in_flight": Limit(
+        120_000,
+        "in-flight messages per standard queue",
+        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
+    ),
+    "apigw_account_rps": Limit(
+        10_000,
+        "requests/s per account and Region, HTTP APIs (quota)",
+        "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html",
+    ),
+    "cloudfront_invalidation_paths": Limit(
+        3_000,
+        "invalidation paths in progress (15 with wildcards)",
+        "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the model assumes of the callers (stated, not measured)."""
+
+    # POST /uploads (presign) and one GET /images/{id} once it is processed, per image.
+    api_requests_per_image: float = 2.0
+    # GET /images pages per uploaded image (galleries, ops): one page per ten uploads.
+    list_pages_per_image: float = 0.1
+    list_page_limit: int = 50
+    api_ms_per_request: float = 50.0  # API function duration (a page fans out in parallel)
+    dynamodb_ms_per_image: float = 15.0  # GetItem, PutItem x2 at single-digit ms each
+    cdn_origin_gets_per_file: float = 1.0  # each rendition file fetched once to fill a cache
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Measured: per done image, from the corpus."""
+
+    wcu_per_image: dict[str, float]  # "table" and each index -> WCU per done image
+    writes_per_image: float  # table writes (PutItem) per done image
+    item_bytes: dict[str, float]  # done / processing item size
+    cpu_ms: float  # engine CPU per image, all threads
+    wall_ms: float  # engine wall time per image, warm, one at a time
+    io_ms: float  # S3 read + rendition writes per image (local stack)
+    files_per_folder: dict[str, int]  # rendition files per image, per public/ folder
+    images: int  # corpus images measured
+
+    @classmethod
+    def load(
+        cls, records: Mapping[str, Any], results: Mapping[str, Any], folders: Mapping[str, int]
+    ) -> Facts:
+        done = records["by_outcome"]["done"]
+        engine = results["kinds"]["all"]["impls"]["engine"]
+        stages = results["e2e"]["stages_ms"]
+        io = sum(v for k, v in stages.items() if k.startswith(("S3 read", "S3 writes")))
+        return cls(
+            wcu_per_image={t: s["mean"] for t, s in done["wcu_per_image"].items()},
+            writes_per_image=done["writes_per_image"]["mean"],
+            item_bytes={k: v["mean"] for k, v in done["item_bytes"].items()},
+            cpu_ms=engine["cpu_ms"],
+            wall_ms=engine["wall_ms"],
+            io_ms=io,
+            files_per_folder=dict(folders),
+            images=records["images"],
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One deployment: template parameters plus the account quotas and layout it assumes."""
+
+    label: str
+    memory_mb: int
+    max_concurrency: int  # MaxConcurrency: the event source mapping's
+    batch_size: int
+    batch_window_s: float
+    api_rate: float  # ApiThrottleRate
+    list_shards: int  # ListShards
+    queues: int = 1  # processing queues, each with its own event source mapping
+    lambda_quota: int = 1_000  # the account's concurrency quota
+    api_account_rps: int = 10_000  # the account's HTTP API throttle quota
+    table_warm_wcu: int = 4_000  # what the table takes at once (WarmThroughput raises it)
+    s3_partitions: int = 1  # partitions S3 has split raw/ and each public/<folder>/ into
+    changes: tuple[str, ...] = ()  # what differs from the template's defaults, in words
+
+    @classmethod
+    def from_parameters(cls, label: str, params: Mapping[str, Any], **more: Any) -> Settings:
+        return cls(
+            label=label,
+            memory_mb=int(params["ProcessorMemory"]),
+            max_concurrency=int(params["MaxConcurrency"]),
+            batch_size=int(params["BatchSize"]),
+            batch_window_s=float(params["BatchWindowSeconds"]),
+            api_rate=float(params["ApiThrottleRate"]),
+            list_shards=int(params["ListShards"]),
+            **more,
+        )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One limit the pipeline runs into: how much of it one image per second uses."""
+
+    name: str
+    limit: float
+    unit: str
+    per_image: float  # of ``unit`` per image/s (0: not driven by the image rate)
+    note: str = ""
+    partition: bool = False  # a single partition (the tenth-of-its-limit target applies)
+
+    @property
+    def admits(self) -> float:
+        """Sustained images/s before this part is at its limit."""
+        return math.inf if self.per_image == 0 else self.limit / self.per_image
+
+    def load(self, rate: float) -> float:
+        """Fraction of the limit used at ``rate`` images/s."""
+        return rate * self.per_image / self.limit
+
+
+def seconds_per_image(facts: Facts, settings: Settings, traffic: Traffic) -> float:
+    """One image's processor time on Lambda: the engine at this memory, S3 and DynamoDB."""
+    engine = duration_ms(facts.wall_ms, facts.cpu_ms, settings.memory_mb, cores=2)
+    return (engine + facts.io_ms + traffic.dynamodb_ms_per_image) / 1000
+
+
+def shard_query_rcu(facts: Facts, settings: Settings, traffic: Traffic) -> float:
+    """RCU of one shard's Query in a listing page (eventually consistent)."""
+    per_shard = min(
+        traffic.list_page_limit, math.ceil(2 * traffic.list_page_limit / settings.list_shards) + 1
+    )
+    return read_units(int(per_shard * facts.item_bytes["done"]))
+
+
+def parts(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> list[Part]:
+    t = traffic
+    s = settings
+    seconds = seconds_per_image(facts, s, t)
+    api_s = t.api_requests_per_image * t.api_ms_per_request / 1000
+    batch_s = s.batch_window_s + s.batch_size * seconds
+    wcu = facts.wcu_per_image
+    lim = LIMITS
+    out = [
+        Part(
+            "API Gateway stage throttle (ApiThrottleRate)",
+            s.api_rate,
+            "requests/s",
+            t.api_requests_per_image + t.list_pages_per_image,
+        ),
+        Part(
+            "API Gateway account quota",
+            s.api_account_rps,
+            "requests/s",
+            t.api_requests_per_image + t.list_pages_per_image,
+        ),
+        Part(
+            "processor concurrency (MaxConcurrency x queues)",
+            min(s.max_concurrency, lim["esm_sqs_max_concurrency"].value) * s.queues,
+            "concurrent",
+            seconds,
+            f"{seconds * 1000:.0f} ms per image at {s.memory_mb} MB",
+        ),
+        Part(
+            "Lambda account concurrency",
+            s.lambda_quota,
+            "concurrent",
+            seconds + api_s,
+            "processor and API together",
+        ),
+        Part(
+            "SQS in-flight messages",
+            lim["sqs_in_flight"].value * s.queues,
+            "messages",
+            batch_s,
+            "a message is in flight for its batch window and its batch",
+        ),
+        Part(
+            "S3 raw/ PUT (one upload)",
+            lim["s3_prefix_put"].value * s.s3_partitions,
+            "PUT/s",
+            1.0,
+            "upload keys start with a random hex uuid, so S3 can split raw/",
+        ),
+        Part(
+            "S3 raw/ GET (the processor's read)",
+            lim["s3_prefix_get"].value * s.s3_partitions,
+            "GET/s",
+            1.0,
+        ),
+        Part(
+            "S3 public/<folder>/ PUT (renditions)",
+            lim["s3_prefix_put"].value * s.s3_partitions,
+            "PUT/s",
+            float(max(facts.files_per_folder.values())),
+            "keys start with the image id (a hash), so S3 can split a folder further",
+        ),
+        Part(
+            "S3 public/<folder>/ GET (CDN cache fills)",
+            lim["s3_prefix_get"].value * s.s3_partitions,
+            "GET/s",
+            max(facts.files_per_folder.values()) * t.cdn_origin_gets_per_file,
+        ),
+        Part(
+            "CloudFront invalidations",
+            lim["cloudfront_invalidation_paths"].value,
+            "paths",
+            0.0,
+            "none: rendition keys carry a content version, nothing is ever invalidated",
+        ),
+        Part(
+            "DynamoDB table, what it takes at once",
+            s.table_warm_wcu,
+            "WCU/s",
+            wcu["table"],
+        ),
+        Part("DynamoDB table quota", lim["ddb_table_wcu"].value, "WCU/s", wcu["table"]),
+    ]
+    for index in sorted(k for k in wcu if k != "table"):
+        out.append(
+            Part(f"DynamoDB index {index} quota", lim["ddb_table_wcu"].value, "WCU/s", wcu[index])
+        )
+    partition_wcu = lim["ddb_partition_wcu"].value
+    for index, key in (("by_created", "image#<n>"), ("by_state", "processing#<n>")):
+        out.append(
+            Part(
+                f"{index} partition {key}",
+                partition_wcu,
+                "WCU/s",
+                wcu[index] / s.list_shards,
+                f"{wcu[index]:g} WCU per image over {s.list_shards} shards",
+                partition=True,
+            )
+        )
+    out.append(
+        Part(
+            "by_uploader partition <uploader>#<n>",
+            partition_wcu,
+            "WCU/s",
+            wcu["by_uploader"] / s.list_shards,
+            "worst case: one uploader sends every image",
+            partition=True,
+        )
+    )
+    out.append(
+        Part(
+            "listing reads, each shard partition",
+            lim["ddb_partition_rcu"].value,
+            "RCU/s",
+            t.list_pages_per_image * shard_query_rcu(facts, s, t),
+            "every page reads every shard once",
+            partition=True,
+        )
+    )
+    return out
+
+
+def ramp(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> str:
+    """How long Lambda's SQS scaling takes to reach the concurrency the ceiling needs."""
+    ceiling = admitted(parts(facts, settings, traffic))
+    needed = min(
+        ceiling * seconds_per_image(facts, settings, traffic),
+        settings.max_concurrency * settings.queues,
+    )
+    per_minute = LIMITS["esm_sqs_scale_up"].value * settings.queues
+    minutes = max(0.0, needed - 5 * settings.queues) / per_minute
+    return (
+        f"It needs {needed:,.0f} processor instances, which Lambda's SQS scaling (+300 a "
+        f"minute per event source mapping) reaches in {minutes:.1f} min; uploads queue meanwhile."
+    )
+
+
+def bottleneck(found: Sequence[Part]) -> Part:
+    return min(found, key=lambda p: p.admits)
+
+
+def admitted(found: Sequence[Part]) -> float:
+    return bottleneck(found).admits
+
+
+def settings_for(params: Mapping[str, Any]) -> list[Settings]:
+    """The defaults, the documented raise to 1,000 images/s, and what 10,000 takes."""
+    defaults = Settings.from_parameters("template defaults", params)
+    raised = replace(
+        defaults,
+        label="1,000 images/s: parameters raised",
+        max_concurrency=400,
+        api_rate=3_000,
+        changes=("MaxConcurrency=400", "ApiThrottleRate=3000", "ApiThrottleBurst=5000"),
+    )
+    ten_k = replace(
+        raised,
+        label="10,000 images/s: what to change",
+        max_concurrency=1_000,
+        queues=3,
+        api_rate=25_000,
+        list_shards=64,
+        lambda_quota=5_000,
+        api_account_rps=30_000,
+        table_warm_wcu=40_000,
+        s3_partitions=8,
+        changes=(
+            "MaxConcurrency=1000 (one event source mapping's most)",
+            "three processing queues, each with its own event source mapping (S3 notifications"
+            " split by the upload key's first hex digit): a template change",
+            "ApiThrottleRate=25000, and the account's HTTP API quota raised to 30,000 requests/s",
+            "ListShards=64",
+            "the account's Lambda concurrency quota raised to 5,000",
+            "WarmThroughput of 40,000 WCU/s on the table and its indexes (a template change)",
+            "raw/ and public/<folder>/ partitioned 8 ways by S3 (it splits them under sustained"
+            " load, answering 503 Slow Down meanwhile; AWS support can do it ahead)",
+        ),
+    )
+    return [defaults, raised, ten_k]
+
+
+# --- the document ------------------------------------------------------------------------
+
+
+def _n(value: float) -> str:
+    if math.isinf(value):
+        return "unbounded"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _pct(load: float) -> str:
+    if load == 0:
+        return "0"
+    text = f"{load * 100:.0f}%" if load >= 0.01 else "<1%"
+    return f"**{text}**" if load > 1 else text
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()) -> str:
+    scenarios = settings_for(params)
+    lines = [
+        "# Capacity: where the pipeline stops, and what to raise",
+        "",
+        "Generated by `python -m benchmarks.capacity` from benchmarks/capacity.py (the model),",
+        "AWS's published limits, the template's parameters and measured facts; a test fails when",
+        "this file is not what the model says. Load is the share of each part's limit in use.",
+        "",
+        "## Summary",
+        "",
+    ]
+    for s in scenarios:
+        found = parts(facts, s, traffic)
+        first = bottleneck(found)
+        lines.append(
+            f"- **{s.label}**: sustains {_n(first.admits)} images/s; first bottleneck: "
+            f"{first.name}. {ramp(facts, s, traffic)}"
+        )
+    raised = parts(facts, scenarios[1], traffic)
+    worst = max((p for p in raised if p.partition), key=lambda p: p.load(1_000))
+    lines += [
+        f"- At 1,000 images/s the busiest partition of any table or index is {worst.name} at "
+        f"{worst.load(1_000) * 100:.1f}% of its limit (target: at most 10%).",
+        "",
+        "## Measured facts",
+        "",
+        f"- Corpus: {facts.images} images through the processor on moto's server "
+        "(`python -m benchmarks.records`, benchmarks/results/records.json), each write counted "
+        "as if the upload named an uploader, as the access issue's records will.",
+        f"- Table writes per image: {facts.writes_per_image:g} (PutItem `processing` on first "
+        "sight, PutItem `done`), both conditional: a retried or duplicate event writes nothing "
+        "twice.",
+        "- Item sizes: "
+        + ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(facts.item_bytes.items()))
+        + ".",
+        "- WCU per done image: "
+        + ", ".join(f"{k} {v:g}" for k, v in sorted(facts.wcu_per_image.items()))
+        + f" (total {sum(facts.wcu_per_image.values()):g}).",
+        f"- Engine per image: {facts.cpu_ms:.0f} ms CPU, {facts.wall_ms:.0f} ms wall "
+        f"(benchmarks/results/results.json); S3 read and rendition writes {facts.io_ms:.0f} ms.",
+        "",
+        "## Assumptions about traffic",
+        "",
+        f"- {traffic.api_requests_per_image:g} API requests per image (POST /uploads, one GET "
+        f"/images/{{id}}) and {traffic.list_pages_per_image:g} listing pages of "
+        f"{traffic.list_page_limit} per image; {traffic.api_ms_per_request:g} ms per API request.",
+        f"- DynamoDB requests of one image: {traffic.dynamodb_ms_per_image:g} ms in all.",
+        f"- Each rendition file is read from S3 {traffic.cdn_origin_gets_per_file:g} time(s) to "
+        "fill the CDN.",
+        "",
+    ]
+    for s in scenarios:
+        found = parts(facts, s, traffic)
+        lines += [f"## {s.label}", ""]
+        knobs = (
+            f"ProcessorMemory={s.memory_mb}, MaxConcurrency={s.max_concurrency}, "
+            f"BatchSize={s.batch_size}, ApiThrottleRate={s.api_rate:g}, "
+            f"ListShards={s.list_shards}"
+        )
+        lines.append(f"Settings: {knobs}.")
+        if s.changes:
+            lines += ["", "Changed from the defaults:", ""] + [f"- {c}" for c in s.changes]
+        lines.append("")
+        rows = [
+            [
+                p.name,
+                f"{_n(p.limit)} {p.unit}",
+                _n(p.admits),
+                *(_pct(p.load(r)) for r in RATES),
+                p.note,
+            ]
+            for p in sorted(found, key=lambda p: p.admits)
+        ]
+        header = ["part", "limit", "admits images/s", *(f"at {r:,}/s" for r in RATES), "note"]
+        lines += _table(header, rows)
+        lines.append("")
+    lines += [
+        "## Why the keys look as they do",
+        "",
+        "- Every index partition key is `<value>#<hash(id) % ListShards>`: a partition key value "
+        "lives in one partition (1,000 WCU/s), and a timestamp sort key keeps DynamoDB from "
+        "splitting it for heat, so one constant key would cap the whole pipeline near "
+        f"{1_000 / facts.wcu_per_image['by_created']:,.0f} images/s. Listings query each shard "
+        "newest first and merge them; a cursor carries one boundary and the shards at their end.",
+        "- `by_state` is sparse: only processing, failed and deleted items carry `state_pk`. An "
+        "image costs it one put (processing) and one delete (done); done images, nearly all of "
+        "them, are not in it.",
+        "- `status=done` reads `by_created` with a filter rather than a done-only index: done "
+        "images are nearly all of `by_created`, so the filter drops little, while a done-only "
+        f"index would cost every image another {facts.wcu_per_image['by_created'] - 1:g} WCU.",
+        "- `by_created` and `by_state` project what a listing shows (a page is Queries only); "
+        "`by_sha256` and `by_uploader` keep keys only and the reader uses BatchGetItem: they are "
+        "read rarely or in small pages, and a keys-only entry costs 1 WCU once.",
+        "- ListShards may only be raised: items written under fewer shards stay in the low "
+        "shards, which are still read; lowering it hides the items in the shards it drops.",
+        "",
+        "## A table created before the sharded keys",
+        "",
+        "Its indexes differ (`by_status` became the sparse `by_state`, projections changed, "
+        "`by_uploader` is new) and its items lack the shard keys. CloudFormation adds or removes "
+        "one global secondary index per stack update and cannot change one in place, so such a "
+        "stack needs one update per index and every item rewritten (a PutItem of the same record "
+        "writes the new keys). There is no command for that yet.",
+        "",
+        "## Limits used",
+        "",
+    ]
+    lines += _table(
+        ["limit", "value", "source"],
+        [[k, f"{_n(v.value)} {v.unit}", v.source] for k, v in LIMITS.items()],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def load_inputs(records: Path = RECORDS, results: Path = RESULTS) -> tuple[Facts, dict[str, Any]]:
+    from infra.template import parameter_defaults
+    from processor.core.config import EngineConfig
+
+    folders: dict[str, int] = {}
+    for spec in EngineConfig().renditions:
+        folders[spec.folder] = folders.get(spec.folder, 0) + len(spec.formats)
+    facts = Facts.load(
+        json.loads(records.read_text(encoding="utf-8")),
+        json.loads(results.read_text(encoding="utf-8")),
+        folders,
+    )
+    return facts, dict(parameter_defaults())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    facts, params = load_inputs()
+    args.out.write_text(render(facts, params), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""The capacity model: its arithmetic by hand, its targets, and docs/capacity.md being current."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from benchmarks import capacity
+from benchmarks.capacity import Facts, Part, Settings, Traffic, parts
+from infra import template as tpl
+
+pytestmark = pytest.mark.unit
+
+FACTS = Facts(
+    wcu_per_image={"table": 3, "by_created": 3, "by_state": 2, "by_sha256": 1, "by_uploader": 1},
+    writes_per_image=2,
+    item_bytes={"done": 1200.0, "processing": 300.0},
+    cpu_ms=200.0,
+    wall_ms=150.0,
+    io_ms=50.0,
+    files_per_folder={"thumbs": 2, "optimized": 2},
+    images=10,
+)
+SETTINGS = Settings(
+    label="hand",
+    memory_mb=1769,  # one vCPU: the engine takes its CPU time, 200 ms
+    max_concurrency=10,
+    batch_size=5,
+    batch_window_s=1.0,
+    api_rate=50,
+    list_shards=32,
+)
+TRAFFIC = Traffic(dynamodb_ms_per_image=0.0)
+
+
+def by_name(found: list[Part]) -> dict[str, Part]:
+    return {p.name: p for p in found}
+
+
+def test_each_part_by_hand() -> None:
+    found = by_name(parts(FACTS, SETTINGS, TRAFFIC))
+    # 200 ms engine + 50 ms S3: 0.25 s per image, so 10 instances take 40 images/s
+    assert found["processor concurrency (MaxConcurrency x queues)"].admits == pytest.approx(40)
+    # 2 requests per image plus 0.1 listing pages: 50 requests/s admit 50 / 2.1
+    assert found["API Gateway stage throttle (ApiThrottleRate)"].admits == pytest.approx(50 / 2.1)
+    # 3 WCU per image over 32 shards: a 1,000 WCU partition admits 32,000 / 3
+    assert found["by_created partition image#<n>"].admits == pytest.approx(32_000 / 3)
+    assert found["by_created partition image#<n>"].load(1_000) == pytest.approx(3 / 32)
+    # two PUTs per image into each folder: 3,500 / 2
+    assert found["S3 public/<folder>/ PUT (renditions)"].admits == pytest.approx(1_750)
+    # in flight: a 1 s window plus 5 images of 0.25 s
+    assert found["SQS in-flight messages"].admits == pytest.approx(120_000 / 2.25)
+    # content-versioned keys: nothing to invalidate at any rate
+    assert math.isinf(found["CloudFront invalidations"].admits)
+    # one page per ten images reads 4 items of 1.2 KB from each shard: 4.8 KB is 1 RCU
+    assert found["listing reads, each shard partition"].per_image == pytest.approx(0.1)
+
+
+def test_the_first_bottleneck_is_the_lowest_ceiling() -> None:
+    found = parts(FACTS, SETTINGS, TRAFFIC)
+    first = capacity.bottleneck(found)
+    assert first.name == "API Gateway stage throttle (ApiThrottleRate)"
+    assert capacity.admitted(found) == min(p.admits for p in found)
+    # raising that throttle moves the bottleneck to the processor
+    raised = capacity.bottleneck(parts(FACTS, replace(SETTINGS, api_rate=5_000), TRAFFIC))
+    assert raised.name == "processor concurrency (MaxConcurrency x queues)"
+
+
+def test_more_shards_means_less_per_partition() -> None:
+    few = by_name(parts(FACTS, replace(SETTINGS, list_shards=8), TRAFFIC))
+    many = by_name(parts(FACTS, replace(SETTINGS, list_shards=64), TRAFFIC))
+    key = "by_state partition processing#<n>"
+    assert few[key].load(1_000) == pytest.approx(8 * many[key].load(1_000))
+
+
+@pytest.fixture(scope="module")
+def measured() -> tuple[Facts, dict[str, str]]:
+    return capacity.load_inputs()
+
+
+def test_the_targets_hold_on_measured_facts(measured: tuple[Facts, dict[str, str]]) -> None:
+    facts, params = measured
+    defaults, raised, ten_k = capacity.settings_for(params)
+    # The defaults have a ceiling, named.
+    assert 0 < capacity.admitted(parts(facts, defaults)) < 1_000
+    # 1,000 images/s with template parameters alone, each within its declared bounds.
+    assert capacity.admitted(parts(facts, raised)) >= 1_000
+    declared = tpl.load_template()["Parameters"]
+    for change in raised.changes:
+        name, _, value = change.partition("=")
+        bounds = declared[name]
+        assert bounds.get("MinValue", -math.inf) <= float(value) <= bounds.get("MaxValue", math.inf)
+    same_quotas = replace(
+        raised, max_concurrency=defaults.max_concurrency, api_rate=defaults.api_rate
+    )
+    assert replace(same_quotas, label=defaults.label, changes=()) == defaults
+    # No partition of any table or index above a tenth of its limit at 1,000 images/s.
+    partitions = [p for p in parts(facts, raised) if p.partition]
+    assert partitions and all(p.load(1_000) <= capacity.TENTH for p in partitions)
+    # 10,000 images/s once the named changes are made.
+    assert capacity.admitted(parts(facts, ten_k)) >= 10_000 and ten_k.changes
+
+
+def test_the_document_is_what_the_model_says(measured: tuple[Facts, dict[str, str]]) -> None:
+    facts, params = measured
+    assert capacity.DOC.read_text(encoding="utf-8") == capacity.render(facts, params), (
+        "docs/capacity.md is stale: run `python -m benchmarks.capacity`"
+    )
