@@ -28,7 +28,8 @@ from benchmarks.corpus import REPO, Input
 
 log = logging.getLogger(__name__)
 
-_BANNER = re.compile(r"^\s+(aws|bucket|table)\s+(\S+)")
+# "  bucket     imgpipe-...": two spaces, a label, two or more spaces, the value.
+_BANNER = re.compile(r"^  (api|aws|bucket|table|queue)\s{2,}(\S+)")
 _STAGES = {
     "s3_read": "S3 read (streamed to a temp file, hashed)",
     "decode": "decode (one shrink-on-load decode)",

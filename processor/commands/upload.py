@@ -176,6 +176,8 @@ class Uploader:
     def upload(self, path: Path) -> dict[str, Any]:
         """One file; returns what to print (without --wait)."""
         size = path.stat().st_size
+        if size == 0:  # said here: the API's answer would be about a field, not the file
+            raise Refused("empty_file", f"{path.name} is empty (0 bytes): nothing to upload")
         ctype = content_type(path)
         if size >= self.multipart_threshold:
             uploaded = self._multipart(path, size, ctype)

@@ -1,13 +1,31 @@
-"""An embedded AWS for the local stack: moto's server, on loopback, in this process.
+"""An embedded AWS for the local stack: moto's server, on loopback, in a process of its own.
 
 One endpoint serves every service the pipeline uses (S3, SQS, DynamoDB, SNS, CloudWatch). Its
-state lives in this process's memory and is gone when it stops, like LocalStack's default.
+state lives in that process's memory and is gone when it stops, like LocalStack's default.
+
+Why a process and not a thread: moto spends real CPU per request (a 50-item index query is
+~170 ms of Python), and in the stack's process it would share one GIL with the API and the
+worker's dispatcher, so a browser polling the gallery would slow the whole pipeline down.
+
+    python -m processor.local.aws --host 127.0.0.1 --port 0   # prints "port N", then serves
+
+The child serves until its standard input closes (the parent stopped or died) or SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-from typing import Any
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+from processor.core.errors import StackError
 
 log = logging.getLogger(__name__)
 
@@ -18,39 +36,112 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+START_TIMEOUT_S = 60.0
 
 
 class EmbeddedAws:
-    """moto's threaded server: ``start()`` returns its endpoint URL, ``stop()`` frees the port."""
+    """moto's server in a child process: ``start()`` returns its URL, ``stop()`` ends it."""
 
     def __init__(self, host: str = LOOPBACK, port: int = 4566) -> None:
         self.host = host
         self.port = port
-        self._server: Any = None
+        self._process: subprocess.Popen[str] | None = None
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        # werkzeug logs every request at INFO: far too chatty next to the API's own log.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        server.start()
-        self._server = server
-        self.port = server.get_host_and_port()[1]  # the real one when 0 asked for any free port
-        log.info("moto listening on %s", self.url)
+        env = {**os.environ, **FAKE_CREDENTIALS, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, "--host", self.host, "--port", str(self.port)],
+            stdin=subprocess.PIPE,  # the lifeline: closed when this process ends, however
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self._process = process
+        assert process.stdout is not None
+        line = _read_line(process.stdout, START_TIMEOUT_S)
+        if not line.startswith("port "):
+            self.stop()
+            raise StackError(
+                f"the embedded AWS did not start on {self.host}:{self.port} (see the log above)"
+            )
+        self.port = int(line.split()[1])  # the real one when 0 asked for any free port
+        log.info("moto listening on %s (pid %d)", self.url, process.pid)
         return self.url
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        process, self._process = self._process, None
+        if process is None:
             return
-        server.stop()
-        # ThreadedMotoServer.stop() ends serve_forever but leaves the socket open.
-        inner = getattr(server, "_server", None)
-        if inner is not None:
-            inner.server_close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
         log.info("moto stopped")
+
+
+def _read_line(stream: IO[str], timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            return stream.readline()
+    return ""
+
+
+def serve(host: str, port: int) -> int:
+    from moto.server import ThreadedMotoServer
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the stack, which stops us
+    # werkzeug logs every request at INFO: far too chatty next to the API's own log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    try:
+        server.start()
+    except OSError as e:
+        sys.stderr.write(f"cannot listen on {host}:{port}: {e.strerror}\n")
+        return 2
+    # The parent reads this line to learn the port (the real one when 0 was asked for).
+    sys.stdout.write(f"port {server.get_host_and_port()[1]}\n")
+    sys.stdout.flush()
+
+    def lifeline() -> None:
+        sys.stdin.read()  # returns at EOF: the parent is gone
+        done.set()
+
+    threading.Thread(target=lifeline, daemon=True).start()
+    while not done.wait(0.5):
+        pass
+    server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="moto's server for the local stack")
+    parser.add_argument("--host", default=LOOPBACK)
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    return serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -359,8 +359,10 @@ class LocalStack:
 
     @property
     def healthy(self) -> bool:
-        """False once the API server or the worker has died."""
+        """False once the API server, the worker or the embedded AWS has died."""
         if self._server_thread is None or not self._server_thread.is_alive():
+            return False
+        if self._aws is not None and not self._aws.running:
             return False
         return self.worker is None or self.worker.running
 

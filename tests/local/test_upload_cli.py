@@ -88,3 +88,25 @@ def test_local_command_defaults() -> None:
     assert args.endpoint_url is None and not args.real_aws
     with pytest.raises(SystemExit):
         build_parser().parse_args(["local", "--endpoint-url", "http://x", "--real-aws"])
+
+
+def test_an_empty_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from tests.local.conftest import IMGPIPE
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    # Port 9 (discard) is never asked: the file is refused before any request.
+    run = subprocess.run(
+        [str(IMGPIPE), "upload", "--api", "http://127.0.0.1:9", str(empty)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    (line,) = [json.loads(x) for x in run.stdout.splitlines()]
+    assert line["status"] == "refused"
+    assert line["error"] == {
+        "code": "empty_file",
+        "message": "empty.jpg is empty (0 bytes): nothing to upload",
+    }

@@ -8,6 +8,12 @@ const MULTIPART_FROM = Number(new URLSearchParams(location.search).get("multipar
   || 32 * 1024 * 1024;
 const PART_UPLOADS = 3; // parts of one file in flight at once
 const POLL_MS = 1500;
+const FIRST_PAGE = 60; // cards read on load
+const NEWEST_MIN = 5; // an idle poll reads this many of the newest images
+const NEWEST_MAX = 50;
+const WINDOW_MAX = 100; // records one poll reads newest first, at most
+const MAX_LIMIT = 200; // the API's page size limit
+const FEW = 4; // up to this many single reads; more: one listing of what is processing
 // What this build accepts (processor/core/formats.py), written into the page by the server.
 const FORMATS = JSON.parse(document.getElementById("imgpipe-formats").textContent);
 const TYPES = FORMATS.types; // file extension -> Content-Type
@@ -16,6 +22,8 @@ const ACCEPTED_TYPES = FORMATS.content_types;
 const $ = (selector) => document.querySelector(selector);
 const records = new Map(); // id -> latest record from GET /images
 const watching = new Map(); // id -> upload row waiting for the image's final status
+let loaded = false; // the first page has been read
+let newestAsk = NEWEST_MIN;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -57,7 +65,9 @@ async function api(path, { method = "GET", body, params } = {}) {
   if (!response.ok) {
     // RFC 9457 problem details: say what the API said.
     const fields = (data.errors || []).map((e) => `${e.loc.slice(1).join(".")}: ${e.msg}`);
-    throw new Error([data.detail || data.title || response.statusText, ...fields].join(" — "));
+    const error = new Error([data.detail || data.title || response.statusText, ...fields].join(" — "));
+    error.status = response.status;
+    throw error;
   }
   return data;
 }
@@ -146,14 +156,17 @@ function uploadRow(file) {
 async function upload(file) {
   const row = uploadRow(file);
   const type = contentType(file);
+  if (file.size === 0) {
+    row.set("refused: the file is empty (0 bytes)", "failed");
+    return;
+  }
   try {
     const id = file.size >= MULTIPART_FROM
       ? await uploadMultipart(file, type, row.progress)
       : await uploadPost(file, type, row.progress);
     row.done();
     row.set("uploaded; processing…");
-    watching.set(id, row);
-    refresh();
+    watching.set(id, row); // the next poll finds it among the newest
   } catch (error) {
     row.set(`refused: ${error.message}`, "failed");
   }
@@ -200,39 +213,150 @@ function fillCard(node, record) {
   node.replaceChildren(thumb, caption);
 }
 
-async function refresh() {
-  let page;
+// --- what the gallery asks for ---------------------------------------------------------------
+// Never the whole list again: reading every record on every poll made the local stack 15x
+// slower while a gallery was open. One page on load, then per poll only what can have
+// changed: the newest few, down to the oldest image still processing (new images and the ones
+// that finished are the newest), and single reads for anything older still in progress. An
+// idle poll reads one small page.
+
+function cardNode(id) {
+  return $("#grid").querySelector(`[data-id="${id}"]`);
+}
+
+// Newest first, as the API lists them: created_at, then id.
+function newer(a, b) {
+  return a.created_at === b.created_at ? a.id > b.id : a.created_at > b.created_at;
+}
+
+function place(node, record) {
+  const grid = $("#grid");
+  const next = [...grid.children].find((n) => {
+    const other = records.get(n.dataset.id);
+    return other && newer(record, other);
+  });
+  grid.insertBefore(node, next || null);
+}
+
+function forget(id) {
+  records.delete(id);
+  const node = cardNode(id);
+  if (node) node.remove();
+}
+
+function upsert(record) {
+  if (record.status === "deleted") {
+    forget(record.id);
+  } else {
+    const before = records.get(record.id);
+    records.set(record.id, record);
+    let node = cardNode(record.id);
+    if (!node) {
+      node = card(record);
+      place(node, record);
+    }
+    if (!before || before.updated_at !== record.updated_at || before.status !== record.status) {
+      fillCard(node, record);
+    }
+  }
+  const row = watching.get(record.id);
+  if (row && record.status !== "processing") {
+    watching.delete(record.id);
+    if (record.status === "done") row.set(`done: ${record.width}×${record.height}`, "done");
+    else row.set(`${record.status}: ${record.error ? record.error.message : ""}`, "failed");
+  }
+}
+
+// Newest first, down to the first image already known and to the oldest one still processing:
+// one page holds what arrived and what finished (they were created last). Returns the ids read.
+async function readNewest() {
+  const processing = [...records.values()].filter((r) => r.status === "processing");
+  const oldest = processing.reduce((o, r) => (!o || newer(o, r) ? r : o), null);
+  const span = oldest ? [...records.values()].filter((r) => !newer(oldest, r)).length : 0;
+  const read = new Set();
+  let cursor = null;
+  let fresh = 0;
+  let ask = Math.min(NEWEST_MAX, Math.max(newestAsk, span + NEWEST_MIN));
+  for (;;) {
+    const params = { limit: String(ask) };
+    if (cursor) params.cursor = cursor;
+    const page = await api("/images", { params });
+    let reachedKnown = false;
+    for (const record of page.data) {
+      if (records.has(record.id)) reachedKnown = true;
+      else fresh += 1;
+      upsert(record);
+      read.add(record.id);
+    }
+    const last = page.data[page.data.length - 1];
+    const pastOldest = !oldest || (last && !newer(last, oldest));
+    if ((reachedKnown && pastOldest) || !page.next || read.size >= WINDOW_MAX) break;
+    cursor = page.next;
+    ask = NEWEST_MAX;
+  }
+  // As many as arrived since the last poll, and a few more: one request when images flow in.
+  newestAsk = Math.min(NEWEST_MAX, NEWEST_MIN + fresh);
+  return read;
+}
+
+// Images still processing that readNewest did not reach (an old image reprocessed, or more
+// in progress than one window): where are they now?
+async function readInProgress(read) {
+  const stale = [...records.values()].filter((r) => r.status === "processing" && !read.has(r.id));
+  if (!stale.length) return;
+  const still = new Set();
+  if (stale.length > FEW) {
+    const page = await api("/images", { params: { status: "processing", limit: String(MAX_LIMIT) } });
+    for (const record of page.data) {
+      still.add(record.id);
+      if (records.has(record.id)) upsert(record);
+    }
+  }
+  // The others have left "processing" (done, failed or deleted): read each once.
+  const left = stale.filter((r) => !still.has(r.id));
+  const one = async () => {
+    for (let r = left.shift(); r; r = left.shift()) await readOne(r.id);
+  };
+  await Promise.all(Array.from({ length: Math.min(FEW, left.length) }, one));
+}
+
+async function readOne(id) {
   try {
-    page = await api("/images", { params: { limit: "200" } });
+    upsert(await api(`/images/${id}`));
+  } catch (error) {
+    if (error.status === 404) forget(id);
+    else throw error;
+  }
+}
+
+function summarise() {
+  const counts = {};
+  for (const r of records.values()) counts[r.status] = (counts[r.status] || 0) + 1;
+  $("#summary").textContent = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(" · ");
+  $("#empty").hidden = records.size > 0;
+}
+
+async function refresh() {
+  try {
+    if (!loaded) {
+      const page = await api("/images", { params: { limit: String(FIRST_PAGE) } });
+      page.data.forEach(upsert);
+      loaded = true;
+    } else {
+      await readInProgress(await readNewest());
+    }
     $("#offline").hidden = true;
   } catch (error) {
     $("#offline").textContent = `The API is not answering: ${error.message}`;
     $("#offline").hidden = false;
-    return;
   }
-  const grid = $("#grid");
-  const seen = new Set();
-  page.data.forEach((record, index) => {
-    seen.add(record.id);
-    let node = grid.querySelector(`[data-id="${record.id}"]`);
-    const before = records.get(record.id);
-    if (!node) node = card(record);
-    if (!before || before.updated_at !== record.updated_at || before.status !== record.status) {
-      fillCard(node, record);
-    }
-    if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] || null);
-    records.set(record.id, record);
-    const row = watching.get(record.id);
-    if (row && record.status !== "processing") {
-      watching.delete(record.id);
-      if (record.status === "done") row.set(`done: ${record.width}×${record.height}`, "done");
-      else row.set(`${record.status}: ${record.error ? record.error.message : ""}`, "failed");
-    }
-  });
-  for (const node of [...grid.children]) if (!seen.has(node.dataset.id)) node.remove();
-  const counts = page.data.reduce((c, r) => ({ ...c, [r.status]: (c[r.status] || 0) + 1 }), {});
-  $("#summary").textContent = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(" · ");
-  $("#empty").hidden = page.data.length > 0;
+  summarise();
+}
+
+// One poll at a time, the next POLL_MS after the last ended: a slow answer never piles up.
+async function poll() {
+  if (!document.hidden) await refresh();
+  setTimeout(poll, POLL_MS);
 }
 
 // --- the detail view -----------------------------------------------------------------------
@@ -287,12 +411,14 @@ function openDetail(id) {
   if (!$("#detail").open) $("#detail").showModal();
 }
 
-async function act(button, action) {
+async function act(button, action, after) {
   button.disabled = true;
+  const id = shown;
   try {
     await action();
     $("#detail").close();
-    refresh();
+    after(id);
+    summarise();
   } catch (error) {
     alert(error.message);
   } finally {
@@ -317,11 +443,14 @@ function start() {
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
 
-  $("#delete").addEventListener("click", (e) => act(e.target, () => api(`/images/${shown}`, { method: "DELETE" })));
-  $("#reprocess").addEventListener("click", (e) => act(e.target, () => api(`/images/${shown}/reprocess`, { method: "POST" })));
+  // Deleted: the card goes now. Reprocessed: followed like any image in progress.
+  $("#delete").addEventListener("click", (e) => act(e.target,
+    () => api(`/images/${shown}`, { method: "DELETE" }), forget));
+  $("#reprocess").addEventListener("click", (e) => act(e.target,
+    () => api(`/images/${shown}/reprocess`, { method: "POST" }),
+    (id) => upsert({ ...records.get(id), status: "processing" })));
 
-  refresh();
-  setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+  poll();
 }
 
 start();
