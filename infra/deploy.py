@@ -29,6 +29,7 @@ from typing import Any, Protocol, TextIO
 from infra import preflight
 from infra import template as tpl
 from infra.errors import DeployError
+from infra.registry import OCI_ARCHITECTURES, PushedImage, RegistryClient, RegistryError
 from infra.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,18 +60,54 @@ IMAGES = (
 class ContainerBuilder(Protocol):
     """The only Docker calls the deploy makes. ``DockerCli`` shells out; tests pass a fake."""
 
-    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None: ...
+    def build(
+        self,
+        *,
+        dockerfile: Path,
+        context: Path,
+        image: str,
+        architecture: str,
+        labels: Mapping[str, str],
+    ) -> None: ...
 
     def login(self, *, registry: str, username: str, password: str) -> None: ...
 
     def push(self, image: str) -> None: ...
 
 
-class DockerCli:
-    """ContainerBuilder on the `docker` command line (needs a reachable Docker engine)."""
+class ManifestReader(Protocol):
+    """Reads back a pushed image (``RegistryClient`` over HTTP; tests of the plan pass a fake)."""
 
-    def __init__(self, docker: str = "docker") -> None:
+    def pushed(self, image: str, *, architecture: str, username: str, password: str) -> PushedImage:
+        """``architecture`` is Lambda's name (arm64, x86_64)."""
+        ...
+
+
+class HttpManifests:
+    """ManifestReader on the registry's HTTP API (ECR's, or any Docker registry)."""
+
+    def pushed(self, image: str, *, architecture: str, username: str, password: str) -> PushedImage:
+        client = RegistryClient(username, password)
+        try:
+            return client.image(image, OCI_ARCHITECTURES[architecture])
+        except RegistryError as e:
+            raise DeployError(f"cannot read back {image}: {e}") from e
+
+
+class DockerCli:
+    """ContainerBuilder on the `docker` command line (needs a reachable Docker engine).
+
+    ``base_image`` builds on another Lambda base than the Dockerfiles' pinned one (a mirror,
+    or the image tests' stand-in); ``network`` is `docker build --network` (an engine
+    without a bridge network needs "host"). The engine is the one DOCKER_HOST names.
+    """
+
+    def __init__(
+        self, docker: str = "docker", *, base_image: str | None = None, network: str | None = None
+    ) -> None:
         self.docker = docker
+        self.base_image = base_image
+        self.network = network
         self._checked = False
 
     def _run(self, args: Sequence[str], stdin: str | None = None) -> None:
@@ -99,24 +136,17 @@ class DockerCli:
             )
         self._checked = True
 
-    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None:
+    def build(
+        self,
+        *,
+        dockerfile: Path,
+        context: Path,
+        image: str,
+        architecture: str,
+        labels: Mapping[str, str],
+    ) -> None:
         self._engine()
-        # --provenance=false: Lambda rejects the attestation manifests buildx adds by default.
-        self._run(
-            [
-                "build",
-                "--platform",
-                PLATFORMS[architecture],
-                "--build-arg",
-                f"ARCH={architecture}",
-                "--provenance=false",
-                "--file",
-                str(dockerfile),
-                "--tag",
-                image,
-                str(context),
-            ]
-        )
+        self._run(build_args(dockerfile, context, image, architecture, labels, self))
 
     def login(self, *, registry: str, username: str, password: str) -> None:
         self._engine()
@@ -126,6 +156,30 @@ class DockerCli:
     def push(self, image: str) -> None:
         self._engine()
         self._run(["push", image])
+
+
+def build_args(
+    dockerfile: Path,
+    context: Path,
+    image: str,
+    architecture: str,
+    labels: Mapping[str, str],
+    cli: DockerCli,
+    environ: Mapping[str, str] = os.environ,
+) -> list[str]:
+    """`docker build` arguments; only ``base_image`` and ``network`` vary between machines."""
+    args = ["build", "--platform", PLATFORMS[architecture], "--build-arg", f"ARCH={architecture}"]
+    if cli.base_image:
+        args += ["--build-arg", f"BASE_IMAGE={cli.base_image}"]
+    if cli.network:
+        args += ["--network", cli.network]
+    # Lambda rejects the attestation manifests buildx adds by default; the legacy builder
+    # (DOCKER_BUILDKIT=0) makes none and does not know the flag.
+    if environ.get("DOCKER_BUILDKIT") != "0":
+        args.append("--provenance=false")
+    for key, value in sorted(labels.items()):
+        args += ["--label", f"{key}={value}"]
+    return [*args, "--file", str(dockerfile), "--tag", image, str(context)]
 
 
 # ------------------------------------------------------------------ the plan (pure) ---------
@@ -152,6 +206,10 @@ class Plan:
     # Parameters this deploy sets; the others keep their previous value on update and their
     # template default on create.
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # Where images are pushed: the account's ECR registry unless --registry says otherwise.
+    registry: str = ""
+    # OCI labels every image carries (revision, version).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [
@@ -159,6 +217,7 @@ class Plan:
             f"template     {self.template}",
             f"architecture {self.architecture} ({PLATFORMS[self.architecture]})",
             f"tag          {self.tag}",
+            f"registry     {self.registry}",
         ]
         for image in self.images:
             lines.append(f"image        {image.name}: {image.dockerfile} -> {image.uri}")
@@ -170,6 +229,27 @@ class Plan:
             lines.append(f"parameter    {key}={value}")
         lines.append("parameter    (others: previous value on update, template default on create)")
         return "\n".join(lines)
+
+
+def image_tag(commit: str, architecture: str) -> str:
+    """The default tag, ``<commit>-<architecture>``: an arm64 and an x86_64 build of one commit
+    are two images, and ECR's immutable tags must never have to name both."""
+    return f"{commit}-{architecture}"
+
+
+def image_labels(revision: str) -> dict[str, str]:
+    """OCI labels of both images: which commit and which release they hold."""
+    return {
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.version": _project_version(),
+    }
+
+
+def _project_version() -> str:
+    import tomllib
+
+    text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return str(tomllib.loads(text)["project"]["version"])
 
 
 def registry_host(account: str, region: str) -> str:
@@ -188,6 +268,8 @@ def make_plan(
     extra_parameters: Mapping[str, str],
     alert_email: str | None,
     declared: Sequence[str] | None = None,
+    registry: str | None = None,
+    revision: str | None = None,
 ) -> Plan:
     """Everything deploy will do, decided from the options alone.
 
@@ -203,7 +285,7 @@ def make_plan(
         raise DeployError(f"architecture {architecture!r}: use one of {sorted(PLATFORMS)}")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", tag):
         raise DeployError(f"image tag {tag!r} is not a valid Docker tag")
-    host = registry_host(account, region)
+    host = registry or registry_host(account, region)
     images = tuple(
         PlannedImage(
             name=spec.name,
@@ -237,6 +319,8 @@ def make_plan(
         template=template,
         images=images,
         parameters=parameters,
+        registry=host,
+        labels=image_labels(revision or tag),
     )
 
 
@@ -354,16 +438,40 @@ def image_exists(ecr: Any, repository: str, tag: str) -> bool:
     return bool(found.get("imageDetails"))
 
 
-def docker_login(ecr: Any, builder: ContainerBuilder) -> None:
+def registry_credentials(ecr: Any) -> tuple[str, str]:
+    """(username, password) from ECR's authorisation token, for `docker login` and reads."""
     auth = ecr.get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
-    registry = auth["proxyEndpoint"].removeprefix("https://")
-    builder.login(registry=registry, username=username, password=password)
+    return username, password
 
 
-def publish_images(ecr: Any, builder: ContainerBuilder, plan: Plan, out: TextIO) -> None:
+def check_pushed(pushed: PushedImage, plan: Plan) -> None:
+    """The image in the registry must run where the stack's functions run, and be this build.
+
+    Checked on what the registry holds, not on the local build: a tag pushed earlier from
+    another machine (an x86 laptop without --platform) is caught here, before the stack
+    points a function at it; Lambda would only fail when it first starts the image.
+    """
+    wanted = OCI_ARCHITECTURES[plan.architecture]
+    if (pushed.os, pushed.architecture) != ("linux", wanted):
+        raise DeployError(
+            f"{pushed.uri} is {pushed.os}/{pushed.architecture}, but the stack's functions run "
+            f"linux/{wanted} (Architecture={plan.architecture}): build it with --architecture "
+            f"{plan.architecture}, or deploy with the architecture it was built for"
+        )
+
+
+def publish_images(
+    ecr: Any,
+    builder: ContainerBuilder,
+    plan: Plan,
+    out: TextIO,
+    manifests: ManifestReader | None = None,
+) -> dict[str, PushedImage]:
+    """Build and push what the registry lacks, then read every image back and check it."""
     for image in plan.images:
         ensure_repository(ecr, image.repository, out)
+    username, password = registry_credentials(ecr)
     missing = []
     for image in plan.images:
         if image_exists(ecr, image.repository, plan.tag):
@@ -371,9 +479,8 @@ def publish_images(ecr: Any, builder: ContainerBuilder, plan: Plan, out: TextIO)
             out.write(f"image        {image.uri} already in ECR\n")
         else:
             missing.append(image)
-    if not missing:
-        return  # a parameter-only redeploy needs no Docker at all
-    docker_login(ecr, builder)
+    if missing:  # a parameter-only redeploy needs no Docker at all
+        builder.login(registry=plan.registry, username=username, password=password)
     for image in missing:
         out.write(f"build        {image.name} ({plan.architecture})\n")
         builder.build(
@@ -381,9 +488,23 @@ def publish_images(ecr: Any, builder: ContainerBuilder, plan: Plan, out: TextIO)
             context=REPO_ROOT,
             image=image.uri,
             architecture=plan.architecture,
+            labels=plan.labels,
         )
         out.write(f"push         {image.uri}\n")
         builder.push(image.uri)
+    reader = manifests or HttpManifests()
+    pushed = {}
+    for image in plan.images:
+        found = reader.pushed(
+            image.uri, architecture=plan.architecture, username=username, password=password
+        )
+        check_pushed(found, plan)
+        out.write(
+            f"manifest     {image.uri}: {found.os}/{found.architecture}, "
+            f"{found.size / 1e6:.0f} MB in {found.layers} layers, {found.digest}\n"
+        )
+        pushed[image.name] = found
+    return pushed
 
 
 def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
@@ -493,7 +614,23 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("IMGPIPE_ARCHITECTURE", "arm64"),
             choices=sorted(PLATFORMS),
         )
-        p.add_argument("--tag", help="image tag (default: the git commit)")
+        p.add_argument(
+            "--tag", help="image tag, used as given (default: <git commit>-<architecture>)"
+        )
+        p.add_argument(
+            "--base-image",
+            help="build on this Lambda base instead of the Dockerfiles' pinned one (a mirror)",
+        )
+        p.add_argument(
+            "--network", help="`docker build --network` (e.g. host, for an engine without a bridge)"
+        )
+        if name == "build":
+            p.add_argument(
+                "--image",
+                action="append",
+                choices=[spec.name for spec in IMAGES],
+                help="build only this image (repeatable; default: both)",
+            )
         if name == "deploy":
             p.add_argument(
                 "--alert-email",
@@ -513,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
             p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
+            # Push to another registry than the account's ECR (the image tests' local one);
+            # ECR's API still creates the repositories and hands out the credentials.
+            p.add_argument("--registry", help=argparse.SUPPRESS)
     return parser
 
 
@@ -530,14 +670,16 @@ def main(
     concurrency_reader: preflight.ConcurrencyReader = preflight.read_account_concurrency,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    manifests: ManifestReader | None = None,
 ) -> int:
     stream = out or sys.stdout
     args = build_parser().parse_args(argv)
     context = _Context(
-        builder or DockerCli(),
+        builder or DockerCli(base_image=args.base_image, network=args.network),
         session_factory,
         concurrency_reader,
         os.environ if environ is None else environ,
+        manifests,
     )
     try:
         return _run(args, context, stream)
@@ -560,19 +702,23 @@ class _Context:
     session_factory: Callable[[str | None, str | None], Any]
     concurrency_reader: preflight.ConcurrencyReader
     environ: Mapping[str, str]
+    manifests: ManifestReader | None = None  # None: the registry's HTTP API
 
 
 def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
     builder = context.builder
     try:
-        tag = args.tag or git_tag()
+        revision = git_tag()
     except DeployError:
-        if not args.dry_run:
+        if not (args.dry_run or args.tag):
             raise
-        # A plan can be shown before the first commit; a real deploy needs one.
-        tag = "no-commit-yet"
+        # A plan can be shown before the first commit; a real deploy needs one (or a --tag).
+        revision = args.tag or "no-commit-yet"
+    tag = args.tag or image_tag(revision, args.architecture)
     if args.command == "build":
         for spec in IMAGES:
+            if args.image and spec.name not in args.image:
+                continue
             image = f"{args.stack_name}/{spec.name}:{tag}"
             out.write(f"build        {spec.dockerfile} -> {image} ({args.architecture})\n")
             if not args.dry_run:
@@ -581,6 +727,7 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
                     context=REPO_ROOT,
                     image=image,
                     architecture=args.architecture,
+                    labels=image_labels(revision),
                 )
         return 0
 
@@ -605,6 +752,8 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
             extra_parameters=extra,
             alert_email=args.alert_email,
             declared=declared,
+            registry=args.registry,
+            revision=revision,
         )
         out.write("dry run: nothing is built, pushed or deployed\n" + plan.describe() + "\n")
         return 0
@@ -625,12 +774,14 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
         template=Path(args.template),
         extra_parameters=extra,
         alert_email=args.alert_email,
+        registry=args.registry,
+        revision=revision,
     )
     cfn = session.client("cloudformation")
     current = _stack(cfn, plan.stack_name)
     plan = _preflight(plan, session, current, extra, context, out)
     out.write(plan.describe() + "\n")
-    publish_images(session.client("ecr"), builder, plan, out)
+    publish_images(session.client("ecr"), builder, plan, out, context.manifests)
     outputs = deploy_stack(cfn, plan, template_body, out)
     out.write("\noutputs\n")
     width = max((len(k) for k in outputs), default=0)

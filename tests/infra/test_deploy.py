@@ -24,6 +24,7 @@ from moto import mock_aws
 from infra import deploy, preflight
 from infra import template as tpl
 from infra.errors import DeployError
+from infra.registry import OCI_ARCHITECTURES, PushedImage
 from tests.infra.conftest import ACCOUNT, MOTO_TYPES, REGION, ROOT
 
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -44,10 +45,20 @@ MANIFEST = json.dumps(
 class FakeBuilder:
     """ContainerBuilder that records calls; push lands the image in ECR as Docker would."""
 
-    def __init__(self) -> None:
+    def __init__(self, pushed_architecture: str | None = None) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # What the registry reports for every image (OCI name); None: what was asked for.
+        self.pushed_architecture = pushed_architecture
 
-    def build(self, *, dockerfile: Path, context: Path, image: str, architecture: str) -> None:
+    def build(
+        self,
+        *,
+        dockerfile: Path,
+        context: Path,
+        image: str,
+        architecture: str,
+        labels: Any,
+    ) -> None:
         self.calls.append(
             (
                 "build",
@@ -56,6 +67,7 @@ class FakeBuilder:
                     "context": context,
                     "image": image,
                     "arch": architecture,
+                    "labels": dict(labels),
                 },
             )
         )
@@ -74,8 +86,22 @@ class FakeBuilder:
             repositoryName=repository, imageManifest=MANIFEST, imageTag=tag
         )
 
+    def pushed(self, image: str, *, architecture: str, username: str, password: str) -> PushedImage:
+        """ManifestReader: the registry's answer for a pushed image."""
+        self.calls.append(("read", {"image": image, "username": username}))
+        return PushedImage(
+            uri=image,
+            digest="sha256:" + "0" * 64,
+            media_type="application/vnd.docker.distribution.manifest.v2+json",
+            os="linux",
+            architecture=self.pushed_architecture or OCI_ARCHITECTURES[architecture],
+            labels={},
+            size=1,
+            layers=0,
+        )
+
     def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
+        return [name for name, _ in self.calls if name != "read"]
 
 
 class NoAws:
@@ -122,6 +148,8 @@ def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
     account = kwargs.pop("account", ESTABLISHED)
     kwargs.setdefault("concurrency_reader", lambda session: account)
     out = io.StringIO()
+    if isinstance(builder, FakeBuilder):
+        kwargs.setdefault("manifests", builder)
     code = deploy.main(argv, builder=builder, out=out, **kwargs)
     return code, out.getvalue()
 
@@ -364,12 +392,14 @@ def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
 ) -> None:
     script, log = docker_stub
     monkeypatch.delenv("STUB_NO_ENGINE", raising=False)
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
     cli = deploy.DockerCli(str(script))
     cli.build(
         dockerfile=ROOT / "docker" / "api.Dockerfile",
         context=ROOT,
         image="r/api:t",
         architecture="x86_64",
+        labels={"org.opencontainers.image.revision": "abc"},
     )
     cli.login(registry=REGISTRY, username="AWS", password="s3cret-token")
     cli.push("r/api:t")
@@ -378,6 +408,8 @@ def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
     build = lines[0]
     assert build.startswith("argv: build --platform linux/amd64 --build-arg ARCH=x86_64")
     assert "--provenance=false" in build
+    assert "--label org.opencontainers.image.revision=abc" in build
+    assert "BASE_IMAGE" not in build and "--network" not in build
     assert f"--file {ROOT / 'docker' / 'api.Dockerfile'} --tag r/api:t {ROOT}" in build
     assert lines[1] == f"argv: login --username AWS --password-stdin {REGISTRY}"
     assert lines[2] == "stdin: s3cret-token"
@@ -393,3 +425,70 @@ def test_docker_cli_without_an_engine_says_so(
     monkeypatch.setenv("STUB_NO_ENGINE", "1")
     with pytest.raises(DeployError, match="no Docker engine"):
         deploy.DockerCli(str(script)).push("r/api:t")
+
+
+@pytest.mark.unit
+def test_docker_cli_on_another_base_and_network_with_the_legacy_builder() -> None:
+    cli = deploy.DockerCli(base_image="mirror.example/lambda/python:3.12", network="host")
+    args = deploy.build_args(
+        ROOT / "docker" / "api.Dockerfile",
+        ROOT,
+        "r/api:t",
+        "arm64",
+        {},
+        cli,
+        environ={"DOCKER_BUILDKIT": "0"},
+    )
+    assert args[:5] == ["build", "--platform", "linux/arm64", "--build-arg", "ARCH=arm64"]
+    assert "BASE_IMAGE=mirror.example/lambda/python:3.12" in args
+    assert args[args.index("--network") + 1] == "host"
+    # The legacy builder makes no attestations and refuses buildx's flag for them.
+    assert "--provenance=false" not in args
+
+
+# ------------------------------------------------------------------ tags and manifests -------
+
+
+@pytest.mark.unit
+def test_default_tag_names_the_commit_and_the_architecture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(deploy, "git_tag", lambda: "0123456789ab")
+    code, out = run(
+        ["deploy", "--dry-run", "--architecture", "x86_64"],
+        NoDocker(),
+        session_factory=lambda profile, region: NoAws(),
+    )
+    assert code == 0
+    assert "imgpipe/processor:0123456789ab-x86_64" in out
+    builder = FakeBuilder()
+    assert run(["build", "--image", "api"], builder)[0] == 0
+    ((_, build),) = builder.calls
+    assert build["image"] == "imgpipe/api:0123456789ab-arm64"
+    assert build["labels"]["org.opencontainers.image.revision"] == "0123456789ab"
+
+
+@pytest.mark.integration
+def test_an_image_of_another_architecture_stops_the_deploy_before_the_stack(
+    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a registry that holds amd64 images under the tag an arm64 deploy uses
+    builder = FakeBuilder(pushed_architecture="amd64")
+    # WHEN the arm64 stack is deployed
+    code, _ = run(
+        [
+            "deploy",
+            "--tag",
+            "abc1234",
+            "--alert-email",
+            "ops@example.com",
+            "--template",
+            str(moto_template),
+        ],
+        builder,
+    )
+    # THEN it stops with the reason, and no stack points at the wrong images
+    assert code == 1
+    assert "linux/amd64, but the stack's functions run linux/arm64" in capsys.readouterr().err
+    stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
+    assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
