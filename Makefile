@@ -13,6 +13,8 @@ TOOLS := .tools
 CHECKOV := $(TOOLS)/bin/checkov
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# e.g. make image IMAGE_ARGS="--architecture x86_64" (python -m infra.deploy build --help)
+IMAGE_ARGS ?=
 
 .PHONY: install tools test lint typecheck pytest run bench image deploy deploy-dry-run fmt clean
 
@@ -62,7 +64,7 @@ bench: $(DEV_STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 image: $(DEV_STAMP)
-	$(BIN)/python -m infra.deploy build
+	$(BIN)/python -m infra.deploy build $(IMAGE_ARGS)
 
 deploy: $(DEV_STAMP)
 	$(BIN)/python -m infra.deploy deploy

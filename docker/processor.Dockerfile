@@ -37,6 +37,10 @@ ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1
 # Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/processor"
+# OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy.py).
+LABEL org.opencontainers.image.title="imgpipe-processor" \
+      org.opencontainers.image.description="SQS batches of S3 uploads to libvips renditions and DynamoDB records (AWS Lambda)" \
+      org.opencontainers.image.licenses="MIT"
 # Lambda runs functions as its own unprivileged user; this keeps a local `docker run` non-root too.
 USER 65534:65534
 CMD ["processor.handler.lambda_handler"]

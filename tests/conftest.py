@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
+# IMGPIPE_CORPUS: a checkout that has no shared/ beside it (a git worktree) names it.
+CORPUS = Path(os.environ.get("IMGPIPE_CORPUS") or ROOT / ".." / "shared" / "corpus").resolve()
 GOOD = CORPUS / "good"
 BAD = CORPUS / "bad"
 

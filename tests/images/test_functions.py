@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -47,8 +49,9 @@ UPLOADS = {
 }
 BAD_KEY = "raw/bad/corrupt-header.jpg"
 FAULT_KEY = "raw/fault/320x240.jpg"
-# Differ between any two runs (clocks, durations, S3's event sequencer): not compared.
-VOLATILE = {"created_at", "updated_at", "processing_ms", "timings", "sequencer"}
+# Differ between any two runs (clocks, durations, S3's event sequencer): not compared;
+# sort_key is "<created_at>#<id>".
+VOLATILE = {"created_at", "updated_at", "sort_key", "processing_ms", "timings", "sequencer"}
 
 
 @dataclass
@@ -169,7 +172,8 @@ def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 def source_key(message: dict[str, Any]) -> str:
     body = json.loads(message["Body"])
     records = body.get("Records") or [{}]
-    return str(records[0].get("s3", {}).get("object", {}).get("key", body.get("Event", "")))
+    key = records[0].get("s3", {}).get("object", {}).get("key", body.get("Event", ""))
+    return urllib.parse.unquote_plus(str(key))  # S3 events URL-encode keys
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +245,22 @@ def run(
         stack.stop()
 
 
+def differences(got: dict[str, Any], wanted: dict[str, Any], path: str = "") -> list[str]:
+    """Where two records (JSON-like) differ, as readable paths: the assertion's message."""
+    if isinstance(got, dict) and isinstance(wanted, dict):
+        found = []
+        for key in sorted(set(got) | set(wanted), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in got or key not in wanted:
+                found.append(
+                    f"{where}: only in {'the image run' if key in got else 'the local stack'}"
+                )
+            else:
+                found += differences(got[key], wanted[key], where)
+        return found
+    return [] if got == wanted else [f"{path}: image {got!r} != local {wanted!r}"]
+
+
 def _failed(response: Any) -> set[str]:
     return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
 
@@ -252,7 +272,7 @@ def test_processor_image_makes_what_the_local_stack_makes(reference: Snapshot, r
     assert len(done) == len(UPLOADS) - 1 and all(
         r["renditions"] for r in map(reference.records.get, done)
     )
-    assert run.result.records == reference.records
+    assert differences(run.result.records, reference.records) == []
     assert run.result.objects == reference.objects
     assert len(run.result.objects) >= 3 * len(done)
 
@@ -271,3 +291,107 @@ def test_a_transient_fault_comes_back_as_a_batch_item_failure(run: Run) -> None:
     assert run.proxy_faults >= 1
     assert _failed(run.second) == set()
     assert run.result.records[FAULT_KEY]["status"] == "done"
+
+
+# ------------------------------------------------------------------ the API image ------------
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def gateway_event(path: str) -> dict[str, Any]:
+    """A recorded API Gateway HTTP API (payload 2.0) GET event, retargeted at ``path``."""
+    event: dict[str, Any] = json.loads((EVENTS / "apigw_get_healthz.json").read_text())
+    event["rawPath"] = path
+    event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = {"proxy": path.lstrip("/")}
+    return event
+
+
+def settings_environment(settings: Any) -> dict[str, str]:
+    """The environment that gives ``settings`` (an ApiSettings) to the function."""
+    env: dict[str, str] = {}
+    for name, info in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, list | tuple):
+            value = ",".join(map(str, value))
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+        env[alias or f"IMGPIPE_{name.upper()}"] = str(value)
+    return env
+
+
+@pytest.fixture(scope="module")
+def api(run: Run, engine: DockerEngine, images: dict[str, Built], report: Report) -> Iterator[Any]:
+    """The API image over the processor run's records, and the local stack's own API."""
+    stack = run.stack
+    assert stack.spec is not None and stack.urls is not None
+    function = LambdaFunction(
+        engine,
+        images["api"].ref,
+        name=f"{stack.spec.stack_name}-api",
+        environment=settings_environment(stack.api_settings()),
+        memory_mb=stack.spec.api.memory,
+        timeout_s=float(stack.spec.api.timeout),
+    )
+    with function:
+        report.add("api.init_s", function.init_s)
+        first = function.invoke(gateway_event("/healthz"))
+        report.add("api.first_invocation_s", first.seconds)
+        yield function, stack.urls.api, first
+
+
+def local_get(base: str, path: str) -> tuple[int, str, str]:
+    request = urllib.request.Request(base + path, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read().decode()
+            return response.status, response.headers.get("content-type", ""), body
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type", ""), e.read().decode()
+
+
+def function_get(function: LambdaFunction, path: str) -> tuple[int, str, str]:
+    response = function.response(gateway_event(path))
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    assert not response.get("isBase64Encoded"), "text answers are not base64"
+    return response["statusCode"], headers.get("content-type", ""), response.get("body", "")
+
+
+def same_json(got: str, wanted: str) -> None:
+    assert differences(json.loads(got), json.loads(wanted)) == []
+
+
+def test_api_image_health_and_image_routes_answer_as_the_local_stack(api: Any, run: Run) -> None:
+    function, base, first = api
+    assert first.kind == "response", function.logs()
+    done = {k: r for k, r in run.result.records.items() if r["status"] == "done"}
+    some_id = next(iter(done.values()))["id"]
+    for path in ("/healthz", "/images", f"/images/{some_id}", "/images/no-such-image"):
+        status, kind, body = function_get(function, path)
+        local_status, local_kind, local_body = local_get(base, path)
+        assert (status, kind) == (local_status, local_kind), path
+        same_json(body, local_body)
+    listed = json.loads(function_get(function, "/images")[2])
+    assert listed["data"] and {i["id"] for i in listed["data"]} <= {
+        r["id"] for r in run.result.records.values()
+    }
+
+
+def test_api_image_serves_its_openapi_document_and_docs(api: Any) -> None:
+    function, base, _ = api
+    status, kind, body = function_get(function, "/openapi.json")
+    assert (status, kind) == (200, "application/json")
+    document = json.loads(body)
+    local = json.loads(local_get(base, "/openapi.json")[2])
+    # The local stack adds its own routes (gallery, CDN stand-in); the function's are the same.
+    assert document["info"] == local["info"]
+    for path, operations in document["paths"].items():
+        assert differences(operations, local["paths"].get(path, {})) == [], path
+    status, kind, page = function_get(function, "/docs")
+    assert status == 200 and kind.startswith("text/html")
+    assert page == local_get(base, "/docs")[2]
