@@ -81,7 +81,7 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
         engine = Engine(
             settings.engine_config,
             cache_max=settings.vips_cache_max,
-            tmp_dir=str(scratch.claim().directory),
+            tmp_dir=str(scratch.claim(room_for=settings.max_input_bytes).directory),
         )
     store = S3ObjectStore(s3_client)
     repo = DynamoImageRepository(dynamodb_client, settings.table, settings.list_shards)

@@ -33,14 +33,19 @@ class Scratch:
     directory: Path  # this process's own, for the engine's spool files
     cleared: int  # stale directories removed
     cleared_bytes: int
+    free_bytes: int  # free space for spools, after the clearing
 
 
 def default_root() -> Path:
     return Path(tempfile.gettempdir()) / ROOT_NAME
 
 
-def claim(root: Path | None = None) -> Scratch:
-    """Remove the directories of ended processes, then make and lock one for this process."""
+def claim(root: Path | None = None, *, room_for: int = 0) -> Scratch:
+    """Remove the directories of ended processes, then make and lock one for this process.
+
+    ``room_for``: the largest upload (bytes) a spool must hold. Less free space than that is
+    logged as an error at cold start, naming the setting, rather than found mid-upload.
+    """
     root = root or default_root()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Claims take turns: a directory is briefly unlocked between its creation and its lock.
@@ -60,7 +65,14 @@ def claim(root: Path | None = None) -> Scratch:
             "cleared stale spool files",
             extra={"directories": cleared, "bytes": cleared_bytes},
         )
-    return Scratch(own, cleared, cleared_bytes)
+    free = shutil.disk_usage(own).free
+    if free < room_for:
+        log.error(
+            "too little ephemeral storage for the upload limit: raise the function's "
+            "EphemeralStorage (make deploy sets it from MaxUploadBytes)",
+            extra={"free_bytes": free, "max_input_bytes": room_for},
+        )
+    return Scratch(own, cleared, cleared_bytes, free)
 
 
 def _clear_stale(root: Path) -> tuple[int, int]:

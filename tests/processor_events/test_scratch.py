@@ -81,3 +81,18 @@ def test_the_processor_spools_into_its_own_scratch_directory(
     assert not stale.exists()
     with container.engine.spool(io.BytesIO(b"\xff\xd8\xff" + b"0" * 100)) as spooled:
         assert spooled.path.parent == engine_dir
+
+
+@pytest.mark.integration
+def test_too_little_room_for_the_upload_limit_is_logged_at_cold_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    free = scratch.claim(tmp_path).free_bytes
+    assert free > 0
+    with caplog.at_level("ERROR", logger="processor.scratch"):
+        scratch.claim(tmp_path, room_for=free // 2)
+        assert caplog.records == []
+        scratch.claim(tmp_path, room_for=free * 4)  # more than this file system can hold
+    (record,) = caplog.records
+    assert "EphemeralStorage" in record.getMessage()
+    assert record.max_input_bytes == free * 4  # type: ignore[attr-defined]
