@@ -34,6 +34,7 @@ from processor.core.diagnostics import vips_detail
 from processor.core.errors import (
     CorruptImage,
     EmptyImage,
+    TimeBudgetExceeded,
     UnsupportedFormat,
 )
 from processor.core.formats import BY_NAME, LOADERS, accepted_labels, not_decodable
@@ -67,6 +68,9 @@ _HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
 # A 16-pixel copy is plenty for a 4x3-component BlurHash and the dominant colour, and keeps
 # the pure-Python work near a millisecond.
 _PLACEHOLDER_SIZE = 16
+
+# Bytes per band sample of each libvips band format (the cost model's sample depth).
+_SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "double": 8}
 
 _vips_lock = threading.Lock()
 _vips_ready = False
@@ -192,6 +196,55 @@ def _damaged(e: pyvips.Error, spooled: Spooled, fmt: str) -> CorruptImage:
     )
 
 
+class TimeBudget:
+    """One image's time budget, enforced inside libvips' evaluation.
+
+    ``watch`` turns on progress signals for an image about to be computed; libvips emits
+    ``eval`` once per work unit (a tile or a strip), and past the deadline the handler sets
+    the image's kill flag, so libvips stops at the next work unit and the computation raises.
+    ``check`` is the same test between steps. Calls into an encoder library that libvips
+    cannot interrupt (libwebp, libaom once the pixels are ready) end before the check runs.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._ends = math.inf if seconds is None else time.monotonic() + seconds
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self._ends
+
+    def watch(self, image: pyvips.Image) -> pyvips.Image:
+        if self.seconds is not None:
+            image.set_progress(True)
+            image.signal_connect("eval", self._on_eval)
+        return image
+
+    def _on_eval(self, image: pyvips.Image, _progress: Any) -> None:
+        if self.expired:
+            image.set_kill(True)
+
+    def check(self, step: str) -> None:
+        if self.expired:
+            raise self.exceeded(step)
+
+    def exceeded(self, step: str) -> TimeBudgetExceeded:
+        return TimeBudgetExceeded(
+            f"stopped while {step}: the image took longer than its time budget of "
+            f"{self.seconds:g} s; a function with more memory (and so more CPU) or a larger "
+            "budget may finish it (then reprocess it)"
+        )
+
+
+def _vips_failure(
+    e: pyvips.Error, budget: TimeBudget, step: str, spooled: Spooled, fmt: str
+) -> Exception:
+    """A libvips error, read: the budget's kill, or damaged data."""
+    if budget.expired:
+        return budget.exceeded(step)
+    return _damaged(e, spooled, fmt)
+
+
 def sniff(spooled: Spooled) -> str:
     if spooled.size == 0:
         raise EmptyImage("the upload is empty (0 bytes)")
@@ -242,6 +295,10 @@ def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
             has_icc=has_icc,
             icc_description=icc_description(image.get("icc-profile-data")) if has_icc else None,
             interpretation=str(image.interpretation),
+            bands=image.bands,
+            sample_bytes=_SAMPLE_BYTES.get(str(image.format), 4),
+            # libvips marks progressive JPEGs and Adam7 PNGs: both are decoded whole.
+            interlaced="interlaced" in fields and bool(image.get("interlaced")),
         )
     except pyvips.Error as e:
         detail = _vips_message(e, spooled, fmt)
@@ -251,11 +308,17 @@ def probe(spooled: Spooled, fmt: str) -> tuple[Header, pyvips.Image]:
     return header, image
 
 
-def decode(spooled: Spooled, plan: Plan, header: Header | None = None) -> pyvips.Image:
+def decode(
+    spooled: Spooled,
+    plan: Plan,
+    header: Header | None = None,
+    budget: TimeBudget | None = None,
+) -> pyvips.Image:
     """The one decode: shrink-on-load to the largest rendition, upright, 8-bit sRGB, in memory."""
+    budget = budget or TimeBudget(None)
     fmt = header.format if header else "jpeg"
     if header is not None and fmt == "heic":
-        return decode_heic(spooled, plan, header)
+        return decode_heic(spooled, plan, header, budget)
     # fail_on="error": a truncated or damaged image is refused, never rendered half-grey.
     options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "error"}
     if plan.colour_manage:
@@ -263,14 +326,16 @@ def decode(spooled: Spooled, plan: Plan, header: Header | None = None) -> pyvips
         options["export_profile"] = "srgb"
     try:
         image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)
-        image = to_srgb(image)
+        image = budget.watch(to_srgb(image))
         # Materialise once: every rendition and format below reads these pixels, never the file.
         return image.copy_memory()
     except pyvips.Error as e:
-        raise _damaged(e, spooled, fmt) from e
+        raise _vips_failure(e, budget, "decoding", spooled, fmt) from e
 
 
-def decode_heic(spooled: Spooled, plan: Plan, header: Header) -> pyvips.Image:
+def decode_heic(
+    spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
+) -> pyvips.Image:
     """HEVC HEIF: pi-heif decodes the primary image once, upright (processor/heic.py); libvips
     takes the pixels from memory and does the rest exactly as for every other format."""
     from processor.heic import decode_primary
@@ -299,11 +364,11 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header) -> pyvips.Image:
         if matrix is not None:
             image = primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
-        decoded = to_srgb(image).copy_memory()
+        decoded = budget.watch(to_srgb(image)).copy_memory()
         del pixels
         return decoded
     except pyvips.Error as e:
-        raise _damaged(e, spooled, "heic") from e
+        raise _vips_failure(e, budget, "decoding", spooled, "heic") from e
 
 
 def primaries_to_srgb(image: pyvips.Image, matrix: Any) -> pyvips.Image:
@@ -325,8 +390,11 @@ def to_srgb(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def derive(decoded: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
+def derive(
+    decoded: pyvips.Image, r: RenditionPlan, budget: TimeBudget | None = None
+) -> pyvips.Image:
     """One rendition's pixels from the decoded image (never upscaled, exact planned size)."""
+    watch = (budget or TimeBudget(None)).watch
     if (decoded.width, decoded.height) == (r.width, r.height):
         return decoded
     if r.crop:
@@ -336,8 +404,8 @@ def derive(decoded: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
             w = max(r.width, round(decoded.width * scale))
             h = max(r.height, round(decoded.height * scale))
             image = decoded.thumbnail_image(w, height=h, size="force")
-        return cover_crop(image, r).copy_memory()
-    return decoded.thumbnail_image(r.width, height=r.height, size="force").copy_memory()
+        return watch(cover_crop(image, r)).copy_memory()
+    return watch(decoded.thumbnail_image(r.width, height=r.height, size="force")).copy_memory()
 
 
 def cover_crop(image: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
@@ -370,8 +438,12 @@ def describe(image: pyvips.Image) -> tuple[str, str]:
     return dominant_color(pixels), blurhash(pixels, tiny.width, tiny.height)
 
 
-def encode(image: pyvips.Image, enc: Encode) -> bytes:
+def encode(image: pyvips.Image, enc: Encode, budget: TimeBudget | None = None) -> bytes:
     """Encode with every metadata block stripped (EXIF, XMP, IPTC, ICC)."""
+    if budget is not None:
+        budget.check(f"encoding {enc.format.upper()}")
+        # A copy of its own: renditions are shared by encodes running in other threads.
+        image = budget.watch(image.copy())
     if enc.format not in ALPHA_FORMATS:
         image = flatten(image)
     data: bytes
@@ -461,20 +533,27 @@ class Engine:
         image_id: str,
         versioned: bool = False,
         source_name: str | None = None,  # noqa: ARG002 - reserved for log context
+        time_budget_s: float | None = None,
     ) -> Result:
+        """``time_budget_s``: this image's budget when the caller has less time than the
+        configured one (``limits.max_seconds``); the smaller of the two applies."""
         started = time.perf_counter()
+        budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
+        budget = TimeBudget(min(budgets, default=None))
         if isinstance(source, Spooled):
-            return self._process(source, image_id, versioned, started)
+            return self._process(source, image_id, versioned, started, budget)
         with self.spool(source) as spooled:
-            return self._process(spooled, image_id, versioned, started)
+            return self._process(spooled, image_id, versioned, started, budget)
 
-    def _process(self, spooled: Spooled, image_id: str, versioned: bool, started: float) -> Result:
+    def _process(
+        self, spooled: Spooled, image_id: str, versioned: bool, started: float, budget: TimeBudget
+    ) -> Result:
         t_read = time.perf_counter()
         fmt = sniff(spooled)
         header, head_image = probe(spooled, fmt)
-        plan = make_plan(header, self.config)  # raises on limits, before any pixel
+        plan = make_plan(header, self.config)  # raises on limits and cost, before any pixel
 
-        decoded = decode(spooled, plan, header)
+        decoded = decode(spooled, plan, header, budget)
         t_decode = time.perf_counter()
         version = content_version(spooled.sha256, self.config.version) if versioned else None
 
@@ -488,16 +567,22 @@ class Engine:
         jobs: list[tuple[RenditionPlan, pyvips.Image, Encode]] = []
         try:
             for r in order:
-                image = images[r.name] = derive(decoded, r)
+                image = images[r.name] = derive(decoded, r, budget)
                 for enc in r.encodes:
                     jobs.append((r, image, enc))
                     if (id(image), enc) not in futures:
-                        futures[(id(image), enc)] = self._pool.submit(encode, image, enc)
+                        futures[(id(image), enc)] = self._pool.submit(encode, image, enc, budget)
             smallest = images[order[-1].name]
             colour, placeholder = describe(smallest)
             blobs = [futures[(id(image), enc)].result() for _, image, enc in jobs]
         except pyvips.Error as e:
-            raise _damaged(e, spooled, header.format) from e
+            for future in futures.values():
+                future.cancel()  # what has not started yet would only run out of time again
+            raise _vips_failure(e, budget, "making the renditions", spooled, header.format) from e
+        except TimeBudgetExceeded:
+            for future in futures.values():
+                future.cancel()
+            raise
         t_encode = time.perf_counter()
 
         outputs = [

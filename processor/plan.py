@@ -16,8 +16,9 @@ from processor.core.config import (
     RenditionSpec,
     check_bytes,
 )
-from processor.core.errors import ImageTooLarge, TooManyPixels
+from processor.core.errors import ImageTooCostly, ImageTooLarge, TooManyFrames, TooManyPixels
 from processor.core.formats import ALPHA_OUTPUTS
+from processor.cost import Cost, decoded_whole, estimate, human_bytes
 
 # Output formats whose files can carry an alpha channel.
 ALPHA_FORMATS = ALPHA_OUTPUTS
@@ -37,6 +38,9 @@ class Header:
     has_icc: bool = False
     icc_description: str | None = None
     interpretation: str = "srgb"
+    bands: int = 3  # including alpha
+    sample_bytes: int = 1  # per band sample as decoded: 1 (8-bit), 2 (16-bit), 4 (float)
+    interlaced: bool = False  # progressive JPEG, Adam7 PNG: decoded whole (processor/cost.py)
 
     @property
     def icc_is_srgb(self) -> bool:
@@ -81,21 +85,40 @@ class Plan:
     # Colour-manage through the embedded (or CMYK fallback) profile into sRGB.
     colour_manage: bool
     renditions: tuple[RenditionPlan, ...]
+    cost: Cost  # estimated from the header, checked against the per-image memory budget
 
 
 def check_limits(header: Header, limits: Limits) -> None:
     """Refuse from the header, before a single pixel is decoded."""
     check_bytes(header.input_bytes, limits.max_input_bytes)
     pixels = header.width * header.height
-    if pixels > limits.max_pixels:
+    whole, how = decoded_whole(header)
+    limit = limits.max_pixels_whole if whole else limits.max_pixels
+    if pixels > limit:
+        why = f"{how}, so its limit is lower: " if whole and limit < limits.max_pixels else ""
         raise TooManyPixels(
             f"the image is {header.width}x{header.height} ({pixels / 1e6:,.1f} megapixels); "
-            f"the limit is {limits.max_pixels / 1e6:,.1f} megapixels"
+            f"{why}the limit is {limit / 1e6:,.1f} megapixels"
         )
     if max(header.width, header.height) > limits.max_dimension:
         raise ImageTooLarge(
             f"the image is {header.width}x{header.height} pixels; no side may exceed "
             f"{limits.max_dimension:,} pixels"
+        )
+    if header.frames > limits.max_frames:
+        raise TooManyFrames(
+            f"the image has {header.frames:,} frames; the limit is {limits.max_frames:,}"
+        )
+
+
+def check_cost(header: Header, cost: Cost, limits: Limits) -> None:
+    """Refuse what would need more memory than this function allows one image."""
+    budget = limits.max_image_memory
+    if budget is not None and cost.memory_bytes > budget:
+        raise ImageTooCostly(
+            f"{cost.how}: {header.width}x{header.height} needs about "
+            f"{human_bytes(cost.memory_bytes)}; this function allows "
+            f"{human_bytes(budget)} per image"
         )
 
 
@@ -157,6 +180,9 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
                 crop_mode=spec.crop,
             )
         )
+    avif = [r.width * r.height for r in renditions if any(e.format == "avif" for e in r.encodes)]
+    cost = estimate(header, decode_w, decode_h, avif_pixels=max(avif, default=0))
+    check_cost(header, cost, config.limits)
     return Plan(
         decode_width=decode_w,
         decode_height=decode_h,
@@ -165,4 +191,5 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
         colour_manage=(header.has_icc and not header.icc_is_srgb)
         or header.interpretation == "cmyk",
         renditions=tuple(renditions),
+        cost=cost,
     )

@@ -55,6 +55,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--api-key",
         help="x-api-key for writes (default: $IMGPIPE_API_KEY or the local development key)",
     )
+    p.add_argument(
+        "--function-memory",
+        type=int,
+        metavar="MB",
+        help="processor memory: images are sized by it, and an invocation that grows past it "
+        "is stopped as on Lambda (default: the template's ProcessorMemory)",
+    )
+    p.add_argument(
+        "--function-timeout",
+        type=float,
+        metavar="S",
+        help="processor timeout in seconds (default: the template's)",
+    )
     p.add_argument("--no-worker", action="store_true", help="do not consume the queue (API only)")
     p.add_argument(
         "--verbose", "-v", action="store_true", help="log every request and processed image"
@@ -156,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         real_aws=args.real_aws,
         api_key=args.api_key,
         concurrency=args.concurrency,
+        function_memory_mb=args.function_memory,
+        function_timeout_s=args.function_timeout,
         worker=not args.no_worker,
         function_log_level="INFO" if args.verbose else "WARNING",
         api_log_level="info" if args.verbose else "warning",

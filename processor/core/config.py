@@ -67,13 +67,31 @@ class RenditionSpec(BaseModel):
 
 
 class Limits(BaseModel):
-    """Checked from the header, before any pixel is decoded."""
+    """Checked from the header, before any pixel is decoded (the time budget while decoding).
+
+    Pixel limits depend on how the format is decoded (processor/cost.py): libvips streams
+    JPEG, PNG, TIFF and WebP through shrink-on-load in a few hundred rows, but holds a GIF
+    frame or a HEIF/AVIF image whole. imgproxy refuses above 50 MP (any format) and weserv
+    above 71 MP; here streamed formats may reach 300 MP, and whole decodes stop at 50 MP.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_input_bytes: int = Field(200 * MiB, ge=1)
-    max_pixels: int = Field(300_000_000, ge=1)  # width x height of the first frame
+    # width x height of the first frame, for streamed decodes (JPEG, PNG, TIFF, WebP).
+    max_pixels: int = Field(300_000_000, ge=1)
+    # ... and for formats decoded whole (GIF, HEIF/AVIF, progressive JPEG, interlaced PNG).
+    max_pixels_whole: int = Field(50_000_000, ge=1)
     max_dimension: int = Field(65_000, ge=1)  # either side, in pixels
+    # Frames of an animated input (GIF, WebP, HEIF sequence); only the first is rendered, but
+    # every frame is parsed when the header is read.
+    max_frames: int = Field(1_000, ge=1)
+    # Bytes one image may use at its peak (estimated from the header, processor/cost.py).
+    # None: no budget (the CLI); the Lambda sets it from its memory (processor/settings.py).
+    max_image_memory: int | None = Field(None, ge=1)
+    # Seconds one image may compute (decode, renditions, encodes), enforced inside libvips'
+    # evaluation (processor/engine.py). None: no budget.
+    max_seconds: float | None = Field(None, gt=0)
 
 
 def check_bytes(size: int, limit: int, *, at_least: bool = False) -> None:

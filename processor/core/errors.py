@@ -47,6 +47,31 @@ class TooManyPixels(ImageRejected):
     code = "too_many_pixels"
 
 
+class TooManyFrames(ImageRejected):
+    """An animated input with more frames than the configured limit."""
+
+    code = "too_many_frames"
+
+
+class ImageTooCostly(ImageRejected):
+    """Decoding would need more memory than this function allows per image (from the header).
+
+    Permanent for this function: on one with more memory, `imgpipe reprocess --ids` retries it.
+    """
+
+    code = "too_costly"
+
+
+class TimeBudgetExceeded(ImageRejected):
+    """The image computed past its time budget and libvips was stopped (the record: failed).
+
+    Never retried by the queue (it would run out of time again, five times, then sit in the
+    dead-letter queue); after a bigger function or budget, `imgpipe reprocess --ids` retries it.
+    """
+
+    code = "timeout"
+
+
 class CorruptImage(ImageRejected):
     """The header may read, but the pixels do not: truncated or damaged data."""
 
@@ -70,6 +95,16 @@ class TransientError(PipelineError):
     """Throttling, timeouts, 5xx: the same work may succeed later, so let the queue retry."""
 
     code = "transient_error"
+    retryable = True
+
+
+class NotEnoughTime(PipelineError):
+    """Too little of the invocation is left to give this image its time budget: not started.
+
+    Nothing was written; the queue delivers the message again (a new invocation, a full clock).
+    """
+
+    code = "deferred"
     retryable = True
 
 

@@ -5,8 +5,11 @@ written for that: module-level state (Powertools' batch processor, logger keys, 
 per process and one invocation runs at a time. ``ProcessInvoker`` keeps that true locally:
 one child process per concurrency slot, started with ``spawn`` (never fork a process that
 runs threads), reused while warm like a Lambda container. Like Lambda, it stops an
-invocation that runs past the function's timeout, and a crash (a native library dying on a
-hostile image) fails only that batch: the next invocation gets a fresh process.
+invocation that runs past the function's timeout or whose process grows past the function's
+memory (its resident set, read from /proc every few milliseconds, as Lambda's cgroup counts
+it), and a crash (a native library dying on a hostile image) fails only that batch: the next
+invocation gets a fresh process. Either way the batch's messages come back after the queue's
+visibility timeout, as on Lambda.
 
 ``InProcessInvoker`` calls a function directly, for handlers that are safe to share.
 """
@@ -20,16 +23,47 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from processor.core.errors import InvocationFailed
 from processor.local.context import LambdaContext
 
 log = logging.getLogger(__name__)
+
+
+class MemoryExceeded(InvocationFailed):
+    """The execution environment grew past the function's memory and was stopped."""
+
+    code = "memory_exceeded"
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+MiB = 1024 * 1024
+
+
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident set (bytes), or None once it has gone."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def peak_resident_bytes(pid: int) -> int | None:
+    """A process's peak resident set so far (VmHWM), or None once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -119,6 +153,10 @@ def _child_main(conn: Connection, spec_fields: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = FunctionConfig(**spec_fields)
     os.environ.update(spec.environment)  # this process is the function's environment
+    # What Lambda's runtime sets in every function (the processor sizes images by the first).
+    os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(spec.memory_mb)
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = spec.function_name
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         sys.stdout = _DropMetricLines(sys.stdout)
         # "No application metrics to publish": a warning per invocation that has none.
@@ -144,20 +182,31 @@ def _child_main(conn: Connection, spec_fields: dict[str, Any]) -> None:
 
 
 class ProcessInvoker:
-    """One warm child process; started on first use, replaced after a crash or a timeout."""
+    """One warm child process; started on first use, replaced after a crash, a timeout or
+    running out of memory."""
 
     # Seconds allowed for a cold start (imports: boto3, pyvips, Powertools) beyond the timeout.
     INIT_TIMEOUT_S = 60.0
+    # How often the child's memory is read while it works: RSS grows by tens of MB in 10 ms
+    # at most (a decoder writing pixels), so the overshoot before a stop stays small.
+    MEMORY_POLL_S = 0.01
 
     def __init__(self, spec: FunctionConfig) -> None:
         self._spec = spec
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
+        # Peak resident set of any of its processes so far, bytes (VmHWM, read at each end).
+        self.peak_rss_bytes = 0
+        self.memory_kills = 0  # invocations stopped for exceeding the function's memory
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self._spec.memory_mb * MiB
 
     def start(self) -> None:
         """Start the process and wait for its cold start (safe to call when already warm)."""
@@ -173,7 +222,7 @@ class ProcessInvoker:
         process.start()
         child.close()
         self._process, self._conn = process, parent
-        if not parent.poll(self.INIT_TIMEOUT_S):
+        if not self._wait(parent, self.INIT_TIMEOUT_S):
             self._kill()
             raise InvocationFailed(f"{self._spec.handler}: no cold start within the time limit")
         try:
@@ -192,7 +241,7 @@ class ProcessInvoker:
         try:
             conn.send(event)
             # A little slack over the function timeout for pickling the response.
-            if not conn.poll(self._spec.timeout_s + 1.0):
+            if not self._wait(conn, self._spec.timeout_s + 1.0):
                 self._kill()
                 raise InvocationFailed(f"timed out after {self._spec.timeout_s:.0f} s")
             status, payload = conn.recv()
@@ -200,9 +249,39 @@ class ProcessInvoker:
             code = self._process.exitcode if self._process is not None else None
             self._kill()
             raise InvocationFailed(f"the execution environment died (exit code {code})") from e
+        finally:
+            self._note_peak()
         if status != "ok":
             raise InvocationFailed(str(payload))
         return payload
+
+    def _wait(self, conn: Connection, timeout_s: float) -> bool:
+        """True when ``conn`` has data within ``timeout_s``; stops the process (and raises
+        MemoryExceeded) as soon as its resident set passes the function's memory."""
+        deadline = time.monotonic() + timeout_s
+        pid = self.pid
+        limit = self.memory_limit_bytes
+        while True:
+            left = deadline - time.monotonic()
+            if conn.poll(max(0.0, min(left, self.MEMORY_POLL_S))):
+                return True
+            rss = resident_bytes(pid) if pid is not None else None
+            if rss is not None and rss > limit:
+                self._note_peak()
+                self.memory_kills += 1
+                self._kill()
+                raise MemoryExceeded(
+                    f"exceeded the function's memory ({rss / MiB:,.0f} MB used of "
+                    f"{self._spec.memory_mb} MB) and was stopped"
+                )
+            if left <= 0:
+                return False
+
+    def _note_peak(self) -> None:
+        pid = self.pid
+        peak = peak_resident_bytes(pid) if pid is not None else None
+        if peak is not None:
+            self.peak_rss_bytes = max(self.peak_rss_bytes, peak)
 
     def close(self, timeout_s: float = 10.0) -> None:
         process, conn = self._process, self._conn
@@ -217,6 +296,7 @@ class ProcessInvoker:
         self._kill()
 
     def _kill(self) -> None:
+        self._note_peak()
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
         if conn is not None:

@@ -15,7 +15,7 @@ import secrets
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ class StackOptions:
     api_log_level: str = "warning"
     # Overrides of the processor's environment, e.g. limits for a test.
     function_environment: dict[str, str] = field(default_factory=dict)
+    # The processor's memory (MB) and timeout (s) instead of the template's: the worker stops
+    # an invocation past either, as Lambda does. None: the template's.
+    function_memory_mb: int | None = None
+    function_timeout_s: float | None = None
+    # The processing queue's visibility timeout (s) instead of the template's 900, so that
+    # what an invocation did not finish comes back in seconds (tests, trying limits out).
+    visibility_timeout_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,9 @@ class LocalStack:
             # Browsers upload to the bucket from the gallery: this origin, not any.
             parameters=self._parameters(spec_path=opts.template, origin=api_url),
         )
+        if opts.visibility_timeout_s is not None:
+            queue = replace(spec.queue, visibility_timeout=opts.visibility_timeout_s)
+            spec = replace(spec, queue=queue)
         self.spec = spec
         if opts.real_aws:
             resources = self._existing_resources(clients["sqs"])
@@ -181,8 +191,6 @@ class LocalStack:
         return self._aws.start()
 
     def _clients(self, endpoint: str | None) -> dict[str, Any]:
-        from dataclasses import replace
-
         from processor.aws.clients import FOR_WORK, aws_client
 
         timeouts = replace(FOR_WORK, pool=max(10, (self.options.concurrency or 4) * 2))
@@ -257,8 +265,8 @@ class LocalStack:
             invoked_function_arn=(
                 f"arn:aws:lambda:{opts.region}:{spec.account}:function:{spec.function_name}"
             ),
-            timeout_s=float(spec.processor.timeout),
-            memory_mb=spec.processor.memory,
+            timeout_s=opts.function_timeout_s or float(spec.processor.timeout),
+            memory_mb=opts.function_memory_mb or spec.processor.memory,
             environment=env,
         )
         count = opts.concurrency or default_concurrency(spec.mapping.max_concurrency)
@@ -356,6 +364,11 @@ class LocalStack:
     def environments(self) -> int:
         """How many processor execution environments are running."""
         return len(self._invokers)
+
+    @property
+    def invokers(self) -> tuple[ProcessInvoker, ...]:
+        """The processor's execution environments (their peak memory, their stops)."""
+        return tuple(self._invokers)
 
     @property
     def healthy(self) -> bool:

@@ -41,3 +41,16 @@ def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(30)
     return {}
+
+
+def hog(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Touches 400 MB, a page at a time, as a decoder writing a frame would."""
+    block = bytearray(400 * 1024 * 1024)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return {"touched": len(block)}
+
+
+def memory(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The memory Lambda's runtime announces to the function."""
+    return {"memory_mb": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from processor.core.errors import InvocationFailed
-from processor.local.invoker import FunctionConfig, ProcessInvoker
+from processor.local.invoker import FunctionConfig, MemoryExceeded, ProcessInvoker
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +72,33 @@ def test_an_invocation_past_the_timeout_is_stopped() -> None:
             env.invoke(EVENT)
         assert env.pid is None
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+    finally:
+        env.close()
+
+
+def test_an_invocation_past_the_memory_is_stopped_and_the_next_gets_a_fresh_process() -> None:
+    # GIVEN a 200 MB function whose handler touches 400 MB
+    env = invoker("hog", memory_mb=200, timeout_s=30)
+    try:
+        env.start()
+        pid = env.pid
+        # WHEN it is invoked THEN it is stopped as soon as it passes its memory, as Lambda does
+        with pytest.raises(MemoryExceeded, match="of 200 MB"):
+            env.invoke(EVENT)
+        assert env.memory_kills == 1
+        assert env.pid is None and pid is not None
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+        # the poll stops it within a few MB past the limit, never near what it wanted
+        assert 200 * 2**20 < env.peak_rss_bytes < 300 * 2**20
+    finally:
+        env.close()
+
+
+def test_the_function_memory_is_announced_as_on_lambda() -> None:
+    env = invoker("memory", memory_mb=512)
+    try:
+        assert env.invoke(EVENT) == {"memory_mb": "512"}
+        assert 0 < env.peak_rss_bytes < 512 * 2**20
     finally:
         env.close()
 

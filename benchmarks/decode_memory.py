@@ -1,0 +1,160 @@
+"""``python -m benchmarks.decode_memory``: peak memory of real decodes against the cost model.
+
+For each case an image is generated (flat pixels: a few KB for a GIF of tens of megapixels,
+which is exactly what a decompression bomb looks like), then one fresh process builds the
+engine, processes a tiny image (so that libvips' threads and buffers exist), notes its RSS,
+processes the case and reads its peak RSS (VmHWM; not ``ru_maxrss``, which carries the
+parent's high-water mark across fork and exec). The difference is the image's own peak, the
+quantity processor/cost.py estimates. tests/engine/test_cost.py measures smaller cases.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Case:
+    format: str  # jpeg, png, webp, gif, tiff, avif
+    width: int
+    height: int
+    bands: int = 3
+    variant: str = ""  # "progressive" (JPEG), "interlaced" (PNG), "float" (TIFF)
+
+    @property
+    def name(self) -> str:
+        extra = f"-{self.variant}" if self.variant else ""
+        return f"{self.format}{extra}-{self.width}x{self.height}x{self.bands}"
+
+
+def generate(case: Case, directory: Path) -> Path:
+    """A flat image of the case's size and kind, written with libvips."""
+    import pyvips
+
+    suffix = {"jpeg": "jpg"}.get(case.format, case.format)
+    path = directory / f"{case.name}.{suffix}"
+    image = (pyvips.Image.black(case.width, case.height, bands=case.bands) + 120).cast("uchar")
+    if case.bands >= 3:
+        image = image.copy(interpretation="srgb")
+    if case.format == "jpeg":
+        image.jpegsave(str(path), Q=80, interlace=case.variant == "progressive")
+    elif case.format == "png":
+        image.pngsave(str(path), interlace=case.variant == "interlaced")
+    elif case.format == "webp":
+        image.webpsave(str(path))
+    elif case.format == "gif":
+        image.gifsave(str(path))
+    elif case.format == "tiff":
+        if case.variant == "float":
+            image = image.cast("float").copy(interpretation="scrgb")
+        image.tiffsave(str(path), compression="deflate")
+    elif case.format == "avif":
+        image.heifsave(str(path), compression="av1", effort=0, Q=30)
+    else:
+        raise ValueError(f"no generator for {case.format}")
+    return path
+
+
+# Runs in a fresh interpreter: its RSS high-water mark is its own (see benchmarks/memprobe.py).
+_PROBE = r"""
+import json, sys
+import pyvips
+from processor.core.config import EngineConfig, Limits
+from processor.engine import Engine, probe, spool, sniff
+from processor.plan import make_plan
+
+def status_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+engine = Engine(EngineConfig(limits=Limits(max_pixels=10**10, max_pixels_whole=10**10)))
+engine.process(sys.argv[2], image_id="warm-up")
+with spool(sys.argv[1], 10**12) as spooled:
+    header, _ = probe(spooled, sniff(spooled))
+    estimate = make_plan(header, engine.config).cost.memory_bytes
+before = status_kb("VmRSS")
+engine.process(sys.argv[1], image_id="case")
+peak = status_kb("VmHWM")
+print(json.dumps({"base_kb": before, "peak_kb": peak, "estimate": estimate}))
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    case: Case
+    input_bytes: int
+    peak_bytes: int  # above the warm engine's own RSS
+    estimate_bytes: int
+
+    def row(self) -> str:
+        ratio = self.estimate_bytes / max(1, self.peak_bytes)
+        return (
+            f"| {self.case.name} | {self.input_bytes:,} | {self.peak_bytes / MB:,.0f} | "
+            f"{self.estimate_bytes / MB:,.0f} | {ratio:.2f} |"
+        )
+
+
+def measure(case: Case, directory: Path) -> Measured:
+    path = generate(case, directory)
+    warm = directory / "warm-up.png"
+    if not warm.exists():
+        import pyvips
+
+        (pyvips.Image.black(64, 64, bands=3) + 50).cast("uchar").pngsave(str(warm))
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path), str(warm)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MALLOC_ARENA_MAX": "2", "PATH": "/usr/bin:/bin"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    size = path.stat().st_size
+    path.unlink()
+    return Measured(
+        case=case,
+        input_bytes=size,
+        peak_bytes=max(0, answer["peak_kb"] - answer["base_kb"]) * 1024,
+        estimate_bytes=answer["estimate"],
+    )
+
+
+CASES = (
+    Case("jpeg", 16000, 16000),
+    Case("jpeg", 8000, 8000, variant="progressive"),
+    Case("png", 16000, 16000),
+    Case("png", 8000, 8000, bands=4),
+    Case("png", 6000, 6000, variant="interlaced"),
+    Case("tiff", 16000, 16000),
+    Case("tiff", 8000, 8000, bands=4, variant="float"),
+    Case("webp", 16000, 16000),
+    Case("webp", 8000, 8000, bands=4),
+    Case("gif", 6000, 6000),
+    Case("gif", 12000, 12000),
+    Case("gif", 17000, 17000),
+    Case("avif", 4000, 4000),
+    Case("avif", 8000, 8000),
+)
+
+
+def main() -> int:
+    sys.stdout.write("| case | input bytes | peak MB | estimate MB | estimate/peak |\n")
+    sys.stdout.write("|---|---:|---:|---:|---:|\n")
+    with tempfile.TemporaryDirectory(prefix="imgpipe-decode-memory-") as tmp:
+        for case in CASES:
+            sys.stdout.write(measure(case, Path(tmp)).row() + "\n")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
