@@ -40,8 +40,9 @@ FIXED_BYTES = 16 * MB
 OUTPUT_BYTES_PER_PIXEL = 16
 # libaom's working set per pixel of an AVIF rendition (measured: ~100 MB at 2048x2048).
 AVIF_BYTES_PER_PIXEL = 32
-# Rows of input a streamed decode keeps in flight (strip caches, the shrink's window).
-STREAMED_ROWS = 2_500
+# Rows of input a streamed decode keeps in flight (strip caches, the shrink's window, more
+# while threads wait on a loaded machine).
+STREAMED_ROWS = 3_500
 # Whole decodes, per pixel of the first frame.
 GIF_BYTES_PER_PIXEL = 5  # libnsgif canvas (RGBA) + libvips' frame
 HEIF_BYTES_PER_PIXEL = 16  # per byte of sample depth: YCbCr planes, RGB(A) output, copies

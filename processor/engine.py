@@ -433,7 +433,9 @@ def describe(image: pyvips.Image) -> tuple[str, str]:
     ``thumbnail_image`` would first build Lanczos kernels, about 2 ms for every image.
     """
     factor = max(1, math.ceil(max(image.width, image.height) / _PLACEHOLDER_SIZE))
-    tiny = flatten(image.shrink(factor, factor) if factor > 1 else image)
+    # Never past one pixel on the short side: a 1000x40000 upload's thumbnail is 8 px wide.
+    fx, fy = min(factor, image.width), min(factor, image.height)
+    tiny = flatten(image.shrink(fx, fy) if factor > 1 else image)
     pixels = bytes(tiny.write_to_memory())
     return dominant_color(pixels), blurhash(pixels, tiny.width, tiny.height)
 

@@ -4,6 +4,8 @@ Thin on purpose: parse, hand each object event to ``ProcessorService``, turn the
 log lines and metrics. Partial batch responses: a message whose work hit a retryable error
 (``PipelineError.retryable``) or a bug is reported failed and SQS redelivers it (then the
 dead-letter queue after maxReceiveCount); everything else, bad images included, is done.
+An image is started only while the invocation has time for its budget (processor/pacing.py):
+the rest of the batch is reported failed, untouched, and comes back in a later invocation.
 
 Import stays light (no boto3, no pyvips): the container is built on the first invocation.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
@@ -25,9 +28,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from processor.bootstrap import get_container
-from processor.core.errors import MalformedMessage, PipelineError
-from processor.core.events import ObjectEvent, parse_body, parse_message
+from processor.core.errors import (
+    OVER_LIMIT_CODES,
+    MalformedMessage,
+    NotEnoughTime,
+    PipelineError,
+    TimeBudgetExceeded,
+)
+from processor.core.events import Kind, ObjectEvent, parse_body, parse_message
 from processor.core.keys import image_id
+from processor.pacing import image_budget, most_received_first
 
 if TYPE_CHECKING:
     # Only for annotations: importing the service pulls pydantic models in at import time.
@@ -44,6 +54,39 @@ batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=F
 _EVENT_KEYS = ("bucket", "key", "image_id", "event_name", "sequencer")
 
 
+@dataclass
+class _Invocation:
+    """The invocation being served (one at a time per process, as on Lambda)."""
+
+    context: LambdaContext | None = None
+    started: int = 0  # images started in it
+
+
+_invocation = _Invocation()
+
+
+def _time_budget(event: ObjectEvent) -> float | None:
+    """The seconds this event's image may compute; NotEnoughTime when it must wait."""
+    context = _invocation.context
+    if event.kind is Kind.removed or context is None:
+        return None
+    settings = get_container().settings
+    budget = image_budget(
+        remaining_s=context.get_remaining_time_in_millis() / 1000,
+        started=_invocation.started,
+        budget_s=settings.image_time_budget_s,
+        reserve_s=settings.time_reserve_s,
+    )
+    if budget is None:
+        raise NotEnoughTime(
+            f"{context.get_remaining_time_in_millis() / 1000:.1f} s are left in this "
+            f"invocation, less than an image's budget of {settings.image_time_budget_s:g} s "
+            f"plus {settings.time_reserve_s:g} s: not started, it comes back later"
+        )
+    _invocation.started += 1
+    return budget
+
+
 def apply(event: ObjectEvent) -> None:
     """Handle one object event; raise only when the queue should try again."""
     iid = image_id(event.bucket, event.key)
@@ -57,7 +100,7 @@ def apply(event: ObjectEvent) -> None:
     try:
         with tracer().provider.in_subsegment("## apply") as subsegment:
             subsegment.put_annotation("image_id", iid)
-            outcome = get_container().service.handle(event)
+            outcome = get_container().service.handle(event, time_budget_s=_time_budget(event))
     except PipelineError as e:
         # The one retry decision, from the error's own class (processor/core/errors.py).
         if not e.retryable:
@@ -92,7 +135,13 @@ def _emit(outcome: Outcome) -> None:
         if outcome.reused_from:
             metrics.add_metric(name="ImagesReused", unit=MetricUnit.Count, value=1)
     elif action == "failed" and outcome.error is not None:
-        _count("ImagesFailed", dimension=("error_code", outcome.error.code))
+        code = outcome.error.code
+        _count("ImagesFailed", dimension=("error_code", code))
+        # The heavy inputs (issue 15): refused from the header, or stopped at their budget.
+        if code in OVER_LIMIT_CODES:
+            _count("ImagesOverLimit", dimension=("error_code", code))
+        elif code == TimeBudgetExceeded.code:
+            _count("ImagesTimedOut")
     elif action == "deleted":
         metrics.add_metric(name="ImagesDeleted", unit=MetricUnit.Count, value=1)
     else:
@@ -153,9 +202,12 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     records = event.get("Records") or []
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(records))
     get_container()  # bad settings fail the invocation here, naming the variable
+    _invocation.context, _invocation.started = context, 0
     if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+        # Messages put off before go first: each is put off at most once in a row.
+        ordered = {**event, "Records": most_received_first(records)}
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=batch, context=context
+            event=ordered, record_handler=record_handler, processor=batch, context=context
         )
     # A direct S3 trigger (asynchronous invoke): raising makes Lambda retry the event.
     try:

@@ -138,19 +138,22 @@ class ProcessorService:
 
     # --- entry ---------------------------------------------------------------------------
 
-    def handle(self, event: ObjectEvent) -> Outcome:
-        """Apply one event. Raises TransientError (retry); everything else is an Outcome."""
+    def handle(self, event: ObjectEvent, *, time_budget_s: float | None = None) -> Outcome:
+        """Apply one event. Raises TransientError (retry); everything else is an Outcome.
+
+        ``time_budget_s``: the seconds the image may compute, when the caller has less time
+        than the configured budget (the handler: what is left of the invocation)."""
         iid = image_id(event.bucket, event.key)
         refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
         if refused is not None:
             return self._skipped(refused, iid, expected=self.bucket)
         if event.kind is Kind.removed:
             return self._remove(event, iid)
-        return self._create(event, iid)
+        return self._create(event, iid, time_budget_s)
 
     # --- created / reprocess -------------------------------------------------------------
 
-    def _create(self, event: ObjectEvent, iid: str) -> Outcome:
+    def _create(self, event: ObjectEvent, iid: str, time_budget_s: float | None) -> Outcome:
         current = self.repo.get(iid)
         skip = screen(event, current, self.config)
         if skip is not None:
@@ -168,7 +171,7 @@ class ProcessorService:
                     # processed. A StaleEvent later is a lost race, reported as one.
                     log.info("the object was replaced since this event: skipped")
                     return Outcome(Action.skipped, iid, Reason.superseded)
-                return self._apply(event, iid, current, source, started)
+                return self._apply(event, iid, current, source, started, time_budget_s)
         except SourceMissing:
             log.info("the object is gone: skipped (its delete event cleans up)")
             return Outcome(Action.skipped, iid, Reason.source_missing)
@@ -180,6 +183,7 @@ class ProcessorService:
         current: ImageRecord | None,
         source: SourceObject,
         started: float,
+        time_budget_s: float | None = None,
     ) -> Outcome:
         """Read the bytes, decide, then derive, reuse or keep; a bad image is recorded failed."""
         base = current or self._begin(event, iid)
@@ -200,7 +204,9 @@ class ProcessorService:
                     return self._unchanged(base, event.sequencer, source.size)
                 made = self._reuse(decision) if isinstance(decision, Reuse) else None
                 if made is None:
-                    made = self._derive(event, iid, spooled, decision.version, timings)
+                    made = self._derive(
+                        event, iid, spooled, decision.version, timings, time_budget_s
+                    )
         except ImageRejected as e:
             return self._fail(event, base, e, source.size, started)
         return self._done(event, base, made, source.size, started, timings)
@@ -226,9 +232,16 @@ class ProcessorService:
         spooled: Spooled,
         version: str,
         timings: dict[str, float],
+        time_budget_s: float | None,
     ) -> _Made:
         """Decode once, encode every rendition, PUT them all (waiting for every PUT)."""
-        result = self.engine.process(spooled, image_id=iid, versioned=True, source_name=event.key)
+        result = self.engine.process(
+            spooled,
+            image_id=iid,
+            versioned=True,
+            source_name=event.key,
+            time_budget_s=time_budget_s,
+        )
         timings["decode"] = result.timings.get("decode", 0.0)
         timings["encode"] = result.timings.get("encode", 0.0)
         mark = time.perf_counter()

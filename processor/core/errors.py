@@ -201,3 +201,9 @@ class WorkerError(PipelineError, RuntimeError):
     """A benchmark worker died, hung or never became ready."""
 
     code = "worker_error"
+
+
+# Refused from the header for what decoding would cost: counted apart (ImagesOverLimit).
+OVER_LIMIT_CODES = frozenset(
+    cls.code for cls in (ImageTooLarge, TooManyPixels, TooManyFrames, ImageTooCostly)
+)

@@ -192,8 +192,10 @@ class ImageEngine(Protocol):
         image_id: str,
         versioned: bool = ...,
         source_name: str | None = ...,
+        time_budget_s: float | None = ...,
     ) -> EngineResult:
-        """Renditions and facts, or an ImageRejected subclass for a bad image."""
+        """Renditions and facts, or an ImageRejected subclass for a bad image (including one
+        that computed past ``time_budget_s`` or the configured budget: TimeBudgetExceeded)."""
         ...
 
 

@@ -180,3 +180,43 @@ def test_the_estimate_is_above_the_measured_peak_and_near_it(case: Case, tmp_pat
     assert measured.estimate_bytes >= measured.peak_bytes, measured.row()
     # ... but not so far below that the model would refuse images that fit
     assert measured.estimate_bytes <= 2.5 * measured.peak_bytes + 48 * MB, measured.row()
+
+
+# --- the time budget ----------------------------------------------------------------------
+
+
+def slow_tiff(path: Path, side: int = 6000) -> Path:
+    """A float RGBA TIFF: 1 MB of deflate that takes seconds of libvips' time to shrink."""
+    import pyvips
+
+    image = (pyvips.Image.black(side, side, bands=4) + 100).cast("float")
+    image.copy(interpretation="scrgb").tiffsave(str(path), compression="deflate")
+    return path
+
+
+@pytest.mark.integration
+def test_an_image_past_its_time_budget_is_stopped_inside_libvips(tmp_path: Path) -> None:
+    import time
+
+    from processor.core.errors import TimeBudgetExceeded
+    from processor.engine import Engine
+
+    # GIVEN an image that takes seconds, and a budget of a fifth of a second
+    source = slow_tiff(tmp_path / "slow.tif")
+    engine = Engine(EngineConfig(limits=Limits(max_seconds=30)))
+    # WHEN it is processed with that budget
+    started = time.monotonic()
+    with pytest.raises(TimeBudgetExceeded) as stopped:
+        engine.process(source, image_id="slow", time_budget_s=0.2)
+    # THEN libvips was stopped (the budget itself, with a generous margin), and the record
+    # will say `timeout`, not retried, with a message that names the budget and no path
+    assert time.monotonic() - started < 10
+    assert stopped.value.code == "timeout" and not stopped.value.retryable
+    assert "time budget of 0.2 s" in stopped.value.message
+    assert str(tmp_path) not in stopped.value.message
+    # ... and the engine is fine for the next image
+    small = tmp_path / "small.png"
+    import pyvips
+
+    (pyvips.Image.black(64, 48, bands=3) + 9).cast("uchar").pngsave(str(small))
+    assert engine.process(small, image_id="small").facts.width == 64

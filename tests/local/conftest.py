@@ -68,6 +68,17 @@ def aws_client(service: str, endpoint: str) -> Any:
     )
 
 
+def queue_count(sqs: Any, url: str) -> int:
+    """Messages in a queue, visible or in flight."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
 def children_of(pid: int) -> set[int]:
     """Direct children of a process, from /proc (the processor's execution environments)."""
     found = set()

@@ -13,7 +13,7 @@ import pytest
 from processor.local.context import LambdaContext
 from processor.local.invoker import FunctionConfig, InProcessInvoker
 from processor.local.worker import MappingConfig, SqsWorker, lambda_event, settle
-from tests.local.conftest import aws_client
+from tests.local.conftest import aws_client, queue_count
 from tests.local.handlers import fail_bodies
 
 MESSAGE = {
@@ -120,16 +120,6 @@ def _queues(sqs: Any, max_receive_count: int) -> tuple[str, str, str]:
     return queue, arn, dlq
 
 
-def _count(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 @pytest.mark.integration
 def test_worker_deletes_successes_and_failures_end_in_the_dead_letter_queue(
     moto_endpoint: str,
@@ -156,12 +146,14 @@ def test_worker_deletes_successes_and_failures_end_in_the_dead_letter_queue(
     worker.start()
     try:
         deadline = time.monotonic() + 30
-        while (_count(sqs, queue) or not _count(sqs, dlq)) and time.monotonic() < deadline:
+        while (
+            queue_count(sqs, queue) or not queue_count(sqs, dlq)
+        ) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         assert worker.stop(timeout_s=10)
     # THEN five messages were deleted, the failing one came back once, then went to the DLQ
-    assert _count(sqs, queue) == 0
+    assert queue_count(sqs, queue) == 0
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["n"] for m in dead] == [4]
     bodies = [json.loads(r["body"])["n"] for e in seen for r in e["Records"]]
@@ -194,4 +186,4 @@ def test_a_handler_exception_returns_the_whole_batch(moto_endpoint: str) -> None
     assert settlement.succeeded == ()
     assert len(settlement.failed) == 3
     assert "boom" in settlement.reason
-    assert _count(sqs, queue) == 3  # nothing was deleted
+    assert queue_count(sqs, queue) == 3  # nothing was deleted

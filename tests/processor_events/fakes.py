@@ -23,6 +23,7 @@ from processor.core.errors import (
     ImageTooLarge,
     SourceMissing,
     StaleEvent,
+    TimeBudgetExceeded,
     TooManyPixels,
     TransientError,
 )
@@ -63,13 +64,14 @@ class FakeResult:
 class FakeEngine:
     """Same API as processor.engine.Engine. Content decides the answer:
 
-    b"BAD..." -> CorruptImage, b"HUGE..." -> TooManyPixels, b"" -> EmptyImage; anything else
-    gives one small output per (rendition, format).
+    b"BAD..." -> CorruptImage, b"HUGE..." -> TooManyPixels, b"SLOW..." -> TimeBudgetExceeded,
+    b"" -> EmptyImage; anything else gives one small output per (rendition, format).
     """
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.processed: list[str] = []  # image ids, in order: how many decodes happened
+        self.budgets: list[float | None] = []  # the time budget each process() was given
         self.before_process: Any = None  # a callable run first (tests use it to interleave)
         self._lock = threading.Lock()
 
@@ -92,12 +94,16 @@ class FakeEngine:
         image_id: str,
         versioned: bool = False,
         source_name: str | None = None,
+        time_budget_s: float | None = None,
     ) -> FakeResult:
         if self.before_process is not None:
             self.before_process()
         data = source.path.read_bytes()
         with self._lock:
             self.processed.append(image_id)
+            self.budgets.append(time_budget_s)
+        if data.startswith(b"SLOW"):
+            raise TimeBudgetExceeded("stopped while decoding: over its time budget")
         if not data:
             raise EmptyImage("the upload is empty (0 bytes)")
         if data.startswith(b"BAD"):

@@ -187,7 +187,7 @@ class _Raising:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def handle(self, event):
+    def handle(self, event, **_kwargs):
         raise self.error
 
 
@@ -239,3 +239,78 @@ def test_a_malformed_direct_invocation_is_dropped_not_retried(lambda_env, log_li
     response = lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, FakeLambdaContext())
     assert response == {"batchItemFailures": []}
     assert any(line["message"] == "malformed message dropped" for line in log_lines())
+
+
+# --- batches that never fail together (processor/pacing.py) -----------------------------
+
+
+def test_what_cannot_finish_in_the_invocation_comes_back_untouched(lambda_env) -> None:
+    # GIVEN three uploads, and an invocation with 35 s left: less than 30 s + 10 s
+    s3, container = lambda_env
+    engine = container.engine
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket=BUCKET, Key=f"raw/{name}.jpg", Body=JPEG + name.encode())
+    # WHEN the batch arrives
+    response = lambda_handler(
+        _reprocess_batch("raw/a.jpg", "raw/b.jpg", "raw/c.jpg"),
+        FakeLambdaContext(timeout_ms=35_000),
+    )
+    # THEN the first image ran, with the 25 s that were left for it ...
+    assert engine.budgets == [25.0]
+    assert container.repo.get(image_id(BUCKET, "raw/a.jpg")).status is Status.done
+    # ... and the other two were not started: reported, to come back in a new invocation
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert container.repo.get(image_id(BUCKET, "raw/b.jpg")) is None
+
+
+def test_with_time_enough_every_image_gets_the_configured_budget(lambda_env) -> None:
+    s3, container = lambda_env
+    engine = container.engine
+    for name in ("a", "b"):
+        s3.put_object(Bucket=BUCKET, Key=f"raw/{name}.jpg", Body=JPEG + name.encode())
+    response = lambda_handler(_reprocess_batch("raw/a.jpg", "raw/b.jpg"), FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert engine.budgets == [30.0, 30.0]
+
+
+def test_a_message_put_off_before_goes_first(lambda_env) -> None:
+    s3, container = lambda_env
+    engine = container.engine
+    for name in ("a", "b"):
+        s3.put_object(Bucket=BUCKET, Key=f"raw/{name}.jpg", Body=JPEG + name.encode())
+    event = _reprocess_batch("raw/a.jpg", "raw/b.jpg")
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "1"
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "2"
+    response = lambda_handler(event, FakeLambdaContext(timeout_ms=35_000))
+    assert engine.processed == [image_id(BUCKET, "raw/b.jpg")]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
+def test_an_image_over_its_budget_is_failed_with_timeout_and_never_retried(
+    lambda_env, capsys
+) -> None:
+    # GIVEN an image the engine stops at its time budget, next to a good one
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/slow.png", Body=b"SLOW pixels")
+    s3.put_object(Bucket=BUCKET, Key="raw/good.jpg", Body=JPEG)
+    response = lambda_handler(_reprocess_batch("raw/slow.png", "raw/good.jpg"), FakeLambdaContext())
+    # THEN the batch succeeds: the slow one is failed with `timeout` (no redelivery loop,
+    # no dead-letter queue), the good one done, and the timeout counted for its alarm
+    assert response == {"batchItemFailures": []}
+    slow = container.repo.get(image_id(BUCKET, "raw/slow.png"))
+    assert slow.status is Status.failed and slow.error.code == "timeout"
+    assert container.repo.get(image_id(BUCKET, "raw/good.jpg")).status is Status.done
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "ImagesTimedOut" in x]
+    assert emf and emf[0]["ImagesTimedOut"] == [1.0]
+
+
+def test_an_image_refused_for_its_cost_is_counted_over_limit(lambda_env, capsys) -> None:
+    s3, container = lambda_env
+    s3.put_object(Bucket=BUCKET, Key="raw/huge.gif", Body=b"HUGE header")
+    assert lambda_handler(_reprocess_batch("raw/huge.gif"), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    record = container.repo.get(image_id(BUCKET, "raw/huge.gif"))
+    assert record.status is Status.failed and record.error.code == "too_many_pixels"
+    emf = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "ImagesOverLimit" in x]
+    assert emf and emf[0]["error_code"] == "too_many_pixels"

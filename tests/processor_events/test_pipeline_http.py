@@ -65,8 +65,8 @@ class CountingService:
         self.inner = inner
         self.outcomes: list[Outcome] = []
 
-    def handle(self, event: Any) -> Outcome:
-        outcome: Outcome = self.inner.handle(event)
+    def handle(self, event: Any, **kwargs: Any) -> Outcome:
+        outcome: Outcome = self.inner.handle(event, **kwargs)
         self.outcomes.append(outcome)
         return outcome
 
