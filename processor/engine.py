@@ -333,14 +333,13 @@ def decode(
         raise _vips_failure(e, budget, "decoding", spooled, fmt) from e
 
 
-def decode_heic(
-    spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
-) -> pyvips.Image:
+def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) -> pyvips.Image:
     """HEVC HEIF: pi-heif decodes the primary image once, upright (processor/heic.py); libvips
     takes the pixels from memory and does the rest exactly as for every other format."""
     from processor.heic import decode_primary
 
     pixels = decode_primary(spooled.path)
+    budget.check("decoding")  # libheif's decode cannot be stopped midway: checked after
     if (pixels.width, pixels.height) != header.oriented_size:
         width, height = header.oriented_size
         raise CorruptImage(

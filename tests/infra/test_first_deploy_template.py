@@ -218,7 +218,10 @@ def _insights(alarm: dict[str, Any]) -> str:
     return str(query["Expression"])
 
 
-@pytest.mark.parametrize("metric", ["ImagesFailed", "RetriedErrors", "MalformedMessages"])
+@pytest.mark.parametrize(
+    "metric",
+    ["ImagesFailed", "RetriedErrors", "MalformedMessages", "ImagesOverLimit", "ImagesTimedOut"],
+)
 def test_processor_outcomes_are_alarmed_over_every_dimension(
     template: dict[str, Any], metric: str
 ) -> None:
