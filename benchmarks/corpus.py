@@ -22,7 +22,8 @@ CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 LARGE_SOURCE = "2569067123_aca715a2ee_o.jpg"
 # From this many pixels on, an input counts as "large", whatever its format.
 LARGE_PIXELS = 10_000_000
-KINDS = ("jpeg", "png", "other", "large")
+# HEVC HEIC is a kind of its own at any size: no shrink-on-load, a decoder outside libvips.
+KINDS = ("jpeg", "png", "other", "heic", "large")
 # Photos as people upload them, 2 to 15 MP: the corpus' own camera photos, and camera and
 # wallpaper sizes made from a real photo (upscaled, with grain, as large_photo explains).
 # They are a set of their own in the report ("photos"), across the kinds above.
@@ -66,8 +67,18 @@ def describe(path: Path) -> Input:
     loader = str(image.get("vips-loader"))
     fmt = loader.removesuffix("load").removesuffix("_source").removesuffix("_file")
     fmt = {"magick": "other", "heif": "heif"}.get(fmt, fmt)
+    if fmt == "heif" and "heif-compression" in image.get_fields():
+        fmt = {"hevc": "heic", "av1": "avif"}.get(str(image.get("heif-compression")), fmt)
     pixels = image.width * image.height
-    kind = "large" if pixels >= LARGE_PIXELS else fmt if fmt in ("jpeg", "png") else "other"
+    kind = (
+        "heic"
+        if fmt == "heic"
+        else "large"
+        if pixels >= LARGE_PIXELS
+        else fmt
+        if fmt in ("jpeg", "png")
+        else "other"
+    )
     return Input(
         path=path,
         name=path.name,
@@ -148,3 +159,31 @@ def photo_inputs(corpus: Path, cache: Path = CACHE_DIR) -> list[Input]:
 
 def large_inputs(sizes: list[int], corpus: Path, cache: Path = CACHE_DIR) -> list[Input]:
     return [describe(large_photo(mp, corpus, cache)) for mp in sizes]
+
+
+def heic_photo(megapixels: int, corpus: Path, cache: Path = CACHE_DIR) -> Path:
+    """The large photo of ``megapixels`` MP as a phone stores it: HEVC HEIC in 512 px grid
+    tiles (one HEVC picture cannot exceed 35.6 MP, so a 48 MP photo is a grid), 4:2:0, q80.
+
+    Encoded once with pillow-heif (x265, GPL: a dev dependency only, never shipped).
+    """
+    target = cache / f"photo-{megapixels}mp.heic"
+    if target.exists():
+        return target
+    import pillow_heif
+    import pyvips
+    from PIL import Image
+
+    jpeg = pyvips.Image.new_from_file(str(large_photo(megapixels, corpus, cache)))
+    log.info("making %s (HEVC, 512 px tiles), once", target.name)
+    pixels = Image.frombytes("RGB", (jpeg.width, jpeg.height), jpeg.write_to_memory())
+    partial = target.with_name(f".part-{target.name}")
+    pillow_heif.from_pillow(pixels).save(
+        partial, format="HEIF", quality=80, tile_size=512, enc_params={"preset": "ultrafast"}
+    )
+    partial.rename(target)
+    return target
+
+
+def heic_inputs(sizes: list[int], corpus: Path, cache: Path = CACHE_DIR) -> list[Input]:
+    return [describe(heic_photo(mp, corpus, cache)) for mp in sizes]

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
 
+import pillow_heif
 from PIL import Image, ImageCms, ImageOps
 
 from benchmarks.impls import Rendered, Stages, webp_effort
@@ -26,6 +27,8 @@ PNG_COMPRESSION = 6  # zlib level, as libvips' default
 RESAMPLE = Image.Resampling.LANCZOS  # what libvips' thumbnail uses
 
 Image.MAX_IMAGE_PIXELS = 300_000_000  # the project's pixel limit; giant-image.jpg is 280 MP
+# HEIC as a Pillow user decodes it: pillow-heif's opener (a dev dependency, benchmarks only).
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 _SRGB = ImageCms.createProfile("sRGB")
 
 

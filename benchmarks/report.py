@@ -17,6 +17,7 @@ KIND_LABELS = {
     "jpeg": "JPEG (< 10 MP)",
     "png": "PNG",
     "other": "WebP, GIF, TIFF, AVIF",
+    "heic": "HEIC (HEVC, any size)",
     "large": "large (>= 10 MP)",
     "all": "whole set",
 }

@@ -66,6 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--memory-mp", default="25,100,250", help="generated photo sizes (MP) in the peak-RSS run"
     )
+    p.add_argument(
+        "--heic-mp",
+        default="12,48",
+        help="generated HEVC HEIC photo sizes (MP), in every run (empty: none)",
+    )
     p.add_argument("--no-large", action="store_true", help="no generated large photos")
     p.add_argument(
         "--no-photos", action="store_true", help="no generated camera and wallpaper photos"
@@ -169,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown implementations: {', '.join(sorted(unknown))}")
     large_mp = [] if args.no_large else _sizes(args.large_mp)
+    heic_mp = [] if args.no_large else _sizes(args.heic_mp)
     memory_mp = [] if args.no_large else _sizes(args.memory_mp)
 
     log.info("describing inputs (large photos are made once, into %s)", args.cache)
@@ -177,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_photos:
         inputs += corpus.photo_inputs(args.corpus, args.cache)
+    inputs += corpus.heic_inputs(heic_mp, args.corpus, args.cache)
     extra = [
         i
         for i in corpus.large_inputs(memory_mp, args.corpus, args.cache)
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     memory_inputs = {
         "all": inputs + extra,
-        "large": [i for i in inputs + extra if i.kind == "large"],
+        "large": [i for i in inputs + extra if i.kind in ("large", "heic")],
         "none": [],
     }[args.memory_inputs]
 
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             "jobs": args.jobs,
             "large_mp": large_mp,
             "memory_mp": memory_mp,
+            "heic_mp": heic_mp,
             "memory_mb": args.memory_mb,
             "price_arm64_gb_s": prices.arm64_gb_s,
             "price_x86_64_gb_s": prices.x86_64_gb_s,

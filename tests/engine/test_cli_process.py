@@ -85,3 +85,17 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"renditions": []}')
     assert imgpipe("process", "--config", str(bad), str(GOOD / "320x240.jpg")).returncode == 2
+
+
+def test_a_phone_heic_comes_out_upright(tmp_path: Path) -> None:
+    """A HEVC HEIC as a phone writes it (irot plus EXIF orientation 6) through the CLI."""
+    from tests.engine import heic_samples as hs
+
+    heic = hs.save(hs.pattern(96, 64), tmp_path / "IMG_0001.HEIC", exif=hs.exif_bytes(6))
+    proc = imgpipe("process", "--out", str(tmp_path / "out"), str(heic))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert (record["status"], record["format"]) == ("done", "heic")
+    assert (record["width"], record["height"]) == (64, 96)
+    assert record["captured_at"] == "2024-05-01T12:30:45"
+    assert {(r["width"], r["height"]) for r in record["renditions"]} == {(64, 96)}

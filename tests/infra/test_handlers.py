@@ -103,7 +103,8 @@ def blocked_modules(name: str) -> list[str]:
     return sorted(blocked)
 
 
-_PROBE = """
+# Only what the image holds can be imported (argv[1]: the blocked top-level modules).
+_IMAGE_ONLY = """
 import importlib, importlib.abc, json, sys
 
 BLOCKED = set(json.loads(sys.argv[1]))
@@ -115,7 +116,31 @@ class NotInImage(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, NotInImage())
+"""
 
+
+def run_in_image(
+    code: str, blocked: list[str], tag: str, *args: str, env: dict[str, str] | None = None
+) -> Any:
+    """Run ``code`` with only the image's modules importable; the JSON it prints after
+    ``tag``."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(blocked), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith(f"{tag} ")]
+    return json.loads(line.removeprefix(f"{tag} "))
+
+
+_PROBE = (
+    _IMAGE_ONLY
+    + """
 class Context:
     function_name = "imgpipe-probe"
     function_version = "$LATEST"
@@ -132,6 +157,7 @@ handler = getattr(importlib.import_module(module_name), attribute)
 response = handler(json.loads(sys.argv[3]), Context())
 print("RESPONSE " + json.dumps(response))
 """
+)
 
 
 def probe_event(name: str) -> dict[str, Any]:
@@ -164,18 +190,9 @@ def test_image_dependency_set_runs_the_handler(name: str) -> None:
         "POWERTOOLS_TRACE_DISABLED": "true",
         **tpl.function_env(name, FAKE_REFS),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(blocked), handler, json.dumps(probe_event(name))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    response = run_in_image(
+        _PROBE, blocked, "RESPONSE", handler, json.dumps(probe_event(name)), env=env
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (line,) = [x for x in done.stdout.splitlines() if x.startswith("RESPONSE ")]
-    response = json.loads(line.removeprefix("RESPONSE "))
     if name == "api":
         assert response["statusCode"] == 200, response
     else:
@@ -222,3 +239,27 @@ def test_the_processor_image_decodes_heic_with_decoders_only() -> None:
     import pi_heif
 
     assert set(pi_heif.libheif_info()["encoders"]) <= {"mask"}  # libheif's built-in, not HEVC
+
+
+_HEIC_PROBE = (
+    _IMAGE_ONLY
+    + """
+from processor.core.config import EngineConfig
+from processor.engine import Engine
+
+result = Engine(EngineConfig()).process(sys.argv[2], image_id="probe")
+print("FACTS " + result.facts.model_dump_json())
+"""
+)
+
+
+@pytest.mark.integration
+def test_the_processor_image_dependency_set_decodes_heic(tmp_path: Path) -> None:
+    """What the processor image holds (and nothing else) turns a HEVC HEIC into renditions."""
+    from tests.engine import heic_samples as hs
+
+    heic = hs.save(hs.pattern(96, 64), tmp_path / "phone.heic", exif=hs.exif_bytes(6))
+    blocked = blocked_modules("processor")
+    assert "pillow_heif" in blocked and "pi_heif" not in blocked
+    facts = run_in_image(_HEIC_PROBE, blocked, "FACTS", str(heic))
+    assert (facts["format"], facts["width"], facts["height"]) == ("heic", 64, 96)

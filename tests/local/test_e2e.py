@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from processor.core.keys import image_id
 from tests.conftest import BAD, BAD_CODES, GOOD, ROOT, bad_files, good_files
+from tests.engine import heic_samples as hs
 from tests.local.conftest import IMGPIPE, StackProcess, alive, aws_client, children_of
 
 pytestmark = [
@@ -84,6 +86,18 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
             multi = [json.loads(line) for line in multipart.stdout.splitlines()]
             assert {m["status"] for m in multi} == {"done", "failed"}, multipart.stderr
             assert all(m["source_key"].startswith("raw/") for m in multi)
+
+            # ... and a phone photo: HEVC HEIC, stored landscape with irot and EXIF 6
+            with tempfile.TemporaryDirectory(prefix="imgpipe-e2e-") as tmp:
+                phone = hs.save(hs.pattern(96, 64), Path(tmp) / "IMG_0001.HEIC",
+                                exif=hs.exif_bytes(6))  # fmt: skip
+                heic = subprocess.run(
+                    [str(IMGPIPE), "upload", "--api", stack.api, "--wait", str(phone)],
+                    capture_output=True, text=True, timeout=120, cwd=ROOT,
+                )  # fmt: skip
+            (photo,) = [json.loads(line) for line in heic.stdout.splitlines()]
+            assert (photo["status"], photo["format"]) == ("done", "heic"), heic.stderr
+            assert (photo["width"], photo["height"]) == (64, 96)
 
             # ... and straight to the S3 endpoint, as any S3 client would
             s3 = aws_client("s3", stack.aws)
