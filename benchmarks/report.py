@@ -108,7 +108,6 @@ def _intro(r: Mapping[str, Any]) -> list[str]:
         ]
     for impl, reason in r.get("skipped", {}).items():
         lines += [f"> {impl} skipped: {reason}", ""]
-
     return lines
 
 
@@ -139,7 +138,6 @@ def _targets(r: Mapping[str, Any]) -> list[str]:
         "build meets the target at these encoder settings.",
         "",
     ]
-
     return lines
 
 
@@ -165,7 +163,6 @@ def _latency(r: Mapping[str, Any]) -> list[str]:
         row += [_f(k[i]["images_per_s"], 2) for i in impls]
         rows.append(row)
     lines += _table(header, rows)
-
     return lines
 
 
@@ -183,7 +180,6 @@ def _cpu(r: Mapping[str, Any]) -> list[str]:
                 + [_ratio(k[a]["cpu_ms"], k[b]["cpu_ms"]) for a, b in _pairs(impls)]
             )
     lines += _table(header, rows)
-
     return lines
 
 
@@ -207,7 +203,6 @@ def _stages(r: Mapping[str, Any]) -> list[str]:
                 out_kb = kinds[kind]["impls"][impl]["out_kb"]
                 rows.append([KIND_LABELS[kind], impl, desc, _f(out_kb, 0)])
     lines += _table(["input kind", "impl", "stages (ms)", "output KB / image"], rows)
-
     return lines
 
 
@@ -390,7 +385,6 @@ def _e2e(r: Mapping[str, Any]) -> list[str]:
                 ["stage", "ms per image (median)"],
                 [[k, _f(v)] for k, v in e2e["stages_ms"].items()],
             )
-
     return lines
 
 
