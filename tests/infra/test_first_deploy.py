@@ -26,7 +26,6 @@ import pytest
 
 from infra import deploy, preflight
 from infra import template as tpl
-from processor.local.aws import EmbeddedAws
 from tests.infra.conftest import ACCOUNT, MOTO_TYPES
 from tests.infra.test_deploy import FakeBuilder, run
 
@@ -38,10 +37,19 @@ EMAIL = "ops@example.com"
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
-    server = EmbeddedAws(port=0)  # 127.0.0.1, a free port
-    url = server.start()
-    yield url
+    """moto's server on 127.0.0.1 and a free port, in this process (unlike the local stack's
+    EmbeddedAws): FailFirstCreate reaches into its CloudFormation state."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
+    server._server.server_close()  # stop() ends serve_forever but leaves the socket open
 
 
 @pytest.fixture
