@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis' per-example deadline (200 ms) is a measured time compared with a limit: on a
+# shared, loaded machine an ordinary example can take longer and fail the run by chance.
+# Properties are about results, never speed, so no deadline (and no too_slow health check).
+settings.register_profile("imgpipe", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("imgpipe")
 
 ROOT = Path(__file__).resolve().parents[1]
 # IMGPIPE_CORPUS: a checkout that has no shared/ beside it (a git worktree) names it.
