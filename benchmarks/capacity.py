@@ -450,8 +450,9 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         "(`python -m benchmarks.records`, benchmarks/results/records.json), each write counted "
         "as if the upload named an uploader, as the access issue's records will.",
         f"- Table writes per image: {facts.writes_per_image:g} (PutItem `processing` on first "
-        "sight, PutItem `done`), both conditional: a retried or duplicate event writes nothing "
-        "twice.",
+        "sight, PutItem `done`), both conditional: the first only if no record exists, the "
+        "second only if no newer S3 sequencer is stored; a duplicate event is skipped before "
+        "either.",
         "- Item sizes: "
         + ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(facts.item_bytes.items()))
         + ".",
