@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 GALLERY = Path(__file__).resolve().parent / "gallery"
 GALLERY_ASSETS = {"gallery.css": "text/css", "gallery.js": "text/javascript"}
 CHUNK_BYTES = 64 * 1024
+CDN_CONNECTIONS = 40  # uvicorn's default thread pool: one connection to S3 per worker thread
 # CloudFront's response headers policy (infra/template.yaml) adds these to every rendition.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -144,12 +145,17 @@ class LocalCdn:
 
     @cached_property
     def store(self) -> S3ObjectStore:
+        from dataclasses import replace
+
         from processor.aws.clients import FOR_REQUESTS, aws_client
         from processor.aws.s3 import S3ObjectStore
 
         settings = self.settings
+        # A gallery loads many thumbnails at once and uvicorn serves them from 40 threads:
+        # with botocore's 10 connections, every request past the tenth opened a new one.
+        timeouts = replace(FOR_REQUESTS, pool=CDN_CONNECTIONS)
         client = aws_client(
-            "s3", region=settings.region, endpoint_url=settings.endpoint_url, timeouts=FOR_REQUESTS
+            "s3", region=settings.region, endpoint_url=settings.endpoint_url, timeouts=timeouts
         )
         return S3ObjectStore(client)
 

@@ -29,6 +29,8 @@ from processor.local.worker import MappingConfig, SqsWorker
 
 log = logging.getLogger(__name__)
 
+# Shards of the image indexes on the embedded AWS (see _parameters).
+EMBEDDED_LIST_SHARDS = 2
 # At most this many execution environments by default: each is a process running libvips.
 DEFAULT_MAX_CONCURRENCY = 4
 
@@ -145,7 +147,9 @@ class LocalStack:
             region=opts.region,
             account=account,
             # Browsers upload to the bucket from the gallery: this origin, not any.
-            parameters=self._parameters(spec_path=opts.template, origin=api_url),
+            parameters=self._parameters(
+                spec_path=opts.template, origin=api_url, embedded=self._aws is not None
+            ),
         )
         if opts.visibility_timeout_s is not None:
             queue = replace(spec.queue, visibility_timeout=opts.visibility_timeout_s)
@@ -169,11 +173,18 @@ class LocalStack:
         return self.urls
 
     @staticmethod
-    def _parameters(*, spec_path: Path, origin: str) -> dict[str, str]:
+    def _parameters(*, spec_path: Path, origin: str, embedded: bool) -> dict[str, str]:
         from infra import template as cfn
 
         declared = cfn.load_template(spec_path).get("Parameters", {})
-        return {"CorsAllowedOrigin": origin} if "CorsAllowedOrigin" in declared else {}
+        values = {"CorsAllowedOrigin": origin}
+        if embedded:
+            # A listing queries every shard, and the embedded AWS spends real CPU per query:
+            # 32 shards made each gallery poll 32 queries. Its table is new at every start, so
+            # it can have its own count; two still take the merge path production takes.
+            # LocalStack and real AWS keep the deployed value (a lower one hides shards).
+            values["ListShards"] = str(EMBEDDED_LIST_SHARDS)
+        return {k: v for k, v in values.items() if k in declared}
 
     def _start_aws(self) -> str | None:
         opts = self.options
