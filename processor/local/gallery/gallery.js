@@ -292,7 +292,7 @@ async function readNewest() {
     const pastOldest = !oldest || (last && !newer(last, oldest));
     if ((reachedKnown && pastOldest) || !page.next || read.size >= WINDOW_MAX) break;
     cursor = page.next;
-    ask = NEWEST_MAX;
+    ask = Math.min(NEWEST_MAX, ask * 2); // more arrived than asked for: twice as many next
   }
   // As many as arrived since the last poll, and a few more: one request when images flow in.
   newestAsk = Math.min(NEWEST_MAX, NEWEST_MIN + fresh);
