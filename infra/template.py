@@ -181,15 +181,26 @@ def references(node: Any) -> set[str]:
     return {r for r in found if not r.startswith("AWS::")}
 
 
-def subset_template(template: Mapping[str, Any], resource_types: Iterable[str]) -> dict[str, Any]:
+def subset_template(
+    template: Mapping[str, Any],
+    resource_types: Iterable[str],
+    stand_ins: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """A template with only resources of the given types that refer to nothing left out.
 
     Used to create in moto what moto's CloudFormation can create (it fails on a !GetAtt to a
     resource type it does not know). DependsOn entries and Outputs that name dropped resources
     are removed too; parameters and conditions stay, so the same parameters still apply.
+    ``stand_ins`` names dropped resources whose ``Ref`` a kept one may still use: each becomes
+    a parameter of that name with the given default (e.g. a distribution id).
     """
     wanted = set(resource_types)
-    params = set(template.get("Parameters", {}))
+    extra = {
+        name: {"Type": "String", "Default": value}
+        for name, value in (stand_ins or {}).items()
+        if template["Resources"].get(name, {}).get("Type") not in wanted
+    }
+    params = set(template.get("Parameters", {})) | set(extra)
     kept = {k: copy.deepcopy(v) for k, v in template["Resources"].items() if v["Type"] in wanted}
     while True:  # dropping one resource can orphan another that refers to it
         known = set(kept) | params
@@ -208,8 +219,10 @@ def subset_template(template: Mapping[str, Any], resource_types: Iterable[str]) 
             else:
                 del res["DependsOn"]
     out = {k: copy.deepcopy(v) for k, v in template.items() if k not in ("Resources", "Outputs")}
+    if extra:
+        out["Parameters"] = {**out.get("Parameters", {}), **extra}
     out["Resources"] = kept
-    known = set(kept) | params
+    known = set(kept) | (params - set(extra))  # a stand-in has no attributes to output
     out["Outputs"] = {
         k: copy.deepcopy(v)
         for k, v in template.get("Outputs", {}).items()

@@ -69,6 +69,12 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
     from processor.service import ProcessorService
 
     s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")
+    cdn = None
+    if settings.distribution_id:
+        from processor.aws.cloudfront import CloudFrontInvalidator
+
+        (cloudfront_client,) = aws_clients(settings, "cloudfront")
+        cdn = CloudFrontInvalidator(cloudfront_client, settings.distribution_id)
     if engine is None:
         from processor import scratch
         from processor.engine import Engine
@@ -89,6 +95,7 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
         store=store,
         repo=repo,
         engine=engine,
+        cdn=cdn,
         config=settings.engine_config,
         bucket=settings.bucket,
         raw_prefix=settings.raw_prefix,

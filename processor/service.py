@@ -9,8 +9,9 @@ or a retry at any point leaves nothing wrong:
 3. only then are the renditions of the version it replaced deleted.
 
 A failure before step 2 never marks anything done; the queue retries the message and the
-same keys are written again. Deletes work the same way: the record is marked deleted first,
-then the renditions it listed are removed.
+same keys are written again. Deletes work the same way: the record becomes a tombstone
+first, then the renditions it listed are removed, then every version of the original and of
+the renditions is erased and the CDN told to forget them (``erase.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from processor.core.events import Kind, ObjectEvent
 from processor.core.keys import image_id
 from processor.core.ports import (
     IMMUTABLE,
+    CdnInvalidator,
     ImageEngine,
     ImageRepository,
     ObjectStore,
@@ -54,6 +56,7 @@ from processor.decide import (
     decide_removal,
     screen,
 )
+from processor.erase import Eraser
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,7 @@ class ProcessorService:
         bucket: str,
         raw_prefix: str,
         public_prefix: str,
+        cdn: CdnInvalidator | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
@@ -135,6 +139,7 @@ class ProcessorService:
         # Rendition PUTs go out together: four sequential round trips to S3 would add their
         # latencies to every image. Clients are thread-safe; the pool lives with the service.
         self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
+        self._eraser = Eraser(store=store, cdn=cdn, bucket=bucket, public_prefix=public_prefix)
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -396,6 +401,9 @@ class ProcessorService:
         exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
         decision = decide_removal(event, current, object_exists=exists)
         if isinstance(decision, Skip):
+            if decision.reason is Reason.duplicate:
+                # A redelivery, maybe after erasing failed: erasing again finds what is left.
+                self._erase(iid, event.key, current)
             return self._skipped(decision, iid, current)
         now = self._now()
         base = current or ImageRecord.first_sight(
@@ -405,8 +413,20 @@ class ProcessorService:
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, iid, Reason.stale)
+        self._erase(iid, event.key, current)
         log.info("image deleted")
         return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
+
+    def _erase(self, iid: str, source_key: str, current: ImageRecord | None) -> None:
+        """Every version of the original and renditions, and the CDN's copies (erase.py).
+
+        The config's folders and the stored renditions' (a config change may have moved
+        them). Raises TransientError: the message is retried, and erasing resumes.
+        """
+        folders = {spec.folder for spec in self.config.renditions}
+        if current is not None:
+            folders.update(r.key.rpartition("/")[0] for r in current.renditions if "/" in r.key)
+        self._eraser.erase(iid, source_key, folders)
 
     # --- shared --------------------------------------------------------------------------
 

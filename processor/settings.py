@@ -56,6 +56,10 @@ class ProcessorSettings(AwsSettings):
         share = (self.function_memory_mb - self.memory_reserve_mb) // self.images_at_once
         return share * MiB
 
+    # The CloudFront distribution in front of the public prefix: a deleted image's paths are
+    # invalidated there. Unset: no CDN to tell (tests, a bare bucket).
+    distribution_id: str | None = Field(None, min_length=1)
+
     @cached_property
     def engine_config(self) -> EngineConfig:
         limits = Limits(

@@ -58,7 +58,10 @@ def translate(error: Exception, what: str) -> PipelineError:
             return RangeNotSatisfiable(text.strip())
         if code in _INVALID_PARTS:
             return InvalidParts(text.strip())
-        if code in _MISSING or (status == 404 and code not in {"NoSuchBucket"}):
+        # A missing bucket or distribution is a broken setup, not a vanished object.
+        if code in _MISSING or (
+            status == 404 and code not in {"NoSuchBucket", "NoSuchDistribution"}
+        ):
             return SourceMissing(text.strip())
         if code in _STALE:
             return StaleEvent(text.strip())

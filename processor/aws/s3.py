@@ -15,7 +15,13 @@ from urllib3.exceptions import HTTPError
 
 from processor.aws.errors import translate, translated
 from processor.core.errors import TransientError
-from processor.core.ports import PresignedForm, SourceObject, StoredObject, UploadedPart
+from processor.core.ports import (
+    ObjectVersion,
+    PresignedForm,
+    SourceObject,
+    StoredObject,
+    UploadedPart,
+)
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _READ_BUFFER = 1024 * 1024
@@ -89,21 +95,47 @@ class S3ObjectStore:
             )
 
     def delete(self, bucket: str, keys: Sequence[str]) -> None:
-        for start in range(0, len(keys), _DELETE_BATCH):
-            batch = keys[start : start + _DELETE_BATCH]
-            with translated(f"DeleteObjects s3://{bucket} ({len(batch)} keys)"):
+        self._delete_objects(bucket, [{"Key": k} for k in keys], "keys")
+
+    def _delete_objects(self, bucket: str, objects: list[dict[str, str]], what: str) -> None:
+        for start in range(0, len(objects), _DELETE_BATCH):
+            batch = objects[start : start + _DELETE_BATCH]
+            with translated(f"DeleteObjects s3://{bucket} ({len(batch)} {what})"):
                 response = self._client.delete_objects(
-                    Bucket=bucket,
-                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
                 )
             # DeleteObjects answers 200 even when some keys failed; each one says why.
             errors = response.get("Errors") or []
             if errors:
                 first = errors[0]
                 raise TransientError(
-                    f"DeleteObjects s3://{bucket}: {len(errors)} of {len(batch)} keys failed, "
+                    f"DeleteObjects s3://{bucket}: {len(errors)} of {len(batch)} {what} failed, "
                     f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
                 )
+
+    def list_versions(self, bucket: str, prefix: str) -> list[ObjectVersion]:
+        versions: list[ObjectVersion] = []
+        with translated(f"ListObjectVersions s3://{bucket}/{prefix}"):
+            paginator = self._client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for entry, marker in [
+                    *((v, False) for v in page.get("Versions", [])),
+                    *((m, True) for m in page.get("DeleteMarkers", [])),
+                ]:
+                    versions.append(
+                        ObjectVersion(
+                            key=str(entry["Key"]),
+                            version_id=str(entry.get("VersionId") or "null"),
+                            is_latest=bool(entry.get("IsLatest")),
+                            is_delete_marker=marker,
+                        )
+                    )
+        return versions
+
+    def delete_versions(self, bucket: str, versions: Sequence[ObjectVersion]) -> None:
+        self._delete_objects(
+            bucket, [{"Key": v.key, "VersionId": v.version_id} for v in versions], "versions"
+        )
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix`` (tests and ops; the service never lists)."""

@@ -79,6 +79,16 @@ class StoredObject:
     body: Any = None
 
 
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of a key in a versioned bucket: an object or a delete marker."""
+
+    key: str
+    version_id: str  # "null" for what was written before versioning was enabled
+    is_latest: bool  # the key's current version
+    is_delete_marker: bool = False
+
+
 class ObjectStore(Protocol):
     def open(
         self, bucket: str, key: str, *, etag: str | None = None
@@ -106,6 +116,25 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, keys: Sequence[str]) -> None:
         """Delete every key (missing ones are fine: deleting is idempotent)."""
+        ...
+
+    def list_versions(self, bucket: str, prefix: str) -> list[ObjectVersion]:
+        """Every version and delete marker of the keys under ``prefix``."""
+        ...
+
+    def delete_versions(self, bucket: str, versions: Sequence[ObjectVersion]) -> None:
+        """Delete these versions for good (missing ones are fine)."""
+        ...
+
+
+class CdnInvalidator(Protocol):
+    """The CDN in front of the public prefix: forget cached copies of these paths."""
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        """Paths as the CDN serves them (``/thumbs/<file>``, ``/thumbs/<id>*``).
+
+        Raises TransientError when the CDN keeps refusing (throttled, too many in progress).
+        """
         ...
 
 

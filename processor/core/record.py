@@ -64,7 +64,7 @@ class ImageRecord(BaseModel):
     """One image, as DynamoDB stores it and the API serves it."""
 
     id: str
-    source_key: str  # the raw object's key, e.g. "raw/2024/cat.jpg"
+    source_key: str  # the raw object's key, e.g. "raw/2024/cat.jpg"; "" on a tombstone
     bucket: str = ""
     status: Status
     # Who uploaded it (the access issue fills it in); None for uploads without one.
@@ -129,9 +129,19 @@ class ImageRecord(BaseModel):
         return self._next(Status.failed, now, sequencer, config_version, why)
 
     def deleted(self, *, now: str, sequencer: str | None) -> ImageRecord:
-        """The source is gone: what it was (facts, versions) kept, no renditions listed."""
-        was = {"content_version": self.content_version, "facts": self.facts}
-        return self._next(Status.deleted, now, sequencer, self.config_version, was)
+        """A tombstone: what stays of a deleted image is its id, status, times and order.
+
+        No facts, placeholder, file name, renditions or error: a deleted upload tells nobody
+        what it was. The sequencer stays so that an older event cannot bring the image back.
+        """
+        return ImageRecord(
+            id=self.id,
+            source_key="",
+            status=Status.deleted,
+            created_at=self.created_at,
+            updated_at=now,
+            sequencer=sequencer or self.sequencer,
+        )
 
     def _next(
         self,

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO
+from typing import IO, Any
 
 from processor.core.errors import StackError
 
@@ -37,6 +37,47 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 START_TIMEOUT_S = 60.0
+# moto's server answers every origin's CORS preflight by default: any web page the user has
+# open could then read and write the embedded AWS. Off, the bucket's own CORS rules (the
+# template's, or the gallery's origin) are all a browser gets. moto reads it at import.
+NO_GLOBAL_CORS = {"MOTO_DISABLE_GLOBAL_CORS": "true"}
+
+
+class _RemovedKey:
+    """What moto's event builder reads of a key (a delete marker has no bytes)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.etag = ""
+        self.size = 0
+
+
+def send_delete_marker_events() -> None:
+    """Make moto's S3 send ``s3:ObjectRemoved:DeleteMarkerCreated`` as S3 does.
+
+    moto 5 sends no event at all when a delete in a versioned bucket only adds a delete
+    marker (the common delete there), so a versioned local bucket would never tell the
+    processor that an image was deleted. Idempotent; affects this process's moto only.
+    """
+    from moto.s3 import models, notifications
+
+    backend = models.S3Backend
+    if getattr(backend, "_imgpipe_marker_events", False):
+        return
+    original = backend._set_delete_marker
+
+    def set_delete_marker(self: Any, bucket_name: str, key_name: str) -> Any:
+        marker = original(self, bucket_name, key_name)
+        notifications.send_event(
+            self.account_id,
+            notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT,
+            self.get_bucket(bucket_name),
+            _RemovedKey(key_name),
+        )
+        return marker
+
+    backend._set_delete_marker = set_delete_marker  # type: ignore[method-assign]  # wrapped, once
+    backend._imgpipe_marker_events = True  # type: ignore[attr-defined]  # our marker
 
 
 class EmbeddedAws:
@@ -48,7 +89,7 @@ class EmbeddedAws:
         self._process: subprocess.Popen[str] | None = None
 
     def start(self) -> str:
-        env = {**os.environ, **FAKE_CREDENTIALS, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **FAKE_CREDENTIALS, **NO_GLOBAL_CORS, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
             [sys.executable, "-m", __name__, "--host", self.host, "--port", str(self.port)],
             stdin=subprocess.PIPE,  # the lifeline: closed when this process ends, however
@@ -107,8 +148,10 @@ def _read_line(stream: IO[str], timeout_s: float) -> str:
 
 
 def serve(host: str, port: int) -> int:
+    os.environ.update(NO_GLOBAL_CORS)  # before moto is imported, however this was started
     from moto.server import ThreadedMotoServer
 
+    send_delete_marker_events()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the stack, which stops us

@@ -6,6 +6,11 @@ routes do the same: ``GET /thumbs/<file>`` streams ``<public prefix>thumbs/<file
 bucket with the headers production sends (the object's immutable Cache-Control, ETag,
 Last-Modified), answers ``If-None-Match`` with 304 and ``Range`` with 206.
 
+Like CloudFront's edges, it keeps what it served (``EdgeCache``): a rendition once fetched is
+served from memory, even after the object is deleted, until an invalidation on the embedded
+AWS's distribution names its path. So a test that sees a deleted image's rendition go away
+proves that the processor invalidated it, as it must for CloudFront.
+
 The gallery (``/``) is plain HTML, CSS and JavaScript from ``gallery/`` beside this file: no
 build step.
 """
@@ -16,7 +21,10 @@ import html
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,19 +120,109 @@ def render_formats(page: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Cached:
+    obj: StoredObject  # headers as the origin sent them (body None)
+    data: bytes
+
+
+class EdgeCache:
+    """What an edge keeps: bounded (bytes), least recently used out first, and emptied of
+    every path an invalidation of ``distribution_id`` names (exact, or a trailing ``*``)."""
+
+    def __init__(
+        self,
+        cloudfront: Any,
+        distribution_id: str,
+        *,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_object_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self._cloudfront = cloudfront
+        self.distribution_id = distribution_id
+        self.max_bytes = max_bytes
+        self.max_object_bytes = max_object_bytes
+        self._entries: OrderedDict[str, Cached] = OrderedDict()
+        self._bytes = 0
+        self._seen: set[str] = set()  # invalidation ids already applied
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> Cached | None:
+        self._sync()
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None:
+                self._entries.move_to_end(path)
+            return entry
+
+    def put(self, path: str, obj: StoredObject, data: bytes) -> None:
+        if len(data) > self.max_object_bytes:
+            return
+        with self._lock:
+            self._drop(path)
+            self._entries[path] = Cached(replace(obj, body=None), data)
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes and self._entries:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, path: str) -> None:
+        entry = self._entries.pop(path, None)
+        if entry is not None:
+            self._bytes -= len(entry.data)
+
+    def _sync(self) -> None:
+        """Apply the invalidations created since the last look (one List call when none)."""
+        paths: list[str] = []
+        pages = self._cloudfront.get_paginator("list_invalidations").paginate(
+            DistributionId=self.distribution_id
+        )
+        for page in pages:
+            for item in page.get("InvalidationList", {}).get("Items", []):
+                if item["Id"] in self._seen:
+                    continue
+                batch = self._cloudfront.get_invalidation(
+                    DistributionId=self.distribution_id, Id=item["Id"]
+                )["Invalidation"]["InvalidationBatch"]
+                paths.extend(batch["Paths"].get("Items", []))
+                self._seen.add(item["Id"])
+        if not paths:
+            return
+        with self._lock:
+            for path in paths:
+                if path.endswith("*"):
+                    for cached in [p for p in self._entries if p.startswith(path[:-1])]:
+                        self._drop(cached)
+                else:
+                    self._drop(path)
+        log.info("CDN stand-in: %d paths invalidated", len(paths))
+
+
+def _cached_response(entry: Cached, head_only: bool, if_none_match: str | None) -> Response:
+    headers = _common_headers(entry.obj)
+    if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(entry.data))
+    media_type = entry.obj.content_type or "application/octet-stream"
+    if head_only:
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    return Response(entry.data, status_code=200, headers=headers, media_type=media_type)
+
+
 def create_local_router(
     settings: ApiSettings,
     *,
     folders: Sequence[str] = ("thumbs", "optimized"),
     api_key: str | None = None,
+    distribution_id: str | None = None,
 ) -> APIRouter:
     """The CDN stand-in for each rendition folder, and the gallery.
 
     ``api_key`` is written into the gallery page so that it can upload: only ever for a
-    stack bound to loopback.
+    stack bound to loopback. With ``distribution_id`` (the embedded AWS's distribution)
+    renditions are cached as an edge caches them, until invalidated there.
     """
     router = APIRouter(include_in_schema=False)
-    cdn = LocalCdn(settings)
+    cdn = LocalCdn(settings, distribution_id)
     for folder in folders:
         router.add_api_route(
             f"/{folder}/{{name}}",
@@ -140,24 +238,28 @@ def create_local_router(
 class LocalCdn:
     """Serves ``<public prefix><folder>/<file>`` from the bucket as CloudFront would."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: ApiSettings, distribution_id: str | None = None) -> None:
         self.settings = settings
+        self.edge = (
+            EdgeCache(self._client("cloudfront"), distribution_id) if distribution_id else None
+        )
+
+    def _client(self, service: str, *, pool: int | None = None) -> Any:
+        from processor.aws.clients import FOR_REQUESTS, aws_client
+
+        settings = self.settings
+        timeouts = replace(FOR_REQUESTS, pool=pool) if pool else FOR_REQUESTS
+        return aws_client(
+            service, region=settings.region, endpoint_url=settings.endpoint_url, timeouts=timeouts
+        )
 
     @cached_property
     def store(self) -> S3ObjectStore:
-        from dataclasses import replace
-
-        from processor.aws.clients import FOR_REQUESTS, aws_client
         from processor.aws.s3 import S3ObjectStore
 
-        settings = self.settings
         # A gallery loads many thumbnails at once and uvicorn serves them from 40 threads:
         # with botocore's 10 connections, every request past the tenth opened a new one.
-        timeouts = replace(FOR_REQUESTS, pool=CDN_CONNECTIONS)
-        client = aws_client(
-            "s3", region=settings.region, endpoint_url=settings.endpoint_url, timeouts=timeouts
-        )
-        return S3ObjectStore(client)
+        return S3ObjectStore(self._client("s3", pool=CDN_CONNECTIONS))
 
     def route(self, folder: str) -> Any:
         def read_rendition(
@@ -182,7 +284,18 @@ class LocalCdn:
             raise NotFound(f"no such file: {folder}/{name}")
         head_only = request.method == "HEAD"
         wanted = None if head_only else single_range(range_)
+        path = f"/{folder}/{name}"
+        entry = self.edge.get(path) if self.edge is not None and wanted is None else None
+        if entry is not None:
+            return _cached_response(entry, head_only, if_none_match)
         obj = self._fetch(folder, name, head_only=head_only, wanted=wanted, asked=range_)
+        edge = self.edge
+        if edge is not None and obj.body is not None and not wanted:
+            if obj.size <= edge.max_object_bytes:
+                # A whole rendition: keep it, as an edge does, and answer from the copy.
+                data = b"".join(_stream(obj.body))
+                edge.put(path, obj, data)
+                return _cached_response(Cached(obj, data), head_only, if_none_match)
         return _respond(obj, wanted, if_none_match)
 
     def _fetch(

@@ -26,6 +26,7 @@ class Provisioned:
     queue_arn: str
     dlq_url: str
     dlq_arn: str
+    distribution_id: str = ""  # the CloudFront distribution ("" when there is none)
 
 
 def local_cors_rules(origins: list[str]) -> list[dict[str, Any]]:
@@ -55,6 +56,26 @@ def ensure_bucket(s3: Any, spec: StackSpec, region: str, cors_rules: list[dict[s
             raise
     if cors_rules:
         s3.put_bucket_cors(Bucket=spec.bucket, CORSConfiguration={"CORSRules": cors_rules})
+
+
+def ensure_versioning(s3: Any, spec: StackSpec) -> None:
+    """Versioned like the template's bucket, so that erasing deleted images is tested."""
+    if spec.versioned:
+        s3.put_bucket_versioning(Bucket=spec.bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def ensure_distribution(cloudfront: Any, spec: StackSpec) -> str:
+    """The template's distribution in the embedded AWS's CloudFront API; its id."""
+    config = spec.distribution
+    if config is None:
+        return ""
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for item in page.get("DistributionList", {}).get("Items", []):
+            if item.get("Comment") == config["Comment"]:
+                return str(item["Id"])
+    created = cloudfront.create_distribution(DistributionConfig=config)
+    log.info("created distribution %s", created["Distribution"]["Id"])
+    return str(created["Distribution"]["Id"])
 
 
 def ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -103,7 +124,8 @@ def provision(
     region: str,
     browser_origins: list[str] | None = None,
 ) -> Provisioned:
-    """Bucket, dead-letter queue, queue with redrive, raw/ -> queue notification, table.
+    """Bucket (versioned as declared), the CDN's distribution (with a ``cloudfront`` client),
+    dead-letter queue, queue with redrive, raw/ -> queue notification, table.
 
     The template's CORS rules win; without any, ``browser_origins`` (the local gallery) may
     upload straight to the bucket as the gallery does.
@@ -111,6 +133,10 @@ def provision(
     s3, sqs, dynamodb = clients["s3"], clients["sqs"], clients["dynamodb"]
     cors = spec.cors_rules or (local_cors_rules(browser_origins) if browser_origins else [])
     ensure_bucket(s3, spec, region, cors)
+    ensure_versioning(s3, spec)
+    distribution_id = (
+        ensure_distribution(clients["cloudfront"], spec) if "cloudfront" in clients else ""
+    )
     dlq_url, dlq_arn = ensure_queue(sqs, spec.dlq_name, spec.queue.dlq_attributes())
     queue_url, queue_arn = ensure_queue(sqs, spec.queue_name, spec.queue.queue_attributes(dlq_arn))
     ensure_notifications(s3, spec, queue_arn)
@@ -122,4 +148,5 @@ def provision(
         queue_arn=queue_arn,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
+        distribution_id=distribution_id,
     )

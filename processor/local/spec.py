@@ -46,6 +46,11 @@ class StackSpec:
     notification: cfn.NotificationFilter
     table: dict[str, Any]  # create_table kwargs, less TableName
     cors_rules: list[dict[str, Any]]  # S3 CORSRules the template declares (may be none)
+    versioned: bool  # the bucket's VersioningConfiguration is Enabled
+    # The CloudFront distribution in front of the bucket, as CreateDistribution takes it
+    # (None when the template declares none). What exists only in AWS is left out: the
+    # origin access control, cache and response headers policies.
+    distribution: dict[str, Any] | None
     mapping: MappingSpec
     processor: cfn.FunctionSpec  # environment unresolved: see ``environment``
     api: cfn.FunctionSpec
@@ -53,10 +58,12 @@ class StackSpec:
     # Template parameters given values other than their defaults (e.g. the CORS origin).
     parameters: dict[str, str] = field(default_factory=dict)
 
-    def refs(self, *, queue_url: str, dlq_url: str) -> dict[str, str]:
+    def refs(self, *, queue_url: str, dlq_url: str, distribution_id: str = "") -> dict[str, str]:
         """What Ref and GetAtt give for this stack's resources, once the queues exist."""
         arn = f"arn:aws:sqs:{self.region}:{self.account}"
+        distribution = {self.distribution_id: distribution_id} if distribution_id else {}
         return {
+            **distribution,
             **self.parameters,
             "AWS::StackName": self.stack_name,
             "AWS::Region": self.region,
@@ -72,13 +79,24 @@ class StackSpec:
             "DeadLetterQueue.QueueName": self.dlq_name,
         }
 
+    @property
+    def distribution_id(self) -> str:
+        """The distribution's logical id (what ``!Ref`` names)."""
+        distributions = cfn.resources(self.template, "AWS::CloudFront::Distribution")
+        return next(iter(distributions), "Distribution")
+
     def environment(
-        self, function: cfn.FunctionSpec, *, queue_url: str, dlq_url: str
+        self,
+        function: cfn.FunctionSpec,
+        *,
+        queue_url: str,
+        dlq_url: str,
+        distribution_id: str = "",
     ) -> dict[str, str]:
         """The function's declared environment, resolved. Values that exist only in AWS
         (CloudFront's domain, Secrets Manager references) are left out: the local stack
         sets its own."""
-        refs = self.refs(queue_url=queue_url, dlq_url=dlq_url)
+        refs = self.refs(queue_url=queue_url, dlq_url=dlq_url, distribution_id=distribution_id)
         env: dict[str, str] = {}
         for name, value in function.env.items():
             try:
@@ -121,6 +139,50 @@ def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _listed(items: list[Any]) -> dict[str, Any]:
+    return {"Quantity": len(items), "Items": items}
+
+
+def distribution_config(
+    template: Mapping[str, Any], refs: Mapping[str, str], *, stack_name: str
+) -> dict[str, Any] | None:
+    """The template's one distribution as CloudFront's API takes it (lists become
+    Quantity/Items); properties that refer to what exists only in AWS are dropped."""
+    distributions = cfn.resources(template, "AWS::CloudFront::Distribution")
+    if not distributions:
+        return None
+    (props,) = (d["Properties"]["DistributionConfig"] for d in distributions.values())
+
+    def known(node: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            try:
+                out[key] = cfn.resolve(value, refs, template)
+            except cfn.UnresolvedReference:
+                continue  # OriginAccessControlId, CachePolicyId, ResponseHeadersPolicyId
+        return out
+
+    origins = [known(o) for o in props["Origins"]]
+    behaviour = known(props["DefaultCacheBehavior"])
+    for listed in ("AllowedMethods", "CachedMethods"):
+        behaviour.pop(listed, None)
+    allowed = cfn.resolve(props["DefaultCacheBehavior"].get("AllowedMethods", ["GET", "HEAD"]))
+    cached = cfn.resolve(props["DefaultCacheBehavior"].get("CachedMethods", allowed))
+    behaviour["AllowedMethods"] = {**_listed(allowed), "CachedMethods": _listed(cached)}
+    behaviour.setdefault("MinTTL", 0)  # required without a cache policy
+    top = known({k: v for k, v in props.items() if k not in ("Origins", "DefaultCacheBehavior")})
+    if "IPV6Enabled" in top:
+        top["IsIPV6Enabled"] = top.pop("IPV6Enabled")
+    return {
+        **top,
+        "CallerReference": stack_name,
+        "Comment": str(top.get("Comment", stack_name)),
+        "Enabled": bool(top.get("Enabled", True)),
+        "Origins": _listed(origins),
+        "DefaultCacheBehavior": behaviour,
+    }
+
+
 def load_spec(
     path: Path | str = TEMPLATE,
     *,
@@ -157,11 +219,12 @@ def load_spec(
     table_props = cfn.properties(template, table_id)
     scaling = mapping.get("ScalingConfig", {})
     cors = bucket_props.get("CorsConfiguration", {}).get("CorsRules", [])
+    bucket_name = _name(bucket_props, "BucketName", pseudo, f"{stack_name}-{bucket_id}".lower())
     return StackSpec(
         stack_name=stack_name,
         region=region,
         account=account,
-        bucket=_name(bucket_props, "BucketName", pseudo, f"{stack_name}-{bucket_id}".lower()),
+        bucket=bucket_name,
         queue_name=_name(queue_props, "QueueName", pseudo, f"{stack_name}-{queue_id}"),
         dlq_name=_name(
             cfn.properties(template, dlq_id), "QueueName", pseudo, f"{stack_name}-{dlq_id}"
@@ -177,6 +240,15 @@ def load_spec(
         notification=notification,
         table=cfn.table_definition(template, table_id),
         cors_rules=[_cors_rule(cfn.resolve(rule, pseudo, template)) for rule in cors],
+        versioned=bucket_props.get("VersioningConfiguration", {}).get("Status") == "Enabled",
+        distribution=distribution_config(
+            template,
+            {
+                **pseudo,
+                f"{bucket_id}.RegionalDomainName": f"{bucket_name}.s3.{region}.amazonaws.com",
+            },
+            stack_name=stack_name,
+        ),
         mapping=MappingSpec(
             batch_size=int(mapping.get("BatchSize", 10)),
             batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),

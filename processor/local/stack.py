@@ -14,10 +14,11 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processor.core.errors import InvocationFailed, StackError
 from processor.local import LOCAL_API_KEY
@@ -26,6 +27,9 @@ from processor.local.invoker import FunctionConfig, ProcessInvoker
 from processor.local.provision import Provisioned, provision
 from processor.local.spec import STACK_NAME, TEMPLATE, StackSpec, load_spec
 from processor.local.worker import MappingConfig, SqsWorker
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,38 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
         raise StackError(f"{e} with {flag}") from None
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def loopback_hosts(bound: str) -> frozenset[str]:
+    """Host names the local API answers to: loopback's, and the address it was bound to."""
+    return LOOPBACK_NAMES | {bound}
+
+
+def allow_hosts(app: FastAPI, hosts: frozenset[str]) -> None:
+    """Refuse requests whose Host header names another host (400 ``invalid_host``).
+
+    A page on evil.example that re-points its own DNS name at 127.0.0.1 (DNS rebinding)
+    reaches this server as same-origin, but its requests still say ``Host: evil.example``:
+    refusing them keeps the gallery page, and the key in it, from that page.
+    """
+    from urllib.parse import urlsplit
+
+    from api.problems import problem_response
+
+    @app.middleware("http")
+    async def check_host(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        host = request.headers.get("host", "")
+        name = urlsplit(f"//{host}").hostname or ""
+        if name not in hosts:
+            return problem_response(
+                request, 400, "invalid_host", "this server answers to loopback names only"
+            )
+        return await call_next(request)
+
+
 def default_concurrency(declared: int | None) -> int:
     cpus = os.cpu_count() or 2
     return max(1, min(declared or DEFAULT_MAX_CONCURRENCY, cpus, DEFAULT_MAX_CONCURRENCY))
@@ -162,6 +198,12 @@ class LocalStack:
         self.resources = resources
 
         self.api_key = opts.api_key or os.environ.get("IMGPIPE_API_KEY") or LOCAL_API_KEY
+        if opts.real_aws and self.api_key == LOCAL_API_KEY:
+            # The default key is printed in the docs: against real resources it is no key.
+            raise StackError(
+                "--real-aws needs a key of your own: set IMGPIPE_API_KEY or pass --api-key "
+                "(at least 16 characters); the default local key is public"
+            )
         cdn = api_url
         if opts.real_aws and os.environ.get("IMGPIPE_CDN_BASE_URL"):
             cdn = os.environ["IMGPIPE_CDN_BASE_URL"].rstrip("/")
@@ -209,7 +251,7 @@ class LocalStack:
             name: aws_client(
                 name, region=self.options.region, endpoint_url=endpoint, timeouts=timeouts
             )
-            for name in ("s3", "sqs", "dynamodb", "sts")
+            for name in ("s3", "sqs", "dynamodb", "sts", "cloudfront")
         }
 
     def _existing_resources(self, sqs: Any) -> Provisioned:
@@ -234,6 +276,7 @@ class LocalStack:
             queue_arn=arn(settings.queue_url),
             dlq_url=settings.dlq_url or "",
             dlq_arn=arn(settings.dlq_url) if settings.dlq_url else "",
+            distribution_id=os.environ.get("IMGPIPE_DISTRIBUTION_ID", ""),
         )
 
     def _function_environment(
@@ -241,7 +284,10 @@ class LocalStack:
     ) -> dict[str, str]:
         opts = self.options
         env = spec.environment(
-            spec.processor, queue_url=resources.queue_url, dlq_url=resources.dlq_url
+            spec.processor,
+            queue_url=resources.queue_url,
+            dlq_url=resources.dlq_url,
+            distribution_id=resources.distribution_id,
         )
         env.update(
             {
@@ -339,8 +385,17 @@ class LocalStack:
 
         settings = self.api_settings()
         app = create_app(settings)
+        allow_hosts(app, loopback_hosts(self.options.host))
         folders = self._rendition_folders()
-        app.include_router(create_local_router(settings, folders=folders, api_key=self.api_key))
+        assert self.resources is not None
+        app.include_router(
+            create_local_router(
+                settings,
+                folders=folders,
+                api_key=self.api_key,
+                distribution_id=self.resources.distribution_id or None,
+            )
+        )
         config = uvicorn.Config(
             app,
             log_level=self.options.api_log_level,

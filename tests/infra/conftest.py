@@ -36,6 +36,9 @@ MOTO_TYPES = (
     "AWS::Lambda::EventSourceMapping",
 )
 
+# Resources moto cannot create whose Ref a created one uses: a parameter stands in for each.
+MOTO_STAND_INS = {"Distribution": "EDFDVBD6EXAMPLE"}
+
 # Stand-ins for what CloudFormation would resolve, shaped like the real values.
 FAKE_REFS: dict[str, Any] = {
     "AWS::Region": REGION,
@@ -45,6 +48,7 @@ FAKE_REFS: dict[str, Any] = {
     "Table": f"{STACK}-Table-ABC123",
     "Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-Queue-ABC123",
     "DeadLetterQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-DeadLetterQueue-X",
+    "Distribution": MOTO_STAND_INS["Distribution"],
     "Distribution.DomainName": "d111111abcdef8.cloudfront.net",
     "CursorSecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:CursorSecret-AbCdEf",
     "ProcessorImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}/processor:abc1234",

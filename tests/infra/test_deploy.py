@@ -25,7 +25,7 @@ from infra import deploy, preflight
 from infra import template as tpl
 from infra.errors import DeployError
 from infra.registry import OCI_ARCHITECTURES, PushedImage
-from tests.infra.conftest import ACCOUNT, MOTO_TYPES, REGION, ROOT
+from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES, REGION, ROOT
 
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 MANIFEST = json.dumps(
@@ -128,7 +128,7 @@ class NoDocker:
 def moto_template(tmp_path: Path, template: dict[str, Any]) -> Path:
     """The template less what moto's CloudFormation cannot create (CloudFront, HTTP API...)."""
     path = tmp_path / "moto-template.json"
-    path.write_text(json.dumps(tpl.subset_template(template, MOTO_TYPES)))
+    path.write_text(json.dumps(tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS)))
     return path
 
 

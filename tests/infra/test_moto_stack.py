@@ -17,14 +17,14 @@ import pytest
 from moto import mock_aws
 
 from infra import template as tpl
-from tests.infra.conftest import ACCOUNT, FAKE_REFS, MOTO_TYPES, REGION, STACK
+from tests.infra.conftest import ACCOUNT, FAKE_REFS, MOTO_STAND_INS, MOTO_TYPES, REGION, STACK
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def stack(aws_env: None, template: dict[str, Any]) -> Iterator[dict[str, str]]:
-    body = json.dumps(tpl.subset_template(template, MOTO_TYPES))
+    body = json.dumps(tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS))
     parameters = [
         {"ParameterKey": k, "ParameterValue": FAKE_REFS[k]}
         for k in ("ProcessorImageUri", "ApiImageUri", "AlertEmail")
@@ -108,6 +108,7 @@ def test_processor_runs_its_image_with_the_real_names_and_consumes_the_queue(
             "Table": stack["TableName"],
             "Queue": stack["QueueUrl"],
             "DeadLetterQueue": stack["DeadLetterQueueUrl"],
+            **MOTO_STAND_INS,
         },
     )
     assert {k: str(v) for k, v in env.items()} == expected

@@ -241,6 +241,15 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         ("s3:PutObject", f"{BUCKET_ARN}/public/*"),
         ("s3:DeleteObject", f"{BUCKET_ARN}/public/*"),
         ("s3:ListBucket", BUCKET_ARN),  # a missing key answers 404, not 403
+        # Deleted means gone: a deleted image's versions are found and erased, its CDN
+        # paths invalidated on the one distribution and nowhere else.
+        ("s3:ListBucketVersions", BUCKET_ARN),
+        ("s3:DeleteObjectVersion", f"{BUCKET_ARN}/raw/*"),
+        ("s3:DeleteObjectVersion", f"{BUCKET_ARN}/public/*"),
+        (
+            "cloudfront:CreateInvalidation",
+            "arn:aws:cloudfront::123456789012:distribution/DISTRIBUTION",
+        ),
         *{(a, r) for a in table_actions for r in (TABLE_ARN, f"{TABLE_ARN}/index/*")},
         ("sqs:ReceiveMessage", "QUEUE"),
         ("sqs:DeleteMessage", "QUEUE"),
@@ -328,6 +337,7 @@ def test_processor_environment(template: dict[str, Any]) -> None:
         "IMGPIPE_RAW_PREFIX": "raw/",
         "IMGPIPE_PUBLIC_PREFIX": "public/",
         "IMGPIPE_MAX_INPUT_BYTES": "209715200",
+        "IMGPIPE_DISTRIBUTION_ID": FAKE_REFS["Distribution"],
         "MALLOC_ARENA_MAX": "2",
         "POWERTOOLS_SERVICE_NAME": "processor",
         "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",

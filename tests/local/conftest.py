@@ -44,16 +44,14 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def moto_endpoint(fake_aws: None) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    """The local stack's own embedded AWS (moto's server, with its S3 fixes) on a free port."""
+    from processor.local.aws import EmbeddedAws
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = EmbeddedAws("127.0.0.1", 0)
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield server.start()
     finally:
         server.stop()
-        server._server.server_close()  # stop() leaves the socket open
 
 
 def aws_client(service: str, endpoint: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from processor.core.errors import (
     TransientError,
 )
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
-from processor.core.ports import SourceObject
+from processor.core.ports import ObjectVersion, SourceObject
 from processor.core.record import ImageFacts, ImageRecord, RenditionInfo
 from tests.fakes import FakeReader
 
@@ -143,6 +144,7 @@ class StoredObject:
     data: bytes
     content_type: str = "application/octet-stream"
     cache_control: str | None = None
+    version_id: str = "null"
 
     @property
     def etag(self) -> str:
@@ -151,15 +153,27 @@ class StoredObject:
 
 @dataclass
 class MemoryStore:
-    """ObjectStore in a dict. ``failures[method] = n`` makes the next n calls transient."""
+    """ObjectStore in a dict, versioned like the template's bucket: an overwrite or a delete
+    keeps the old bytes as a noncurrent version, a delete adds a delete marker.
+    ``failures[method] = n`` makes the next n calls transient."""
 
     objects: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    # Noncurrent versions and delete markers per key, oldest first: (version id, is a marker).
+    history: dict[tuple[str, str], list[tuple[str, bool]]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
+
+    def _store(self, bucket: str, key: str, obj: StoredObject) -> None:
+        old = self.objects.get((bucket, key))
+        if old is not None:
+            self.history.setdefault((bucket, key), []).append((old.version_id, False))
+        obj.version_id = f"v{next(self._ids)}"
+        self.objects[(bucket, key)] = obj
 
     def upload(self, bucket: str, key: str, data: bytes) -> str:
-        self.objects[(bucket, key)] = StoredObject(data)
+        self._store(bucket, key, StoredObject(data))
         return self.objects[(bucket, key)].etag
 
     def _call(self, method: str, key: str) -> None:
@@ -187,7 +201,7 @@ class MemoryStore:
         self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str
     ) -> None:
         self._call("put", key)
-        self.objects[(bucket, key)] = StoredObject(data, content_type, cache_control)
+        self._store(bucket, key, StoredObject(data, content_type, cache_control))
 
     def copy(
         self, bucket: str, source_key: str, key: str, *, content_type: str, cache_control: str
@@ -196,15 +210,62 @@ class MemoryStore:
         source = self.objects.get((bucket, source_key))
         if source is None:
             raise SourceMissing(f"CopyObject s3://{bucket}/{source_key}: NoSuchKey")
-        self.objects[(bucket, key)] = StoredObject(source.data, content_type, cache_control)
+        self._store(bucket, key, StoredObject(source.data, content_type, cache_control))
 
     def delete(self, bucket: str, keys: Sequence[str]) -> None:
         self._call("delete", ",".join(keys))
         for key in keys:
-            self.objects.pop((bucket, key), None)
+            old = self.objects.pop((bucket, key), None)
+            history = self.history.setdefault((bucket, key), [])
+            if old is not None:
+                history.append((old.version_id, False))
+            history.append((f"m{next(self._ids)}", True))
+
+    def list_versions(self, bucket: str, prefix: str) -> list[ObjectVersion]:
+        self._call("list_versions", prefix)
+        out: list[ObjectVersion] = []
+        keys = {k for (b, k) in [*self.objects, *self.history] if b == bucket}
+        for key in sorted(k for k in keys if k.startswith(prefix)):
+            live = self.objects.get((bucket, key))
+            history = self.history.get((bucket, key), [])
+            for n, (vid, marker) in enumerate(history):
+                latest = live is None and n == len(history) - 1
+                out.append(ObjectVersion(key, vid, latest, marker))
+            if live is not None:
+                out.append(ObjectVersion(key, live.version_id, True, False))
+        return out
+
+    def delete_versions(self, bucket: str, versions: Sequence[ObjectVersion]) -> None:
+        self._call("delete_versions", ",".join(v.key for v in versions))
+        for v in versions:
+            live = self.objects.get((bucket, v.key))
+            if live is not None and live.version_id == v.version_id:
+                del self.objects[(bucket, v.key)]
+            history = self.history.get((bucket, v.key), [])
+            history[:] = [h for h in history if h[0] != v.version_id]
+            if not history:
+                self.history.pop((bucket, v.key), None)
 
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(k for (_, k) in self.objects if k.startswith(prefix))
+
+    def all_versions(self, prefix: str = "") -> list[str]:
+        """Every key with any version or marker left (the bucket as a purge sees it)."""
+        return sorted({k for (_, k) in [*self.objects, *self.history] if k.startswith(prefix)})
+
+
+@dataclass
+class MemoryCdn:
+    """CdnInvalidator that records each request; ``failures`` transient ones first."""
+
+    invalidations: list[list[str]] = field(default_factory=list)
+    failures: int = 0
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("CreateInvalidation: TooManyInvalidationsInProgress (injected)")
+        self.invalidations.append(list(paths))
 
 
 # --- repository ------------------------------------------------------------------------------

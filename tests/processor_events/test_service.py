@@ -14,7 +14,7 @@ from processor.core.keys import image_id
 from processor.core.ports import IMMUTABLE
 from processor.core.record import Status
 from processor.service import Action, ProcessorService, timestamp
-from tests.processor_events.fakes import FakeEngine, MemoryRepo, MemoryStore
+from tests.processor_events.fakes import FakeEngine, MemoryCdn, MemoryRepo, MemoryStore
 
 pytestmark = pytest.mark.unit
 
@@ -32,12 +32,18 @@ class Clock:
 
 
 @pytest.fixture
-def world():
+def cdn() -> MemoryCdn:
+    return MemoryCdn()
+
+
+@pytest.fixture
+def world(cdn):
     store, repo, engine = MemoryStore(), MemoryRepo(), FakeEngine()
     service = ProcessorService(
         store=store,
         repo=repo,
         engine=engine,
+        cdn=cdn,
         config=engine.config,
         bucket=BUCKET,
         raw_prefix="raw/",
@@ -200,6 +206,75 @@ def test_delete_removes_renditions_and_marks_deleted(world):
     assert record.sequencer == normalize_sequencer("02")
     assert rendition_objects(store) == []
     assert service.handle(removed(key, "02")).reason == "duplicate"
+
+
+def test_delete_leaves_no_version_a_tombstone_and_an_invalidation_per_rendition(world, cdn):
+    # GIVEN an image processed twice (an overwrite: the first renditions are noncurrent now)
+    service, store, repo, _ = world
+    key = "raw/cat.jpg"
+    store.upload(BUCKET, key, JPEG)
+    service.handle(created(key, store, "01"))
+    first = repo.records[image_id(BUCKET, key)]
+    store.upload(BUCKET, key, JPEG + b" edited")
+    service.handle(created(key, store, "02"))
+    second = repo.records[image_id(BUCKET, key)]
+    store.delete(BUCKET, [key])  # what DELETE /images/{id} or `aws s3 rm` does: a marker
+
+    outcome = service.handle(removed(key, "03"))
+
+    # THEN nothing of the original or of any rendition stays, in any version
+    assert outcome.action is Action.deleted
+    assert store.all_versions("raw/") == [] and store.all_versions("public/") == []
+    # ... every rendition path of both content versions is invalidated, in one request
+    keys = {r.key for r in first.renditions} | {r.key for r in second.renditions}
+    assert len(cdn.invalidations) == 1
+    assert sorted(cdn.invalidations[0]) == sorted("/" + k for k in keys)
+    # ... and the record is a tombstone: id, status, times and order, nothing else
+    tomb = repo.records[image_id(BUCKET, key)]
+    assert tomb.model_dump(exclude_defaults=True) == {
+        "id": first.id,
+        "source_key": "",
+        "status": Status.deleted,
+        "created_at": first.created_at,
+        "updated_at": tomb.updated_at,
+        "sequencer": normalize_sequencer("03"),
+    }
+
+
+def test_an_erase_the_cdn_refuses_is_retried_and_resumes(world, cdn):
+    service, store, repo, _ = world
+    key = "raw/cat.jpg"
+    store.upload(BUCKET, key, JPEG)
+    service.handle(created(key, store, "01"))
+    store.delete(BUCKET, [key])
+    cdn.failures = 1  # CloudFront: TooManyInvalidationsInProgress, past the adapter's retries
+
+    with pytest.raises(TransientError):
+        service.handle(removed(key, "02"))
+    # nothing purged before the CDN agreed: the redelivery finds every path again
+    assert store.all_versions("public/") != [] and cdn.invalidations == []
+
+    outcome = service.handle(removed(key, "02"))  # the queue's redelivery
+
+    assert outcome.reason == "duplicate"
+    assert store.all_versions() == []
+    assert len(cdn.invalidations) == 1 and cdn.invalidations[0]
+    assert service.handle(removed(key, "02")).reason == "duplicate"
+    assert len(cdn.invalidations) == 1  # erased already: nothing more to invalidate
+
+
+def test_erasing_never_touches_a_live_upload_of_the_same_key(world):
+    service, store, repo, _ = world
+    key = "raw/cat.jpg"
+    store.upload(BUCKET, key, JPEG)
+    service.handle(created(key, store, "01"))
+    store.delete(BUCKET, [key])
+    store.upload(BUCKET, key, JPEG + b" again")  # uploaded again before the delete is seen
+
+    service.handle(removed(key, "02"))
+
+    assert store.all_versions("raw/") == [key] and store.keys("raw/") == [key]
+    assert [v.is_latest for v in store.list_versions(BUCKET, key)] == [True]
 
 
 def test_stale_delete_is_dropped(world):

@@ -1,0 +1,69 @@
+"""Erase one deleted image for good: every S3 version of its original and renditions, and
+the CDN's cached copies. Ports only (ObjectStore, CdnInvalidator), called by the service
+once the image's tombstone is saved.
+
+Order, chosen so that a retry after a failure at any step finds what is left to do:
+
+1. list every version and delete marker of the original and of ``<folder>/<id>*`` in each
+   rendition folder (ids have a fixed length: that prefix holds this image's files only);
+2. invalidate the CDN paths of every rendition key seen (the objects themselves are already
+   deleted, so the CDN's next fetch of them misses): a failure here raises before anything
+   is purged, and the retry lists the same keys again;
+3. delete those versions. A live current original is never touched: it is a newer upload of
+   the same key, whose own event the processor handles.
+
+Erasing twice is harmless: the second listing finds nothing, and nothing is invalidated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from processor.core.cdn import coalesce
+from processor.core.ports import CdnInvalidator, ObjectStore, ObjectVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Erased:
+    versions: int  # object versions and delete markers deleted for good
+    paths: tuple[str, ...]  # CDN paths invalidated
+
+
+class Eraser:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        cdn: CdnInvalidator | None,
+        bucket: str,
+        public_prefix: str,
+    ) -> None:
+        self.store = store
+        self.cdn = cdn  # None: no CDN in front of the bucket (tests, a bare local bucket)
+        self.bucket = bucket
+        self.public_prefix = public_prefix
+
+    def erase(self, image_id: str, source_key: str, folders: Iterable[str]) -> Erased:
+        prefixes = [f"{self.public_prefix}{folder}/{image_id}" for folder in sorted(set(folders))]
+        renditions = [v for p in prefixes for v in self.store.list_versions(self.bucket, p)]
+        originals = [
+            v
+            for v in self.store.list_versions(self.bucket, source_key)
+            if v.key == source_key and not _live(v)
+        ]
+        paths = coalesce(v.key.removeprefix(self.public_prefix) for v in renditions)
+        if paths and self.cdn is not None:
+            self.cdn.invalidate(paths)
+        doomed = [*renditions, *originals]
+        if doomed:
+            self.store.delete_versions(self.bucket, doomed)
+            log.info("image erased", extra={"versions": len(doomed), "cdn_paths": len(paths)})
+        return Erased(versions=len(doomed), paths=tuple(paths))
+
+
+def _live(version: ObjectVersion) -> bool:
+    return version.is_latest and not version.is_delete_marker
