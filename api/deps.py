@@ -6,7 +6,8 @@ Tests swap any adapter with ``app.dependency_overrides[get_repo] = lambda: fake`
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.params import Depends as DependsParam
@@ -75,9 +76,80 @@ def require_api_key(
         raise Unauthorized("writes are disabled: this deployment has no API key configured")
     if key is None:
         raise Unauthorized(f"the {API_KEY_HEADER} header is required")
-    # Constant time: a key must not be guessable character by character from response times.
-    if not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+    if not _key_matches(settings, key):
         raise Unauthorized(f"the {API_KEY_HEADER} header does not match")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as far as the API can tell; decides what a read shows.
+
+    ``writer``: holds write authorisation, so sees every status, source keys and errors;
+    anyone else sees done images only. ``subject``: the token's subject when a JWT authorised
+    the request (the uploader). ``admin``: may delete or reprocess any image (the key, or a
+    token with the admin scope); a token without it only the images it uploaded.
+    """
+
+    writer: bool
+    subject: str | None = None
+    admin: bool = False
+
+    def may_change(self, uploader: str | None) -> bool:
+        return self.admin or (self.subject is not None and self.subject == uploader)
+
+
+ANONYMOUS = Caller(writer=False)
+
+
+def _key_matches(settings: ApiSettings, key: str | None) -> bool:
+    expected = settings.api_key
+    if expected is None or key is None:
+        return False
+    # Constant time: a key must not be guessable character by character from response times.
+    return hmac.compare_digest(key.encode(), expected.get_secret_value().encode())
+
+
+def gateway_caller(event: dict[str, Any] | None, settings: ApiSettings) -> Caller:
+    """The caller as API Gateway's authoriser described it in the event (never the client).
+
+    ``jwt``: the native JWT authoriser (claims of a verified token). ``lambda``: the key
+    authoriser's context, ``writer`` true when the key matched. No authoriser ran: a public
+    read route, so nobody in particular, unless reads are private (the gateway let only
+    writers through), or the request came from elsewhere than API Gateway (tests, tools).
+    """
+    context = ((event or {}).get("requestContext") or {}).get("authorizer") or {}
+    jwt = context.get("jwt")
+    if jwt is not None:
+        claims = jwt.get("claims") or {}
+        scopes = set(str(claims.get("scope", "")).split()) | set(jwt.get("scopes") or [])
+        subject = claims.get("sub")
+        return Caller(
+            writer=True,
+            subject=str(subject) if subject else None,
+            admin=settings.admin_scope in scopes,
+        )
+    lam = context.get("lambda")
+    if lam is not None:
+        writer = str(lam.get("writer", "")).lower() == "true"
+        return Caller(writer=writer, admin=writer)
+    if "iam" in context:
+        return Caller(writer=True, admin=True)
+    # Outside API Gateway (tests, tools) the gateway's word is taken for writes; behind it, a
+    # route without an authoriser changes nothing.
+    private = not settings.reads_public
+    return Caller(writer=private, admin=private or event is None)
+
+
+def get_caller(request: Request, settings: SettingsDep) -> Caller:
+    # The header is read here, not declared as a Security scheme: on a public read it is
+    # optional, and OpenAPI would otherwise document every read as needing the key.
+    if settings.auth_mode == "gateway":
+        return gateway_caller(request.scope.get("aws.event"), settings)
+    writer = _key_matches(settings, request.headers.get(API_KEY_HEADER))
+    return Caller(writer=writer, admin=writer)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def auth_dependencies(settings: ApiSettings) -> list[DependsParam]:

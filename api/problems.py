@@ -93,6 +93,10 @@ class Unauthorized(ApiProblem):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(ApiProblem):
+    status, code = 403, "forbidden"
+
+
 class NotFound(ApiProblem):
     status, code = 404, "not_found"
 

@@ -81,7 +81,10 @@ class ImagePublic(BaseModel):
 
     id: str
     status: Status
-    source_key: str = Field(description="key of the uploaded original in the bucket")
+    source_key: str | None = Field(
+        None,
+        description="key of the uploaded original in the bucket (write authorisation only)",
+    )
     width: int | None = Field(None, description="intrinsic width after EXIF orientation, pixels")
     height: int | None = Field(None, description="intrinsic height after EXIF orientation, pixels")
     format: str | None = Field(None, description="format of the original: jpeg, png, webp, ...")
@@ -90,7 +93,9 @@ class ImagePublic(BaseModel):
     placeholder: str | None = Field(None, description="BlurHash of the image")
     created_at: str = Field(description="ISO 8601 UTC")
     updated_at: str = Field(description="ISO 8601 UTC")
-    error: ErrorPublic | None = Field(None, description="why processing failed (status failed)")
+    error: ErrorPublic | None = Field(
+        None, description="why processing failed (status failed; write authorisation only)"
+    )
     renditions: list[RenditionPublic] = Field(default_factory=list)
     srcset: dict[str, str] = Field(
         default_factory=dict, description="per format: 'url 320w, url 2048w', for <source srcset>"
@@ -137,7 +142,9 @@ def fallback_src(renditions: list[RenditionPublic]) -> str | None:
     return None
 
 
-def image_public(record: ImageRecord, cdn_base_url: str) -> ImagePublic:
+def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = False) -> ImagePublic:
+    """The record as a caller may see it: ``private`` (write authorisation) adds what
+    reveals an upload, its key in the bucket and why it failed."""
     facts = record.facts
     # A deleted image's files are gone: URLs to them would only 404.
     infos = [] if record.status is Status.deleted else record.renditions
@@ -156,7 +163,7 @@ def image_public(record: ImageRecord, cdn_base_url: str) -> ImagePublic:
     return ImagePublic(
         id=record.id,
         status=record.status,
-        source_key=record.source_key,
+        source_key=(record.source_key or None) if private else None,
         width=facts.width if facts else None,
         height=facts.height if facts else None,
         format=facts.format if facts else None,
@@ -166,7 +173,7 @@ def image_public(record: ImageRecord, cdn_base_url: str) -> ImagePublic:
         created_at=record.created_at,
         updated_at=record.updated_at,
         error=ErrorPublic(code=record.error.code, message=record.error.message)
-        if record.error and record.status is Status.failed
+        if private and record.error and record.status is Status.failed
         else None,
         renditions=renditions,
         srcset=srcsets(renditions),

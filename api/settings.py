@@ -47,8 +47,11 @@ class ApiSettings(AwsSettings):
     cursor_secret: SecretStr | None = None
     # Comma-separated or JSON list; empty means no CORS headers at all.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # False: reads need the same authorisation as writes.
+    # False: reads need the same authorisation as writes. True: anyone reads done images;
+    # other statuses, source keys and errors need write authorisation.
     reads_public: bool = True
+    # The scope of a JWT that may delete or reprocess any image, not only its own uploads.
+    admin_scope: str = Field("imgpipe/admin", min_length=1)
     # Largest upload accepted, in bytes, for presigned POST and multipart alike. Keep it in step
     # with the processor's IMGPIPE_MAX_INPUT_BYTES: a larger upload would only be rejected there.
     max_upload_bytes: int = Field(200 * MiB, ge=1)

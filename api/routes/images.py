@@ -8,8 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.cursor import MAX_TOKEN_CHARS
-from api.deps import QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
-from api.problems import Conflict, InvalidCursorProblem, NotFound, problem_responses
+from api.deps import Caller, CallerDep, QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
+from api.problems import (
+    Conflict,
+    Forbidden,
+    InvalidCursorProblem,
+    NotFound,
+    Unauthorized,
+    problem_responses,
+)
 from api.schemas import (
     IMAGE_ID_PATTERN,
     DeleteAccepted,
@@ -41,9 +48,11 @@ def _cursor_context(status: Status | None) -> str:
     return f"images:newest:{status.value if status else 'live'}"
 
 
-def _load(repo: RepoDep, image_id: str) -> ImageRecord:
+def _load(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
     record = repo.get(image_id)
-    if record is None:
+    # An image that is not done is its writers' business only: to anyone else it does not
+    # exist yet (or any more), which tells an anonymous reader nothing about uploads.
+    if record is None or (record.status is not Status.done and not caller.writer):
         # The record is written when processing starts, a moment after the upload: a client
         # that just uploaded should retry, not conclude the image is gone.
         raise NotFound(
@@ -54,17 +63,38 @@ def _load(repo: RepoDep, image_id: str) -> ImageRecord:
     return record
 
 
+def _listed_status(status: Status | None, caller: Caller) -> Status | None:
+    """What a caller may list: writers any status; anyone else done images only."""
+    if caller.writer:
+        return status
+    if status not in (None, Status.done):
+        raise Unauthorized(f"listing {status} images needs write authorisation")
+    return Status.done
+
+
+def _changeable(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
+    """The record, if this caller may delete or reprocess it: its uploader, or an admin."""
+    record = _load(repo, image_id, Caller(writer=True))
+    if not caller.may_change(record.uploader):
+        raise Forbidden("only the image's uploader or an admin may change it")
+    return record
+
+
 @router.get(
     "",
     summary="List images, newest first",
-    responses=problem_responses(400, 422, 503),
+    description="Without write authorisation only `done` images are listed, and without their "
+    "`source_key`; asking for another status is refused (401).",
+    responses=problem_responses(400, 401, 422, 503),
 )
 def read_images(
     repo: RepoDep,
     settings: SettingsDep,
     signer: SignerDep,
+    caller: CallerDep,
     status: Annotated[
-        Status | None, Query(description="only images in this state; default: all but deleted")
+        Status | None,
+        Query(description="only images in this state; default: all but deleted (writers)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
     cursor: Annotated[
@@ -72,6 +102,7 @@ def read_images(
         Query(max_length=MAX_TOKEN_CHARS, description="the `next` value of the previous page"),
     ] = None,
 ) -> ImagesPublic:
+    status = _listed_status(status, caller)
     context = _cursor_context(status)
     position = None
     if cursor:
@@ -80,7 +111,7 @@ def read_images(
         except InvalidCursor as e:
             raise InvalidCursorProblem(str(e)) from e
     page = repo.list_images(status=status, limit=limit, position=position)
-    data = [image_public(r, settings.cdn_base_url) for r in page.items]
+    data = [image_public(r, settings.cdn_base_url, private=caller.writer) for r in page.items]
     next_token = signer.encode(page.next_position, context=context) if page.next_position else None
     return ImagesPublic(data=data, count=len(data), next=next_token)
 
@@ -116,12 +147,14 @@ def read_image(
     image_id: ImageId,
     repo: RepoDep,
     settings: SettingsDep,
+    caller: CallerDep,
     if_none_match: Annotated[
         str | None, Header(description="an ETag from an earlier response")
     ] = None,
 ) -> Response:
-    record = _load(repo, image_id)
-    body = image_public(record, settings.cdn_base_url).model_dump_json().encode()
+    record = _load(repo, image_id, caller)
+    view = image_public(record, settings.cdn_base_url, private=caller.writer)
+    body = view.model_dump_json().encode()
     etag = _etag(body)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if if_none_match is not None and _matches(if_none_match, etag):
@@ -136,7 +169,8 @@ def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], 
     to them as ``<folder>/<id>-<version>.<ext>``: ids have a fixed length, so listing
     ``<public>/<folder>/<id>`` finds exactly this image's files and no other image's.
     """
-    keys = [record.source_key, *(public_prefix + r.key for r in record.renditions)]
+    keys = [k for k in (record.source_key,) if k]  # "" on a tombstone
+    keys += [public_prefix + r.key for r in record.renditions]
     folders = sorted({f for r in record.renditions if (f := rendition_folder(r.key))})
     prefixes = [public_prefix + rendition_prefix(folder, record.id) for folder in folders]
     return keys, prefixes
@@ -148,12 +182,12 @@ def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], 
     summary="Delete an image's source and renditions",
     description="Removes the uploaded original and every rendition from the bucket. The record "
     "is marked `deleted` by the processor when S3 reports the removal.",
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(403, 404, 422, 503),
 )
 def delete_image(
-    image_id: ImageId, repo: RepoDep, settings: SettingsDep, store: StoreDep
+    image_id: ImageId, repo: RepoDep, settings: SettingsDep, store: StoreDep, caller: CallerDep
 ) -> DeleteAccepted:
-    record = _load(repo, image_id)
+    record = _changeable(repo, image_id, caller)
     keys, prefixes = keys_to_delete(record, settings.public_prefix)
     for prefix in prefixes:
         keys.extend(store.list_keys(settings.bucket, prefix))
@@ -168,12 +202,12 @@ def delete_image(
     summary="Queue an image to be processed again",
     description="After a rendition config change or a fix: the processor derives the image "
     "again from its original.",
-    responses=problem_responses(404, 409, 422, 503),
+    responses=problem_responses(403, 404, 409, 422, 503),
 )
 def reprocess_image(
-    image_id: ImageId, repo: RepoDep, settings: SettingsDep, queue: QueueDep
+    image_id: ImageId, repo: RepoDep, settings: SettingsDep, queue: QueueDep, caller: CallerDep
 ) -> ReprocessAccepted:
-    record = _load(repo, image_id)
+    record = _changeable(repo, image_id, caller)
     if record.status is Status.deleted:
         raise Conflict("the image is deleted: its original is gone")
     message_id = queue.send(reprocess_message(record.bucket or settings.bucket, record.source_key))

@@ -84,6 +84,10 @@ class ImageRecord(BaseModel):
     # the DynamoDB commit comes after the record is written, so only the log line has it).
     timings: dict[str, float] | None = None
     error: ErrorInfo | None = None
+    # Who uploaded it: the subject of the JWT that asked for the upload URL. None for uploads
+    # with the API key or straight to S3. Deleting and reprocessing are the uploader's (or an
+    # admin's) to do.
+    uploader: str | None = None
 
     # --- state transitions: the one place a record is assembled ----------------------------
 

@@ -130,6 +130,13 @@ def auth() -> dict[str, str]:
     return {"x-api-key": API_KEY}
 
 
+@pytest.fixture
+def writer(app: FastAPI) -> Iterator[TestClient]:
+    """A client with write authorisation (the key on every request): sees every status."""
+    with TestClient(app, headers={"x-api-key": API_KEY}) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def aws_credentials() -> Iterator[None]:
     # Fake credentials before any client exists: nothing may ever reach real AWS.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,20 +45,20 @@ def test_list_is_newest_first_with_absolute_urls(client: TestClient, reader: Fak
     )
 
 
-def test_list_hides_deleted_unless_asked(client: TestClient, reader: FakeReader) -> None:
+def test_list_hides_deleted_unless_asked(writer: TestClient, reader: FakeReader) -> None:
     gone = make_record(100, status=Status.deleted)
     reader.add(gone)
-    ids = [i["id"] for i in client.get("/images").json()["data"]]
+    ids = [i["id"] for i in writer.get("/images").json()["data"]]
     assert gone.id not in ids
-    only = client.get("/images", params={"status": "deleted"}).json()["data"]
+    only = writer.get("/images", params={"status": "deleted"}).json()["data"]
     assert [i["id"] for i in only] == [gone.id]
     assert only[0]["renditions"] == [] and only[0]["srcset"] == {} and only[0]["src"] is None
 
 
-def test_failed_image_carries_its_error(client: TestClient, reader: FakeReader) -> None:
+def test_failed_image_carries_its_error(writer: TestClient, reader: FakeReader) -> None:
     bad = make_record(50, status=Status.failed)
     reader.add(bad)
-    body = client.get(f"/images/{bad.id}").json()
+    body = writer.get(f"/images/{bad.id}").json()
     assert body["status"] == "failed"
     assert body["error"] == {"code": "corrupt_image", "message": "the pixels do not decode"}
 
@@ -106,9 +107,9 @@ def test_pagination_over_hundreds_has_no_duplicates_and_no_gaps(limit: int) -> N
     assert pages == -(-450 // limit)
 
 
-def test_pagination_by_status(client: TestClient, reader: FakeReader) -> None:
+def test_pagination_by_status(writer: TestClient, reader: FakeReader) -> None:
     reader.add(*[make_record(200 + i, status=Status.failed) for i in range(25)])
-    ids, pages = walk(client, {"status": "failed", "limit": 10})
+    ids, pages = walk(writer, {"status": "failed", "limit": 10})
     assert len(ids) == len(set(ids)) == 25 and pages == 3
 
 
@@ -166,11 +167,11 @@ def test_tampered_cursor_is_refused(client: TestClient, reader: FakeReader) -> N
     assert len(reader.calls) == calls
 
 
-def test_cursor_of_another_listing_is_refused(client: TestClient, reader: FakeReader) -> None:
-    cursor = first_cursor(client, reader, status="failed")
-    assert client.get("/images", params={"cursor": cursor, "status": "failed"}).status_code == 200
-    assert_problem(client.get("/images", params={"cursor": cursor}), 400, "invalid_cursor")
-    r = client.get("/images", params={"cursor": cursor, "status": "done"})
+def test_cursor_of_another_listing_is_refused(writer: TestClient, reader: FakeReader) -> None:
+    cursor = first_cursor(writer, reader, status="failed")
+    assert writer.get("/images", params={"cursor": cursor, "status": "failed"}).status_code == 200
+    assert_problem(writer.get("/images", params={"cursor": cursor}), 400, "invalid_cursor")
+    r = writer.get("/images", params={"cursor": cursor, "status": "done"})
     assert_problem(r, 400, "invalid_cursor")
 
 
@@ -191,9 +192,9 @@ def test_cursor_of_another_deployment_is_refused(client: TestClient, reader: Fak
 # --- one image, ETag -------------------------------------------------------------------------
 
 
-def test_read_image_has_srcset_src_and_etag(client: TestClient) -> None:
+def test_read_image_has_srcset_src_and_etag(writer: TestClient) -> None:
     rec = make_record(3)
-    r = client.get(f"/images/{rec.id}")
+    r = writer.get(f"/images/{rec.id}")
     assert r.status_code == 200
     body = r.json()
     assert body["id"] == rec.id and body["status"] == "done"
@@ -233,12 +234,103 @@ def test_malformed_id_is_a_validation_problem(client: TestClient) -> None:
     assert_problem(client.get("/images/NOT-AN-ID"), 422, "validation_error")
 
 
-def test_processing_image_has_no_dimensions_yet(client: TestClient, reader: FakeReader) -> None:
+def test_processing_image_has_no_dimensions_yet(writer: TestClient, reader: FakeReader) -> None:
     rec = make_record(60, status=Status.processing)
     reader.add(rec)
-    body = client.get(f"/images/{rec.id}").json()
+    body = writer.get(f"/images/{rec.id}").json()
     assert body["status"] == "processing"
     assert body["width"] is None and body["renditions"] == [] and body["src"] is None
+
+
+# --- who may read what -----------------------------------------------------------------------
+
+
+def test_anonymous_readers_see_done_images_only(client: TestClient, reader: FakeReader) -> None:
+    # GIVEN one image in every state
+    others = {
+        status: make_record(700 + n, status=status)
+        for n, status in enumerate((Status.processing, Status.failed, Status.deleted))
+    }
+    reader.add(*others.values())
+    # THEN without the key only done images are listed, without their keys in the bucket
+    listed = client.get("/images", params={"limit": 200}).json()["data"]
+    assert {i["status"] for i in listed} == {"done"} and len(listed) == 5
+    assert all(i["source_key"] is None and i["error"] is None for i in listed)
+    assert client.get("/images", params={"status": "done"}).json()["count"] == 5
+    # ... another status is refused, and an image that is not done does not exist for them
+    for status, record in others.items():
+        r = client.get("/images", params={"status": status.value})
+        assert "needs write authorisation" in assert_problem(r, 401, "unauthorized")["detail"]
+        assert_problem(client.get(f"/images/{record.id}"), 404, "not_found")
+    one = client.get(f"/images/{make_record(1).id}").json()
+    assert one["status"] == "done" and one["source_key"] is None and one["renditions"]
+
+
+def test_writers_see_every_status_with_source_keys_and_errors(
+    writer: TestClient, reader: FakeReader
+) -> None:
+    bad = make_record(800, status=Status.failed)
+    reader.add(bad)
+    body = writer.get(f"/images/{bad.id}").json()
+    assert body["source_key"] == bad.source_key and body["error"]["code"] == "corrupt_image"
+    assert writer.get("/images", params={"status": "failed"}).json()["count"] == 1
+    listed = writer.get("/images").json()["data"]
+    assert all(i["source_key"] for i in listed)
+
+
+def test_a_wrong_key_reads_as_anonymous(client: TestClient, reader: FakeReader) -> None:
+    bad = make_record(801, status=Status.failed)
+    reader.add(bad)
+    r = client.get(f"/images/{bad.id}", headers={"x-api-key": "not-the-key-0123456789"})
+    assert_problem(r, 404, "not_found")
+
+
+def gateway_event(method: str, path: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+    """An HTTP API payload 2.0 event, as API Gateway sends it after its authoriser ran."""
+    context: dict[str, Any] = {
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1"},
+        "stage": "$default",
+        "requestId": "r",
+        "routeKey": f"{method} /{{proxy+}}",
+        "accountId": "123456789012",
+        "apiId": "api",
+        "timeEpoch": 0,
+        "domainName": "api.example",
+    }
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    return {
+        "version": "2.0",
+        "routeKey": context["routeKey"],
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "api.example"},
+        "requestContext": context,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "reads_public", "sees_failed"),
+    [
+        (None, True, False),  # a public read route: no authoriser ran
+        ({"lambda": {"writer": "false"}}, True, False),  # the read authoriser, no key
+        ({"lambda": {"writer": "true"}}, True, True),  # the read authoriser, the key matched
+        ({"jwt": {"claims": {"sub": "u1"}, "scopes": None}}, True, True),
+        (None, False, True),  # reads are private: the gateway let writers only through
+    ],
+)
+def test_gateway_mode_takes_the_readers_rights_from_the_authoriser(
+    reader: FakeReader, authorizer: dict[str, Any] | None, reads_public: bool, sees_failed: bool
+) -> None:
+    from mangum import Mangum
+
+    bad = make_record(802, status=Status.failed)
+    reader.add(bad)
+    settings = make_settings(api_key=None, auth_mode="gateway", reads_public=reads_public)
+    handler = Mangum(wire(create_app(settings), reader, FakeStore(), FakeQueue()), lifespan="off")
+    response = handler(gateway_event("GET", f"/images/{bad.id}", authorizer), None)
+    assert response["statusCode"] == (200 if sees_failed else 404), response
 
 
 # --- writes ----------------------------------------------------------------------------------

@@ -37,15 +37,18 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REFUSED_BY_API = {"check.svg", "struct-image-04-t.svg", "relax.jp2"}
 
 
-def wait_final(client: httpx.Client, api: str, ids: dict[str, str], timeout_s: float) -> dict:
-    """id -> final record (done/failed/deleted) for every id, polling GET /images/{id}."""
+def wait_final(
+    client: httpx.Client, api: str, ids: dict[str, str], timeout_s: float, key: str
+) -> dict:
+    """id -> final record (done/failed/deleted) for every id, polling GET /images/{id} with
+    the key (without it, only done images exist)."""
     final: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
     while len(final) < len(ids) and time.monotonic() < deadline:
         for name, iid in ids.items():
             if name in final:
                 continue
-            response = client.get(f"{api}/images/{iid}")
+            response = client.get(f"{api}/images/{iid}", headers={"x-api-key": key})
             if response.status_code == 200 and response.json()["status"] != "processing":
                 final[name] = response.json()
         time.sleep(0.5)
@@ -106,7 +109,7 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
                 key = f"raw/direct/{path.name}"
                 s3.put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
                 direct[path.name] = image_id(stack.bucket, key)
-            direct_final = wait_final(client, stack.api, direct, timeout_s=150)
+            direct_final = wait_final(client, stack.api, direct, timeout_s=150, key=stack.api_key)
 
             # THEN: good files done, bad ones failed with the README's codes, both ways
             for path in good_files():
@@ -160,13 +163,17 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
             assert deleted.status_code == 202, deleted.text
             deadline = time.monotonic() + 60
             record = landscape
+            key = {"x-api-key": stack.api_key}
             while record["status"] != "deleted" and time.monotonic() < deadline:
                 time.sleep(0.3)
-                record = client.get(f"{stack.api}/images/{landscape['id']}").json()
+                record = client.get(f"{stack.api}/images/{landscape['id']}", headers=key).json()
             # THEN: marked deleted, gone from the list, and its files are gone from the CDN
+            # (the stand-in serves its cached copy until the processor's invalidation lands)
             assert record["status"] == "deleted"
             listed = client.get(f"{stack.api}/images", params={"limit": 200}).json()
             assert landscape["id"] not in {r["id"] for r in listed["data"]}
+            while client.get(thumb["url"]).status_code != 404 and time.monotonic() < deadline:
+                time.sleep(0.3)
             assert client.get(thumb["url"]).status_code == 404
     finally:
         code = stack.stop()

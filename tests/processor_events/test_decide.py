@@ -209,12 +209,20 @@ def test_transitions_keep_identity_and_created_at_and_the_newest_order():
     )
     deleted = ok.deleted(now=later, sequencer=normalize_sequencer("0B"))
     for record in (failed, deleted):
-        assert (record.id, record.source_key, record.bucket) == (IID, KEY, BUCKET)
         assert (record.created_at, record.updated_at, record.renditions) == (NOW, later, [])
+    assert (failed.id, failed.source_key, failed.bucket) == (IID, KEY, BUCKET)
     assert failed.sequencer == ok.sequencer  # no order in the event: the stored one is kept
-    assert deleted.sequencer == normalize_sequencer("0B")
     assert failed.error is not None and failed.content_version is None
-    assert deleted.content_version == ok.content_version and deleted.error is None
+    # A tombstone: id, status, times and order only; no file name, facts or versions.
+    assert deleted.model_dump(exclude_defaults=True) == {
+        "id": IID,
+        "source_key": "",
+        "status": Status.deleted,
+        "created_at": NOW,
+        "updated_at": later,
+        "sequencer": normalize_sequencer("0B"),
+    }
+    assert ok.deleted(now=later, sequencer=None).sequencer == ok.sequencer  # stored order kept
 
 
 def test_reason_values_are_the_stable_names_logs_and_metrics_use():

@@ -174,7 +174,7 @@ async function upload(file) {
 
 // --- the grid ------------------------------------------------------------------------------
 
-const fileName = (record) => record.source_key.split("/").pop();
+const fileName = (record) => (record.source_key || "").split("/").pop() || record.id;
 
 function thumbUrl(record) {
   const thumbs = record.renditions.filter((r) => r.name === "thumb");
