@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from processor.core.cdn import coalesce
+from processor.core.keys import rendition_prefix
 from processor.core.ports import CdnInvalidator, ObjectStore, ObjectVersion
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class Eraser:
         self.public_prefix = public_prefix
 
     def erase(self, image_id: str, source_key: str, folders: Iterable[str]) -> Erased:
-        prefixes = [f"{self.public_prefix}{folder}/{image_id}" for folder in sorted(set(folders))]
+        prefix = self.public_prefix
+        prefixes = [prefix + rendition_prefix(f, image_id) for f in sorted(set(folders))]
         renditions = [v for p in prefixes for v in self.store.list_versions(self.bucket, p)]
         originals = [
             v

@@ -34,7 +34,7 @@ from processor.core.errors import (
     TransientError,
 )
 from processor.core.events import Kind, ObjectEvent
-from processor.core.keys import image_id
+from processor.core.keys import image_id, rendition_folder
 from processor.core.ports import (
     IMMUTABLE,
     CdnInvalidator,
@@ -425,7 +425,7 @@ class ProcessorService:
         """
         folders = {spec.folder for spec in self.config.renditions}
         if current is not None:
-            folders.update(r.key.rpartition("/")[0] for r in current.renditions if "/" in r.key)
+            folders.update(f for r in current.renditions if (f := rendition_folder(r.key)))
         self._eraser.erase(iid, source_key, folders)
 
     # --- shared --------------------------------------------------------------------------

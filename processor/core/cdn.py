@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from processor.core.keys import ID_LENGTH
+
 # At most this many exact paths per request before folding into wildcards: one image has a
 # handful of renditions per content version, so a single delete keeps exact (cheap) paths.
 MAX_EXACT_PATHS = 50
@@ -18,7 +20,6 @@ MAX_EXACT_PATHS = 50
 # is refused outright, so the adapter splits a request into batches no larger than these.
 MAX_PATHS_PER_REQUEST = 3000
 MAX_WILDCARDS_PER_REQUEST = 15
-ID_LENGTH = 26  # processor.core.keys.image_id
 
 
 def cdn_path(relative_key: str) -> str:

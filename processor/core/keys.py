@@ -12,6 +12,9 @@ EXTENSIONS = {f.name: f.extensions[0] for f in OUTPUTS}
 CONTENT_TYPES = {f.name: f.content_types[0] for f in OUTPUTS}
 
 
+ID_LENGTH = 26  # characters of an image id
+
+
 def image_id(bucket: str, key: str) -> str:
     """Stable, URL-safe id for one source object: the same key always maps to one record.
 

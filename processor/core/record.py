@@ -67,7 +67,9 @@ class ImageRecord(BaseModel):
     source_key: str  # the raw object's key, e.g. "raw/2024/cat.jpg"; "" on a tombstone
     bucket: str = ""
     status: Status
-    # Who uploaded it (the access issue fills it in); None for uploads without one.
+    # Who uploaded it: the subject of the JWT that asked for the upload URL; None for uploads
+    # with the API key or straight to S3. Deleting and reprocessing are the uploader's (or an
+    # admin's) to do.
     uploader: str | None = None
     created_at: str  # ISO 8601 UTC
     updated_at: str
@@ -84,10 +86,6 @@ class ImageRecord(BaseModel):
     # the DynamoDB commit comes after the record is written, so only the log line has it).
     timings: dict[str, float] | None = None
     error: ErrorInfo | None = None
-    # Who uploaded it: the subject of the JWT that asked for the upload URL. None for uploads
-    # with the API key or straight to S3. Deleting and reprocessing are the uploader's (or an
-    # admin's) to do.
-    uploader: str | None = None
 
     # --- state transitions: the one place a record is assembled ----------------------------
 

@@ -158,7 +158,7 @@ def distribution_config(
         for key, value in node.items():
             try:
                 out[key] = cfn.resolve(value, refs, template)
-            except cfn.UnresolvedReference:
+            except UnresolvedReference:
                 continue  # OriginAccessControlId, CachePolicyId, ResponseHeadersPolicyId
         return out
 
