@@ -26,7 +26,7 @@ import pytest
 
 from infra import deploy, preflight
 from infra import template as tpl
-from tests.infra.conftest import ACCOUNT, MOTO_TYPES
+from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES
 from tests.infra.test_deploy import FakeBuilder, run
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def embedded_aws(moto_server: str, aws_env: None, monkeypatch: pytest.MonkeyPatc
 def _moto_template(tmp_path: Path, deletion_policy: str | None = None) -> Path:
     """What moto's CloudFormation can create; ``deletion_policy`` overrides the stateful
     resources' one (the template had Retain before RetainExceptOnCreate)."""
-    template = tpl.subset_template(tpl.load_template(), MOTO_TYPES)
+    template = tpl.subset_template(tpl.load_template(), MOTO_TYPES, MOTO_STAND_INS)
     if deletion_policy:
         for logical_id in ("Bucket", "Table"):
             template["Resources"][logical_id]["DeletionPolicy"] = deletion_policy
