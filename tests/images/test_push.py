@@ -26,7 +26,7 @@ from tests.images.conftest import Built
 from tests.images.engine import DockerEngine
 from tests.images.registry import LocalRegistry
 from tests.images.report import Report
-from tests.infra.conftest import MOTO_TYPES
+from tests.infra.conftest import MOTO_STAND_INS, MOTO_TYPES
 
 pytestmark = MARKS
 
@@ -65,7 +65,9 @@ def deployed(
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     template = tmp_path / "moto-template.json"
-    template.write_text(json.dumps(tpl.subset_template(tpl.load_template(), MOTO_TYPES)))
+    template.write_text(
+        json.dumps(tpl.subset_template(tpl.load_template(), MOTO_TYPES, MOTO_STAND_INS))
+    )
     out = io.StringIO()
     with mock_aws():
         code = deploy.main(
