@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Shards of the image indexes on the embedded AWS (see _parameters).
-EMBEDDED_LIST_SHARDS = 2
+EMBEDDED_LIST_SHARDS = 1
 # At most this many execution environments by default: each is a process running libvips.
 DEFAULT_MAX_CONCURRENCY = 4
 
@@ -221,10 +221,10 @@ class LocalStack:
         declared = cfn.load_template(spec_path).get("Parameters", {})
         values = {"CorsAllowedOrigin": origin}
         if embedded:
-            # A listing queries every shard, and the embedded AWS spends real CPU per query:
-            # 32 shards made each gallery poll 32 queries. Its table is new at every start, so
-            # it can have its own count; two still take the merge path production takes.
-            # LocalStack and real AWS keep the deployed value (a lower one hides shards).
+            # A listing queries every shard (each for a share of the page and a margin), and
+            # the embedded AWS spends real CPU per query and per item: 32 shards made each
+            # gallery poll 32 queries. Its table is new at every start, so it can have its own
+            # count. LocalStack and real AWS keep the deployed value (a lower one hides shards).
             values["ListShards"] = str(EMBEDDED_LIST_SHARDS)
         return {k: v for k, v in values.items() if k in declared}
 
