@@ -731,9 +731,12 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
                 )
         return 0
 
-    template_body = Path(args.template).read_text(encoding="utf-8")
+    template_body = tpl.compact_body(args.template)
     if len(template_body.encode()) > MAX_TEMPLATE_BODY_BYTES:
-        raise DeployError(f"{args.template} is over {MAX_TEMPLATE_BODY_BYTES} bytes")
+        raise DeployError(
+            f"{args.template} is over CloudFormation's {MAX_TEMPLATE_BODY_BYTES} bytes even as "
+            "compact JSON"
+        )
     extra = _parse_parameters(args.parameter)
     declared = list(load_template(args.template).get("Parameters", {}))
 

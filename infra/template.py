@@ -13,6 +13,7 @@ the caller knows (a local bucket name, a moto queue URL), and with parameter def
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ def load_template(path: Path | str = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain dicts, intrinsics in long form. A fresh copy each call."""
     p = Path(path)
     return copy.deepcopy(_parse(p, p.stat().st_mtime_ns))
+
+
+def compact_body(path: Path | str = TEMPLATE_PATH) -> str:
+    """The template as CloudFormation receives it from ``make deploy``: compact JSON.
+
+    The same resources as the YAML (intrinsics in their long form, which CloudFormation
+    reads in JSON), without the comments that explain it: the YAML is the source people
+    read, this is what has to fit CloudFormation's 51,200-byte inline limit.
+    """
+    return json.dumps(load_template(path), separators=(",", ":"), ensure_ascii=False)
 
 
 def _template(template: Mapping[str, Any] | None) -> Mapping[str, Any]:
