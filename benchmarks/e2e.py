@@ -5,6 +5,10 @@ would), so the path measured is the product's: S3 event -> queue -> processor ->
 in S3 -> record in DynamoDB. Each input is uploaded once under its own key: identical bytes
 would be deduplicated by the service and measure nothing.
 
+``overlap`` measures the handler's images in flight (IMGPIPE_IMAGES_AT_ONCE): one execution
+environment (a 2048 MB function: two vCPUs on Lambda), the same uploads with one image at a
+time and with two, alternating, as a ratio of batch wall times measured in the same run.
+
 Skipped, with the reason, when ``imgpipe local`` does not exist or does not start; the rest of
 the harness never depends on it.
 """
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +54,13 @@ def available() -> str | None:
 class Stack:
     """``imgpipe local`` on free loopback ports, stopped with SIGINT (as Ctrl-C would)."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, timeout: float = 180):
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        timeout: float = 180,
+        options: tuple[str, ...] = (),
+    ):
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             [
@@ -61,6 +72,7 @@ class Stack:
                 "0",
                 "--aws-port",
                 "0",
+                *options,
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -110,8 +122,19 @@ def run(
         log.info("end to end skipped: %s", reason)
         return {"skipped": reason}
     chosen = [i for i in inputs if i.kind != "large"][:count]
+    return _on_a_stack(env, logs / "local-stack.log", chosen, timeout)
+
+
+def _on_a_stack(
+    env: Mapping[str, str],
+    log_path: Path,
+    chosen: list[Input],
+    timeout: float,
+    options: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """``_measure`` on a stack of its own; {"skipped": why} when it does not start or fails."""
     try:
-        stack = Stack(env, logs / "local-stack.log")
+        stack = Stack(env, log_path, options=options)
     except (RuntimeError, OSError) as e:
         log.warning("end to end skipped: %s", e)
         return {"skipped": str(e)}
@@ -122,6 +145,52 @@ def run(
         return {"skipped": f"the run failed: {type(e).__name__}: {e}"[:300]}
     finally:
         stack.stop()
+
+
+def overlap(
+    inputs: list[Input],
+    count: int,
+    logs: Path,
+    env: Mapping[str, str],
+    rounds: int = 2,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """Batch wall time with two images in flight against one at a time, same uploads.
+
+    Rounds alternate the order (1, 2, then 2, 1) so drift on a shared machine falls
+    on both sides.
+    """
+    reason = available()
+    if reason is not None:
+        return {"skipped": reason}
+    # Photos first (an image's largest encode dominates them), then the rest of the corpus:
+    # distinct bytes each, since identical ones would be deduplicated.
+    ordinary = [i for i in inputs if i.kind != "large"]
+    chosen = sorted(ordinary, key=lambda i: not i.photo)[:count]
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    for n in range(rounds):
+        for at_once in (1, 2) if n % 2 == 0 else (2, 1):
+            measured = _on_a_stack(
+                {**env, "IMGPIPE_IMAGES_AT_ONCE": str(at_once)},
+                logs / f"local-stack-overlap-{at_once}-{n}.log",
+                chosen,
+                timeout,
+                options=("--concurrency", "1", "--function-memory", "2048"),
+            )
+            if "skipped" in measured:
+                return measured
+            if measured["done"] + measured["failed"] != len(chosen):
+                return {"skipped": f"{measured['unfinished']} uploads unfinished"}
+            walls[at_once].append(measured["wall_s"])
+    one, two = sum(walls[1]), sum(walls[2])
+    return {
+        "images": len(chosen),
+        "photos": sum(i.photo for i in chosen),
+        "rounds": rounds,
+        "wall_s_one_at_a_time": walls[1],
+        "wall_s_two_at_once": walls[2],
+        "ratio": two / one if one else None,
+    }
 
 
 def _measure(stack: Stack, chosen: list[Input], timeout: float) -> dict[str, Any]:
@@ -144,8 +213,13 @@ def _measure(stack: Stack, chosen: list[Input], timeout: float) -> dict[str, Any
 
     log.info("end to end: %d uploads to %s", len(keys), endpoint)
     t0 = time.perf_counter()
-    for key, inp in keys.items():
-        s3.upload_file(str(inp.path), bucket, key)
+    # All at once, as many clients would: the queue's batching window then fills whole batches.
+    with ThreadPoolExecutor(max_workers=8) as uploads:
+        list(
+            uploads.map(
+                lambda item: s3.upload_file(str(item[1].path), bucket, item[0]), keys.items()
+            )
+        )
     uploaded = time.perf_counter() - t0
     records: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout

@@ -385,7 +385,26 @@ def _e2e(r: Mapping[str, Any]) -> list[str]:
                 ["stage", "ms per image (median)"],
                 [[k, _f(v)] for k, v in e2e["stages_ms"].items()],
             )
+        lines += _overlap(e2e.get("overlap") or {})
     return lines
+
+
+def _overlap(o: Mapping[str, Any]) -> list[str]:
+    """The handler's images in flight (IMGPIPE_IMAGES_AT_ONCE), one at a time against two."""
+    lines = ["### Images in flight: two at once against one at a time", ""]
+    if not o or o.get("skipped"):
+        return [*lines, f"Skipped: {o.get('skipped', 'not measured')}", ""]
+    one, two = o.get("wall_s_one_at_a_time", []), o.get("wall_s_two_at_once", [])
+    return [
+        *lines,
+        f"One processor execution environment (2048 MB, `--concurrency 1`), the same "
+        f"{o.get('images')} uploads ({o.get('photos')} of the photo set, the rest from the "
+        f"corpus), {o.get('rounds')} rounds in alternating "
+        f"order: batch wall time {', '.join(_f(w, 2) for w in two)} s with two images in "
+        f"flight against {', '.join(_f(w, 2) for w in one)} s one at a time: "
+        f"**{_f(o.get('ratio'), 2)}x** (below 1: overlapping pays).",
+        "",
+    ]
 
 
 def _failures(r: Mapping[str, Any]) -> list[str]:

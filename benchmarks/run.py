@@ -102,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--e2e-count", type=int, default=100, help="at most this many uploads end to end"
     )
     p.add_argument(
+        "--overlap-count",
+        type=int,
+        default=12,
+        help="uploads per run of the images-in-flight measure (one at a time against two)",
+    )
+    p.add_argument(
         "--memory-mb",
         type=int,
         default=2048,
@@ -251,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             results["e2e"] = {"skipped": "--skip-e2e"}
         else:
             results["e2e"] = e2e.run(inputs, args.e2e_count, logs, env)
+            log.info("end to end: images in flight, one at a time against two")
+            results["e2e"]["overlap"] = e2e.overlap(inputs, args.overlap_count, logs, env)
 
     results["medians"] = {impl: summary.per_input(s) for impl, s in samples.items()}
     results["kinds"] = summary.by_kind(inputs, results["medians"])

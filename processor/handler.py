@@ -7,13 +7,22 @@ dead-letter queue after maxReceiveCount); everything else, bad images included, 
 An image is started only while the invocation has time for its budget (processor/pacing.py):
 the rest of the batch is reported failed, untouched, and comes back in a later invocation.
 
+On a multi-vCPU function the batch's messages run ``images_in_flight`` at a time (two by
+default): an image's critical path is its decode plus its largest encode, so while one image's
+last encode holds a core, the next image decodes on the other. Each message is still handled
+once, by the same ``record_handler``, and fails alone; the memory budget per image already
+divides the function's memory by the images in flight (processor/settings.py).
+
 Import stays light (no boto3, no pyvips): the container is built on the first invocation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +57,72 @@ NAMESPACE = "imgpipe"
 # lines get the same JSON format and the keys appended here (bucket, key, image_id).
 logger = Logger(service="processor")
 metrics = Metrics(namespace=NAMESPACE, service="processor")
+
+
+class _Turns:
+    """Records run at once but decide whether to start in batch order (most received first),
+    so the pacing is the same as one after another: record n decides once records before it
+    have decided (or finished without needing to)."""
+
+    def __init__(self) -> None:
+        self._decided = threading.Condition()
+        self._next = 0  # every record before this position has decided
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        with self._decided:
+            self._next = 0
+
+    def take(self, position: int) -> None:
+        self._local.position = position
+
+    def wait(self) -> None:
+        position = getattr(self._local, "position", 0)
+        with self._decided:
+            self._decided.wait_for(lambda: self._next >= position)
+
+    def done(self) -> None:
+        position = getattr(self._local, "position", 0)
+        with self._decided:
+            self._next = max(self._next, position + 1)
+            self._decided.notify_all()
+
+
+_turns = _Turns()
+
+
+class OverlappingBatchProcessor(BatchProcessor):
+    """Powertools' BatchProcessor, its records handled ``images_in_flight`` at a time.
+
+    Only the loop changes: each record still goes through ``_process_record`` exactly once,
+    which catches its failure and reports it (partial batch responses, unchanged). Failures
+    are then put back in batch order, so the response does not depend on which finished first.
+    """
+
+    def process(self) -> list[tuple[Any, ...]]:
+        workers = min(_invocation.images, len(self.records))
+        if workers <= 1:
+            return super().process()
+        _turns.reset()
+
+        def one(position: int, record: dict[str, Any]) -> Any:
+            _turns.take(position)
+            try:
+                return self._process_record(record)
+            finally:
+                _turns.done()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgpipe-image") as pool:
+            results = list(pool.map(one, range(len(self.records)), self.records))
+        position = {record.get("messageId"): n for n, record in enumerate(self.records)}
+        self.fail_messages.sort(
+            key=lambda failed: position.get(getattr(failed, "message_id", None), 0)
+        )
+        return results
+
+
 # All-failed batches are reported like any other (every message retried), not raised.
-batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+batch = OverlappingBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _EVENT_KEYS = ("bucket", "key", "image_id", "event_name", "sequencer")
 
@@ -60,6 +133,10 @@ class _Invocation:
 
     context: LambdaContext | None = None
     started: int = 0  # images started in it
+    images: int = 1  # images it works on at once (settings.images_in_flight)
+    # Records run in threads when images overlap: starting one (the pacing decision and the
+    # count it depends on) and the metrics they add are serialised.
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
 _invocation = _Invocation()
@@ -71,26 +148,32 @@ def _time_budget(event: ObjectEvent) -> float | None:
     if event.kind is Kind.removed or context is None:
         return None
     settings = get_container().settings
-    budget = image_budget(
-        remaining_s=context.get_remaining_time_in_millis() / 1000,
-        started=_invocation.started,
-        budget_s=settings.image_time_budget_s,
-        reserve_s=settings.time_reserve_s,
-    )
+    _turns.wait()  # the records before this one have decided
+    with _invocation.lock:
+        remaining_s = context.get_remaining_time_in_millis() / 1000
+        budget = image_budget(
+            remaining_s=remaining_s,
+            started=_invocation.started,
+            budget_s=settings.image_time_budget_s,
+            reserve_s=settings.time_reserve_s,
+        )
+        if budget is not None:
+            _invocation.started += 1
+    _turns.done()
     if budget is None:
         raise NotEnoughTime(
-            f"{context.get_remaining_time_in_millis() / 1000:.1f} s are left in this "
-            f"invocation, less than an image's budget of {settings.image_time_budget_s:g} s "
-            f"plus {settings.time_reserve_s:g} s: not started, it comes back later"
+            f"{remaining_s:.1f} s are left in this invocation, less than an image's budget "
+            f"of {settings.image_time_budget_s:g} s plus {settings.time_reserve_s:g} s: "
+            "not started, it comes back later"
         )
-    _invocation.started += 1
     return budget
 
 
 def apply(event: ObjectEvent) -> None:
     """Handle one object event; raise only when the queue should try again."""
     iid = image_id(event.bucket, event.key)
-    logger.append_keys(
+    # Per thread: images in flight at once each log with their own keys.
+    logger.thread_safe_append_keys(
         bucket=event.bucket,
         key=event.key,
         image_id=iid,
@@ -119,8 +202,9 @@ def apply(event: ObjectEvent) -> None:
         _count("RetriedErrors", dimension=("error_code", "unexpected"))
         raise
     finally:
-        logger.remove_keys(list(_EVENT_KEYS))
-    _emit(outcome)
+        logger.thread_safe_remove_keys(list(_EVENT_KEYS))
+    with _invocation.lock:  # Metrics' buffer is shared by the images in flight
+        _emit(outcome)
 
 
 def _described(error: PipelineError) -> dict[str, str]:
@@ -161,7 +245,7 @@ def _emit(outcome: Outcome) -> None:
 
 
 def record_handler(record: SQSRecord) -> None:
-    logger.append_keys(
+    logger.thread_safe_append_keys(
         message_id=record.message_id,
         receive_count=record.attributes.approximate_receive_count,
     )
@@ -174,7 +258,7 @@ def record_handler(record: SQSRecord) -> None:
         for event in events:
             apply(event)
     finally:
-        logger.remove_keys(["message_id", "receive_count"])
+        logger.thread_safe_remove_keys(["message_id", "receive_count"])
 
 
 @functools.cache
@@ -201,8 +285,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
 def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     records = event.get("Records") or []
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(records))
-    get_container()  # bad settings fail the invocation here, naming the variable
+    settings = get_container().settings  # bad settings fail the invocation here, naming it
     _invocation.context, _invocation.started = context, 0
+    _invocation.images = settings.images_in_flight
     if records and all(r.get("eventSource") == "aws:sqs" for r in records):
         # Messages put off before go first: each is put off at most once in a row.
         ordered = {**event, "Records": most_received_first(records)}

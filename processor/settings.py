@@ -9,6 +9,10 @@ from pydantic import Field, model_validator
 from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
 from processor.core.settings import AwsSettings
 
+# Lambda gives a function CPU in proportion to its memory: one whole vCPU at 1,769 MB, a
+# second only above it. At or below it, a second image in flight would only share the core.
+ONE_VCPU_MB = 1769
+
 
 class ProcessorSettings(AwsSettings):
     """The processor Lambda's settings."""
@@ -30,8 +34,10 @@ class ProcessorSettings(AwsSettings):
     # MB of the function kept for the runtime (Python, boto3, Powertools, libvips itself:
     # about 150 MB once warm) and the S3 bodies in flight; the rest is shared by the images.
     memory_reserve_mb: int = Field(256, ge=0)
-    # Images one invocation works on at once (each gets an equal share of the memory).
-    images_at_once: int = Field(1, ge=1, le=16)
+    # Images one invocation works on at once on a multi-vCPU function: the next image decodes
+    # while this one's last (largest) encode runs (processor/handler.py). Each gets an equal
+    # share of the memory. A function of ONE_VCPU_MB or less runs one at a time whatever it says.
+    images_at_once: int = Field(2, ge=1, le=16)
     # Seconds one image may compute; the handler starts an image only with this much time
     # left in the invocation (plus time_reserve_s), so the default fits the 120 s timeout.
     image_time_budget_s: float = Field(30.0, gt=0)
@@ -49,11 +55,20 @@ class ProcessorSettings(AwsSettings):
         return self
 
     @property
+    def images_in_flight(self) -> int:
+        """Images the handler really runs at once: ``images_at_once``, or 1 on one vCPU."""
+        memory = self.function_memory_mb
+        if memory is not None and memory <= ONE_VCPU_MB:
+            return 1
+        return self.images_at_once
+
+    @property
     def image_memory_bytes(self) -> int | None:
-        """What one image may use: the function's memory less the reserve, shared."""
+        """What one image may use: the function's memory less the reserve, shared by the
+        images in flight (so two overlapping images never need more than the function has)."""
         if self.function_memory_mb is None:
             return None
-        share = (self.function_memory_mb - self.memory_reserve_mb) // self.images_at_once
+        share = (self.function_memory_mb - self.memory_reserve_mb) // self.images_in_flight
         return share * MiB
 
     # The CloudFront distribution in front of the public prefix: a deleted image's paths are

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -17,6 +18,20 @@ COMMAND_MODULES = (
     "processor.commands.local",
     "processor.commands.upload",
 )
+
+# Commands that decode images in this process (or start processes that do): glibc gives every
+# thread that mallocs an arena of its own (up to 8 per core), and the decode and encode threads
+# each keep one. The Lambda image sets MALLOC_ARENA_MAX=2 (infra/template.yaml); these match it.
+SMALL_ARENA_COMMANDS = frozenset({"local", "process"})
+
+
+def reexec_with_small_malloc_arenas(command: str) -> None:
+    """Run again, once, with MALLOC_ARENA_MAX=2 when it is missing: glibc reads it only at
+    process start, so setting it from Python would change nothing."""
+    if command not in SMALL_ARENA_COMMANDS or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    os.execve(sys.executable, [sys.executable, "-m", "processor.commands.cli", *sys.argv[1:]], env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the console script (an in-process caller keeps its own process)
+        reexec_with_small_malloc_arenas(args.command)
     code: int = args.func(args)
     return code
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import shutil
 import signal
@@ -73,17 +72,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--verbose", "-v", action="store_true", help="log every request and processed image"
     )
     p.set_defaults(func=run)
-
-
-def _reexec_with_small_malloc_arenas() -> None:
-    """glibc reads MALLOC_ARENA_MAX at process start: run again with it when it is missing.
-
-    Many threads decoding images otherwise each get a malloc arena, and memory balloons.
-    """
-    if "MALLOC_ARENA_MAX" in os.environ or sys.argv[1:2] != ["local"]:
-        return
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
-    os.execve(sys.executable, [sys.executable, "-m", "processor.commands.cli", *sys.argv[1:]], env)
 
 
 def imgpipe_command() -> str:
@@ -152,7 +140,6 @@ def banner(stack: Any, out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _reexec_with_small_malloc_arenas()
     from processor.core.errors import StackError
     from processor.local.stack import LocalStack, StackOptions
 

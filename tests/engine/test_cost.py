@@ -144,12 +144,16 @@ def test_settings_share_the_function_memory_less_the_reserve(
 ) -> None:
     monkeypatch.setenv("IMGPIPE_BUCKET", "bucket")
     monkeypatch.setenv("IMGPIPE_TABLE", "table")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
     monkeypatch.setenv("IMGPIPE_MEMORY_RESERVE_MB", "256")
     monkeypatch.setenv("IMGPIPE_IMAGES_AT_ONCE", "2")
     limits = ProcessorSettings().engine_config.limits
-    assert limits.max_image_memory == 384 * MB
+    assert limits.max_image_memory == 1376 * MB  # two images in flight share 2,752 MB
     assert limits.max_seconds == 30.0
+    # One vCPU (1,769 MB or less): the handler runs one image at a time, so it gets it all.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+    assert ProcessorSettings().images_in_flight == 1
+    assert ProcessorSettings().engine_config.limits.max_image_memory == 768 * MB
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     assert ProcessorSettings().engine_config.limits.max_image_memory is None  # not on Lambda
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")

@@ -3,9 +3,11 @@ from infra/template.yaml, recorded events, a fake Lambda context, a Lambda-like 
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,3 +220,20 @@ def drain(
             else:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     raise AssertionError(f"the queue did not drain in {max_rounds} rounds: {report}")
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """A function returning every JSON log line the processor wrote so far in the test."""
+    from processor.handler import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+    yield read
+    handler.setStream(previous)

@@ -46,15 +46,19 @@ class _Raw:
 
 
 class FailFirst:
-    """A 'before-send' handler failing the first ``n`` requests it sees."""
+    """A 'before-send' handler failing the first ``n`` requests it sees (``only``: of those
+    whose URL contains it, e.g. one object's key when images of a batch run at once)."""
 
-    def __init__(self, n: int, fault: tuple[int, bytes] | None) -> None:
+    def __init__(self, n: int, fault: tuple[int, bytes] | None, only: str | None = None) -> None:
+        self.only = only
         self.remaining = n
         self.injected = 0
         self.fault = fault
         self._lock = threading.Lock()
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.only is not None and self.only not in request.url:
+            return None
         with self._lock:
             if self.remaining <= 0:
                 return None

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
-import logging
 
 import boto3
 import pytest
@@ -26,7 +24,7 @@ from processor.core.errors import (
 )
 from processor.core.keys import image_id
 from processor.core.record import Status
-from processor.handler import lambda_handler, logger
+from processor.handler import lambda_handler
 from processor.settings import ProcessorSettings
 from tests.processor_events.conftest import (
     BUCKET,
@@ -53,21 +51,6 @@ def lambda_env(monkeypatch):
         container = bootstrap.build(ProcessorSettings(), engine=FakeEngine())
         bootstrap.reset(container)
         yield s3, container
-
-
-@pytest.fixture
-def log_lines():
-    """A function returning every JSON log line the processor wrote so far in the test."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-
-    def read() -> list[dict]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-
-    yield read
-    handler.setStream(previous)
 
 
 def test_recorded_sqs_batch(lambda_env, capsys):
@@ -124,7 +107,9 @@ def test_transient_failure_reports_only_that_message(lambda_env, capsys):
         record["messageId"] = f"m{n}"
         record["body"] = json.dumps({"type": "imgpipe.reprocess", "bucket": BUCKET, "key": key})
         records.append(record)
-    inject(container.s3_client, "before-send.s3.GetObject", FailFirst(1, S3_SLOW_DOWN))
+    # a.jpg's first read fails (by key: the two images may be in flight at once)
+    fault = FailFirst(1, S3_SLOW_DOWN, only="/raw/a.jpg")
+    inject(container.s3_client, "before-send.s3.GetObject", fault)
 
     response = lambda_handler({"Records": records}, FakeLambdaContext())
 
