@@ -160,3 +160,52 @@ def test_a_new_uploads_id_says_it_is_not_processed_yet(stack: StackProcess) -> N
     assert got.status_code == 404
     assert "not processed yet" in got.json()["detail"]
     assert got.headers.get("retry-after") == "1"
+
+
+# --- the documented commands -----------------------------------------------------------------
+
+# A ```sh block right after this line is run by the test below, as written, in one shell per
+# document, against a started stack (its ports put in for the documented 8000 and 4566).
+TESTED_MARK = "<!-- tested: runs against a started stack -->"
+DOCUMENTED = ["README.md", "docs/local.md"]
+DEFAULT_PORTS = {"http://127.0.0.1:8000": "api", "http://127.0.0.1:4566": "aws"}
+
+
+def tested_blocks(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    blocks = []
+    for n, line in enumerate(lines):
+        if line.strip() != TESTED_MARK:
+            continue
+        assert lines[n + 1].strip() == "```sh", f"{name}:{n + 2}: a tested block is a ```sh fence"
+        end = lines.index("```", n + 2)
+        blocks.append("\n".join(lines[n + 2 : end]))
+    return blocks
+
+
+def test_tested_blocks_are_found_and_only_sh_fences_count() -> None:
+    text = f"intro\n{TESTED_MARK}\n```sh\necho one\necho two\n```\n```sh\nmake run\n```\n"
+    assert tested_blocks(text, "x.md") == ["echo one\necho two"]
+    with pytest.raises(AssertionError, match="x.md:2"):
+        tested_blocks(f"{TESTED_MARK}\n```python\nprint()\n```\n", "x.md")
+
+
+@pytest.mark.parametrize("doc", DOCUMENTED)
+def test_the_documented_commands_run_as_written(
+    stack: StackProcess, doc: str, tmp_path: Path
+) -> None:
+    blocks = tested_blocks((ROOT / doc).read_text(encoding="utf-8"), doc)
+    assert blocks, f"{doc} marks no shell block as tested"
+    script = "\n".join(blocks)
+    for default, attribute in DEFAULT_PORTS.items():
+        script = script.replace(default, getattr(stack, attribute))
+    # The user's folder: the clone's root (its .venv) with their photo in it.
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    shutil.copyfile(PHOTO, tmp_path / "photo.jpg")
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path, env=user_shell_env(tmp_path), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, (
+        f"{doc}:\n{script}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+    )
