@@ -171,7 +171,7 @@ DOCUMENTED = ["README.md", "docs/local.md"]
 DEFAULT_PORTS = {"http://127.0.0.1:8000": "api", "http://127.0.0.1:4566": "aws"}
 
 
-def tested_blocks(text: str, name: str) -> list[str]:
+def marked_blocks(text: str, name: str) -> list[str]:
     lines = text.splitlines()
     blocks = []
     for n, line in enumerate(lines):
@@ -185,16 +185,16 @@ def tested_blocks(text: str, name: str) -> list[str]:
 
 def test_tested_blocks_are_found_and_only_sh_fences_count() -> None:
     text = f"intro\n{TESTED_MARK}\n```sh\necho one\necho two\n```\n```sh\nmake run\n```\n"
-    assert tested_blocks(text, "x.md") == ["echo one\necho two"]
+    assert marked_blocks(text, "x.md") == ["echo one\necho two"]
     with pytest.raises(AssertionError, match="x.md:2"):
-        tested_blocks(f"{TESTED_MARK}\n```python\nprint()\n```\n", "x.md")
+        marked_blocks(f"{TESTED_MARK}\n```python\nprint()\n```\n", "x.md")
 
 
 @pytest.mark.parametrize("doc", DOCUMENTED)
 def test_the_documented_commands_run_as_written(
     stack: StackProcess, doc: str, tmp_path: Path
 ) -> None:
-    blocks = tested_blocks((ROOT / doc).read_text(encoding="utf-8"), doc)
+    blocks = marked_blocks((ROOT / doc).read_text(encoding="utf-8"), doc)
     assert blocks, f"{doc} marks no shell block as tested"
     script = "\n".join(blocks)
     for default, attribute in DEFAULT_PORTS.items():
@@ -209,3 +209,17 @@ def test_the_documented_commands_run_as_written(
     assert run.returncode == 0, (
         f"{doc}:\n{script}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
     )
+
+
+@pytest.mark.parametrize("doc", DOCUMENTED)
+def test_the_documented_banner_is_the_real_one(stack: StackProcess, doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    start = text.index("```\nimgpipe local stack is running.") + 4
+    shown = text[start : text.index("```", start)].splitlines()
+    assert shown[-1] == "ready"
+    for line in shown:
+        if "..." in line or line.startswith("  worker"):  # elided, or this machine's count
+            continue
+        for default, attribute in DEFAULT_PORTS.items():
+            line = line.replace(default, getattr(stack, attribute))
+        assert line in stack.lines, f"{doc} shows a banner line `imgpipe local` does not print"
