@@ -64,7 +64,7 @@ def test_a_batch_of_heavy_inputs_never_fails_together(moto_endpoint: str, tmp_pa
         **{f"good-{n}.jpg": good_jpeg(tmp_path / f"good-{n}.jpg", n) for n in range(4)},
         # 64 MP: decoded whole it would need about 400 MB above the runtime's 150 MB
         "bomb.gif": flat_gif(tmp_path / "bomb.gif", 8000),
-        # 36 MP: inside the pixel limit, but about 260 MB of the 200 MB each image may use
+        # 36 MP: inside the pixel limit, but about 250 MB of the 200 MB each image may use
         "costly.gif": flat_gif(tmp_path / "costly.gif", 6000),
     }
     stack = LocalStack(

@@ -414,6 +414,41 @@ def test_reprocess_command_rederives_old_config_versions(stack, monkeypatch, eng
     assert stack.dlq_bodies() == []
 
 
+def test_an_image_too_costly_for_the_function_is_derived_after_it_grows(
+    stack, monkeypatch, capsys, tmp_path
+):
+    # GIVEN a 512 MB function (256 MB per image) and a 49 MP GIF, decoded whole (~310 MB)
+    from PIL import Image
+
+    gif = tmp_path / "wide.gif"
+    Image.new("P", (7000, 7000)).save(gif)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+    stack.rebuild(Engine(ProcessorSettings().engine_config))
+    stack.upload("raw/wide.gif", gif)
+    stack.drain()
+    refused = stack.record("raw/wide.gif")
+    assert refused.status is Status.failed and refused.error is not None, refused
+    assert refused.error.code == "too_costly"
+    assert refused.error.message.endswith("this function allows 256 MB per image")
+    assert stack.dlq_bodies() == []  # refused once, not retried
+
+    # WHEN the function gets more memory (a new deployment): the config version does not
+    # change with the limits, so a plain reprocess finds nothing, and --ids names the image
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+    assert cli_main(["reprocess"]) == 0
+    assert "queued 0 images" in capsys.readouterr().err
+    assert cli_main(["reprocess", "--ids", refused.id]) == 0
+    assert "queued 1 images" in capsys.readouterr().err
+    stack.rebuild(Engine(ProcessorSettings().engine_config))
+    stack.drain()
+
+    # THEN it is done, with its renditions
+    after = stack.record("raw/wide.gif")
+    assert after.status is Status.done and after.error is None
+    assert max(r.width for r in after.renditions) == 2048
+    assert stack.dlq_bodies() == []
+
+
 def test_content_dedupe_over_http(stack):
     stack.upload("raw/original.jpg", GOOD / "flowers.jpeg")
     stack.drain()
