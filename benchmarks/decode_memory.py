@@ -22,7 +22,7 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Case:
-    format: str  # jpeg, png, webp, gif, tiff, avif
+    format: str  # jpeg, png, webp, gif, tiff, avif, heic
     width: int
     height: int
     bands: int = 3
@@ -59,6 +59,14 @@ def generate(case: Case, directory: Path) -> Path:
         if case.variant == "float":
             image = image.cast("float").copy(interpretation="scrgb")
         image.tiffsave(str(path), compression="deflate")
+    elif case.format == "heic":
+        import pillow_heif  # x265 (GPL): a dev dependency, never shipped
+        from PIL import Image
+
+        flat = Image.new("RGB", (case.width, case.height), (120, 120, 120))
+        pillow_heif.from_pillow(flat).save(
+            path, format="HEIF", quality=50, tile_size=512, enc_params={"preset": "ultrafast"}
+        )
     elif case.format == "avif":
         image.heifsave(str(path), compression="av1", effort=0, Q=30)
     else:
@@ -147,6 +155,8 @@ CASES = (
     Case("gif", 17000, 17000),
     Case("avif", 4000, 4000),
     Case("avif", 8000, 8000),
+    Case("heic", 4000, 3000),
+    Case("heic", 8000, 6000),
 )
 
 

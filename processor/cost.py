@@ -7,7 +7,7 @@ memory of the largest rendition):
 - **streamed**: baseline JPEG (libjpeg scales by 1/2, 1/4 or 1/8 while decoding), PNG and
   TIFF (a few thousand rows in flight), WebP (libwebp decodes straight to the reduced size;
   only an alpha plane is held at full size). A 289 MP PNG peaks near 180 MB.
-- **whole**: GIF (libnsgif's 4-byte canvas of the frame, plus libvips' copy), HEIF/AVIF
+- **whole**: GIF (libnsgif's 4-byte canvas of the frame, plus libvips' copy), AVIF and HEIC
   (libheif's planes and its interleaved output), progressive JPEG (the whole image's DCT
   coefficients, 2 bytes a sample) and interlaced PNG (Adam7 needs every pass). A flat
   17000x17000 GIF of 196 KB peaks near 1.4 GB.
@@ -45,7 +45,8 @@ AVIF_BYTES_PER_PIXEL = 32
 STREAMED_ROWS = 3_500
 # Whole decodes, per pixel of the first frame.
 GIF_BYTES_PER_PIXEL = 5  # libnsgif canvas (RGBA) + libvips' frame
-HEIF_BYTES_PER_PIXEL = 16  # per byte of sample depth: YCbCr planes, RGB(A) output, copies
+AVIF_DECODE_BYTES_PER_PIXEL = 16  # per sample byte: libvips' heifload, planes and copies
+HEIC_BYTES_PER_PIXEL = 5  # per sample byte: pi-heif's interleaved RGB(A) output, libvips' copy
 PROGRESSIVE_JPEG_BYTES_PER_SAMPLE = 2  # a 16-bit DCT coefficient per sample
 
 
@@ -68,7 +69,8 @@ def jpeg_shrink(src_w: int, src_h: int, decode_w: int, decode_h: int) -> int:
     return shrink
 
 
-# libheif (pi-heif for HEIC, libvips' heifload for AVIF) decodes the primary image whole.
+# libheif decodes the primary image whole: through pi-heif for HEIC (straight to interleaved
+# RGB), through libvips' heifload for AVIF (planes, then copies).
 HEIF_FORMATS = frozenset({"heic", "avif", "heif"})
 
 
@@ -98,8 +100,10 @@ def estimate(header: Header, decode_w: int, decode_h: int, *, avif_pixels: int =
     decode_pixels = pixels
     if header.format == "gif":
         source = GIF_BYTES_PER_PIXEL * pixels
+    elif header.format == "heic":
+        source = HEIC_BYTES_PER_PIXEL * sample * pixels
     elif header.format in HEIF_FORMATS:
-        source = HEIF_BYTES_PER_PIXEL * sample * pixels
+        source = AVIF_DECODE_BYTES_PER_PIXEL * sample * pixels
     elif header.format == "jpeg" and header.interlaced:
         source = PROGRESSIVE_JPEG_BYTES_PER_SAMPLE * bands * pixels
     elif header.format == "jpeg":

@@ -71,7 +71,7 @@ class Limits(BaseModel):
 
     Pixel limits depend on how the format is decoded (processor/cost.py): libvips streams
     JPEG, PNG, TIFF and WebP through shrink-on-load in a few hundred rows, but holds a GIF
-    frame or a HEIF/AVIF image whole. imgproxy refuses above 50 MP (any format) and weserv
+    frame or a HEIC/AVIF image whole. imgproxy refuses above 50 MP (any format) and weserv
     above 71 MP; here streamed formats may reach 300 MP, and whole decodes stop at 50 MP.
     """
 
@@ -80,7 +80,7 @@ class Limits(BaseModel):
     max_input_bytes: int = Field(200 * MiB, ge=1)
     # width x height of the first frame, for streamed decodes (JPEG, PNG, TIFF, WebP).
     max_pixels: int = Field(300_000_000, ge=1)
-    # ... and for formats decoded whole (GIF, HEIF/AVIF, progressive JPEG, interlaced PNG).
+    # ... and for formats decoded whole (GIF, HEIC, AVIF, progressive JPEG, interlaced PNG).
     max_pixels_whole: int = Field(50_000_000, ge=1)
     max_dimension: int = Field(65_000, ge=1)  # either side, in pixels
     # Frames of an animated input (GIF, WebP, HEIF sequence); only the first is rendered, but

@@ -172,12 +172,15 @@ MEASURED = [
     Case("webp", 6000, 6000, bands=4),
     Case("gif", 6000, 6000),
     Case("avif", 4000, 4000),
+    Case("heic", 4000, 3000),
 ]
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("case", MEASURED, ids=[c.name for c in MEASURED])
 def test_the_estimate_is_above_the_measured_peak_and_near_it(case: Case, tmp_path: Path) -> None:
+    if case.format == "heic":
+        pytest.importorskip("pillow_heif")  # the HEVC encoder: a dev dependency
     measured = measure(case, tmp_path)
     # the measured peak is the image's own: real, and below the estimate ...
     assert measured.peak_bytes > 10 * MB, measured
