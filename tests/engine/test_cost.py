@@ -202,7 +202,9 @@ def slow_tiff(path: Path, side: int = 6000) -> Path:
 
 
 @pytest.mark.integration
-def test_an_image_past_its_time_budget_is_stopped_inside_libvips(tmp_path: Path) -> None:
+def test_an_image_past_its_time_budget_is_stopped_and_done_with_a_bigger_one(
+    tmp_path: Path,
+) -> None:
     import time
 
     from processor.core.errors import TimeBudgetExceeded
@@ -221,6 +223,9 @@ def test_an_image_past_its_time_budget_is_stopped_inside_libvips(tmp_path: Path)
     assert stopped.value.code == "timeout" and not stopped.value.retryable
     assert "time budget of 0.2 s" in stopped.value.message
     assert str(tmp_path) not in stopped.value.message
+    # ... and with a budget it fits in (a bigger function, `imgpipe reprocess --ids`) it is done
+    done = Engine(EngineConfig(limits=Limits(max_seconds=300))).process(source, image_id="slow")
+    assert done.facts.width == 6000
     # ... and the engine is fine for the next image
     small = tmp_path / "small.png"
     import pyvips
