@@ -189,11 +189,13 @@ def test_every_browser_request_gets_its_preflight_answered_without_credentials(
         assert routes[chosen]["Target"], chosen  # a route without integration answers 404
         assert method in cors["AllowMethods"], method
     assert {"x-api-key", "if-none-match", "content-type"} <= set(cors["AllowHeaders"])
-    # And the requests themselves still reach the authoriser when they write.
+    # And the requests themselves reach an authoriser: the key's when they write, the read
+    # one (which lets anyone read, and says whether the key came along) when they read.
     for method, path in requests:
         chosen = select_route(list(routes), method, path)
-        expected = "NONE" if method == "GET" else "CUSTOM"
-        assert routes[chosen]["AuthorizationType"] == expected, (method, path, chosen)
+        expected = "ReadAuthorizer" if method == "GET" else "ApiKeyAuthorizer"
+        assert routes[chosen]["AuthorizationType"] == "CUSTOM", (method, path, chosen)
+        assert routes[chosen]["AuthorizerId"] == {"Ref": expected}, (method, path, chosen)
 
 
 # ------------------------------------------------------------------ alarms -----------------

@@ -383,13 +383,31 @@ def test_only_reads_are_open_and_writes_need_the_api_key(template: dict[str, Any
     ):
         assert routes[key]["AuthorizationType"] == "CUSTOM", key
         assert routes[key]["AuthorizerId"] == {"Ref": "ApiKeyAuthorizer"}, key
+    # Reads pass the read authoriser, which tells the API whether the key came along (and
+    # refuses readers without it when ReadsPublic is false).
+    reads = {k: r for k, r in routes.items() if k.startswith("GET ")}
+    assert reads and all(r["AuthorizerId"] == {"Ref": "ReadAuthorizer"} for r in reads.values())
     open_routes = {k for k, r in routes.items() if r["AuthorizationType"] == "NONE"}
-    # Reads, and the browser's CORS preflight (it never carries the key).
-    assert open_routes and all(k.startswith(("GET ", "OPTIONS ")) for k in open_routes)
+    # Only the browser's CORS preflight is open (it never carries the key).
+    assert open_routes and all(k.startswith("OPTIONS ") for k in open_routes)
     assert {r["AuthorizationType"] for r in routes.values()} == {"NONE", "CUSTOM"}
     stage = props(template, "ApiStage")
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurst"}
+    # Writes have their own, lower limits, on every write route.
+    writes = {"POST /uploads", "POST /uploads/{proxy+}", "DELETE /images/{id}"}
+    writes |= {"POST /images/{id}/reprocess", "$default"}
+    assert set(stage["RouteSettings"]) == writes
+    for settings in stage["RouteSettings"].values():
+        assert settings["ThrottlingRateLimit"] == {"Ref": "ApiWriteThrottleRate"}
+        assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiWriteThrottleBurst"}
+    defaults = tpl.parameter_defaults(template)
+    assert int(defaults["ApiWriteThrottleRate"]) < int(defaults["ApiThrottleRate"])
+    assert int(defaults["ApiWriteThrottleBurst"]) < int(defaults["ApiThrottleBurst"])
+    assert set(stage_depends := template["Resources"]["ApiStage"]["DependsOn"]) >= {
+        "UploadRoute",
+        "DefaultRoute",
+    }, stage_depends
     assert "AccessLogSettings" in stage
     # The API trusts the gateway's decision rather than checking the key a second time.
     assert tpl.function_env("api", template=template)["IMGPIPE_AUTH_MODE"] == "gateway"
@@ -406,11 +424,35 @@ def test_authoriser_checks_the_x_api_key_header_with_its_function(
     assert tpl.references(authorizer["AuthorizerUri"]) == {"AuthorizerFunction"}
     permission = props(template, "AuthorizerInvokePermission")
     assert permission["Principal"] == "apigateway.amazonaws.com"
-    assert tpl.references(permission["SourceArn"]) == {"HttpApi", "ApiKeyAuthorizer"}
+    assert tpl.references(permission["SourceArn"]) == {"HttpApi"}  # its authorisers only
     function = props(template, "AuthorizerFunction")
     assert function["Environment"]["Variables"] == {
-        "IMGPIPE_API_KEY_SECRET_ARN": {"Ref": "ApiKeySecret"}
+        "IMGPIPE_API_KEY_SECRET_ARN": {"Ref": "ApiKeySecret"},
+        "IMGPIPE_KEY_TTL_SECONDS": {"Ref": "ApiKeyTtlSeconds"},
+        "IMGPIPE_READS_PUBLIC": {"Ref": "ReadsPublic"},
     }
+    # The API and the authoriser agree on whether reads are public.
+    assert tpl.function_env("api", template=template)["IMGPIPE_READS_PUBLIC"] == {
+        "Ref": "ReadsPublic"
+    }
+    read = props(template, "ReadAuthorizer")
+    assert "IdentitySource" not in read and read["AuthorizerResultTtlInSeconds"] == 0
+    assert tpl.references(read["AuthorizerUri"]) == {"AuthorizerFunction"}
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter", "condition"),
+    [
+        ("ApiFunction", "ApiReservedConcurrency", "HasApiReservedConcurrency"),
+        ("AuthorizerFunction", "AuthorizerReservedConcurrency", "HasAuthorizerReservedConcurrency"),
+    ],
+)
+def test_reserved_concurrency_of_the_api_and_authoriser_is_a_parameter(
+    template: dict[str, Any], function: str, parameter: str, condition: str
+) -> None:
+    reserved = props(template, function)["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+    assert tpl.parameter_defaults(template)[parameter] == "0"  # new accounts cannot reserve
     assert "ApiKeySecretArn" in template["Outputs"]
 
 
