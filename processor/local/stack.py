@@ -169,6 +169,14 @@ class LocalStack:
 
     def _start(self) -> StackUrls:
         opts = self.options
+        self.api_key = opts.api_key or os.environ.get("IMGPIPE_API_KEY") or LOCAL_API_KEY
+        if opts.real_aws and self.api_key == LOCAL_API_KEY:
+            # The default key is printed in the docs: against real resources it is no key.
+            # Refused before anything starts or any AWS call is made.
+            raise StackError(
+                "--real-aws needs a key of your own: set IMGPIPE_API_KEY or pass --api-key "
+                "(at least 16 characters); the default local key is public"
+            )
         if opts.host not in {LOOPBACK, "localhost", "::1"}:
             log.warning("binding %s: the stack has no real authentication", opts.host)
         endpoint = self._start_aws()
@@ -197,13 +205,6 @@ class LocalStack:
             resources = provision(clients, spec, region=opts.region, browser_origins=[api_url])
         self.resources = resources
 
-        self.api_key = opts.api_key or os.environ.get("IMGPIPE_API_KEY") or LOCAL_API_KEY
-        if opts.real_aws and self.api_key == LOCAL_API_KEY:
-            # The default key is printed in the docs: against real resources it is no key.
-            raise StackError(
-                "--real-aws needs a key of your own: set IMGPIPE_API_KEY or pass --api-key "
-                "(at least 16 characters); the default local key is public"
-            )
         cdn = api_url
         if opts.real_aws and os.environ.get("IMGPIPE_CDN_BASE_URL"):
             cdn = os.environ["IMGPIPE_CDN_BASE_URL"].rstrip("/")

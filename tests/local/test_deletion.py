@@ -169,3 +169,45 @@ def test_the_cdn_stand_in_serves_its_cached_copy_until_invalidated(stack: LocalS
             },
         )
         assert client.get(url).status_code == 404
+
+
+# --- the local stack's own guards (same stack) ------------------------------------------------
+
+
+def test_the_api_answers_loopback_names_only(stack: LocalStack) -> None:
+    # A DNS-rebinding page reaches 127.0.0.1 under its own name: its Host header gives it away.
+    assert stack.urls is not None
+    port = stack.urls.api.rsplit(":", 1)[1]
+    with httpx.Client(base_url=stack.urls.api, timeout=10) as client:
+        for host in ("127.0.0.1", "localhost", f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+            r = client.get("/", headers={"Host": host})
+            assert r.status_code == 400, host
+            assert r.json()["code"] == "invalid_host"
+            assert KEY not in r.text  # the gallery page (and its key) is not served
+
+
+def test_the_embedded_aws_answers_no_other_origins_preflight(stack: LocalStack) -> None:
+    # moto's global CORS is off: a page on another origin cannot call the embedded AWS.
+    assert stack.urls is not None and stack.urls.aws is not None
+    preflight = {
+        "Origin": "http://evil.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-amz-target",
+    }
+    with httpx.Client(base_url=stack.urls.aws, timeout=10) as client:
+        r = client.options("/", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+        r = client.post("/", headers={"Origin": "http://evil.example"}, content=b"")
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_real_aws_with_the_public_default_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.local import LOCAL_API_KEY
+    from processor.local.stack import StackError
+
+    monkeypatch.delenv("IMGPIPE_API_KEY", raising=False)
+    for key in (None, LOCAL_API_KEY):
+        with pytest.raises(StackError, match="--real-aws needs a key of your own"):
+            LocalStack(StackOptions(real_aws=True, api_port=0, api_key=key)).start()
