@@ -300,12 +300,17 @@ class PartUrlsRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif", "part_numbers": [1, 2]}
+                {
+                    "key": "raw/3f1c0e8a9b7d4c2e8f6a5b4c3d2e1f00/panorama.tif",
+                    "size": 52428800,
+                    "part_numbers": [1, 2],
+                }
             ]
         },
     )
 
     key: str = Field(min_length=1, max_length=1024)
+    size: int = Field(ge=1, description="the file's bytes, as given when the upload started")
     part_numbers: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         min_length=1, max_length=100, description="distinct part numbers, 1 to 10,000"
     )
@@ -314,6 +319,7 @@ class PartUrlsRequest(BaseModel):
 class PartUrl(BaseModel):
     part_number: int
     url: str = Field(description="PUT the part's bytes here; keep the ETag response header")
+    bytes: int = Field(description="the part's exact size: the URL signs this Content-Length")
 
 
 class PartUrls(BaseModel):

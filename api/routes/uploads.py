@@ -144,17 +144,24 @@ def create_part_urls(
     numbers = body.part_numbers
     if len(set(numbers)) != len(numbers):
         raise BadRequest("part numbers must be distinct")
+    _check_size(settings, body.size)
+    # The same plan as at the start: each URL signs its part's exact Content-Length, and no
+    # part past the planned count gets a URL, so S3 itself refuses any other body.
+    part_size, count = plan_parts(body.size, settings.multipart_part_bytes)
+    beyond = [n for n in numbers if n > count]
+    if beyond:
+        raise BadRequest(
+            f"part {beyond[0]} is beyond the {count} parts planned for {body.size} bytes"
+        )
     expires = settings.presign_expires_seconds
-    return PartUrls(
-        parts=[
-            PartUrl(
-                part_number=n,
-                url=store.part_url(settings.bucket, body.key, upload_id, n, expires_in=expires),
-            )
-            for n in numbers
-        ],
-        expires_in=expires,
-    )
+    parts = []
+    for n in numbers:
+        length = part_size if n < count else body.size - (count - 1) * part_size
+        url = store.part_url(
+            settings.bucket, body.key, upload_id, n, expires_in=expires, content_length=length
+        )
+        parts.append(PartUrl(part_number=n, url=url, bytes=length))
+    return PartUrls(parts=parts, expires_in=expires)
 
 
 @router.post(

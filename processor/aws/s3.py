@@ -194,8 +194,16 @@ class S3ObjectStore:
         return str(out["UploadId"])
 
     def part_url(
-        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int,
     ) -> str:
+        # Content-Length is a signed header of the URL: S3 refuses a body of any other size.
         with translated(f"presign UploadPart s3://{bucket}/{key}"):
             url: str = self._client.generate_presigned_url(
                 "upload_part",
@@ -204,6 +212,7 @@ class S3ObjectStore:
                     "Key": key,
                     "UploadId": upload_id,
                     "PartNumber": part_number,
+                    "ContentLength": content_length,
                 },
                 ExpiresIn=expires_in,
             )

@@ -218,7 +218,7 @@ class Uploader:
                 urls = _check(
                     self.client.post(
                         f"{base}/parts",
-                        json={"key": key, "part_numbers": batch},
+                        json={"key": key, "size": size, "part_numbers": batch},
                         headers=self.headers,
                     ),
                     "part URLs",

@@ -262,8 +262,17 @@ class UploadStore(Protocol):
         ...
 
     def part_url(
-        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
-    ) -> str: ...
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int,
+    ) -> str:
+        """A presigned PUT for one part that S3 accepts only with this exact Content-Length."""
+        ...
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]: ...
 

@@ -45,9 +45,19 @@ class FakeStore:
         return upload_id
 
     def part_url(
-        self, bucket: str, key: str, upload_id: str, part_number: int, *, expires_in: int
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        expires_in: int,
+        content_length: int,
     ) -> str:
-        return f"https://bucket.example/{key}?uploadId={upload_id}&partNumber={part_number}"
+        return (
+            f"https://bucket.example/{key}?uploadId={upload_id}&partNumber={part_number}"
+            f"&length={content_length}"
+        )
 
     def _upload(self, key: str, upload_id: str) -> FakeMultipart:
         upload = self.uploads.get(upload_id)

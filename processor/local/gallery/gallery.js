@@ -114,7 +114,7 @@ async function uploadMultipart(file, type, progress) {
     for (let i = 0; i < numbers.length; i += start.max_parts_per_request) {
       const batch = numbers.slice(i, i + start.max_parts_per_request);
       const { parts } = await api(`${base}/parts`, {
-        method: "POST", body: { key: start.key, part_numbers: batch },
+        method: "POST", body: { key: start.key, size: file.size, part_numbers: batch },
       });
       const queue = [...parts];
       const worker = async () => {
