@@ -11,6 +11,7 @@ removes only the containers and images this session made.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -25,6 +26,16 @@ from typing import Any
 # overlay2 cannot stack on these (an overlay upper dir on an overlay mount is refused).
 NO_OVERLAY = {"overlay", "aufs", "fuse.fuse-overlayfs"}
 START_TIMEOUT_S = 60.0
+PREFIX = "imgpipe-dockerd-"
+# A directory of ours older than this whose dockerd is gone was left by a killed run.
+STALE_AFTER_S = 600
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, however it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EngineError(Exception):
@@ -82,8 +93,10 @@ class DockerEngine:
             raise EngineError("dockerd is not installed (apt-get install docker.io)")
         if os.geteuid() != 0:
             raise EngineError("starting a dockerd needs root; or set DOCKER_HOST to an engine")
+        parent = parent or Path("/var/tmp")
+        _remove_stale(parent)
         # Short paths: the unix sockets live under it (108 bytes at most).
-        work = Path(tempfile.mkdtemp(prefix="imgpipe-dockerd-", dir=parent or "/var/tmp"))
+        work = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
         engine = cls(f"unix://{work}/docker.sock", env, owned=True)
         engine._dir = work
         engine.storage = storage_driver(work)
@@ -105,6 +118,7 @@ class DockerEngine:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal is ours to pass on, not its
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         finally:
             log.close()
@@ -209,6 +223,26 @@ class DockerEngine:
             yield container
         finally:
             self.remove(container)
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _remove_stale(parent: Path) -> None:
+    """Directories of runs that were killed before they could clean up (never a live one)."""
+    for old in parent.glob(f"{PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime < STALE_AFTER_S:
+                continue  # perhaps a run starting right now, before its pid file exists
+            if _alive(old / "dockerd.pid"):
+                continue
+            _unmount_under(old)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _unmount_under(path: Path) -> None:

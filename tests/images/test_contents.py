@@ -138,3 +138,30 @@ def test_handler_import_time_inside_the_image(
     result = json.loads(run_in(engine, image, "python", "-c", probe).strip().splitlines()[-1])
     assert result["callable"]
     report.add(f"{name}.handler_import_s", result["s"])
+
+
+_LICENCES = """
+import importlib.metadata, json, pathlib
+found = []
+for dist in importlib.metadata.distributions(path=["/var/task"]):
+    meta = dist.metadata
+    texts = [meta.get("License-Expression") or "", (meta.get("License") or "")[:200]]
+    texts += [c for c in meta.get_all("Classifier") or [] if c.startswith("License")]
+    for text in texts:
+        lesser = any(w in text for w in ("LGPL", "Lesser", "Library"))
+        if not lesser and ("GPL" in text or "General Public License" in text):
+            found.append(f"{meta['Name']}: {text}")
+# GPL codecs that image wheels could bundle (x265 is HEVC's encoder: pi-heif ships none).
+found += [str(p) for p in pathlib.Path("/var/task").rglob("libx265*")]
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("name", ["processor", "api"])
+def test_images_ship_no_gpl_component(
+    name: str, images: dict[str, Built], engine: DockerEngine
+) -> None:
+    # The project is MIT and its images are what users ship: LGPL libraries (libvips,
+    # libheif) may be linked, nothing under the GPL may be in them.
+    output = run_in(engine, images[name].ref, "python", "-c", _LICENCES)
+    assert json.loads(output.strip().splitlines()[-1]) == []
