@@ -51,6 +51,7 @@ class LambdaFunction:
     region: str = "us-east-1"
     memory_mb: int = 1024
     timeout_s: float = 60.0
+    command: str | None = None  # ImageConfig.Command: another handler than the image's CMD
     init_s: float | None = None  # container start -> the runtime's first /next
     invocations: list[Outcome] = field(default_factory=list)
     _api: RuntimeApi | None = None
@@ -78,7 +79,9 @@ class LambdaFunction:
         ]  # fmt: skip
         for key, value in sorted(env.items()):
             args += ["--env", f"{key}={value}"]
-        self._container = self.engine.create([*args, self.image])
+        self._container = self.engine.create(
+            [*args, self.image, *([self.command] if self.command else [])]
+        )
         started = time.monotonic()
         self.engine.run("start", self._container)
         try:

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from processor.local.invoker import InvocationFailed
 from processor.local.stack import LocalStack, StackOptions
@@ -74,8 +75,7 @@ def snapshot(stack: LocalStack) -> Snapshot:
     records = {}
     for page in items:
         for item in page["Items"]:
-            plain = boto3.dynamodb.types.TypeDeserializer()
-            record = {k: plain.deserialize(v) for k, v in item.items()}
+            record = {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
             records[str(record["source_key"])] = {
                 k: v for k, v in record.items() if k not in VOLATILE
             }
@@ -395,3 +395,47 @@ def test_api_image_serves_its_openapi_document_and_docs(api: Any) -> None:
     status, kind, page = function_get(function, "/docs")
     assert status == 200 and kind.startswith("text/html")
     assert page == local_get(base, "/docs")[2]
+
+
+# ------------------------------------------------------------------ errors Lambda reports -----
+
+
+def test_bad_settings_fail_the_invocation_naming_the_variable(
+    engine: DockerEngine, images: dict[str, Built]
+) -> None:
+    # GIVEN the API image deployed with a setting its validation refuses
+    function = LambdaFunction(
+        engine,
+        images["api"].ref,
+        name="imgpipe-api-misconfigured",
+        environment={
+            "IMGPIPE_BUCKET": "imgpipe-bucket",
+            "IMGPIPE_TABLE": "imgpipe-table",
+            "IMGPIPE_CDN_BASE_URL": "https://cdn.example.com",
+            "IMGPIPE_AUTH_MODE": "nobody",
+        },
+    )
+    with function:
+        # WHEN it gets an event, THEN Lambda is told the error, with the variable's name
+        outcome = function.invoke(gateway_event("/healthz"))
+    assert outcome.kind == "error", outcome
+    assert outcome.payload["errorType"] == "ConfigError"
+    assert "IMGPIPE_AUTH_MODE" in outcome.payload["errorMessage"]
+
+
+def test_a_handler_the_image_does_not_have_is_an_init_error(
+    engine: DockerEngine, images: dict[str, Built]
+) -> None:
+    # GIVEN a function whose ImageConfig.Command names a handler that is not in the image
+    function = LambdaFunction(
+        engine,
+        images["processor"].ref,
+        name="imgpipe-processor-wrong-handler",
+        environment={"IMGPIPE_BUCKET": "imgpipe-bucket", "IMGPIPE_TABLE": "imgpipe-table"},
+        command="processor.handler.no_such_handler",
+    )
+    # WHEN it starts, THEN the runtime reports an init error before it asks for any work
+    with pytest.raises(AssertionError, match="init_error") as failed:
+        function.start()
+    function.stop()
+    assert "no_such_handler" in str(failed.value)
