@@ -1,10 +1,12 @@
 """`python -m infra.deploy build|deploy [--dry-run]`: images to ECR, then the CloudFormation stack.
 
 deploy: build both images (docker/), make the ECR repositories when missing (scan on push,
-immutable tags), log Docker in with a token from boto3, push with tag = git commit, create or
-update the stack with those image URIs, wait, print the outputs. ``--dry-run`` prints the plan
-and touches neither AWS nor Docker. The region is --region, else AWS_REGION, else
-AWS_DEFAULT_REGION or the profile's; credentials come from AWS_PROFILE/--profile or ~/.aws.
+immutable tags), log Docker in with a token from boto3, push with tag = <commit>-<architecture>,
+read each pushed manifest back and check its architecture, create or update the stack with
+those image URIs, wait, print the outputs. `build` runs the same `docker build` alone.
+``--dry-run`` prints the plan and touches neither AWS nor Docker. The region is --region, else
+AWS_REGION, else AWS_DEFAULT_REGION or the profile's; credentials come from
+AWS_PROFILE/--profile or ~/.aws.
 Before changing anything it prints the account and region, reads the account's Lambda
 concurrency quota, and looks for what an earlier failed create left behind (docs/deploy.md).
 
