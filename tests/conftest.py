@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,19 @@ def corpus() -> Path:
     if not GOOD.is_dir():
         pytest.fail(f"the shared corpus is missing at {CORPUS}")
     return CORPUS
+
+
+_STARTED_AT = time.time()  # an image report older than this run is not this run's
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The image tests' measurements (tests/images/report.py), printed once, by the process
+    that reports: with xdist the workers write them, and only this root conftest is loaded
+    in the controller."""
+    from tests.images.report import summary
+
+    lines = summary(newer_than=_STARTED_AT)
+    if lines and not hasattr(terminalreporter.config, "workerinput"):
+        terminalreporter.write_sep("-", "image measurements (out/images/report.json)")
+        for line in lines:
+            terminalreporter.write_line(line)

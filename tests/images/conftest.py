@@ -24,7 +24,6 @@ from tests.images.engine import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("processor", "api")
-_LOADED_AT = time.time()  # a report older than this run is not this run's
 
 
 @dataclass(frozen=True)
@@ -99,11 +98,3 @@ def images(engine: DockerEngine, base: Base, report: image_report.Report) -> dic
         report.add(f"{name}.build_s", image.seconds)
         report.add(f"{name}.size_mb", image.size / 1e6)
     return built
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = image_report.summary(newer_than=_LOADED_AT)
-    if lines and not hasattr(terminalreporter.config, "workerinput"):
-        terminalreporter.write_sep("-", "image measurements (out/images/report.json)")
-        for line in lines:
-            terminalreporter.write_line(line)
