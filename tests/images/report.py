@@ -7,6 +7,7 @@ printed at the end of the run, and docs/images.md quotes a run of them.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,22 @@ REPORT = ROOT / "out" / "images" / "report.json"
 class Report:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        self.started_at = time.time()
 
     def add(self, name: str, value: Any) -> None:
         self.values[name] = round(value, 3) if isinstance(value, float) else value
 
     def write(self) -> None:
+        """Adds to what another worker of this run wrote (an older file is replaced)."""
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        REPORT.write_text(json.dumps(self.values, indent=2, sort_keys=True) + "\n")
+        merged: dict[str, Any] = {}
+        try:
+            if REPORT.stat().st_mtime >= self.started_at:
+                merged = json.loads(REPORT.read_text())
+        except (OSError, ValueError):
+            pass
+        merged.update(self.values)
+        REPORT.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
 
 
 def summary(newer_than: float = 0.0) -> list[str]:
