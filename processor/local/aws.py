@@ -80,6 +80,28 @@ def send_delete_marker_events() -> None:
     backend._imgpipe_marker_events = True  # type: ignore[attr-defined]  # our marker
 
 
+def answer_form_posts_with_cors() -> None:
+    """Give moto's presigned-POST answer the bucket's CORS headers, as S3 does.
+
+    moto adds them to every other object response, but not to a form POST; with its global
+    CORS off (``NO_GLOBAL_CORS``) a browser could then not read the answer of an upload it
+    was allowed to make. Idempotent; affects this process's moto only.
+    """
+    from moto.s3 import responses
+
+    handler = responses.S3Response
+    if getattr(handler, "_imgpipe_post_cors", False):
+        return
+    original = handler._bucket_response_post
+
+    def bucket_response_post(self: Any, request: Any, bucket_name: str) -> Any:
+        status, headers, body = original(self, request, bucket_name)
+        return status, {**self._get_cors_headers_other(), **headers}, body
+
+    handler._bucket_response_post = bucket_response_post  # type: ignore[method-assign]  # wrapped, once
+    handler._imgpipe_post_cors = True  # type: ignore[attr-defined]  # our marker
+
+
 class EmbeddedAws:
     """moto's server in a child process: ``start()`` returns its URL, ``stop()`` ends it."""
 
@@ -152,6 +174,7 @@ def serve(host: str, port: int) -> int:
     from moto.server import ThreadedMotoServer
 
     send_delete_marker_events()
+    answer_form_posts_with_cors()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the stack, which stops us
