@@ -18,10 +18,11 @@ Import stays light (no boto3, no pyvips): the container is built on the first in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,8 @@ metrics = Metrics(namespace=NAMESPACE, service="processor")
 class _Turns:
     """Records run at once but decide whether to start in batch order (most received first),
     so the pacing is the same as one after another: record n decides once records before it
-    have decided (or finished without needing to)."""
+    have decided (or finished without needing to). A record waits for its turn before it
+    waits for its image's lock, whose holder has decided already: no cycle."""
 
     def __init__(self) -> None:
         self._decided = threading.Condition()
@@ -89,6 +91,33 @@ class _Turns:
 
 
 _turns = _Turns()
+
+
+class _ImageLocks:
+    """One lock per image in flight: two events of the same image never run at once."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, iid: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(iid, (threading.Lock(), 0))
+            self._locks[iid] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[iid]
+                if users == 1:
+                    del self._locks[iid]
+                else:
+                    self._locks[iid] = (lock, users - 1)
+
+
+_images = _ImageLocks()
 
 
 class OverlappingBatchProcessor(BatchProcessor):
@@ -148,7 +177,6 @@ def _time_budget(event: ObjectEvent) -> float | None:
     if event.kind is Kind.removed or context is None:
         return None
     settings = get_container().settings
-    _turns.wait()  # the records before this one have decided
     with _invocation.lock:
         remaining_s = context.get_remaining_time_in_millis() / 1000
         budget = image_budget(
@@ -159,7 +187,6 @@ def _time_budget(event: ObjectEvent) -> float | None:
         )
         if budget is not None:
             _invocation.started += 1
-    _turns.done()
     if budget is None:
         raise NotEnoughTime(
             f"{remaining_s:.1f} s are left in this invocation, less than an image's budget "
@@ -183,7 +210,15 @@ def apply(event: ObjectEvent) -> None:
     try:
         with tracer().provider.in_subsegment("## apply") as subsegment:
             subsegment.put_annotation("image_id", iid)
-            outcome = get_container().service.handle(event, time_budget_s=_time_budget(event))
+            # In batch order, and one event of an image at a time: a duplicate delivery in
+            # the same batch then finds the first one applied, as one after another would.
+            _turns.wait()
+            with _images.hold(iid):
+                try:
+                    budget = _time_budget(event)
+                finally:
+                    _turns.done()
+                outcome = get_container().service.handle(event, time_budget_s=budget)
     except PipelineError as e:
         # The one retry decision, from the error's own class (processor/core/errors.py).
         if not e.retryable:
