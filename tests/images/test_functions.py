@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -40,6 +41,18 @@ from tests.images.report import Report
 pytestmark = MARKS
 
 REGION = "us-east-1"
+
+
+def _phone_heic() -> Path:
+    """A phone photo as iPhones save it: HEVC-coded HEIC, stored 96x64 with EXIF orientation
+    6 (shown 64x96). Made by the test-only encoder (pillow-heif, GPL x265: never in an image)."""
+    from tests.engine import heic_samples as hs
+
+    folder = Path(tempfile.mkdtemp(prefix="imgpipe-image-test-"))
+    return hs.save(hs.pattern(96, 64), folder / "IMG_0001.HEIC", exif=hs.exif_bytes(6))
+
+
+HEIC_KEY = "raw/good/IMG_0001.HEIC"
 UPLOADS = {
     "raw/good/Landscape_6.jpg": GOOD / "Landscape_6.jpg",  # EXIF orientation
     "raw/good/p3.png": GOOD / "p3.png",  # wide-gamut ICC profile
@@ -47,6 +60,7 @@ UPLOADS = {
     "raw/good/animated-loop-3.gif": GOOD / "animated-loop-3.gif",  # animated
     "raw/bad/corrupt-header.jpg": BAD / "corrupt-header.jpg",
     "raw/fault/320x240.jpg": GOOD / "320x240.jpg",  # its reads fail with SlowDown, once
+    HEIC_KEY: _phone_heic(),  # decoded by the image's own pi-heif (libde265)
 }
 BAD_KEY = "raw/bad/corrupt-header.jpg"
 FAULT_KEY = "raw/fault/320x240.jpg"
@@ -275,6 +289,14 @@ def test_processor_image_makes_what_the_local_stack_makes(reference: Snapshot, r
     assert differences(run.result.records, reference.records) == []
     assert run.result.objects == reference.objects
     assert len(run.result.objects) >= 3 * len(done)
+
+
+def test_a_phone_heic_comes_out_upright_from_the_image(run: Run) -> None:
+    record = run.result.records[HEIC_KEY]
+    assert record["status"] == "done", record.get("error")
+    facts = record["facts"]
+    assert (facts["format"], facts["width"], facts["height"]) == ("heic", 64, 96)
+    assert {r["format"] for r in record["renditions"]} >= {"jpeg", "webp"}
 
 
 def test_a_bad_image_is_done_with_a_failed_record(run: Run) -> None:
