@@ -22,8 +22,10 @@ Find processed images and upload new ones.
 * **Reads** (`GET /images`, `GET /images/{image_id}`) are public unless the deployment says
   otherwise. Every image carries absolute rendition URLs on the CDN, a `srcset` per format, a
   `src` fallback, its intrinsic width and height, dominant colour and BlurHash placeholder.
-* **Writes** (uploads, delete, reprocess) need the `x-api-key` header (or, in AWS, whatever
-  the API Gateway authoriser asks for).
+* **Writes** (uploads, delete, reprocess) need the `x-api-key` header (servers, tools) or a
+  bearer JWT from the deployment's OpenID Connect issuer (web and mobile apps). A token's
+  subject is the uploader of what it uploads; it may delete and reprocess its own uploads,
+  or any with the admin scope.
 * **Uploads** go straight to S3: a presigned POST for ordinary files, a multipart upload with
   presigned part URLs for big ones.
 * **Errors** are RFC 9457 `application/problem+json` documents with a stable `code`.
@@ -60,7 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["content-type", API_KEY_HEADER, "if-none-match"],
+            allow_headers=["content-type", API_KEY_HEADER, "authorization", "if-none-match"],
             expose_headers=["etag"],
             max_age=600,
         )

@@ -14,6 +14,7 @@ from api.cursor import CursorSigner
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
+    from api.tokens import TokenVerifier
     from processor.core.ports import ImageReader, Queue, UploadStore
 
 
@@ -46,6 +47,16 @@ class Services:
         from processor.aws.s3 import S3ObjectStore
 
         return S3ObjectStore(self._client("s3"))
+
+    @cached_property
+    def tokens(self) -> TokenVerifier | None:
+        """Checks bearer tokens where no gateway has (IMGPIPE_JWT_ISSUER set)."""
+        s = self.settings
+        if s.jwt_issuer is None or s.auth_mode == "gateway":
+            return None
+        from api.tokens import TokenVerifier
+
+        return TokenVerifier(s.jwt_issuer, s.jwt_audience)
 
     @cached_property
     def queue(self) -> Queue | None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.params import Depends as DependsParam
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.bootstrap import Services
 from api.cursor import CursorSigner
@@ -64,20 +64,15 @@ api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
     scheme_name="ApiKey",
-    description="The deployment's API key (IMGPIPE_API_KEY).",
+    description="The deployment's API key (IMGPIPE_API_KEY): servers and tools.",
 )
-
-
-def require_api_key(
-    settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]
-) -> None:
-    expected = settings.api_key
-    if expected is None:
-        raise Unauthorized("writes are disabled: this deployment has no API key configured")
-    if key is None:
-        raise Unauthorized(f"the {API_KEY_HEADER} header is required")
-    if not _key_matches(settings, key):
-        raise Unauthorized(f"the {API_KEY_HEADER} header does not match")
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="Bearer",
+    bearerFormat="JWT",
+    description="A JWT from the deployment's OpenID Connect issuer (IMGPIPE_JWT_ISSUER, the "
+    "template's JwtIssuer): web and mobile apps. Its subject becomes the upload's uploader.",
+)
 
 
 @dataclass(frozen=True)
@@ -140,11 +135,27 @@ def gateway_caller(event: dict[str, Any] | None, settings: ApiSettings) -> Calle
     return Caller(writer=private, admin=private or event is None)
 
 
-def get_caller(request: Request, settings: SettingsDep) -> Caller:
-    # The header is read here, not declared as a Security scheme: on a public read it is
-    # optional, and OpenAPI would otherwise document every read as needing the key.
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def get_caller(request: Request, settings: SettingsDep, services: ServicesDep) -> Caller:
+    # The headers are read here, not declared as Security schemes: on a public read they are
+    # optional, and OpenAPI would otherwise document every read as needing them.
     if settings.auth_mode == "gateway":
         return gateway_caller(request.scope.get("aws.event"), settings)
+    token = _bearer_token(request)
+    if token is not None:
+        # What API Gateway's JWT authoriser would have checked (api/tokens.py); a token that
+        # fails is refused even on a read, as the gateway refuses it.
+        verifier = services.tokens
+        if verifier is None:
+            raise Unauthorized("bearer tokens are not accepted: no token issuer is configured")
+        verified = verifier.verify(token)
+        return Caller(
+            writer=True, subject=verified.subject, admin=settings.admin_scope in verified.scopes
+        )
     writer = _key_matches(settings, request.headers.get(API_KEY_HEADER))
     return Caller(writer=writer, admin=writer)
 
@@ -152,9 +163,27 @@ def get_caller(request: Request, settings: SettingsDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+def require_writer(
+    request: Request,
+    settings: SettingsDep,
+    caller: CallerDep,
+    _key: Annotated[str | None, Security(api_key_header)],
+    _token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> None:
+    """The key or a valid bearer token (get_caller has checked it); the two Security
+    parameters only document the alternatives in OpenAPI."""
+    if caller.writer:
+        return
+    if settings.api_key is None and settings.jwt_issuer is None:
+        raise Unauthorized("writes are disabled: this deployment has no API key configured")
+    if request.headers.get(API_KEY_HEADER) is None:
+        raise Unauthorized(f"the {API_KEY_HEADER} header or a bearer token is required")
+    raise Unauthorized(f"the {API_KEY_HEADER} header does not match")
+
+
 def auth_dependencies(settings: ApiSettings) -> list[DependsParam]:
-    """What guards a protected route: the API key here, or nothing when API Gateway's
-    authoriser has already checked the caller (IMGPIPE_AUTH_MODE=gateway)."""
+    """What guards a protected route: the API key or a token here, or nothing when API
+    Gateway's authoriser has already checked the caller (IMGPIPE_AUTH_MODE=gateway)."""
     if settings.auth_mode == "gateway":
         return []
-    return [Security(require_api_key)]
+    return [Security(require_writer)]

@@ -85,6 +85,11 @@ class ImagePublic(BaseModel):
         None,
         description="key of the uploaded original in the bucket (write authorisation only)",
     )
+    uploader: str | None = Field(
+        None,
+        description="subject of the token that uploaded it; none for uploads with the key or "
+        "straight to S3 (write authorisation only)",
+    )
     width: int | None = Field(None, description="intrinsic width after EXIF orientation, pixels")
     height: int | None = Field(None, description="intrinsic height after EXIF orientation, pixels")
     format: str | None = Field(None, description="format of the original: jpeg, png, webp, ...")
@@ -164,6 +169,7 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
         id=record.id,
         status=record.status,
         source_key=(record.source_key or None) if private else None,
+        uploader=record.uploader if private else None,
         width=facts.width if facts else None,
         height=facts.height if facts else None,
         format=facts.format if facts else None,

@@ -52,6 +52,12 @@ class ApiSettings(AwsSettings):
     reads_public: bool = True
     # The scope of a JWT that may delete or reprocess any image, not only its own uploads.
     admin_scope: str = Field("imgpipe/admin", min_length=1)
+    # Bearer tokens (JWTs) authorise writes as the key does, and their subject becomes the
+    # upload's uploader. In AWS the gateway's JWT authoriser checks them (the template's
+    # JwtIssuer and JwtAudience); with auth_mode "api_key" the API checks them itself
+    # (api/tokens.py) against this issuer's published keys. Unset: tokens are refused.
+    jwt_issuer: str | None = None
+    jwt_audience: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Largest upload accepted, in bytes, for presigned POST and multipart alike. Keep it in step
     # with the processor's IMGPIPE_MAX_INPUT_BYTES: a larger upload would only be rejected there.
     max_upload_bytes: int = Field(200 * MiB, ge=1)
@@ -68,17 +74,26 @@ class ApiSettings(AwsSettings):
             raise ValueError(f"IMGPIPE_CDN_BASE_URL must start with https:// or http://, got {v!r}")
         return v.rstrip("/")
 
+    @field_validator("jwt_issuer")
+    @classmethod
+    def _issuer_shape(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        loopback = v.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not (v.startswith("https://") or loopback):
+            raise ValueError("IMGPIPE_JWT_ISSUER must be an https:// URL (or http on loopback)")
+        return v.rstrip("/")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, v: object) -> object:
-        if isinstance(v, str):
-            text = v.strip()
-            if text.startswith("["):
-                import json
+        items = _split(v)
+        return [o.rstrip("/") for o in items] if isinstance(items, list) else items
 
-                return json.loads(text)
-            return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
-        return v
+    @field_validator("jwt_audience", mode="before")
+    @classmethod
+    def _split_audience(cls, v: object) -> object:
+        return _split(v)
 
     @model_validator(mode="after")
     def _auth_consistent(self) -> ApiSettings:
@@ -86,6 +101,8 @@ class ApiSettings(AwsSettings):
             logger.warning("IMGPIPE_API_KEY is not set: every write (upload, delete) is refused")
         if self.api_key is not None and len(self.api_key.get_secret_value()) < 16:
             raise ValueError("IMGPIPE_API_KEY must be at least 16 characters")
+        if self.jwt_issuer is not None and not self.jwt_audience:
+            raise ValueError("IMGPIPE_JWT_AUDIENCE is required with IMGPIPE_JWT_ISSUER")
         if self.cursor_secret is not None and len(self.cursor_secret.get_secret_value()) < 16:
             raise ValueError("IMGPIPE_CURSOR_SECRET must be at least 16 characters")
         return self
@@ -96,6 +113,18 @@ class ApiSettings(AwsSettings):
             return self.cursor_secret.get_secret_value().encode()
         logger.warning("IMGPIPE_CURSOR_SECRET is not set: cursors are valid on this process only")
         return secrets.token_bytes(32)
+
+
+def _split(v: object) -> object:
+    """A comma-separated or JSON list from the environment, as a list."""
+    if isinstance(v, str):
+        text = v.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return v
 
 
 def load_settings() -> ApiSettings:

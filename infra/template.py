@@ -29,6 +29,8 @@ TEMPLATE_PATH = Path(__file__).resolve().with_name("template.yaml")
 
 # Short name -> logical id, so callers can say function_env("processor").
 FUNCTIONS = {"processor": "ProcessorFunction", "api": "ApiFunction"}
+# Resource metadata only scanners read; make deploy leaves it out of the body it sends.
+SCANNER_METADATA = ("checkov", "cfn-lint")
 
 # Intrinsics whose short form takes a sequence or scalar as-is.
 _SHORT_TAGS = (
@@ -127,7 +129,17 @@ def compact_body(path: Path | str = TEMPLATE_PATH) -> str:
     reads in JSON), without the comments that explain it: the YAML is the source people
     read, this is what has to fit CloudFormation's 51,200-byte inline limit.
     """
-    return json.dumps(load_template(path), separators=(",", ":"), ensure_ascii=False)
+    body = copy.deepcopy(load_template(path))
+    for res in body.get("Resources", {}).values():
+        # Scanner suppressions (checkov, cfn-lint) are for the people and tools reading the
+        # YAML; CloudFormation ignores them, and they cost 3 KB of the limit.
+        meta = res.get("Metadata")
+        if isinstance(meta, dict):
+            for tool in SCANNER_METADATA:
+                meta.pop(tool, None)
+            if not meta:
+                del res["Metadata"]
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def _template(template: Mapping[str, Any] | None) -> Mapping[str, Any]:

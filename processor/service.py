@@ -191,7 +191,7 @@ class ProcessorService:
         time_budget_s: float | None = None,
     ) -> Outcome:
         """Read the bytes, decide, then derive, reuse or keep; a bad image is recorded failed."""
-        base = current or self._begin(event, iid)
+        base = current or self._begin(event, iid, source.uploader)
         # Where one image's time goes (ms): S3 read, engine decode and encode, S3 writes and
         # the DynamoDB commit. Logged on "image done" and kept on the record.
         timings: dict[str, float] = {}
@@ -216,10 +216,14 @@ class ProcessorService:
             return self._fail(event, base, e, source.size, started)
         return self._done(event, base, made, source.size, started, timings)
 
-    def _begin(self, event: ObjectEvent, iid: str) -> ImageRecord:
+    def _begin(self, event: ObjectEvent, iid: str, uploader: str | None) -> ImageRecord:
         try:
             return self.repo.begin(
-                image_id=iid, bucket=event.bucket, source_key=event.key, now=self._now()
+                image_id=iid,
+                bucket=event.bucket,
+                source_key=event.key,
+                now=self._now(),
+                uploader=uploader,
             )
         except StaleEvent as e:
             # The record another first sight created vanished before it could be read: a

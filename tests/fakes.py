@@ -26,6 +26,7 @@ class FakeReader:
         status: Status | None = None,
         limit: int = 50,
         position: dict[str, str] | None = None,
+        uploader: str | None = None,
     ) -> Page:
         self.calls.append({"status": status, "limit": limit, "position": position})
         rows = sorted(
@@ -33,6 +34,7 @@ class FakeReader:
                 r
                 for r in self.records.values()
                 if (r.status is status if status else r.status is not Status.deleted)
+                and (uploader is None or r.uploader == uploader)
             ),
             key=lambda r: f"{r.created_at}#{r.id}",
             reverse=True,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from api.cursor import MAX_TOKEN_CHARS
 from api.deps import Caller, CallerDep, QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
 from api.problems import (
+    BadRequest,
     Conflict,
     Forbidden,
     InvalidCursorProblem,
@@ -43,9 +44,10 @@ ImageId = Annotated[
 ]
 
 
-def _cursor_context(status: Status | None) -> str:
+def _cursor_context(status: Status | None, uploader: str | None = None) -> str:
     # A cursor is only valid for the listing that made it: same filter, same order.
-    return f"images:newest:{status.value if status else 'live'}"
+    mine = f":by:{uploader}" if uploader is not None else ""
+    return f"images:newest:{status.value if status else 'live'}{mine}"
 
 
 def _load(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
@@ -101,16 +103,25 @@ def read_images(
         str | None,
         Query(max_length=MAX_TOKEN_CHARS, description="the `next` value of the previous page"),
     ] = None,
+    mine: Annotated[
+        bool,
+        Query(description="only the images this caller uploaded (needs a bearer token)"),
+    ] = False,
 ) -> ImagesPublic:
     status = _listed_status(status, caller)
-    context = _cursor_context(status)
+    uploader = None
+    if mine:
+        if caller.subject is None:
+            raise BadRequest("mine=true needs a bearer token: only a token names an uploader")
+        uploader = caller.subject
+    context = _cursor_context(status, uploader)
     position = None
     if cursor:
         try:
             position = signer.decode(cursor, context=context)
         except InvalidCursor as e:
             raise InvalidCursorProblem(str(e)) from e
-    page = repo.list_images(status=status, limit=limit, position=position)
+    page = repo.list_images(status=status, limit=limit, position=position, uploader=uploader)
     data = [image_public(r, settings.cdn_base_url, private=caller.writer) for r in page.items]
     next_token = signer.encode(page.next_position, context=context) if page.next_position else None
     return ImagesPublic(data=data, count=len(data), next=next_token)

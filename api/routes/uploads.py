@@ -5,6 +5,10 @@ overwrite another upload nor write outside the raw prefix. Small files: one pres
 whose policy S3 enforces (exact key, Content-Type, 1..max bytes). Big files: a multipart upload
 whose parts the client PUTs in parallel and can retry one by one; the total size is checked
 when it completes, since a part URL cannot carry a size limit.
+
+A caller with a bearer token is the upload's uploader: its subject goes into the object's
+metadata (signed into the POST policy, set on the multipart upload), and the processor puts it
+on the image's record, so that the uploader may later delete or reprocess the image.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import SettingsDep, StoreDep
+from api.deps import CallerDep, SettingsDep, StoreDep
 from api.problems import BadRequest, NotFound, UploadTooLarge, problem_responses
 from api.schemas import (
     MAX_NAME_CHARS,
@@ -87,7 +91,9 @@ def _check_size(settings: ApiSettings, size: int | None, *, then: str = "") -> N
     "`max_bytes`. Once stored, the image appears under `GET /images/{id}`.",
     responses=problem_responses(400, 413, 422, 503),
 )
-def create_upload(body: UploadRequest, settings: SettingsDep, store: StoreDep) -> PresignedPost:
+def create_upload(
+    body: UploadRequest, settings: SettingsDep, store: StoreDep, caller: CallerDep
+) -> PresignedPost:
     _check_size(settings, body.size)
     key = new_key(settings.raw_prefix, body.filename)
     form = store.presigned_post(
@@ -96,6 +102,7 @@ def create_upload(body: UploadRequest, settings: SettingsDep, store: StoreDep) -
         content_type=body.content_type,
         max_bytes=settings.max_upload_bytes,
         expires_in=settings.presign_expires_seconds,
+        uploader=caller.subject,
     )
     return PresignedPost(
         id=image_id(settings.bucket, key),
@@ -116,12 +123,14 @@ def create_upload(body: UploadRequest, settings: SettingsDep, store: StoreDep) -
     responses=problem_responses(400, 413, 422, 503),
 )
 def start_multipart(
-    body: MultipartStart, settings: SettingsDep, store: StoreDep
+    body: MultipartStart, settings: SettingsDep, store: StoreDep, caller: CallerDep
 ) -> MultipartUpload:
     _check_size(settings, body.size)
     part_size, part_count = plan_parts(body.size, settings.multipart_part_bytes)
     key = new_key(settings.raw_prefix, body.filename)
-    upload_id = store.start_multipart(settings.bucket, key, content_type=body.content_type)
+    upload_id = store.start_multipart(
+        settings.bucket, key, content_type=body.content_type, uploader=caller.subject
+    )
     return MultipartUpload(
         id=image_id(settings.bucket, key),
         key=key,

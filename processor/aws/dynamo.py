@@ -324,11 +324,14 @@ class DynamoImageRepository:
         status: Status | None = None,
         limit: int = 50,
         position: dict[str, str] | None = None,
+        uploader: str | None = None,
     ) -> Page:
         """Newest first. Without a status, deleted images are left out (they leave by_created).
 
         Listed records lack the fields in ``UNLISTED``; ``get()`` one before changing it.
         """
+        if uploader is not None:
+            return self.list_by_uploader(uploader, status=status, limit=limit, position=position)
         if status is None:
             listing = Listing(BY_CREATED, "image", "list_pk")
         elif Status(status) is Status.done:
@@ -398,9 +401,17 @@ class DynamoImageRepository:
     def _item(self, record: ImageRecord) -> dict[str, Any]:
         return serialize(to_item(record, self.shards))
 
-    def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+    def begin(
+        self,
+        *,
+        image_id: str,
+        bucket: str,
+        source_key: str,
+        now: str,
+        uploader: str | None = None,
+    ) -> ImageRecord:
         fresh = ImageRecord.first_sight(
-            image_id=image_id, bucket=bucket, source_key=source_key, now=now
+            image_id=image_id, bucket=bucket, source_key=source_key, now=now, uploader=uploader
         )
         try:
             self._client.put_item(

@@ -15,6 +15,7 @@ from urllib3.exceptions import HTTPError
 
 from processor.aws.errors import translate, translated
 from processor.core.errors import TransientError
+from processor.core.keys import UPLOADER_METADATA, decode_uploader, encode_uploader
 from processor.core.ports import (
     ObjectVersion,
     PresignedForm,
@@ -48,6 +49,7 @@ class S3ObjectStore:
                 stream=io.BufferedReader(raw, buffer_size=_READ_BUFFER),
                 size=int(response.get("ContentLength", 0)),
                 etag=str(response.get("ETag", "")).strip('"') or None,
+                uploader=decode_uploader((response.get("Metadata") or {}).get(UPLOADER_METADATA)),
             )
         finally:
             body.close()
@@ -167,29 +169,42 @@ class S3ObjectStore:
     # --- uploads (the API) ---------------------------------------------------------------
 
     def presigned_post(
-        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        uploader: str | None = None,
     ) -> PresignedForm:
         # boto3 adds the bucket and exact-key conditions itself; the form must also send this
-        # exact Content-Type and a body of 1..max_bytes bytes, or S3 refuses it.
+        # exact Content-Type (and uploader metadata) and a body of 1..max_bytes bytes, or S3
+        # refuses it.
+        fields = {"Content-Type": content_type}
+        if uploader is not None:
+            fields[f"x-amz-meta-{UPLOADER_METADATA}"] = encode_uploader(uploader)
+        conditions: list[Any] = [{k: v} for k, v in fields.items()]
+        conditions.append(["content-length-range", 1, max_bytes])
         with translated(f"presign POST s3://{bucket}/{key}"):
             post: dict[str, Any] = self._client.generate_presigned_post(
                 Bucket=bucket,
                 Key=key,
-                Fields={"Content-Type": content_type},
-                Conditions=[
-                    {"Content-Type": content_type},
-                    ["content-length-range", 1, max_bytes],
-                ],
+                Fields=fields,
+                Conditions=conditions,
                 ExpiresIn=expires_in,
             )
         return PresignedForm(
             url=str(post["url"]), fields={k: str(v) for k, v in post["fields"].items()}
         )
 
-    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
+    def start_multipart(
+        self, bucket: str, key: str, *, content_type: str, uploader: str | None = None
+    ) -> str:
+        metadata = {} if uploader is None else {UPLOADER_METADATA: encode_uploader(uploader)}
         with translated(f"CreateMultipartUpload s3://{bucket}/{key}"):
             out = self._client.create_multipart_upload(
-                Bucket=bucket, Key=key, ContentType=content_type
+                Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata
             )
         return str(out["UploadId"])
 

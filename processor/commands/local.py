@@ -106,7 +106,7 @@ def aws_cli_block(endpoint: str, region: str, bucket: str, table: str) -> list[s
 
 
 def banner(stack: Any, out: TextIO) -> None:
-    urls, res, spec = stack.urls, stack.resources, stack.spec
+    urls, res, spec, issuer = stack.urls, stack.resources, stack.spec, stack.issuer
     aws = (
         f"{urls.aws}  (S3, SQS, DynamoDB, SNS, CloudWatch)"
         if urls.aws
@@ -128,6 +128,9 @@ def banner(stack: Any, out: TextIO) -> None:
         if stack.worker
         else "  worker     off",
         f"  api key    {stack.api_key}  (x-api-key header, for writes)",
+        f"  issuer     {urls.issuer}  (OpenID Connect: bearer tokens for writes)",
+        f"  token      curl -s -d grant_type=client_credentials -d client_id={issuer.client_id}"
+        f" -d client_secret={issuer.client_secret} -d subject=ann {urls.issuer}/token",
         f"  upload     {imgpipe_command()} upload --api {urls.api} --wait PHOTO...",
     ]
     if urls.aws:

@@ -25,6 +25,25 @@ def image_id(bucket: str, key: str) -> str:
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
+# S3 user metadata that names an upload's uploader (the subject of the JWT that asked for its
+# URL): the API writes it into the presigned POST's policy or the multipart upload, the
+# processor copies it onto the record at first sight. Percent-encoded, since S3 sends user
+# metadata as HTTP headers (ASCII only) and a token's subject may be any string.
+UPLOADER_METADATA = "uploader"
+
+
+def encode_uploader(subject: str) -> str:
+    from urllib.parse import quote
+
+    return quote(subject, safe="")
+
+
+def decode_uploader(value: str | None) -> str | None:
+    from urllib.parse import unquote
+
+    return unquote(value) or None if value else None
+
+
 # Partition-key values per image index (IMGPIPE_LIST_SHARDS, the template's ListShards).
 # Raising it is safe (items written before stay in the low shards, which are still read);
 # lowering it hides the items in the dropped shards until they are rewritten.

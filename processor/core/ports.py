@@ -45,8 +45,12 @@ class ImageReader(Protocol):
         status: Status | None = None,
         limit: int = 50,
         position: dict[str, str] | None = None,
+        uploader: str | None = None,
     ) -> Page:
-        """Newest first (by created_at, then id). Without a status, deleted images are left out."""
+        """Newest first (by created_at, then id). Without a status, deleted images are left out.
+
+        With ``uploader``, only the images that uploader uploaded (the record's ``uploader``).
+        """
         ...
 
 
@@ -63,6 +67,7 @@ class SourceObject:
     stream: IO[bytes]
     size: int  # bytes (Content-Length)
     etag: str | None = None  # without quotes
+    uploader: str | None = None  # who asked for the upload (keys.UPLOADER_METADATA), if known
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,15 @@ class CdnInvalidator(Protocol):
 class ImageRepository(ImageReader, Protocol):
     """The image table: the read side above plus the processor's writes."""
 
-    def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+    def begin(
+        self,
+        *,
+        image_id: str,
+        bucket: str,
+        source_key: str,
+        now: str,
+        uploader: str | None = None,
+    ) -> ImageRecord:
         """The stored record; on first sight, create it as ``processing`` with created_at=now.
 
         Never changes an existing record, so two racing first sights agree on created_at.
@@ -248,8 +261,18 @@ class UploadStore(Protocol):
     """The API's side of the pipeline bucket: presigned uploads, listings, deletes."""
 
     def presigned_post(
-        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
-    ) -> PresignedForm: ...
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        uploader: str | None = None,
+    ) -> PresignedForm:
+        """A form S3 accepts only as signed; ``uploader`` goes into the object's metadata,
+        and the policy holds it, so the client cannot change it."""
+        ...
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
 
@@ -257,8 +280,10 @@ class UploadStore(Protocol):
         """Delete these keys; keys that do not exist are fine."""
         ...
 
-    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
-        """Start a multipart upload; returns its upload id."""
+    def start_multipart(
+        self, bucket: str, key: str, *, content_type: str, uploader: str | None = None
+    ) -> str:
+        """Start a multipart upload (``uploader`` in its metadata); returns its upload id."""
         ...
 
     def part_url(

@@ -90,13 +90,22 @@ class ImageRecord(BaseModel):
     # --- state transitions: the one place a record is assembled ----------------------------
 
     @classmethod
-    def first_sight(cls, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+    def first_sight(
+        cls,
+        *,
+        image_id: str,
+        bucket: str,
+        source_key: str,
+        now: str,
+        uploader: str | None = None,
+    ) -> ImageRecord:
         """A new image, ``processing`` until its first event is applied."""
         return cls(
             id=image_id,
             source_key=source_key,
             bucket=bucket,
             status=Status.processing,
+            uploader=uploader,
             created_at=now,
             updated_at=now,
         )
@@ -153,8 +162,8 @@ class ImageRecord(BaseModel):
         config_version: str | None,
         fields: dict[str, Any],
     ) -> ImageRecord:
-        """The next state of the same image: identity and created_at kept, the rest replaced
-        (by ``fields``, already typed by the transition's signature).
+        """The next state of the same image: identity, uploader and created_at kept, the rest
+        replaced (by ``fields``, already typed by the transition's signature).
 
         The sequencer is the newest order known: the event's, else the one stored.
         """
@@ -163,6 +172,7 @@ class ImageRecord(BaseModel):
             source_key=self.source_key,
             bucket=self.bucket,
             status=status,
+            uploader=self.uploader,
             created_at=self.created_at,
             updated_at=now,
             sequencer=sequencer or self.sequencer,

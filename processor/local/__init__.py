@@ -10,3 +10,9 @@
 # The local stack's API key when IMGPIPE_API_KEY is not set. Not a secret: the stack binds
 # loopback only and its embedded AWS takes any credentials; `imgpipe upload` defaults to it.
 LOCAL_API_KEY = "imgpipe-local-development-key"
+
+# Host names a local server answers to: any other is a DNS-rebinding page's.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# The gallery's user: its token (from the local issuer) names it, with the admin scope.
+GALLERY_SUBJECT = "local-user"

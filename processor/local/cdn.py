@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 GALLERY = Path(__file__).resolve().parent / "gallery"
 GALLERY_ASSETS = {"gallery.css": "text/css", "gallery.js": "text/javascript"}
+TOKEN_PATH = "/local/token"  # the gallery's sign-in token
 CHUNK_BYTES = 64 * 1024
 CDN_CONNECTIONS = 40  # uvicorn's default thread pool: one connection to S3 per worker thread
 # CloudFront's response headers policy (infra/template.yaml) adds these to every rendition.
@@ -213,13 +214,16 @@ def create_local_router(
     *,
     folders: Sequence[str] = ("thumbs", "optimized"),
     api_key: str | None = None,
+    gallery_token: Callable[[], str] | None = None,
     distribution_id: str | None = None,
 ) -> APIRouter:
     """The CDN stand-in for each rendition folder, and the gallery.
 
-    ``api_key`` is written into the gallery page so that it can upload: only ever for a
-    stack bound to loopback. With ``distribution_id`` (the embedded AWS's distribution)
-    renditions are cached as an edge caches them, until invalidated there.
+    The gallery signs in as a web app would: with ``gallery_token`` (a token from the local
+    issuer, served at ``/local/token``), else with ``api_key`` written into the page. Either
+    only ever for a stack bound to loopback, whose Host check keeps other sites' pages out.
+    With ``distribution_id`` (the embedded AWS's distribution) renditions are cached as an
+    edge caches them, until invalidated there.
     """
     router = APIRouter(include_in_schema=False)
     cdn = LocalCdn(settings, distribution_id)
@@ -231,7 +235,16 @@ def create_local_router(
             name=f"cdn_{folder}",
             response_class=Response,
         )
-    _add_gallery(router, api_key)
+    _add_gallery(router, api_key, TOKEN_PATH if gallery_token else "")
+    if gallery_token is not None:
+
+        @router.get(TOKEN_PATH)
+        def token() -> Response:
+            body = json.dumps({"access_token": gallery_token(), "token_type": "Bearer"})
+            return Response(
+                body, media_type="application/json", headers={"Cache-Control": "no-store"}
+            )
+
     return router
 
 
@@ -337,9 +350,10 @@ def _respond(obj: StoredObject, wanted: str | None, if_none_match: str | None) -
     )
 
 
-def _add_gallery(router: APIRouter, api_key: str | None) -> None:
+def _add_gallery(router: APIRouter, api_key: str | None, token_url: str) -> None:
     page = (GALLERY / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{API_KEY}}", html.escape(api_key or "", quote=True))
+    page = page.replace("{{TOKEN_URL}}", html.escape(token_url, quote=True))
     page = render_formats(page)
 
     @router.get("/", response_class=HTMLResponse)

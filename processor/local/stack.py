@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from processor.core.errors import InvocationFailed, StackError
-from processor.local import LOCAL_API_KEY
+from processor.local import GALLERY_SUBJECT, LOCAL_API_KEY, LOOPBACK_NAMES
 from processor.local.aws import FAKE_CREDENTIALS, LOOPBACK, EmbeddedAws
 from processor.local.invoker import FunctionConfig, ProcessInvoker
+from processor.local.oidc import LOCAL_AUDIENCE, LocalIssuer
 from processor.local.provision import Provisioned, provision
 from processor.local.spec import STACK_NAME, TEMPLATE, StackSpec, load_spec
 from processor.local.worker import MappingConfig, SqsWorker
@@ -74,6 +75,7 @@ class StackUrls:
     api: str
     aws: str | None  # None for real AWS
     cdn: str
+    issuer: str | None = None  # the local OpenID Connect issuer (processor/local/oidc.py)
 
     @property
     def gallery(self) -> str:
@@ -104,9 +106,6 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
         bind_socket(host, port).close()
     except StackError as e:
         raise StackError(f"{e} with {flag}") from None
-
-
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def loopback_hosts(bound: str) -> frozenset[str]:
@@ -152,6 +151,7 @@ class LocalStack:
         self.worker: SqsWorker | None = None
         self.api_key = ""
         self._aws: EmbeddedAws | None = None
+        self.issuer: LocalIssuer | None = None
         self._socket: socket.socket | None = None
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
@@ -177,7 +177,7 @@ class LocalStack:
                 "--real-aws needs a key of your own: set IMGPIPE_API_KEY or pass --api-key "
                 "(at least 16 characters); the default local key is public"
             )
-        if opts.host not in {LOOPBACK, "localhost", "::1"}:
+        if opts.host not in LOOPBACK_NAMES:
             log.warning("binding %s: the stack has no real authentication", opts.host)
         endpoint = self._start_aws()
         self._socket = bind_socket(opts.host, opts.api_port)
@@ -208,7 +208,9 @@ class LocalStack:
         cdn = api_url
         if opts.real_aws and os.environ.get("IMGPIPE_CDN_BASE_URL"):
             cdn = os.environ["IMGPIPE_CDN_BASE_URL"].rstrip("/")
-        self.urls = StackUrls(api=api_url, aws=endpoint, cdn=cdn)
+        # Browsers sign in with a token from it, as they would with Cognito or Auth0 in AWS.
+        self.issuer = LocalIssuer()
+        self.urls = StackUrls(api=api_url, aws=endpoint, cdn=cdn, issuer=self.issuer.start())
 
         if opts.worker:
             self._start_worker(spec, resources, endpoint, clients["sqs"])
@@ -369,9 +371,11 @@ class LocalStack:
             endpoint_url=urls.aws,
             AWS_REGION=self.options.region,
             cdn_base_url=urls.cdn,
-            # In AWS an IAM authoriser guards writes; locally, the API key does.
+            # In AWS API Gateway's authorisers check the key and tokens; locally the API does.
             auth_mode="api_key",
             api_key=self.api_key,
+            jwt_issuer=urls.issuer,
+            jwt_audience=[LOCAL_AUDIENCE],
             # Cursors live as long as this stack's in-memory state: a fresh key per start.
             cursor_secret=self._cursor_secret,
         )
@@ -393,7 +397,8 @@ class LocalStack:
             create_local_router(
                 settings,
                 folders=folders,
-                api_key=self.api_key,
+                api_key=None if self.issuer is not None else self.api_key,
+                gallery_token=self._gallery_token(settings.admin_scope),
                 distribution_id=self.resources.distribution_id or None,
             )
         )
@@ -416,6 +421,13 @@ class LocalStack:
             if not thread.is_alive():
                 raise StackError("the API server stopped while starting (see the log above)")
             thread.join(0.05)
+
+    def _gallery_token(self, admin_scope: str) -> Callable[[], str] | None:
+        """The gallery's sign-in: this machine's user, who may change any image (admin)."""
+        issuer = self.issuer
+        if issuer is None:
+            return None
+        return lambda: issuer.token(GALLERY_SUBJECT, scopes=[admin_scope])
 
     def _rendition_folders(self) -> list[str]:
         """Folders the processor writes renditions to: the CDN stand-in serves exactly those."""
@@ -444,6 +456,8 @@ class LocalStack:
             return False
         if self._aws is not None and not self._aws.running:
             return False
+        if self.issuer is not None and not self.issuer.running:
+            return False
         return self.worker is None or self.worker.running
 
     def stop(self) -> None:
@@ -466,6 +480,9 @@ class LocalStack:
         for invoker in self._invokers:
             invoker.close()
         self._invokers = []
+        if self.issuer is not None:
+            self.issuer.stop()
+            self.issuer = None
         if self._aws is not None:
             self._aws.stop()
             self._aws = None

@@ -15,6 +15,7 @@ from processor.core.ports import PresignedForm, UploadedPart
 class FakeMultipart:
     key: str
     content_type: str
+    uploader: str | None = None
     parts: dict[int, bytes] = field(default_factory=dict)
 
 
@@ -27,9 +28,18 @@ class FakeStore:
         self._ids = itertools.count(1)
 
     def presigned_post(
-        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        max_bytes: int,
+        expires_in: int,
+        uploader: str | None = None,
     ) -> PresignedForm:
-        policy = json.dumps({"key": key, "ct": content_type, "max": max_bytes, "exp": expires_in})
+        policy = json.dumps(
+            {"key": key, "ct": content_type, "max": max_bytes, "exp": expires_in, "by": uploader}
+        )
         return PresignedForm(url="https://bucket.example/", fields={"key": key, "policy": policy})
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
@@ -39,9 +49,11 @@ class FakeStore:
         for k in keys:
             self.objects.pop(k, None)
 
-    def start_multipart(self, bucket: str, key: str, *, content_type: str) -> str:
+    def start_multipart(
+        self, bucket: str, key: str, *, content_type: str, uploader: str | None = None
+    ) -> str:
         upload_id = f"upload-{next(self._ids)}"
-        self.uploads[upload_id] = FakeMultipart(key, content_type)
+        self.uploads[upload_id] = FakeMultipart(key, content_type, uploader)
         return upload_id
 
     def part_url(

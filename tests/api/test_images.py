@@ -440,13 +440,13 @@ def test_private_reads_need_the_key(reader: FakeReader, auth: dict[str, str]) ->
         assert client.get("/images", headers=auth).status_code == 200
         assert client.get("/healthz").status_code == 200
     spec = app.openapi()
-    assert spec["paths"]["/images"]["get"]["security"] == [{"ApiKey": []}]
+    assert spec["paths"]["/images"]["get"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
 
 
 def test_public_reads_declare_no_security(app) -> None:
     spec = app.openapi()
     assert "security" not in spec["paths"]["/images"]["get"]
-    assert spec["paths"]["/uploads"]["post"]["security"] == [{"ApiKey": []}]
+    assert spec["paths"]["/uploads"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
 
 
 # --- errors, CORS, docs ----------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_the_upload_cli_sends_the_lists_content_type(samples: dict[str, Path]) -
 
 def test_the_gallery_page_says_the_list() -> None:
     page = render_formats((GALLERY / "index.html").read_text(encoding="utf-8"))
-    assert "{{" not in page.replace("{{API_KEY}}", "")
+    assert "{{" not in page.replace("{{API_KEY}}", "").replace("{{TOKEN_URL}}", "")
     (data,) = re.findall(
         r'<script id="imgpipe-formats" type="application/json">(.*?)</script>', page
     )

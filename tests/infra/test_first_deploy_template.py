@@ -171,31 +171,45 @@ def _browser_requests() -> Iterator[tuple[str, str]]:
         yield method, re.sub(r"\{[^}]+\}", "abc123", path)
 
 
+@pytest.mark.parametrize(
+    ("api", "credential", "readers", "writers"),
+    [
+        # The key's API: anyone reads (the read authoriser says whether the key came along).
+        ("HttpApi", "x-api-key", ("CUSTOM", "ReadAuthorizer"), ("CUSTOM", "ApiKeyAuthorizer")),
+        # The signed-in users' API (JwtIssuer set): every request needs a token.
+        ("BrowserApi", "authorization", ("JWT", "JwtAuthorizer"), ("JWT", "JwtAuthorizer")),
+    ],
+)
 def test_every_browser_request_gets_its_preflight_answered_without_credentials(
-    template: dict[str, Any], aws_env: None
+    template: dict[str, Any],
+    aws_env: None,
+    api: str,
+    credential: str,
+    readers: tuple[str, str],
+    writers: tuple[str, str],
 ) -> None:
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in tpl.resources(template, "AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["ApiId"] == {"Ref": api}
     }
-    cors = props(template, "HttpApi")["CorsConfiguration"]
+    cors = props(template, api)["CorsConfiguration"]
     requests = sorted(set(_browser_requests()))
     assert {m for m, _ in requests} >= {"GET", "POST", "DELETE"}
     for method, path in requests:
-        # x-api-key (writes) and If-None-Match (conditional reads) are not CORS-safelisted:
-        # the browser first sends OPTIONS, without the key.
+        # The credential (x-api-key, Authorization) and If-None-Match (conditional reads) are
+        # not CORS-safelisted: the browser first sends OPTIONS, without them.
         chosen = select_route(list(routes), "OPTIONS", path)
         assert routes[chosen]["AuthorizationType"] == "NONE", (method, path, chosen)
         assert routes[chosen]["Target"], chosen  # a route without integration answers 404
         assert method in cors["AllowMethods"], method
-    assert {"x-api-key", "if-none-match", "content-type"} <= set(cors["AllowHeaders"])
-    # And the requests themselves reach an authoriser: the key's when they write, the read
-    # one (which lets anyone read, and says whether the key came along) when they read.
+    assert {credential, "if-none-match", "content-type"} <= set(cors["AllowHeaders"])
+    # And the requests themselves reach their authoriser.
     for method, path in requests:
         chosen = select_route(list(routes), method, path)
-        expected = "ReadAuthorizer" if method == "GET" else "ApiKeyAuthorizer"
-        assert routes[chosen]["AuthorizationType"] == "CUSTOM", (method, path, chosen)
-        assert routes[chosen]["AuthorizerId"] == {"Ref": expected}, (method, path, chosen)
+        kind, authoriser = readers if method == "GET" else writers
+        assert routes[chosen]["AuthorizationType"] == kind, (method, path, chosen)
+        assert routes[chosen]["AuthorizerId"] == {"Ref": authoriser}, (method, path, chosen)
 
 
 # ------------------------------------------------------------------ alarms -----------------

@@ -7,6 +7,7 @@ and who may touch which resource.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -369,11 +370,17 @@ def test_api_environment(template: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ HTTP API -----------------
 
 
-def test_only_reads_are_open_and_writes_need_the_api_key(template: dict[str, Any]) -> None:
-    routes = {
+def _routes(template: dict[str, Any], api: str) -> dict[str, dict[str, Any]]:
+    """One HTTP API's routes by route key."""
+    return {
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in tpl.resources(template, "AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["ApiId"] == {"Ref": api}
     }
+
+
+def test_only_reads_are_open_and_writes_need_the_api_key(template: dict[str, Any]) -> None:
+    routes = _routes(template, "HttpApi")
     for key in (
         "POST /uploads",
         "POST /uploads/{proxy+}",
@@ -411,6 +418,50 @@ def test_only_reads_are_open_and_writes_need_the_api_key(template: dict[str, Any
     assert "AccessLogSettings" in stage
     # The API trusts the gateway's decision rather than checking the key a second time.
     assert tpl.function_env("api", template=template)["IMGPIPE_AUTH_MODE"] == "gateway"
+
+
+def test_signed_in_users_get_a_second_api_whose_every_request_needs_a_jwt(
+    template: dict[str, Any],
+) -> None:
+    browser = {k: r for k, r in template["Resources"].items() if r.get("Condition") == "HasJwt"}
+    # All of it exists only when JwtIssuer is set: a key-only deployment gains nothing.
+    assert {"BrowserApi", "JwtAuthorizer", "BrowserStage", "BrowserInvokePermission"} <= set(
+        browser
+    )
+    assert template["Conditions"]["HasJwt"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]
+    }
+    jwt = props(template, "JwtAuthorizer")
+    assert jwt["AuthorizerType"] == "JWT"
+    assert jwt["IdentitySource"] == ["$request.header.Authorization"]
+    assert jwt["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"},
+        "Audience": {"Ref": "JwtAudience"},
+    }
+    # An issuer without an audience would let any of that issuer's tokens in: refused.
+    assert "JwtNeedsAudience" in template["Rules"]
+    routes = _routes(template, "BrowserApi")
+    assert set(routes) == {"OPTIONS /{proxy+}", "GET /{proxy+}", "$default"}
+    for key, route in routes.items():
+        expected = "NONE" if key.startswith("OPTIONS ") else "JWT"
+        assert route["AuthorizationType"] == expected, key
+        if expected == "JWT":
+            assert route["AuthorizerId"] == {"Ref": "JwtAuthorizer"}, key
+    # Same function, its own invoke permission, scoped to this API.
+    assert props(template, "BrowserIntegration")["IntegrationUri"] == {
+        "Fn::GetAtt": ["ApiFunction", "Arn"]
+    }
+    source = props(template, "BrowserInvokePermission")["SourceArn"]["Fn::Sub"]
+    assert source.endswith("${BrowserApi}/*")
+    stage = props(template, "BrowserStage")
+    assert stage["RouteSettings"]["$default"]["ThrottlingRateLimit"] == {
+        "Ref": "ApiWriteThrottleRate"
+    }
+    assert "AccessLogSettings" in stage
+    assert template["Outputs"]["BrowserApiUrl"]["Condition"] == "HasJwt"
+    # The API knows which scope makes a token an admin.
+    raw = props(template, "ApiFunction")["Environment"]["Variables"]
+    assert raw["IMGPIPE_ADMIN_SCOPE"] == {"Ref": "JwtAdminScope"}
 
 
 def test_authoriser_checks_the_x_api_key_header_with_its_function(
@@ -601,5 +652,16 @@ def test_template_fits_inline_in_a_create_stack_call() -> None:
     # What deploy sends is the compact JSON form, with a margin for the next resources.
     body = tpl.compact_body()
     assert len(body.encode()) <= MAX_TEMPLATE_BODY_BYTES * 0.9
-    # The same template: JSON of the long-form intrinsics parses back to what the YAML says.
-    assert json.loads(body) == tpl.load_template()
+    # The same template: JSON of the long-form intrinsics parses back to what the YAML says,
+    # less the scanners' suppressions (CloudFormation ignores them).
+    expected = copy.deepcopy(tpl.load_template())
+    for res in expected["Resources"].values():
+        for scanner in tpl.SCANNER_METADATA:
+            res.get("Metadata", {}).pop(scanner, None)
+        if res.get("Metadata") == {}:
+            del res["Metadata"]
+    sent = json.loads(body)
+    assert sent == expected
+    assert "checkov" not in body
+    # Only the scanners' metadata goes: the console's parameter groups stay.
+    assert sent["Metadata"] == tpl.load_template()["Metadata"]

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,31 @@ IMGPIPE = ROOT / ".venv" / "bin" / "imgpipe"
 # "  api key    imgpipe-local-...": a label, two or more spaces, the value.
 _BANNER = re.compile(r"^  (\S.*?)\s{2,}(\S+)")
 _LABELS = {"api": "api", "aws": "aws", "bucket": "bucket", "api key": "api_key"}
+
+
+@contextmanager
+def in_process_stack(prefix: str, api_key: str) -> Iterator[Any]:
+    """A LocalStack in this process on free ports, one processor environment, its own names."""
+    import uuid
+
+    from processor.local.stack import LocalStack, StackOptions
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(name, "testing")
+        options = StackOptions(
+            api_port=0,
+            aws_port=0,
+            api_key=api_key,
+            concurrency=1,
+            stack_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
+        )
+        started = LocalStack(options)
+        try:
+            started.start()
+            yield started
+        finally:
+            started.stop()
 
 
 @pytest.fixture

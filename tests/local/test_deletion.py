@@ -21,7 +21,7 @@ import pytest
 from processor.core.keys import image_id
 from processor.local.stack import LocalStack, StackOptions
 from tests.conftest import GOOD
-from tests.local.conftest import aws_client
+from tests.local.conftest import aws_client, in_process_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -31,27 +31,8 @@ PHOTO = GOOD / "320x240.jpg"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }.items():
-            mp.setenv(name, value)
-        started = LocalStack(
-            StackOptions(
-                api_port=0,
-                aws_port=0,
-                api_key=KEY,
-                concurrency=1,
-                stack_name=f"del-{uuid.uuid4().hex[:8]}",
-            )
-        )
-        try:
-            started.start()
-            yield started
-        finally:
-            started.stop()
+    with in_process_stack("del", KEY) as started:
+        yield started
 
 
 def wait_for(check: Any, timeout_s: float = 60) -> Any:

@@ -169,6 +169,13 @@ def test_a_new_uploads_id_says_it_is_not_processed_yet(stack: StackProcess) -> N
 TESTED_MARK = "<!-- tested: runs against a started stack -->"
 DOCUMENTED = ["README.md", "docs/local.md"]
 DEFAULT_PORTS = {"http://127.0.0.1:8000": "api", "http://127.0.0.1:4566": "aws"}
+_DEFAULT_URL = re.compile("|".join(re.escape(url) for url in DEFAULT_PORTS))
+
+
+def with_ports(text: str, stack: StackProcess) -> str:
+    """The documented default URLs replaced by this stack's, in one pass: replacing them one
+    after the other would also rewrite a free port that happens to start with 4566."""
+    return _DEFAULT_URL.sub(lambda m: str(getattr(stack, DEFAULT_PORTS[m.group(0)])), text)
 
 
 def marked_blocks(text: str, name: str) -> list[str]:
@@ -197,8 +204,7 @@ def test_the_documented_commands_run_as_written(
     blocks = marked_blocks((ROOT / doc).read_text(encoding="utf-8"), doc)
     assert blocks, f"{doc} marks no shell block as tested"
     script = "\n".join(blocks)
-    for default, attribute in DEFAULT_PORTS.items():
-        script = script.replace(default, getattr(stack, attribute))
+    script = with_ports(script, stack)
     # The user's folder: the clone's root (its .venv) with their photo in it.
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     shutil.copyfile(PHOTO, tmp_path / "photo.jpg")
@@ -220,6 +226,5 @@ def test_the_documented_banner_is_the_real_one(stack: StackProcess, doc: str) ->
     for line in shown:
         if "..." in line or line.startswith("  worker"):  # elided, or this machine's count
             continue
-        for default, attribute in DEFAULT_PORTS.items():
-            line = line.replace(default, getattr(stack, attribute))
+        line = with_ports(line, stack)
         assert line in stack.lines, f"{doc} shows a banner line `imgpipe local` does not print"

@@ -294,12 +294,24 @@ class MemoryRepo(FakeReader):
         self._call("find_by_sha256")
         return [r for r in self.records.values() if r.facts and r.facts.sha256 == sha256]
 
-    def begin(self, *, image_id: str, bucket: str, source_key: str, now: str) -> ImageRecord:
+    def begin(
+        self,
+        *,
+        image_id: str,
+        bucket: str,
+        source_key: str,
+        now: str,
+        uploader: str | None = None,
+    ) -> ImageRecord:
         self._call("begin")
         with self._lock:
             if image_id not in self.records:
                 self.records[image_id] = ImageRecord.first_sight(
-                    image_id=image_id, bucket=bucket, source_key=source_key, now=now
+                    image_id=image_id,
+                    bucket=bucket,
+                    source_key=source_key,
+                    now=now,
+                    uploader=uploader,
                 )
             return self.records[image_id]
 

@@ -3,6 +3,11 @@
 "use strict";
 
 const API_KEY = document.querySelector('meta[name="imgpipe-api-key"]').content;
+// A web app signs its users in and sends their token; the local stack's issuer plays the
+// provider. The token's subject is the uploader of what this page uploads.
+const TOKEN_URL = document.querySelector('meta[name="imgpipe-token-url"]').content;
+const TOKEN_REFRESH_MS = 10 * 60 * 1000; // tokens live an hour: fetched again well before
+let token = null; // { value, at }
 // Bytes; below this one presigned POST is enough. `?multipart_from=N` changes it (tests).
 const MULTIPART_FROM = Number(new URLSearchParams(location.search).get("multipart_from"))
   || 32 * 1024 * 1024;
@@ -52,10 +57,20 @@ function bytes(n) {
 
 // --- the API ---------------------------------------------------------------------------
 
+async function authorization() {
+  if (!TOKEN_URL) return { "x-api-key": API_KEY };
+  if (!token || Date.now() - token.at > TOKEN_REFRESH_MS) {
+    const response = await fetch(TOKEN_URL, { cache: "no-store" });
+    if (!response.ok) throw new Error(`sign-in failed: ${response.status}`);
+    token = { value: (await response.json()).access_token, at: Date.now() };
+  }
+  return { authorization: `Bearer ${token.value}` };
+}
+
 async function api(path, { method = "GET", body, params } = {}) {
   const url = new URL(path, location.origin);
   if (params) for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  const headers = { "x-api-key": API_KEY };
+  const headers = await authorization();
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
