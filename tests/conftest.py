@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# xdist_group works again under pytest 9 (see the module).
+pytest_plugins = ["tests.xdist_groups"]
+
 # Hypothesis' per-example deadline (200 ms) is a measured time compared with a limit: on a
 # shared, loaded machine an ordinary example can take longer and fail the run by chance.
 # Properties are about results, never speed, so no deadline (and no too_slow health check).
