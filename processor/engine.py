@@ -313,7 +313,7 @@ def decode(
     plan: Plan,
     header: Header | None = None,
     budget: TimeBudget | None = None,
-) -> pyvips.Image:
+) -> Held:
     """The one decode: shrink-on-load to the largest rendition, upright, 8-bit sRGB, in memory."""
     budget = budget or TimeBudget(None)
     fmt = header.format if header else "jpeg"
@@ -326,14 +326,13 @@ def decode(
         options["export_profile"] = "srgb"
     try:
         image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)
-        image = budget.watch(to_srgb(image))
         # Materialise once: every rendition and format below reads these pixels, never the file.
-        return image.copy_memory()
+        return hold(budget.watch(to_srgb(image)))
     except pyvips.Error as e:
         raise _vips_failure(e, budget, "decoding", spooled, fmt) from e
 
 
-def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) -> pyvips.Image:
+def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) -> Held:
     """HEVC HEIF: pi-heif decodes the primary image once, upright (processor/heic.py); libvips
     takes the pixels from memory and does the rest exactly as for every other format."""
     from processor.heic import decode_primary
@@ -363,7 +362,7 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
         if matrix is not None:
             image = primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
-        decoded = budget.watch(to_srgb(image)).copy_memory()
+        decoded = hold(budget.watch(to_srgb(image)))
         del pixels
         return decoded
     except pyvips.Error as e:
@@ -380,6 +379,29 @@ def primaries_to_srgb(image: pyvips.Image, matrix: Any) -> pyvips.Image:
     return out.bandjoin(alpha) if alpha is not None else out
 
 
+@dataclass(frozen=True)
+class Held:
+    """Computed pixels in one buffer that Python owns, read by libvips as ``image`` and by
+    the WebP encoder as ``data``: unlike ``copy_memory`` followed by ``write_to_memory``, one
+    copy of the pixels, not two (9 MB less at the peak for a 2048 px rendition, and a few ms
+    off the critical path before the WebP encode starts)."""
+
+    image: pyvips.Image
+    data: Any  # a buffer of image.width * image.height * image.bands bytes (8-bit)
+
+
+def hold(image: pyvips.Image) -> Held:
+    """Compute ``image`` into memory once. The resolution is carried over (JPEG and PNG
+    write it into their headers); other metadata is not needed: every encode strips it."""
+    data = image.write_to_memory()
+    held = pyvips.Image.new_from_memory(data, image.width, image.height, image.bands, image.format)
+    # new_from_memory keeps `data` referenced for as long as the image (and what is made from
+    # it) lives.
+    return Held(
+        held.copy(interpretation=image.interpretation, xres=image.xres, yres=image.yres), data
+    )
+
+
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
     """Greyscale, 16-bit, LAB and untagged CMYK all end as 8-bit sRGB (alpha kept)."""
     if image.interpretation != "srgb":
@@ -389,13 +411,12 @@ def to_srgb(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def derive(
-    decoded: pyvips.Image, r: RenditionPlan, budget: TimeBudget | None = None
-) -> pyvips.Image:
+def derive(decoded_pixels: Held, r: RenditionPlan, budget: TimeBudget | None = None) -> Held:
     """One rendition's pixels from the decoded image (never upscaled, exact planned size)."""
     watch = (budget or TimeBudget(None)).watch
+    decoded = decoded_pixels.image
     if (decoded.width, decoded.height) == (r.width, r.height):
-        return decoded
+        return decoded_pixels
     if r.crop:
         scale = max(r.width / decoded.width, r.height / decoded.height)
         image = decoded
@@ -403,8 +424,8 @@ def derive(
             w = max(r.width, round(decoded.width * scale))
             h = max(r.height, round(decoded.height * scale))
             image = decoded.thumbnail_image(w, height=h, size="force")
-        return watch(cover_crop(image, r)).copy_memory()
-    return watch(decoded.thumbnail_image(r.width, height=r.height, size="force")).copy_memory()
+        return hold(watch(cover_crop(image, r)))
+    return hold(watch(decoded.thumbnail_image(r.width, height=r.height, size="force")))
 
 
 def cover_crop(image: pyvips.Image, r: RenditionPlan) -> pyvips.Image:
@@ -439,8 +460,21 @@ def describe(image: pyvips.Image) -> tuple[str, str]:
     return dominant_color(pixels), blurhash(pixels, tiny.width, tiny.height)
 
 
-def encode(image: pyvips.Image, enc: Encode, budget: TimeBudget | None = None) -> bytes:
+def encode(held: Held, enc: Encode, budget: TimeBudget | None = None) -> bytes:
     """Encode with every metadata block stripped (EXIF, XMP, IPTC, ICC)."""
+    image = held.image
+    if enc.format == "webp" and image.format == "uchar" and webp.available(image.bands):
+        if budget is not None:
+            budget.check("encoding WEBP")  # libwebp cannot be stopped midway: checked before
+        # The same bytes libvips' webpsave writes, by the faster libwebp (processor/webp.py).
+        return webp.encode(
+            held.data,
+            image.width,
+            image.height,
+            image.bands,
+            quality=enc.quality,
+            effort=enc.effort,
+        )
     if budget is not None:
         budget.check(f"encoding {enc.format.upper()}")
         # A copy of its own: renditions are shared by encodes running in other threads.
@@ -454,26 +488,11 @@ def encode(image: pyvips.Image, enc: Encode, budget: TimeBudget | None = None) -
     elif enc.format == "png":
         data = image.pngsave_buffer(compression=enc.quality, keep="none")
     elif enc.format == "webp":
-        data = encode_webp(image, enc)
+        data = image.webpsave_buffer(Q=enc.quality, effort=enc.effort, keep="none")
     else:
         data = image.heifsave_buffer(
             Q=enc.quality, compression="av1", effort=enc.effort, keep="none", bitdepth=8
         )
-    return data
-
-
-def encode_webp(image: pyvips.Image, enc: Encode) -> bytes:
-    """The same bytes libvips' webpsave writes, by the faster libwebp (processor/webp.py)."""
-    if image.format == "uchar" and webp.available(image.bands):
-        return webp.encode(
-            image.write_to_memory(),
-            image.width,
-            image.height,
-            image.bands,
-            quality=enc.quality,
-            effort=enc.effort,
-        )
-    data: bytes = image.webpsave_buffer(Q=enc.quality, effort=enc.effort, keep="none")
     return data
 
 
@@ -562,10 +581,10 @@ class Engine:
         # image's time), so they start first, straight from the decoded pixels; the smaller
         # renditions are derived, and the placeholder computed, while they run.
         order = sorted(plan.renditions, key=lambda r: -(r.width * r.height))
-        images: dict[str, pyvips.Image] = {}
+        images: dict[str, Held] = {}
         # Renditions that came out the same size share pixels (small images): encode once.
         futures: dict[tuple[int, Encode], Future[bytes]] = {}
-        jobs: list[tuple[RenditionPlan, pyvips.Image, Encode]] = []
+        jobs: list[tuple[RenditionPlan, Held, Encode]] = []
         try:
             for r in order:
                 image = images[r.name] = derive(decoded, r, budget)
@@ -574,7 +593,7 @@ class Engine:
                     if (id(image), enc) not in futures:
                         futures[(id(image), enc)] = self._pool.submit(encode, image, enc, budget)
             smallest = images[order[-1].name]
-            colour, placeholder = describe(smallest)
+            colour, placeholder = describe(smallest.image)
             blobs = [futures[(id(image), enc)].result() for _, image, enc in jobs]
         except pyvips.Error as e:
             for future in futures.values():
@@ -593,8 +612,8 @@ class Engine:
                     key=rendition_key(r.folder, image_id, enc.format, version),
                     format=enc.format,
                     content_type=CONTENT_TYPES[enc.format],
-                    width=image.width,
-                    height=image.height,
+                    width=image.image.width,
+                    height=image.image.height,
                     bytes=len(blob),
                 ),
                 data=blob,
