@@ -13,6 +13,7 @@ Lambda even for a single image.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -28,7 +29,7 @@ from typing import IO, Any
 
 import pyvips
 
-from processor import webp
+from processor import cms, webp
 from processor.core.config import EngineConfig, check_bytes
 from processor.core.diagnostics import vips_detail
 from processor.core.errors import (
@@ -319,6 +320,10 @@ def decode(
     fmt = header.format if header else "jpeg"
     if header is not None and fmt == "heic":
         return decode_heic(spooled, plan, header, budget)
+    if header is not None and _cmyk_jpeg(header):
+        decoded = decode_cmyk_jpeg(spooled, plan, header, budget)
+        if decoded is not None:
+            return decoded
     # fail_on="error": a truncated or damaged image is refused, never rendered half-grey.
     options: dict[str, Any] = {"height": plan.decode_height, "size": "down", "fail_on": "error"}
     if plan.colour_manage:
@@ -330,6 +335,78 @@ def decode(
         return hold(budget.watch(to_srgb(image)))
     except pyvips.Error as e:
         raise _vips_failure(e, budget, "decoding", spooled, fmt) from e
+
+
+def _cmyk_jpeg(header: Header) -> bool:
+    return (
+        header.format == "jpeg"
+        and header.interpretation == "cmyk"
+        and header.bands == 4
+        and header.sample_bytes == 1
+        and cms.available()
+    )
+
+
+def _thumbnail_jpeg_shrink(x_factor: float, y_factor: float) -> int:
+    """The shrink-on-load libvips' ``thumbnail`` picks for JPEG: it leaves at least a factor
+    of two to the resize after it, because libjpeg's block shrink is sharp and aliases."""
+    factor = min(x_factor, y_factor)
+    return 8 if factor >= 16 else 4 if factor >= 8 else 2 if factor >= 4 else 1
+
+
+@functools.cache
+def _fallback_cmyk_profile() -> bytes:
+    """The profile libvips assumes for untagged CMYK: the same colours on either path."""
+    profile: bytes = pyvips.Operation.call("profile_load", "cmyk")
+    return profile
+
+
+def decode_cmyk_jpeg(
+    spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
+) -> Held | None:
+    """CMYK JPEG: libjpeg's shrink-on-load and the resize in CMYK, then to sRGB by a LittleCMS
+    transform kept per profile (processor/cms.py), not rebuilt for every image as libvips'
+    ``thumbnail`` does. None when the embedded profile is unusable: then libvips decides."""
+    width, height = plan.decode_width, plan.decode_height
+    if header.orientation in (5, 6, 7, 8):
+        width, height = height, width  # resized as stored, turned upright after
+    try:
+        image = pyvips.Image.jpegload(
+            str(spooled.path),
+            shrink=_thumbnail_jpeg_shrink(header.width / width, header.height / height),
+            access="sequential",
+            fail_on="error",
+        )
+        fields = set(image.get_fields())
+        profile = (
+            image.get("icc-profile-data")
+            if "icc-profile-data" in fields
+            else _fallback_cmyk_profile()
+        )
+        if (image.width, image.height) != (width, height):
+            image = image.resize(
+                width / image.width, vscale=height / image.height, kernel="lanczos3"
+            )
+        ink = hold(budget.watch(image))
+    except pyvips.Error as e:
+        raise _vips_failure(e, budget, "decoding", spooled, "jpeg") from e
+    try:
+        rgb = cms.cmyk_to_srgb(ink.data, width, height, profile)
+    except ValueError:
+        return None
+    del ink
+    budget.check("decoding")  # LittleCMS cannot be stopped midway: checked after
+    try:
+        srgb = pyvips.Image.new_from_memory(rgb, width, height, 3, "uchar").copy(
+            interpretation="srgb", xres=image.xres, yres=image.yres
+        )
+        if header.orientation == 1:
+            return Held(srgb, rgb)
+        srgb = srgb.copy()
+        srgb.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
+        return hold(budget.watch(srgb.autorot()))
+    except pyvips.Error as e:
+        raise _vips_failure(e, budget, "decoding", spooled, "jpeg") from e
 
 
 def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) -> Held:
