@@ -42,6 +42,7 @@ from processor.core.formats import BY_NAME, LOADERS, accepted_labels, not_decoda
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
 from processor.core.sniff import SNIFF_BYTES, describe_unknown, detect_format
+from processor.cost import jpeg_shrink
 from processor.metadata import (
     blurhash,
     dominant_color,
@@ -320,8 +321,8 @@ def decode(
     fmt = header.format if header else "jpeg"
     if header is not None and fmt == "heic":
         return decode_heic(spooled, plan, header, budget)
-    if header is not None and _cmyk_jpeg(header):
-        decoded = decode_cmyk_jpeg(spooled, plan, header, budget)
+    if header is not None and _own_jpeg_decode(plan, header):
+        decoded = decode_jpeg(spooled, plan, header, budget)
         if decoded is not None:
             return decoded
     # fail_on="error": a truncated or damaged image is refused, never rendered half-grey.
@@ -347,11 +348,30 @@ def _cmyk_jpeg(header: Header) -> bool:
     )
 
 
+def _stored_size(plan: Plan, header: Header) -> tuple[int, int]:
+    """The decode size before EXIF orientation is applied (the loader's own orientation)."""
+    if header.orientation in (5, 6, 7, 8):
+        return plan.decode_height, plan.decode_width
+    return plan.decode_width, plan.decode_height
+
+
 def _thumbnail_jpeg_shrink(x_factor: float, y_factor: float) -> int:
-    """The shrink-on-load libvips' ``thumbnail`` picks for JPEG: it leaves at least a factor
-    of two to the resize after it, because libjpeg's block shrink is sharp and aliases."""
+    """The shrink-on-load libvips' ``thumbnail`` picks for JPEG: it leaves a factor of two or
+    more to the resize after it (libjpeg then decodes up to 4x the pixels jpeg_shrink does)."""
     factor = min(x_factor, y_factor)
     return 8 if factor >= 16 else 4 if factor >= 8 else 2 if factor >= 4 else 1
+
+
+def _own_jpeg_decode(plan: Plan, header: Header) -> bool:
+    """Whether decode_jpeg, not libvips' thumbnail, decodes this JPEG: CMYK (a kept colour
+    transform), or a shrink-on-load larger than thumbnail's (fewer pixels decoded)."""
+    if header.format != "jpeg" or header.sample_bytes != 1:
+        return False
+    width, height = _stored_size(plan, header)
+    ours = jpeg_shrink(header.width, header.height, width, height)
+    return _cmyk_jpeg(header) or ours > _thumbnail_jpeg_shrink(
+        header.width / width, header.height / height
+    )
 
 
 @functools.cache
@@ -361,50 +381,54 @@ def _fallback_cmyk_profile() -> bytes:
     return profile
 
 
-def decode_cmyk_jpeg(
-    spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
-) -> Held | None:
-    """CMYK JPEG: libjpeg's shrink-on-load and the resize in CMYK, then to sRGB by a LittleCMS
-    transform kept per profile (processor/cms.py), not rebuilt for every image as libvips'
-    ``thumbnail`` does. None when the embedded profile is unusable: then libvips decides."""
-    width, height = plan.decode_width, plan.decode_height
-    if header.orientation in (5, 6, 7, 8):
-        width, height = height, width  # resized as stored, turned upright after
+def decode_jpeg(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) -> Held | None:
+    """A JPEG decoded as Pillow's ``draft`` does it: libjpeg shrinks by the largest power of two
+    that keeps the decode size (``jpeg_shrink``, what processor/cost.py assumes), where
+    ``thumbnail`` would stop one step earlier and decode up to 4x the pixels (a 100 MP photo:
+    about 20 MB more at the peak, and the CPU to match). The resize runs in the source's
+    space, then the colour: CMYK by a LittleCMS transform kept per profile (processor/cms.py),
+    which libvips would rebuild for every image (about 30 ms for a print profile, even for a
+    thumbnail); tagged RGB and grey by libvips' ``icc_transform``.
+
+    None when this path cannot decode it (an unusable profile, a libvips error): then
+    ``thumbnail`` decodes it, and reports a damaged file as it always has."""
+    width, height = _stored_size(plan, header)
+    cmyk = _cmyk_jpeg(header)
     try:
         image = pyvips.Image.jpegload(
             str(spooled.path),
-            shrink=_thumbnail_jpeg_shrink(header.width / width, header.height / height),
+            shrink=jpeg_shrink(header.width, header.height, width, height),
             access="sequential",
             fail_on="error",
         )
         fields = set(image.get_fields())
-        profile = (
-            image.get("icc-profile-data")
-            if "icc-profile-data" in fields
-            else _fallback_cmyk_profile()
-        )
+        profile = image.get("icc-profile-data") if "icc-profile-data" in fields else None
+        xres, yres = image.xres, image.yres
         if (image.width, image.height) != (width, height):
             image = image.resize(
                 width / image.width, vscale=height / image.height, kernel="lanczos3"
             )
-        ink = hold(budget.watch(image))
-    except pyvips.Error as e:
-        raise _vips_failure(e, budget, "decoding", spooled, "jpeg") from e
-    try:
-        rgb = cms.cmyk_to_srgb(ink.data, width, height, profile)
-    except ValueError:
+        if plan.colour_manage and not cmyk:
+            image = image.icc_transform("srgb", embedded=True, intent="relative")
+        held = hold(budget.watch(image if cmyk else to_srgb(image)))
+    except pyvips.Error:
+        budget.check("decoding")
         return None
-    del ink
-    budget.check("decoding")  # LittleCMS cannot be stopped midway: checked after
+    if cmyk:
+        try:
+            rgb = cms.cmyk_to_srgb(held.data, width, height, profile or _fallback_cmyk_profile())
+        except ValueError:
+            return None
+        del held
+        budget.check("decoding")  # LittleCMS cannot be stopped midway: checked after
+        srgb = pyvips.Image.new_from_memory(rgb, width, height, 3, "uchar")
+        held = Held(srgb.copy(interpretation="srgb", xres=xres, yres=yres), rgb)
+    if header.orientation == 1:
+        return held
     try:
-        srgb = pyvips.Image.new_from_memory(rgb, width, height, 3, "uchar").copy(
-            interpretation="srgb", xres=image.xres, yres=image.yres
-        )
-        if header.orientation == 1:
-            return Held(srgb, rgb)
-        srgb = srgb.copy()
-        srgb.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
-        return hold(budget.watch(srgb.autorot()))
+        turned = held.image.copy()
+        turned.set_type(pyvips.GValue.gint_type, "orientation", header.orientation)
+        return hold(budget.watch(turned.autorot()))
     except pyvips.Error as e:
         raise _vips_failure(e, budget, "decoding", spooled, "jpeg") from e
 
