@@ -100,13 +100,20 @@ def batch_summary(batch: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str,
     return out
 
 
+# The implementations every target compares; others (the floor) are references only.
+COMPARED = ("engine", "pillow")
+
+
 def memory_by_kind(
     inputs: Sequence[Input], mem: Mapping[str, Mapping[str, Any]], above_base: bool = False
 ) -> dict[str, dict[str, float]]:
     """Per kind, the highest peak RSS of each implementation (what its Lambda must hold),
-    over the inputs every implementation processed; with ``above_base``, the highest peak
-    above the process's footprint before the image (imports and set-up left out)."""
-    ok = [i for i in inputs if all(m.get(i.name, {}).get("ok") for m in mem.values())]
+    over the inputs the engine and Pillow both processed (the pair the targets compare); an
+    implementation that failed one of them (the bare floor cannot decode HEVC HEIC) is left
+    out of that kind. With ``above_base``, the highest peak above the process's footprint
+    before the image (imports and set-up left out)."""
+    compared = [m for impl, m in mem.items() if impl in COMPARED] or list(mem.values())
+    ok = [i for i in inputs if all(m.get(i.name, {}).get("ok") for m in compared)]
 
     def value(e: Mapping[str, Any]) -> float:
         peak: float = e["peak_rss_mb"]
@@ -116,7 +123,11 @@ def memory_by_kind(
     for kind in REPORT_KINDS:
         chosen = in_kind(ok, kind)
         if chosen:
-            out[kind] = {impl: max(value(m[i.name]) for i in chosen) for impl, m in mem.items()}
+            out[kind] = {
+                impl: max(value(m[i.name]) for i in chosen)
+                for impl, m in mem.items()
+                if all(m.get(i.name, {}).get("ok") for i in chosen)
+            }
     return out
 
 

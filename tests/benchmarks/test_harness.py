@@ -174,3 +174,28 @@ def test_shaped_photos_have_their_exact_size_and_format(
     ]
     again = bench_corpus.photo_inputs(GOOD, tmp_path)  # cached: the same files, not remade
     assert [i.path.stat().st_mtime_ns for i in again] == [i.path.stat().st_mtime_ns for i in made]
+
+
+def test_peak_rss_per_kind_compares_engine_and_pillow_where_the_floor_cannot_decode() -> None:
+    from benchmarks.corpus import Input
+
+    def made(name: str, kind: str) -> Input:
+        return Input(Path(name), name, kind, kind, 100, 100, 1000)
+
+    def peak(mb: float, ok: bool = True) -> dict[str, Any]:
+        return {"ok": ok, "peak_rss_mb": mb, "base_rss_mb": 50.0}
+
+    inputs = [made("a.heic", "heic"), made("b.jpg", "jpeg")]
+    memory = {
+        "engine": {"a.heic": peak(300), "b.jpg": peak(90)},
+        "pillow": {"a.heic": peak(400), "b.jpg": peak(100)},
+        # The bare pyvips floor has no HEVC decoder.
+        "floor": {"a.heic": peak(0, ok=False), "b.jpg": peak(80)},
+    }
+    by_kind = summary.memory_by_kind(inputs, memory)
+    assert by_kind["heic"] == {"engine": 300, "pillow": 400}
+    assert by_kind["jpeg"] == {"engine": 90, "pillow": 100, "floor": 80}
+    assert summary.memory_by_kind(inputs, memory, above_base=True)["heic"]["engine"] == 250
+    # An input Pillow failed is compared by nobody.
+    memory["pillow"]["b.jpg"] = peak(0, ok=False)
+    assert "jpeg" not in summary.memory_by_kind(inputs, memory)
