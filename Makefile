@@ -62,6 +62,7 @@ run: $(RUN_STAMP)
 
 bench: $(DEV_STAMP)
 	MALLOC_ARENA_MAX=2 $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.readme
 
 image: $(DEV_STAMP)
 	$(BIN)/python -m infra.deploy build $(IMAGE_ARGS)
