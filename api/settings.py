@@ -29,6 +29,10 @@ S3_MAX_PARTS = 10_000
 
 AuthMode = Literal["api_key", "gateway"]
 
+# Where a token issuer may be reached: https, or plain http on this machine only (the local
+# stack's issuer). Checked on the setting and again on every URL its discovery names.
+ISSUER_URL_PREFIXES = ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
+
 
 class ApiSettings(AwsSettings):
     """Settings of the metadata and upload API (Lambda behind API Gateway, or uvicorn locally)."""
@@ -79,8 +83,7 @@ class ApiSettings(AwsSettings):
     def _issuer_shape(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        loopback = v.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
-        if not (v.startswith("https://") or loopback):
+        if not v.startswith(ISSUER_URL_PREFIXES):
             raise ValueError("IMGPIPE_JWT_ISSUER must be an https:// URL (or http on loopback)")
         return v.rstrip("/")
 

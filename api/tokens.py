@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.problems import ServiceUnavailable, Unauthorized
+from api.settings import ISSUER_URL_PREFIXES
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 REFRESH_S = 30.0  # least time between two JWKS fetches for unknown key ids
@@ -133,7 +134,7 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _get_json(url: str) -> Any:
-    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+    if not url.startswith(ISSUER_URL_PREFIXES):
         raise ServiceUnavailable("the token issuer is neither https nor on this machine")
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310

@@ -421,8 +421,7 @@ def decode_jpeg(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
             return None
         del held
         budget.check("decoding")  # LittleCMS cannot be stopped midway: checked after
-        srgb = pyvips.Image.new_from_memory(rgb, width, height, 3, "uchar")
-        held = Held(srgb.copy(interpretation="srgb", xres=xres, yres=yres), rgb)
+        held = Held.over(rgb, width, height, 3, "uchar", "srgb", xres, yres)
     if header.orientation == 1:
         return held
     try:
@@ -490,16 +489,37 @@ class Held:
     image: pyvips.Image
     data: Any  # a buffer of image.width * image.height * image.bands bytes (8-bit)
 
+    @classmethod
+    def over(
+        cls,
+        data: Any,
+        width: int,
+        height: int,
+        bands: int,
+        band_format: str,
+        interpretation: str,
+        xres: float,
+        yres: float,
+    ) -> Held:
+        """A libvips image reading ``data`` in place. The resolution is carried over (JPEG
+        and PNG write it into their headers); other metadata is not needed: every encode
+        strips it. new_from_memory keeps ``data`` referenced for as long as the image (and
+        what is made from it) lives."""
+        image = pyvips.Image.new_from_memory(data, width, height, bands, band_format)
+        return cls(image.copy(interpretation=interpretation, xres=xres, yres=yres), data)
+
 
 def hold(image: pyvips.Image) -> Held:
-    """Compute ``image`` into memory once. The resolution is carried over (JPEG and PNG
-    write it into their headers); other metadata is not needed: every encode strips it."""
-    data = image.write_to_memory()
-    held = pyvips.Image.new_from_memory(data, image.width, image.height, image.bands, image.format)
-    # new_from_memory keeps `data` referenced for as long as the image (and what is made from
-    # it) lives.
-    return Held(
-        held.copy(interpretation=image.interpretation, xres=image.xres, yres=image.yres), data
+    """Compute ``image`` into memory once."""
+    return Held.over(
+        image.write_to_memory(),
+        image.width,
+        image.height,
+        image.bands,
+        image.format,
+        image.interpretation,
+        image.xres,
+        image.yres,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from urllib.parse import quote, unquote
 
 from processor.core.formats import OUTPUTS
 
@@ -33,15 +34,11 @@ UPLOADER_METADATA = "uploader"
 
 
 def encode_uploader(subject: str) -> str:
-    from urllib.parse import quote
-
     return quote(subject, safe="")
 
 
 def decode_uploader(value: str | None) -> str | None:
-    from urllib.parse import unquote
-
-    return unquote(value) or None if value else None
+    return unquote(value) if value else None
 
 
 # Partition-key values per image index (IMGPIPE_LIST_SHARDS, the template's ListShards).

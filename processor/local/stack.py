@@ -397,7 +397,6 @@ class LocalStack:
             create_local_router(
                 settings,
                 folders=folders,
-                api_key=None if self.issuer is not None else self.api_key,
                 gallery_token=self._gallery_token(settings.admin_scope),
                 distribution_id=self.resources.distribution_id or None,
             )
@@ -422,11 +421,10 @@ class LocalStack:
                 raise StackError("the API server stopped while starting (see the log above)")
             thread.join(0.05)
 
-    def _gallery_token(self, admin_scope: str) -> Callable[[], str] | None:
+    def _gallery_token(self, admin_scope: str) -> Callable[[], str]:
         """The gallery's sign-in: this machine's user, who may change any image (admin)."""
         issuer = self.issuer
-        if issuer is None:
-            return None
+        assert issuer is not None  # started before the API
         return lambda: issuer.token(GALLERY_SUBJECT, scopes=[admin_scope])
 
     def _rendition_folders(self) -> list[str]:
