@@ -102,7 +102,9 @@ def test_context_counts_down_from_the_timeout() -> None:
     assert expired.get_remaining_time_in_millis() == 0
 
 
-def _queues(sqs: Any, max_receive_count: int) -> tuple[str, str, str]:
+def _queues(
+    sqs: Any, max_receive_count: int, visibility_timeout_s: int = 1
+) -> tuple[str, str, str]:
     # moto's state is per process, shared by every server in it: names are unique per test.
     name = uuid.uuid4().hex[:12]
     dlq = sqs.create_queue(QueueName=f"dlq-{name}")["QueueUrl"]
@@ -112,7 +114,10 @@ def _queues(sqs: Any, max_receive_count: int) -> tuple[str, str, str]:
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
     queue = sqs.create_queue(
         QueueName=f"work-{name}",
-        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)},
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "RedrivePolicy": json.dumps(redrive),
+        },
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -127,7 +132,9 @@ def test_worker_deletes_successes_and_failures_end_in_the_dead_letter_queue(
     # GIVEN a queue whose messages go to the DLQ after 2 receives, and a handler that
     # reports the messages marked "fail" as batch item failures
     sqs = aws_client("sqs", moto_endpoint)
-    queue, arn, dlq = _queues(sqs, max_receive_count=2)
+    # Long enough that a loaded machine deletes every success before it becomes visible again
+    # (at 1 s one was delivered twice on a fresh-clone run); the failure returns after it.
+    queue, arn, dlq = _queues(sqs, max_receive_count=2, visibility_timeout_s=5)
     for n in range(6):
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": n, "fail": n == 4}))
     seen: list[dict[str, Any]] = []
