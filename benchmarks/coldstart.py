@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.corpus import REPO
 
-HANDLERS = ("processor.handler", "api.handler")
+HANDLERS = ("processor.entrypoints.handler", "api.handler")
 
 # What a Lambda's environment holds at init, so settings validate and the tracer behaves as
 # it does there (Powertools only enables X-Ray when LAMBDA_TASK_ROOT is set).
@@ -40,7 +40,10 @@ LAMBDA_ENV = {
 # What each handler defers to its first invocation (module:function), timed separately: a
 # cheap import only moves work to the first event unless that work is small too.
 FIRST_EVENT_INIT = {
-    "processor.handler": ("processor.bootstrap:get_container", "processor.handler:tracer"),
+    "processor.entrypoints.handler": (
+        "processor.entrypoints.bootstrap:get_container",
+        "processor.entrypoints.handler:tracer",
+    ),
     "api.handler": ("api.handler:get_handler",),
 }
 

@@ -5,7 +5,8 @@ which is exactly what a decompression bomb looks like), then one fresh process b
 engine, processes a tiny image (so that libvips' threads and buffers exist), notes its RSS,
 processes the case and reads its peak RSS (VmHWM; not ``ru_maxrss``, which carries the
 parent's high-water mark across fork and exec). The difference is the image's own peak, the
-quantity processor/cost.py estimates. tests/engine/test_cost.py measures smaller cases.
+quantity processor/rules/cost.py estimates. tests/processor/rules/test_cost.py measures
+smaller cases.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ _PROBE = r"""
 import json, sys
 import pyvips
 from processor.core.config import EngineConfig, Limits
-from processor.engine import Engine, probe, spool, sniff
-from processor.plan import make_plan
+from processor.imaging.engine import Engine, probe, spool, sniff
+from processor.rules.plan import make_plan
 
 def status_kb(field):
     for line in open("/proc/self/status"):

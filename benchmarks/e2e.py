@@ -46,8 +46,8 @@ _FINAL = {"done", "failed"}
 
 def available() -> str | None:
     """None when `imgpipe local` can run here, else why not."""
-    if importlib.util.find_spec("processor.commands.local") is None:
-        return "`imgpipe local` does not exist yet (processor/commands/local.py)"
+    if importlib.util.find_spec("cli.commands.local") is None:
+        return "`imgpipe local` does not exist yet (cli/commands/local.py)"
     return None
 
 
@@ -66,7 +66,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "processor.commands.cli",
+                "cli.main",
                 "local",
                 "--api-port",
                 "0",

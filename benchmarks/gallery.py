@@ -80,7 +80,7 @@ def _role(pid: int) -> str:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return "gone"
-    if b"processor.local.aws" in cmdline:
+    if b"cli.local.aws" in cmdline:
         return "embedded AWS (moto)"
     if b"spawn_main" in cmdline or b"multiprocessing" in cmdline:
         return "processor environments"

@@ -60,7 +60,7 @@ def load(name: str) -> Process:
 
 def _engine() -> Process:
     from processor.core.config import EngineConfig, Quality
-    from processor.engine import Engine
+    from processor.imaging.engine import Engine
 
     quality = Quality(webp_effort=webp_effort())
     defaults = EngineConfig()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks import corpus
 from processor.core.config import EngineConfig
-from processor.engine import Engine
+from processor.imaging.engine import Engine
 
 
 def main(rounds: int) -> None:

@@ -149,9 +149,9 @@ def measure(corpus: Path) -> dict[str, Any]:
     from moto.server import ThreadedMotoServer
 
     from infra import template as cfn
-    from processor import bootstrap
-    from processor.handler import lambda_handler
-    from processor.settings import ProcessorSettings
+    from processor.entrypoints import bootstrap
+    from processor.entrypoints.handler import lambda_handler
+    from processor.entrypoints.settings import ProcessorSettings
 
     region = "us-east-1"
     os.environ.update(

@@ -450,7 +450,8 @@ def _encoder_sections(r: Mapping[str, Any]) -> list[str]:
         f"Each input's 2048 px sRGB pixels, encoded to WebP q80 effort {effort} by libvips "
         "(`webpsave`) and by Pillow, one at a time in one process; both wrap libwebp, so the "
         "bytes match and the times compare the two wheels' libwebp builds; the engine encodes "
-        "with the faster one (`processor/webp.py`). The latency bound is the floor's decode plus "
+        "with the faster one (`processor/imaging/webp.py`). The latency bound is the floor's "
+        "decode plus "
         "that encoder's encode: libwebp takes the whole picture before it starts and encodes "
         "on one core, so no libvips implementation finishes sooner.",
         "",

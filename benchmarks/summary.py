@@ -167,8 +167,9 @@ def costs(
 
 
 def engine_webp_encoder() -> str:
-    """Which libwebp the engine encodes WebP with (processor/webp.py): "pillow" or "libvips"."""
-    from processor import webp
+    """Which libwebp the engine encodes WebP with (processor/imaging/webp.py): "pillow" or
+    "libvips"."""
+    from processor.imaging import webp
 
     return "pillow" if webp.available(3) else "libvips"
 
@@ -347,7 +348,7 @@ def targets(results: Mapping[str, Any]) -> list[Target]:
             reference_note="floor/Pillow",
         )
     )
-    limits = {"processor.handler": 400.0, "api.handler": 300.0}
+    limits = {"processor.entrypoints.handler": 400.0, "api.handler": 300.0}
     for imp in results.get("imports", []):
         out.append(
             Target(

@@ -27,11 +27,9 @@ RUN python requirements.py pyproject.toml --exclude fastapi,fastapi-offline,mang
 
 FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
-# Only what the function imports (tests/infra/test_layers.py checks it): the handler, service
-# and engine, the shared core and the AWS adapters; not the CLI or the local stack.
-COPY processor/*.py ${LAMBDA_TASK_ROOT}/processor/
-COPY processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
-COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
+# Only what the function imports (tests/infra/test_layers.py checks it): the processor package,
+# every layer of it; the CLI and the local stack live outside it (cli/) and stay out.
+COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
 # glibc's per-thread malloc arenas make a long-lived image worker's RSS grow; two is enough.
 ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1
@@ -43,4 +41,4 @@ LABEL org.opencontainers.image.title="imgpipe-processor" \
       org.opencontainers.image.licenses="MIT"
 # Lambda runs functions as its own unprivileged user; this keeps a local `docker run` non-root too.
 USER 65534:65534
-CMD ["processor.handler.lambda_handler"]
+CMD ["processor.entrypoints.handler.lambda_handler"]

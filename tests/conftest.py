@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# xdist_group works again under pytest 9 (see the module).
-pytest_plugins = ["tests.xdist_groups"]
+# xdist_group works again under pytest 9 (see the module); one layer marker per test module.
+pytest_plugins = ["tests.xdist_groups", "tests.layers"]
 
 # Hypothesis' per-example deadline (200 ms) is a measured time compared with a limit: on a
 # shared, loaded machine an ordinary example can take longer and fail the run by chance.
@@ -66,10 +66,10 @@ _STARTED_AT = time.time()  # an image report older than this run is not this run
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The image tests' measurements (tests/images/report.py), printed once, by the process
+    """The image tests' measurements (tests/containers/report.py), printed once, by the process
     that reports: with xdist the workers write them, and only this root conftest is loaded
     in the controller."""
-    from tests.images.report import summary
+    from tests.containers.report import summary
 
     lines = summary(newer_than=_STARTED_AT)
     if lines and not hasattr(terminalreporter.config, "workerinput"):

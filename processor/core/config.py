@@ -69,7 +69,7 @@ class RenditionSpec(BaseModel):
 class Limits(BaseModel):
     """Checked from the header, before any pixel is decoded (the time budget while decoding).
 
-    Pixel limits depend on how the format is decoded (processor/cost.py): libvips streams
+    Pixel limits depend on how the format is decoded (processor/rules/cost.py): libvips streams
     JPEG, PNG, TIFF and WebP through shrink-on-load in a few hundred rows, but holds a GIF
     frame or a HEIC/AVIF image whole. imgproxy refuses above 50 MP (any format) and weserv
     above 71 MP; here streamed formats may reach 300 MP, and whole decodes stop at 50 MP.
@@ -86,11 +86,12 @@ class Limits(BaseModel):
     # Frames of an animated input (GIF, WebP, HEIF sequence); only the first is rendered, but
     # every frame is parsed when the header is read.
     max_frames: int = Field(1_000, ge=1)
-    # Bytes one image may use at its peak (estimated from the header, processor/cost.py).
-    # None: no budget (the CLI); the Lambda sets it from its memory (processor/settings.py).
+    # Bytes one image may use at its peak (estimated from the header, processor/rules/cost.py).
+    # None: no budget (the CLI); the Lambda sets it from its memory
+    # (processor/entrypoints/settings.py).
     max_image_memory: int | None = Field(None, ge=1)
     # Seconds one image may compute (decode, renditions, encodes), enforced inside libvips'
-    # evaluation (processor/engine.py). None: no budget.
+    # evaluation (processor/imaging/engine.py). None: no budget.
     max_seconds: float | None = Field(None, gt=0)
 
 

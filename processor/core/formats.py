@@ -4,7 +4,7 @@ Everything that names a format derives from ``FORMATS`` here: sniffing (sniff.py
 extensions and content types (keys.py), the engine's allowed libvips loaders, the API's
 accepted upload content types, the upload CLI's Content-Type, the gallery's file picker and
 hint, and every error message that lists what is accepted. Pure data: no libvips here (the
-API imports this and never loads libvips); tests/engine/test_formats.py checks the
+API imports this and never loads libvips); tests/processor/imaging/test_formats.py checks the
 ``decodes`` claims against the running build.
 """
 

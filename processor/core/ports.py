@@ -175,7 +175,7 @@ class ImageRepository(ImageReader, Protocol):
         ...
 
 
-# --- the engine (processor/engine.py), as the service uses it --------------------------------
+# --- the engine (processor/imaging/), as the service uses it -----------------------------
 
 
 class Spooled(Protocol):

@@ -14,9 +14,9 @@ from api.deps import get_queue, get_repo, get_store
 from api.settings import ApiSettings
 from processor.core.keys import image_id, rendition_key
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
-from tests.api.fakes import FakeQueue, FakeStore
 from tests.conftest import FAKE_AWS_ENV
-from tests.fakes import FakeReader
+from tests.fakes.api import FakeQueue, FakeStore
+from tests.fakes.records import FakeReader
 
 BUCKET = "imgpipe-test"
 CDN = "https://cdn.example.test"
@@ -151,7 +151,7 @@ def aws_credentials() -> Iterator[None]:
 def moto_endpoint(aws_credentials: None) -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from tests.api.aws import free_port
+    from tests.aws import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -164,7 +164,7 @@ def moto_endpoint(aws_credentials: None) -> Iterator[str]:
 
 @pytest.fixture
 def stack(moto_endpoint: str):
-    from tests.api.aws import make_stack
+    from tests.aws import make_stack
 
     return make_stack(moto_endpoint)
 

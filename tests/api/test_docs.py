@@ -1,6 +1,6 @@
 """/docs and /redoc come from the app itself: every script, style and font is on its own origin.
 
-(That they render with no network at all is tests/local/test_newcomer.py, in Chromium.)
+(That they render with no network at all is tests/cli/test_newcomer.py, in Chromium.)
 """
 
 from __future__ import annotations

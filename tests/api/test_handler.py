@@ -17,8 +17,8 @@ import api.handler
 from api.deps import get_queue, get_repo, get_store
 from processor.core.errors import ConfigError
 from tests.api.conftest import API_KEY, BUCKET, CDN, CURSOR_SECRET, make_record
-from tests.api.fakes import FakeQueue, FakeStore
-from tests.fakes import FakeReader
+from tests.fakes.api import FakeQueue, FakeStore
+from tests.fakes.records import FakeReader
 
 pytestmark = pytest.mark.unit
 
@@ -170,26 +170,3 @@ def test_missing_setting_is_named(environment: None, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("IMGPIPE_CDN_BASE_URL")
     with pytest.raises(ConfigError, match="IMGPIPE_CDN_BASE_URL"):
         api.handler.lambda_handler(load_event("apigw_get_healthz"), FakeContext())
-
-
-@pytest.mark.integration
-def test_real_adapters_from_the_environment(environment: None, monkeypatch) -> None:
-    """No overrides: the handler builds its DynamoDB repository from the settings (moto)."""
-    from moto import mock_aws
-
-    from processor.aws.dynamo import serialize, to_item
-    from tests.api.aws import client, create_table
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    with mock_aws():
-        dynamodb = client("dynamodb", None)
-        create_table(dynamodb, "imgpipe-images")
-        dynamodb.put_item(TableName="imgpipe-images", Item=serialize(to_item(RECORD)))
-        status, _, body = invoke(load_event("apigw_get_image_unknown"))
-        assert status == 404
-        event = load_event("apigw_get_image")
-        del event["headers"]["if-none-match"]
-        status, _, body = invoke(event)
-    assert status == 200 and body["id"] == RECORD.id and body["width"] == 4000

@@ -13,8 +13,8 @@ from processor.core.errors import TransientError
 from processor.core.messages import reprocess_message
 from processor.core.record import Status
 from tests.api.conftest import BUCKET, CDN, make_record, make_settings, wire
-from tests.api.fakes import FakeQueue, FakeStore
-from tests.fakes import FakeReader
+from tests.fakes.api import FakeQueue, FakeStore
+from tests.fakes.records import FakeReader
 
 pytestmark = pytest.mark.unit
 

@@ -21,9 +21,9 @@ from processor.aws.dynamo import DynamoImageRepository, serialize, to_item
 from processor.core.keys import image_id
 from processor.core.messages import reprocess_message
 from processor.core.record import ImageRecord, Status
-from tests.api.aws import client
 from tests.api.conftest import API_KEY, make_record, stack_settings
 from tests.api.test_images import assert_problem
+from tests.aws import client
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("api-moto")]
 

@@ -13,8 +13,8 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from tests.api.conftest import API_KEY, make_record, make_settings, wire
-from tests.api.fakes import FakeQueue, FakeStore
-from tests.fakes import FakeReader
+from tests.fakes.api import FakeQueue, FakeStore
+from tests.fakes.records import FakeReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

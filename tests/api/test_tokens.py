@@ -1,5 +1,5 @@
 """api/tokens.py against a real issuer on loopback: the checks API Gateway's JWT authoriser
-makes, where the local stack's tests (tests/local/test_tokens.py) do not reach."""
+makes, where the local stack's tests (tests/cli/test_tokens.py) do not reach."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from api.problems import ServiceUnavailable
 from api.tokens import InvalidToken, TokenVerifier
-from processor.local.oidc import LOCAL_AUDIENCE, LocalIssuer
+from cli.local.oidc import LOCAL_AUDIENCE, LocalIssuer
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

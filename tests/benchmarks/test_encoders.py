@@ -13,7 +13,7 @@ from benchmarks import summary
 from benchmarks.corpus import Input
 from benchmarks.encoders import at_equal_quality, ssim, tradeoff_inputs
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 
 def _noisy(x: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from benchmarks import readme
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_readme_table_is_the_last_runs_targets() -> None:

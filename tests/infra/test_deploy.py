@@ -343,7 +343,7 @@ def test_tag_is_the_commit_unless_what_goes_into_the_images_changed(tmp_path: Pa
     _git(tmp_path, "init", "-q")
     (tmp_path / "processor").mkdir()
     (tmp_path / "processor" / "service.py").write_text("one")
-    _git(tmp_path, "add", "processor/service.py")
+    _git(tmp_path, "add", "processor/service/images.py")
     _git(tmp_path, "commit", "-q", "-m", "one")
     sha = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True, text=True

@@ -252,11 +252,17 @@ def test_processor_outcomes_are_alarmed_over_every_dimension(
 def test_processor_errors_alarm_does_not_promise_whole_batch_failures(
     template: dict[str, Any],
 ) -> None:
-    # BatchProcessor(raise_on_entire_batch_failure=False): a batch whose every message failed
-    # returns normally, so Lambda's Errors never counts it.
-    from processor import handler
+    # A batch whose every message failed returns normally (every message in
+    # batchItemFailures), so Lambda's Errors never counts it.
+    from processor.entrypoints.batch import run_batch
 
-    assert handler.batch.raise_on_entire_batch_failure is False
+    def fail(record: Any, turn: Any) -> None:
+        raise RuntimeError("every message fails")
+
+    records = [{"messageId": "a"}, {"messageId": "b"}]
+    for workers in (1, 2):
+        response = run_batch(records, fail, workers=workers)
+        assert response == {"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]}
     description = props(template, "ProcessorErrorsAlarm")["AlarmDescription"]
     assert "batch failed" not in description
     assert "whole" in description
@@ -267,8 +273,8 @@ def test_processor_errors_alarm_does_not_promise_whole_batch_failures(
 
 def _emitted_metrics() -> dict[str, set[str]]:
     """Metric name -> dimension names, from the processor's and API's code (EMF via
-    Powertools: ``metrics.add_metric(name=...)``, ``single_metric`` through ``_count``)."""
-    from processor import handler
+    Powertools: ``metrics.add_metric(name=...)``, ``single_metric`` through ``count``)."""
+    from processor.entrypoints import outcomes
 
     found: dict[str, set[str]] = {}
     for path in sorted((ROOT / "processor").rglob("*.py")) + sorted((ROOT / "api").rglob("*.py")):
@@ -280,17 +286,17 @@ def _emitted_metrics() -> dict[str, set[str]]:
             callee = callee or (node.func.id if isinstance(node.func, ast.Name) else None)
             keywords = {k.arg: k.value for k in node.keywords}
             name: Any = None
-            dimensions = {"service"}  # Metrics(service=...) and _count's default dimension
+            dimensions = {"service"}  # Metrics(service=...) and count's default dimension
             if callee in ("add_metric", "single_metric"):
                 name = keywords.get("name")
-            elif callee == "_count" and node.args:
+            elif callee == "count" and node.args:
                 name = node.args[0]
                 dimension = keywords.get("dimension")
                 if isinstance(dimension, ast.Tuple) and isinstance(dimension.elts[0], ast.Constant):
                     dimensions.add(str(dimension.elts[0].value))
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
                 found.setdefault(name.value, set()).update(dimensions)
-    assert handler.NAMESPACE == "imgpipe"
+    assert outcomes.NAMESPACE == "imgpipe"
     return found
 
 

@@ -1,17 +1,16 @@
-"""infra/template.py: the loader of short-form tags, resolve(), and helpers boto3 accepts."""
+"""infra/template.py: the loader of short-form tags, resolve(), subsets and references."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from infra import template as tpl
 from processor.core.errors import UnresolvedReference
+
+pytestmark = pytest.mark.unit
 
 SHORT_FORM = """
 Parameters:
@@ -49,7 +48,6 @@ def short_form(tmp_path: Path) -> dict[str, Any]:
     return tpl.load_template(path)
 
 
-@pytest.mark.unit
 def test_short_form_tags_load_as_long_form(short_form: dict[str, Any]) -> None:
     p = short_form["Resources"]["Thing"]["Properties"]
     assert p["A"] == {"Ref": "Size"}
@@ -60,7 +58,6 @@ def test_short_form_tags_load_as_long_form(short_form: dict[str, Any]) -> None:
     assert short_form["Conditions"]["IsSlow"] == {"Fn::Not": [{"Condition": "IsFast"}]}
 
 
-@pytest.mark.unit
 def test_resolve_substitutes_refs_defaults_conditions_and_drops_no_value(
     short_form: dict[str, Any],
 ) -> None:
@@ -80,7 +77,6 @@ def test_resolve_substitutes_refs_defaults_conditions_and_drops_no_value(
         tpl.resolve(p["C"], refs, short_form)
 
 
-@pytest.mark.unit
 def test_references_and_subset_drop_what_refers_to_left_out_resources(
     short_form: dict[str, Any],
 ) -> None:
@@ -90,7 +86,6 @@ def test_references_and_subset_drop_what_refers_to_left_out_resources(
     assert tpl.subset_template(short_form, ["AWS::SQS::Queue"])["Resources"] == {}
 
 
-@pytest.mark.unit
 def test_real_template_subset_keeps_the_data_plane(template: dict[str, Any]) -> None:
     sub = tpl.subset_template(
         template, ["AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::S3::Bucket"]
@@ -110,58 +105,14 @@ def test_real_template_subset_keeps_the_data_plane(template: dict[str, Any]) -> 
     assert template["Resources"]["Bucket"]["DependsOn"] == "QueuePolicy"
 
 
-@pytest.mark.unit
 def test_load_template_returns_an_independent_copy() -> None:
     first = tpl.load_template()
     first["Resources"].clear()
     assert tpl.load_template()["Resources"]
 
 
-@pytest.mark.unit
 def test_handlers_lists_both_functions() -> None:
     assert tpl.handlers() == {
-        "ProcessorFunction": "processor.handler.lambda_handler",
+        "ProcessorFunction": "processor.entrypoints.handler.lambda_handler",
         "ApiFunction": "api.handler.lambda_handler",
     }
-
-
-@pytest.mark.integration
-def test_helper_outputs_are_valid_boto3_input(aws_env: None) -> None:
-    """What the local stack does with these helpers works against moto as-is."""
-    with mock_aws():
-        ddb = boto3.client("dynamodb")
-        ddb.create_table(TableName="images", **tpl.table_definition())
-        table = ddb.describe_table(TableName="images")["Table"]
-        assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
-            "by_created",
-            "by_state",
-            "by_sha256",
-            "by_uploader",
-        }
-
-        sqs = boto3.client("sqs")
-        settings = tpl.queue_settings()
-        dlq = sqs.create_queue(QueueName="dlq", Attributes=settings.dlq_attributes())["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        queue = sqs.create_queue(QueueName="q", Attributes=settings.queue_attributes(dlq_arn))
-        attrs = sqs.get_queue_attributes(QueueUrl=queue["QueueUrl"], AttributeNames=["All"])[
-            "Attributes"
-        ]
-        assert attrs["VisibilityTimeout"] == str(settings.visibility_timeout)
-        assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn
-        queue_arn = attrs["QueueArn"]
-
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="uploads")
-        config = tpl.notification_filter().queue_configuration(queue_arn)
-        s3.put_bucket_notification_configuration(
-            Bucket="uploads", NotificationConfiguration={"QueueConfigurations": [config]}
-        )
-        (stored,) = s3.get_bucket_notification_configuration(Bucket="uploads")[
-            "QueueConfigurations"
-        ]
-        assert stored["QueueArn"] == queue_arn
-        assert set(stored["Events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
-        assert stored["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "raw/"}]

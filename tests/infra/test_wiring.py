@@ -324,7 +324,8 @@ def test_functions_run_their_image_on_the_chosen_architecture(
     assert function["Architectures"] == [{"Ref": "Architecture"}]
     assert template["Parameters"]["Architecture"]["AllowedValues"] == ["arm64", "x86_64"]
     assert function["TracingConfig"] == {"Mode": "Active"}
-    assert tpl.function_spec(name, template=template).handler == f"{name}.handler.lambda_handler"
+    handler = {"processor": "processor.entrypoints.handler", "api": "api.handler"}[name]
+    assert tpl.function_spec(name, template=template).handler == f"{handler}.lambda_handler"
 
 
 def test_processor_environment(template: dict[str, Any]) -> None:

@@ -1,0 +1,112 @@
+"""Composition root of the processor Lambda: settings -> clients -> adapters -> service.
+
+Built once per container, on the first invocation (``get_container``), and reused by every
+invocation after it. Nothing heavy is imported at module level, so importing the handler
+stays fast; boto3 and pyvips load when the container is built.
+
+Tests: ``reset()`` drops the cached container (the next call builds from the environment
+again); ``reset(build(settings, engine=...))`` installs one they built themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.aws.dynamo import DynamoImageRepository
+    from processor.aws.s3 import S3ObjectStore
+    from processor.core.ports import ImageEngine
+    from processor.core.settings import AwsSettings
+    from processor.entrypoints.settings import ProcessorSettings
+    from processor.service.images import ProcessorService
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: ProcessorSettings
+    s3_client: Any  # exposed so tests can hook botocore events (fault injection)
+    dynamodb_client: Any
+    store: S3ObjectStore
+    repo: DynamoImageRepository
+    engine: ImageEngine
+    service: ProcessorService
+
+
+_container: Container | None = None
+
+
+def get_container() -> Container:
+    """The container of this process, built from the environment on first use."""
+    global _container
+    if _container is None:
+        from processor.core.settings import load
+        from processor.entrypoints.settings import ProcessorSettings
+
+        _container = build(load(ProcessorSettings))  # ConfigError names a wrong variable
+    return _container
+
+
+def reset(container: Container | None = None) -> None:
+    global _container
+    _container = container
+
+
+def aws_clients(settings: AwsSettings, *services: str) -> list[Any]:
+    """boto3 clients for ``services`` where ``settings`` say (IMGPIPE_ENDPOINT_URL: local
+    stack, tests); the attempt count comes from AWS_MAX_ATTEMPTS when set."""
+    from processor.aws.clients import aws_client
+
+    return [
+        aws_client(name, region=settings.region, endpoint_url=settings.endpoint_url)
+        for name in services
+    ]
+
+
+def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> Container:
+    from processor.aws.dynamo import DynamoImageRepository
+    from processor.aws.s3 import S3ObjectStore
+    from processor.service.images import ProcessorService
+
+    s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")
+    cdn = None
+    if settings.distribution_id:
+        from processor.aws.cloudfront import CloudFrontInvalidator
+
+        (cloudfront_client,) = aws_clients(settings, "cloudfront")
+        cdn = CloudFrontInvalidator(cloudfront_client, settings.distribution_id)
+    if engine is None:
+        from processor.entrypoints import scratch
+        from processor.imaging.engine import Engine
+
+        # A small (default: no) libvips operation cache: warm containers live for hours and
+        # each upload is seen once. MALLOC_ARENA_MAX=2 is set in the function's environment
+        # (infra/template.yaml): glibc reads it at process start, so it cannot be set here.
+        # Spool files go to this process's own directory; what a stopped invocation left in
+        # /tmp is removed first, so ephemeral storage sized for one upload has room for it.
+        engine = Engine(
+            settings.engine_config,
+            cache_max=settings.vips_cache_max,
+            tmp_dir=str(scratch.claim(room_for=settings.max_input_bytes).directory),
+        )
+    store = S3ObjectStore(s3_client)
+    repo = DynamoImageRepository(dynamodb_client, settings.table, settings.list_shards)
+    service = ProcessorService(
+        store=store,
+        repo=repo,
+        engine=engine,
+        cdn=cdn,
+        config=settings.engine_config,
+        bucket=settings.bucket,
+        raw_prefix=settings.raw_prefix,
+        public_prefix=settings.public_prefix,
+    )
+    return Container(
+        settings=settings,
+        s3_client=s3_client,
+        dynamodb_client=dynamodb_client,
+        store=store,
+        repo=repo,
+        engine=engine,
+        service=service,
+    )

@@ -1,0 +1,91 @@
+"""The processor Lambda's settings (IMGPIPE_*), validated once at cold start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, model_validator
+
+from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
+from processor.core.settings import AwsSettings
+
+# Lambda gives a function CPU in proportion to its memory: one whole vCPU at 1,769 MB, a
+# second only above it. At or below it, a second image in flight would only share the core.
+ONE_VCPU_MB = 1769
+
+
+class ProcessorSettings(AwsSettings):
+    """The processor Lambda's settings."""
+
+    # JSON list of renditions, e.g. '[{"name":"thumb","folder":"thumbs","width":320,...}]'.
+    renditions: tuple[RenditionSpec, ...] | None = None
+    max_input_bytes: int = Field(Limits().max_input_bytes, ge=1)
+    max_pixels: int = Field(Limits().max_pixels, ge=1)
+    max_pixels_whole: int = Field(Limits().max_pixels_whole, ge=1)
+    max_dimension: int = Field(Limits().max_dimension, ge=1)
+    max_frames: int = Field(Limits().max_frames, ge=1)
+    # libvips operation cache: warm containers live long, so keep it small.
+    vips_cache_max: int = Field(0, ge=0)
+    # The function's memory in MB, as Lambda sets it. Unset (outside Lambda, without the
+    # local stack): no memory budget per image.
+    function_memory_mb: int | None = Field(
+        None, ge=128, validation_alias="AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+    )
+    # MB of the function kept for the runtime (Python, boto3, Powertools, libvips itself:
+    # about 150 MB once warm) and the S3 bodies in flight; the rest is shared by the images.
+    memory_reserve_mb: int = Field(256, ge=0)
+    # Images one invocation works on at once on a multi-vCPU function: the next image decodes
+    # while this one's last (largest) encode runs (entrypoints/batch.py). Each gets an equal
+    # share of the memory. A function of ONE_VCPU_MB or less runs one at a time whatever it says.
+    images_at_once: int = Field(2, ge=1, le=16)
+    # Seconds one image may compute; the handler starts an image only with this much time
+    # left in the invocation (plus time_reserve_s), so the default fits the 120 s timeout.
+    image_time_budget_s: float = Field(30.0, gt=0)
+    # Seconds kept back per image for S3 reads and writes and the DynamoDB commit.
+    time_reserve_s: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _memory_left(self) -> ProcessorSettings:
+        memory = self.function_memory_mb
+        if memory is not None and memory <= self.memory_reserve_mb:
+            raise ValueError(
+                f"IMGPIPE_MEMORY_RESERVE_MB ({self.memory_reserve_mb}) leaves nothing of the "
+                f"function's {memory} MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) for images"
+            )
+        return self
+
+    @property
+    def images_in_flight(self) -> int:
+        """Images the handler really runs at once: ``images_at_once``, or 1 on one vCPU."""
+        memory = self.function_memory_mb
+        if memory is not None and memory <= ONE_VCPU_MB:
+            return 1
+        return self.images_at_once
+
+    @property
+    def image_memory_bytes(self) -> int | None:
+        """What one image may use: the function's memory less the reserve, shared by the
+        images in flight (so two overlapping images never need more than the function has)."""
+        if self.function_memory_mb is None:
+            return None
+        share = (self.function_memory_mb - self.memory_reserve_mb) // self.images_in_flight
+        return share * MiB
+
+    # The CloudFront distribution in front of the public prefix: a deleted image's paths are
+    # invalidated there. Unset: no CDN to tell (tests, a bare bucket).
+    distribution_id: str | None = Field(None, min_length=1)
+
+    @cached_property
+    def engine_config(self) -> EngineConfig:
+        limits = Limits(
+            max_input_bytes=self.max_input_bytes,
+            max_pixels=self.max_pixels,
+            max_pixels_whole=self.max_pixels_whole,
+            max_dimension=self.max_dimension,
+            max_frames=self.max_frames,
+            max_image_memory=self.image_memory_bytes,
+            max_seconds=self.image_time_budget_s,
+        )
+        if self.renditions is None:
+            return EngineConfig(limits=limits)
+        return EngineConfig(renditions=self.renditions, limits=limits)

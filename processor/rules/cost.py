@@ -1,0 +1,130 @@
+"""What one image costs to decode, from its header alone: a pure estimate of peak memory.
+
+The same pixel count costs very different memory by format, because of how libvips (8.18)
+decodes each one on the engine's path (``thumbnail`` with shrink-on-load, then one copy in
+memory of the largest rendition):
+
+- **streamed**: baseline JPEG (libjpeg scales by 1/2, 1/4 or 1/8 while decoding), PNG and
+  TIFF (a few thousand rows in flight), WebP (libwebp decodes straight to the reduced size;
+  only an alpha plane is held at full size). A 289 MP PNG peaks near 180 MB.
+- **whole**: GIF (libnsgif's 4-byte canvas of the frame, plus libvips' copy), AVIF and HEIC
+  (libheif's planes and its interleaved output), progressive JPEG (the whole image's DCT
+  coefficients, 2 bytes a sample) and interlaced PNG (Adam7 needs every pass). A flat
+  17000x17000 GIF of 196 KB peaks near 1.4 GB.
+
+Every image also pays for its output: the decoded copy at the largest rendition's size, the
+renditions derived from it and the encoders' buffers (``OUTPUT_BYTES_PER_PIXEL``); AVIF's
+encoder (libaom) adds more.
+
+The coefficients were fitted to peak RSS measured above the engine's own baseline (the
+command is in docs/processor.md) and rounded up: the estimate is meant to be above the real
+peak, within about twice it. tests/processor/rules/test_cost.py measures real decodes against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processor.core.formats import BY_NAME
+from processor.rules.header import Header
+
+# Lambda's "MB" of function memory is a MiB: the same unit here, in estimates and messages.
+MB = 1024 * 1024
+# Buffers, libvips' per-thread state and the placeholder: paid by every image.
+FIXED_BYTES = 16 * MB
+# Per pixel of the one decoded copy (the largest rendition's size): the copy itself (3-4 B),
+# the smaller renditions, the sRGB conversion and the JPEG/WebP encoders' working buffers.
+OUTPUT_BYTES_PER_PIXEL = 16
+# libaom's working set per pixel of an AVIF rendition (measured: ~100 MB at 2048x2048).
+AVIF_BYTES_PER_PIXEL = 32
+# Rows of input a streamed decode keeps in flight (strip caches, the shrink's window, more
+# while threads wait on a loaded machine).
+STREAMED_ROWS = 3_500
+# Whole decodes, per pixel of the first frame.
+GIF_BYTES_PER_PIXEL = 5  # libnsgif canvas (RGBA) + libvips' frame
+AVIF_DECODE_BYTES_PER_PIXEL = 16  # per sample byte: libvips' heifload, planes and copies
+HEIC_BYTES_PER_PIXEL = 5  # per sample byte: pi-heif's interleaved RGB(A) output, libvips' copy
+PROGRESSIVE_JPEG_BYTES_PER_SAMPLE = 2  # a 16-bit DCT coefficient per sample
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The estimated peak memory of one image, and how its format is decoded."""
+
+    memory_bytes: int
+    whole: bool  # the decoder holds the whole first frame (then stricter pixel limits apply)
+    how: str  # for people: "GIF is decoded whole", "PNG is streamed"
+    decode_pixels: int  # pixels the decoder produces: its work, before the renditions
+
+
+def jpeg_shrink(src_w: int, src_h: int, decode_w: int, decode_h: int) -> int:
+    """The shrink libjpeg applies while decoding (1, 2, 4 or 8) for this decode size."""
+    factor = min(src_w / max(1, decode_w), src_h / max(1, decode_h))
+    shrink = 1
+    while shrink < 8 and shrink * 2 <= factor:
+        shrink *= 2
+    return shrink
+
+
+# libheif decodes the primary image whole: through pi-heif for HEIC (straight to interleaved
+# RGB), through libvips' heifload for AVIF (planes, then copies).
+HEIF_FORMATS = frozenset({"heic", "avif", "heif"})
+
+
+def decoded_whole(header: Header) -> tuple[bool, str]:
+    """Whether the format (as this header describes it) is decoded whole, and the reason."""
+    known = BY_NAME.get(header.format)
+    name = known.label if known is not None else header.format.upper()
+    if header.format == "gif" or header.format in HEIF_FORMATS:
+        return True, f"{name} is decoded whole"
+    if header.format == "jpeg" and header.interlaced:
+        return True, "a progressive JPEG is decoded whole"
+    if header.format == "png" and header.interlaced:
+        return True, "an interlaced PNG is decoded whole"
+    if header.format == "webp":
+        return False, "WebP is decoded at the reduced size"
+    return False, f"{name} is streamed"
+
+
+def estimate(header: Header, decode_w: int, decode_h: int, *, avif_pixels: int = 0) -> Cost:
+    """Peak memory of decoding ``header``'s image to ``decode_w`` x ``decode_h`` and encoding
+    its renditions (``avif_pixels``: pixels of the largest AVIF rendition, 0 without AVIF)."""
+    w, h = header.width, header.height
+    pixels = w * h
+    bands = max(1, header.bands)
+    sample = max(1, header.sample_bytes)
+    whole, how = decoded_whole(header)
+    decode_pixels = pixels
+    if header.format == "gif":
+        source = GIF_BYTES_PER_PIXEL * pixels
+    elif header.format == "heic":
+        source = HEIC_BYTES_PER_PIXEL * sample * pixels
+    elif header.format in HEIF_FORMATS:
+        source = AVIF_DECODE_BYTES_PER_PIXEL * sample * pixels
+    elif header.format == "jpeg" and header.interlaced:
+        source = PROGRESSIVE_JPEG_BYTES_PER_SAMPLE * bands * pixels
+    elif header.format == "jpeg":
+        shrink = jpeg_shrink(w, h, decode_w, decode_h)
+        decode_pixels = -(-w // shrink) * -(-h // shrink)
+        source = STREAMED_ROWS * -(-w // shrink) * bands * sample
+    elif header.format == "png" and header.interlaced:
+        source = bands * sample * pixels
+    elif header.format == "webp":
+        decode_pixels = decode_w * decode_h
+        source = pixels if header.has_alpha else 0  # the alpha plane, at full size
+    else:  # PNG, TIFF: rows of the full width in flight
+        source = STREAMED_ROWS * w * bands * sample
+    memory = (
+        FIXED_BYTES
+        + source
+        + OUTPUT_BYTES_PER_PIXEL * decode_w * decode_h
+        + AVIF_BYTES_PER_PIXEL * avif_pixels
+    )
+    return Cost(memory_bytes=memory, whole=whole, how=how, decode_pixels=decode_pixels)
+
+
+def human_bytes(n: int) -> str:
+    """Bytes for people, in Lambda's units: 600 * MB -> '600 MB', 1300 * MB -> '1.3 GB'."""
+    if n >= 1024 * MB:
+        return f"{n / (1024 * MB):.1f} GB"
+    return f"{max(1, round(n / MB))} MB"

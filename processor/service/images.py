@@ -1,0 +1,506 @@
+"""What one object event does to the world: the processor's use cases, on ports only.
+
+``decide.py`` says what to do; this module does it. Order of effects, chosen so that a crash
+or a retry at any point leaves nothing wrong:
+
+1. renditions are written under new, content-versioned keys (nothing points at them yet);
+2. the record is saved as done, conditional on the S3 sequencer (a stale event loses here
+   and removes what it wrote in step 1);
+3. only then are the renditions of the version it replaced deleted.
+
+A failure before step 2 never marks anything done; the queue retries the message and the
+same keys are written again. Deletes work the same way: the record becomes a tombstone
+first, then the renditions it listed are removed, then every version of the original and of
+the renditions is erased and the CDN told to forget them (``erase.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from processor.core.config import EngineConfig, check_bytes
+from processor.core.errors import (
+    EmptyImage,
+    ImageRejected,
+    SourceMissing,
+    StaleEvent,
+    TransientError,
+)
+from processor.core.events import Kind, ObjectEvent
+from processor.core.keys import image_id, rendition_folder
+from processor.core.ports import (
+    IMMUTABLE,
+    CdnInvalidator,
+    ImageEngine,
+    ImageRepository,
+    ObjectStore,
+    SourceObject,
+    Spooled,
+)
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo
+from processor.rules.decide import (
+    Donor,
+    Reason,
+    Reuse,
+    Skip,
+    Unchanged,
+    admit,
+    decide,
+    decide_removal,
+    screen,
+)
+from processor.service.erase import Eraser
+
+log = logging.getLogger(__name__)
+
+
+class Action(StrEnum):
+    done = "done"  # the record is done (renditions derived or reused)
+    failed = "failed"  # the image itself is bad: the record is failed, the message is done
+    deleted = "deleted"  # the source was removed: renditions deleted, record marked deleted
+    skipped = "skipped"  # nothing changed; ``reason`` says why
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one event did; the handler turns it into log lines and metrics."""
+
+    action: Action
+    image_id: str
+    reason: Reason
+    error: ErrorInfo | None = None
+    input_bytes: int = 0  # bytes of the source read (0 when it was not read)
+    output_bytes: int = 0  # bytes of renditions written or copied
+    processing_ms: float | None = None
+    reused_from: str | None = None  # the image whose renditions were copied (content dedupe)
+    # Renditions the record no longer lists but that could not be deleted (logged, counted).
+    orphaned: tuple[str, ...] = field(default_factory=tuple)
+
+
+# What the log says when an event is skipped (the outcome's reason is the stable part).
+_SKIP_NOTES = {
+    Reason.foreign_bucket: "refused: the event is for another bucket",
+    Reason.outside_raw_prefix: "refused: the key is not an upload under the raw prefix",
+    Reason.stale: "stale event dropped",
+    Reason.duplicate: "duplicate event: already applied",
+    Reason.recreated: "delete without order, but the object exists again: skipped",
+}
+_REFUSALS = (Reason.foreign_bucket, Reason.outside_raw_prefix)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """Renditions now under this image's keys, and where they came from."""
+
+    renditions: list[RenditionInfo]
+    facts: ImageFacts | None
+    version: str
+    reused_from: str | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime) -> str:
+    """Fixed-width ISO 8601 UTC, so that strings sort as times (created_at is a sort key)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ProcessorService:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        repo: ImageRepository,
+        engine: ImageEngine,
+        config: EngineConfig,
+        bucket: str,
+        raw_prefix: str,
+        public_prefix: str,
+        cdn: CdnInvalidator | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.repo = repo
+        self.engine = engine
+        self.config = config
+        self.bucket = bucket
+        self.raw_prefix = raw_prefix
+        self.public_prefix = public_prefix
+        self.clock = clock
+        # Rendition PUTs go out together: four sequential round trips to S3 would add their
+        # latencies to every image. Clients are thread-safe; the pool lives with the service.
+        self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
+        self._eraser = Eraser(store=store, cdn=cdn, bucket=bucket, public_prefix=public_prefix)
+
+    # --- entry ---------------------------------------------------------------------------
+
+    def handle(self, event: ObjectEvent, *, time_budget_s: float | None = None) -> Outcome:
+        """Apply one event. Raises TransientError (retry); everything else is an Outcome.
+
+        ``time_budget_s``: the seconds the image may compute, when the caller has less time
+        than the configured budget (the handler: what is left of the invocation)."""
+        iid = image_id(event.bucket, event.key)
+        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
+        if refused is not None:
+            return self._skipped(refused, iid, expected=self.bucket)
+        if event.kind is Kind.removed:
+            return self._remove(event, iid)
+        return self._create(event, iid, time_budget_s)
+
+    # --- created / reprocess -------------------------------------------------------------
+
+    def _create(self, event: ObjectEvent, iid: str, time_budget_s: float | None) -> Outcome:
+        current = self.repo.get(iid)
+        skip = screen(event, current, self.config)
+        if skip is not None:
+            return self._skipped(skip, iid, current)
+        started = time.perf_counter()
+        try:
+            with ExitStack() as stack:
+                try:
+                    source = stack.enter_context(
+                        self.store.open(event.bucket, event.key, etag=event.etag)
+                    )
+                except StaleEvent:
+                    # Only here does StaleEvent mean "superseded": open() with the event's
+                    # ETag found other bytes, a newer upload whose own event is (or was)
+                    # processed. A StaleEvent later is a lost race, reported as one.
+                    log.info("the object was replaced since this event: skipped")
+                    return Outcome(Action.skipped, iid, Reason.superseded)
+                return self._apply(event, iid, current, source, started, time_budget_s)
+        except SourceMissing:
+            log.info("the object is gone: skipped (its delete event cleans up)")
+            return Outcome(Action.skipped, iid, Reason.source_missing)
+
+    def _apply(
+        self,
+        event: ObjectEvent,
+        iid: str,
+        current: ImageRecord | None,
+        source: SourceObject,
+        started: float,
+        time_budget_s: float | None = None,
+    ) -> Outcome:
+        """Read the bytes, decide, then derive, reuse or keep; a bad image is recorded failed."""
+        base = current or self._begin(event, iid, source.uploader)
+        # Where one image's time goes (ms): S3 read, engine decode and encode, S3 writes and
+        # the DynamoDB commit. Logged on "image done" and kept on the record.
+        timings: dict[str, float] = {}
+        try:
+            _check_size(source.size, self.config.limits.max_input_bytes)
+            mark = time.perf_counter()
+            with self.engine.spool(source.stream) as spooled:
+                timings["s3_read"] = _ms_since(mark)
+                decision = decide(
+                    event, base, spooled.sha256, self.config, self._donors(spooled.sha256)
+                )
+                if isinstance(decision, Skip):
+                    return self._skipped(decision, iid, base, input_bytes=source.size)
+                if isinstance(decision, Unchanged):
+                    return self._unchanged(base, event.sequencer, source.size)
+                made = self._reuse(decision) if isinstance(decision, Reuse) else None
+                if made is None:
+                    made = self._derive(
+                        event, iid, spooled, decision.version, timings, time_budget_s
+                    )
+        except ImageRejected as e:
+            return self._fail(event, base, e, source.size, started)
+        return self._done(event, base, made, source.size, started, timings)
+
+    def _begin(self, event: ObjectEvent, iid: str, uploader: str | None) -> ImageRecord:
+        try:
+            return self.repo.begin(
+                image_id=iid,
+                bucket=event.bucket,
+                source_key=event.key,
+                now=self._now(),
+                uploader=uploader,
+            )
+        except StaleEvent as e:
+            # The record another first sight created vanished before it could be read: a
+            # race, not a verdict on this event. Nothing was written; let the queue retry.
+            raise TransientError(f"first sight raced with a delete: {e.message}") from e
+
+    def _donors(self, sha256: str) -> Iterator[ImageRecord]:
+        """Records with the same bytes, queried only if ``decide`` gets as far as asking."""
+        yield from self.repo.find_by_sha256(sha256)
+
+    def _derive(
+        self,
+        event: ObjectEvent,
+        iid: str,
+        spooled: Spooled,
+        version: str,
+        timings: dict[str, float],
+        time_budget_s: float | None,
+    ) -> _Made:
+        """Decode once, encode every rendition, PUT them all (waiting for every PUT)."""
+        result = self.engine.process(
+            spooled,
+            image_id=iid,
+            versioned=True,
+            source_name=event.key,
+            time_budget_s=time_budget_s,
+        )
+        timings["decode"] = result.timings.get("decode", 0.0)
+        timings["encode"] = result.timings.get("encode", 0.0)
+        mark = time.perf_counter()
+        puts = [
+            self._uploads.submit(
+                self.store.put,
+                self.bucket,
+                self.public_prefix + output.info.key,
+                output.data,
+                content_type=output.info.content_type,
+                cache_control=IMMUTABLE,
+            )
+            for output in result.outputs
+        ]
+        # Every PUT is waited for (and its error raised) before anything is done.
+        errors = [e for e in (f.exception() for f in puts) if e is not None]
+        if errors:
+            raise errors[0]
+        timings["s3_write"] = _ms_since(mark)
+        return _Made(
+            renditions=[o.info for o in result.outputs],
+            facts=result.facts,
+            version=result.content_version or version,
+        )
+
+    def _reuse(self, decision: Reuse) -> _Made | None:
+        """A server-side copy per rendition instead of a decode and encodes.
+
+        A donor that vanishes mid-copy is abandoned (what was copied is removed) and the next
+        tried; None when none is left, and the image is derived after all.
+        """
+        for donor in decision.donors:
+            if self._copy(donor):
+                return _Made(
+                    renditions=[c.rendition for c in donor.copies],
+                    facts=donor.record.facts,
+                    version=decision.version,
+                    reused_from=donor.record.id,
+                )
+        return None
+
+    def _copy(self, donor: Donor) -> bool:
+        copied: list[str] = []
+        try:
+            for copy in donor.copies:
+                self.store.copy(
+                    self.bucket,
+                    self.public_prefix + copy.source_key,
+                    self.public_prefix + copy.rendition.key,
+                    content_type=copy.rendition.content_type,
+                    cache_control=IMMUTABLE,
+                )
+                copied.append(copy.rendition.key)
+        except SourceMissing:
+            log.info("dedupe donor vanished mid-copy", extra={"donor": donor.record.id})
+            self._delete_quietly(copied)
+            return False
+        return True
+
+    def _done(
+        self,
+        event: ObjectEvent,
+        base: ImageRecord,
+        made: _Made,
+        size: int,
+        started: float,
+        timings: dict[str, float],
+    ) -> Outcome:
+        record = base.done(
+            now=self._now(),
+            sequencer=event.sequencer,
+            config_version=self.config.version,
+            content_version=made.version,
+            facts=made.facts,
+            renditions=made.renditions,
+            processing_ms=_ms_since(started),
+            timings=timings,
+        )
+        mark = time.perf_counter()
+        committed = self._commit(record, [r.key for r in made.renditions])
+        timings["dynamodb"] = _ms_since(mark)
+        if committed is None:
+            return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
+        log.info(
+            "image done",
+            extra={
+                "renditions": len(made.renditions),
+                "reused_from": made.reused_from,
+                "ms": record.processing_ms,
+                "timings": timings,
+            },
+        )
+        return Outcome(
+            Action.done,
+            base.id,
+            Reason.reused if made.reused_from else Reason.derived,
+            input_bytes=size,
+            output_bytes=sum(r.bytes for r in made.renditions),
+            processing_ms=record.processing_ms,
+            reused_from=made.reused_from,
+            orphaned=committed,
+        )
+
+    def _unchanged(self, base: ImageRecord, sequencer: str | None, size: int) -> Outcome:
+        """Same bytes, same config, already done: keep the renditions, move the order on."""
+        sequencer = sequencer or base.sequencer
+        if sequencer != base.sequencer:
+            advanced = base.model_copy(update={"sequencer": sequencer, "updated_at": self._now()})
+            try:
+                self.repo.save(advanced)
+            except StaleEvent:
+                return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
+        log.info("same bytes and config as the stored renditions: nothing to derive")
+        return Outcome(Action.skipped, base.id, Reason.unchanged, input_bytes=size)
+
+    def _fail(
+        self,
+        event: ObjectEvent,
+        base: ImageRecord,
+        error: ImageRejected,
+        size: int,
+        started: float,
+    ) -> Outcome:
+        """The image itself is bad: record why, keep the message from being retried."""
+        info = ErrorInfo(code=error.code, message=error.message)
+        record = base.failed(
+            now=self._now(),
+            sequencer=event.sequencer,
+            config_version=self.config.version,
+            error=info,
+            processing_ms=_ms_since(started),
+        )
+        committed = self._commit(record, written=[])
+        if committed is None:
+            return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
+        log.warning("image rejected", extra={"error_code": info.code, "error": info.message})
+        return Outcome(
+            Action.failed,
+            base.id,
+            Reason.rejected,
+            error=info,
+            input_bytes=size,
+            processing_ms=record.processing_ms,
+            orphaned=committed,
+        )
+
+    # --- removed -------------------------------------------------------------------------
+
+    def _remove(self, event: ObjectEvent, iid: str) -> Outcome:
+        current = self.repo.get(iid)
+        # Only an event without order needs S3's word (a stale check cannot apply to it).
+        exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
+        decision = decide_removal(event, current, object_exists=exists)
+        if isinstance(decision, Skip):
+            if decision.reason is Reason.duplicate:
+                # A redelivery, maybe after erasing failed: erasing again finds what is left.
+                self._erase(iid, event.key, current)
+            return self._skipped(decision, iid, current)
+        now = self._now()
+        base = current or ImageRecord.first_sight(
+            image_id=iid, bucket=event.bucket, source_key=event.key, now=now
+        )
+        record = base.deleted(now=now, sequencer=event.sequencer)
+        committed = self._commit(record, written=[])
+        if committed is None:
+            return Outcome(Action.skipped, iid, Reason.stale)
+        self._erase(iid, event.key, current)
+        log.info("image deleted")
+        return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
+
+    def _erase(self, iid: str, source_key: str, current: ImageRecord | None) -> None:
+        """Every version of the original and renditions, and the CDN's copies (erase.py).
+
+        The config's folders and the stored renditions' (a config change may have moved
+        them). Raises TransientError: the message is retried, and erasing resumes.
+        """
+        folders = {spec.folder for spec in self.config.renditions}
+        if current is not None:
+            folders.update(f for r in current.renditions if (f := rendition_folder(r.key)))
+        self._eraser.erase(iid, source_key, folders)
+
+    # --- shared --------------------------------------------------------------------------
+
+    def _skipped(
+        self,
+        skip: Skip,
+        iid: str,
+        current: ImageRecord | None = None,
+        *,
+        input_bytes: int = 0,
+        expected: str | None = None,
+    ) -> Outcome:
+        note = _SKIP_NOTES.get(skip.reason, f"skipped: {skip.reason}")
+        if skip.reason in _REFUSALS:
+            log.warning(note, extra={"expected": expected} if expected else None)
+        else:
+            stored = (
+                {"stored_sequencer": current.sequencer, "status": current.status}
+                if current is not None
+                else None
+            )
+            log.info(note, extra=stored)
+        return Outcome(Action.skipped, iid, skip.reason, input_bytes=input_bytes)
+
+    def _commit(self, record: ImageRecord, written: Sequence[str]) -> tuple[str, ...] | None:
+        """Save ``record``; then delete what it replaced. None when a newer state won.
+
+        Returns the rendition keys that should have been deleted but could not be (orphans).
+        """
+        try:
+            replaced = self.repo.save(record)
+        except StaleEvent:
+            # A newer event won the race: remove what this one wrote, unless the winner
+            # lists the same keys (same bytes and config give the same keys).
+            winner = self.repo.get(record.id)
+            keep = {r.key for r in winner.renditions} if winner else set()
+            log.info("a newer event was applied first: this one is dropped")
+            self._delete_quietly(k for k in written if k not in keep)
+            return None
+        if replaced is None:
+            return ()
+        keep = {r.key for r in record.renditions}
+        return self._delete_quietly(r.key for r in replaced.renditions if r.key not in keep)
+
+    def _delete_quietly(self, keys: Iterable[str]) -> tuple[str, ...]:
+        """Delete renditions no record lists. Best effort: the record is already right.
+
+        A failure here is logged (with the keys) rather than retried, because a retry could
+        not find these keys again: the record that listed them has been replaced.
+        """
+        relative = tuple(dict.fromkeys(keys))
+        if not relative:
+            return ()
+        try:
+            self.store.delete(self.bucket, [self.public_prefix + k for k in relative])
+        except TransientError as e:
+            log.warning("renditions left orphaned", extra={"keys": relative, "error": e.message})
+            return relative
+        return ()
+
+    def _now(self) -> str:
+        return timestamp(self.clock())
+
+
+def _check_size(size: int, limit: int) -> None:
+    """From Content-Length, before a byte is read: refuse cheaply what the engine would."""
+    if size == 0:
+        raise EmptyImage("the upload is empty (0 bytes)")
+    check_bytes(size, limit)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
