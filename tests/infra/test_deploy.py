@@ -21,8 +21,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import deploy, preflight
 from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.cli import main
+from infra.deploy.images import DockerCli, build_args
+from infra.deploy.plan import make_plan, stack_parameters, template_defaults
+from infra.deploy.source import git_tag
 from infra.errors import DeployError
 from infra.registry import OCI_ARCHITECTURES, PushedImage
 from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES, REGION, ROOT
@@ -150,7 +154,7 @@ def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
     out = io.StringIO()
     if isinstance(builder, FakeBuilder):
         kwargs.setdefault("manifests", builder)
-    code = deploy.main(argv, builder=builder, out=out, **kwargs)
+    code = main(argv, builder=builder, out=out, **kwargs)
     return code, out.getvalue()
 
 
@@ -306,7 +310,7 @@ def test_a_new_stack_without_alert_email_fails_before_building(
 
 @pytest.mark.unit
 def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
-    plan = deploy.make_plan(
+    plan = make_plan(
         stack_name="imgpipe",
         region=REGION,
         account=ACCOUNT,
@@ -316,14 +320,14 @@ def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
         extra_parameters={},
         alert_email=None,
     )
-    defaults = deploy.template_defaults(tpl.TEMPLATE_PATH)
+    defaults = template_defaults(tpl.TEMPLATE_PATH)
     previous = {"AlertEmail": "a@b.co", "ApiMemory": "1024", "ProcessorMemory": "2048", "Gone": "x"}
-    params = deploy.stack_parameters(plan, defaults, previous)
+    params = stack_parameters(plan, defaults, previous)
     kept = {p["ParameterKey"] for p in params if p.get("UsePreviousValue")}
     # ProcessorMemory equals its default (same value either way); Gone is no longer declared.
     assert kept == {"AlertEmail", "ApiMemory"}
     with pytest.raises(DeployError, match="AlertEmail"):
-        deploy.stack_parameters(plan, defaults, None)
+        stack_parameters(plan, defaults, None)
 
 
 # ------------------------------------------------------------------ git tag ------------------
@@ -348,24 +352,24 @@ def test_tag_is_the_commit_unless_what_goes_into_the_images_changed(tmp_path: Pa
     sha = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True, text=True
     ).stdout.strip()
-    assert deploy.git_tag(tmp_path) == sha
+    assert git_tag(tmp_path) == sha
     # A scratch file outside the build context does not change the images.
     (tmp_path / "notes.txt").write_text("scratch")
-    assert deploy.git_tag(tmp_path) == sha
+    assert git_tag(tmp_path) == sha
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     # An untracked module inside it does: it would be copied into the image.
     (tmp_path / "processor" / "new.py").write_text("new")
-    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+    assert git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
     (tmp_path / "processor" / "new.py").unlink()
     (tmp_path / "processor" / "service.py").write_text("two")
-    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+    assert git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
 
 
 @pytest.mark.unit
 def test_tag_without_a_commit_asks_for_one(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q")
     with pytest.raises(DeployError, match="--tag"):
-        deploy.git_tag(tmp_path)
+        git_tag(tmp_path)
 
 
 # ------------------------------------------------------------------ the real Docker calls ----
@@ -393,7 +397,7 @@ def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
     script, log = docker_stub
     monkeypatch.delenv("STUB_NO_ENGINE", raising=False)
     monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
-    cli = deploy.DockerCli(str(script))
+    cli = DockerCli(str(script))
     cli.build(
         dockerfile=ROOT / "docker" / "api.Dockerfile",
         context=ROOT,
@@ -424,13 +428,13 @@ def test_docker_cli_without_an_engine_says_so(
     script, _ = docker_stub
     monkeypatch.setenv("STUB_NO_ENGINE", "1")
     with pytest.raises(DeployError, match="no Docker engine"):
-        deploy.DockerCli(str(script)).push("r/api:t")
+        DockerCli(str(script)).push("r/api:t")
 
 
 @pytest.mark.unit
 def test_docker_cli_on_another_base_and_network_with_the_legacy_builder() -> None:
-    cli = deploy.DockerCli(base_image="mirror.example/lambda/python:3.12", network="host")
-    args = deploy.build_args(
+    cli = DockerCli(base_image="mirror.example/lambda/python:3.12", network="host")
+    args = build_args(
         ROOT / "docker" / "api.Dockerfile",
         ROOT,
         "r/api:t",
@@ -453,7 +457,7 @@ def test_docker_cli_on_another_base_and_network_with_the_legacy_builder() -> Non
 def test_default_tag_names_the_commit_and_the_architecture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(deploy, "git_tag", lambda: "0123456789ab")
+    monkeypatch.setattr("infra.deploy.cli.git_tag", lambda: "0123456789ab")
     code, out = run(
         ["deploy", "--dry-run", "--architecture", "x86_64"],
         NoDocker(),
