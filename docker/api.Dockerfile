@@ -36,7 +36,7 @@ COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
 ENV PYTHONDONTWRITEBYTECODE=1
 # Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
-# OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy.py).
+# OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy/plan.py).
 LABEL org.opencontainers.image.title="imgpipe-api" \
       org.opencontainers.image.description="FastAPI metadata and upload API behind API Gateway (AWS Lambda)" \
       org.opencontainers.image.licenses="MIT"

@@ -35,7 +35,7 @@ ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1
 # Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/processor"
-# OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy.py).
+# OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy/plan.py).
 LABEL org.opencontainers.image.title="imgpipe-processor" \
       org.opencontainers.image.description="SQS batches of S3 uploads to libvips renditions and DynamoDB records (AWS Lambda)" \
       org.opencontainers.image.licenses="MIT"

@@ -17,8 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import deploy, preflight
 from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.cli import main
+from infra.deploy.plan import _project_version
 from infra.registry import OCI_ARCHITECTURES, PushedImage, RegistryClient
 from tests.containers import MARKS
 from tests.containers.base import Base
@@ -70,7 +72,7 @@ def deployed(
     )
     out = io.StringIO()
     with mock_aws():
-        code = deploy.main(
+        code = main(
             [
                 "deploy",
                 "--registry", registry.host,
@@ -114,7 +116,7 @@ def test_deploy_pushes_both_images_and_checks_what_the_registry_holds(
         labels = image.labels
         assert labels["org.opencontainers.image.title"] == f"imgpipe-{name}"
         assert labels["org.opencontainers.image.licenses"] == "MIT"
-        assert labels["org.opencontainers.image.version"] == deploy._project_version()
+        assert labels["org.opencontainers.image.version"] == _project_version()
         revision = labels["org.opencontainers.image.revision"]
         assert image.uri.rpartition(":")[2] == f"{revision}-{base.architecture}"
         # Compressed in the registry: smaller than on disk, and never empty.

@@ -1,9 +1,8 @@
-"""`python -m infra.deploy`: the plan, the whole deploy against moto, and the Docker command lines.
+"""`python -m infra.deploy`: the plan, the tags, the options and the Docker command lines.
 
-Only Docker is replaced: ``FakeBuilder`` stands behind the ``ContainerBuilder`` interface and,
-like a real push, puts the image manifest into (moto's) ECR. ECR, STS and CloudFormation are
-moto's. The real ``DockerCli`` is checked separately against a stand-in `docker` executable
-that records its arguments, since these machines have the Docker client but no engine.
+The real ``DockerCli`` is checked against a stand-in `docker` executable that records its
+arguments, since these machines have the Docker client but no engine at this point
+(tests/infra/test_deploy_moto.py runs the whole deploy against moto).
 """
 
 from __future__ import annotations
@@ -12,20 +11,24 @@ import io
 import json
 import stat
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from infra import deploy, preflight
 from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.cli import main
+from infra.deploy.images import DockerCli, build_args
+from infra.deploy.plan import make_plan, stack_parameters, template_defaults
+from infra.deploy.source import git_tag
 from infra.errors import DeployError
 from infra.registry import OCI_ARCHITECTURES, PushedImage
-from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES, REGION, ROOT
+from tests.infra.conftest import ACCOUNT, REGION, ROOT
+
+pytestmark = pytest.mark.unit
 
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 MANIFEST = json.dumps(
@@ -124,20 +127,6 @@ class NoDocker:
         raise AssertionError("a dry run pushed")
 
 
-@pytest.fixture
-def moto_template(tmp_path: Path, template: dict[str, Any]) -> Path:
-    """The template less what moto's CloudFormation cannot create (CloudFront, HTTP API...)."""
-    path = tmp_path / "moto-template.json"
-    path.write_text(json.dumps(tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS)))
-    return path
-
-
-@pytest.fixture
-def aws(aws_env: None) -> Iterator[None]:
-    with mock_aws():
-        yield
-
-
 # An account past its first days: Lambda's default quota of 1000, nothing reserved.
 ESTABLISHED = preflight.AccountConcurrency(limit=1000, unreserved=1000)
 
@@ -150,14 +139,13 @@ def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
     out = io.StringIO()
     if isinstance(builder, FakeBuilder):
         kwargs.setdefault("manifests", builder)
-    code = deploy.main(argv, builder=builder, out=out, **kwargs)
+    code = main(argv, builder=builder, out=out, **kwargs)
     return code, out.getvalue()
 
 
 # ------------------------------------------------------------------ dry run ------------------
 
 
-@pytest.mark.unit
 def test_dry_run_prints_the_plan_and_touches_neither_aws_nor_docker() -> None:
     code, out = run(
         [
@@ -191,7 +179,6 @@ def test_dry_run_prints_the_plan_and_touches_neither_aws_nor_docker() -> None:
     assert "linux/amd64" in out
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -216,97 +203,8 @@ def test_bad_options_fail_before_anything_runs(
 # ------------------------------------------------------------------ against moto -------------
 
 
-@pytest.mark.integration
-def test_deploy_creates_repositories_pushes_images_and_creates_the_stack(
-    aws: None, moto_template: Path
-) -> None:
-    builder = FakeBuilder()
-    code, out = run(
-        [
-            "deploy",
-            "--tag",
-            "abc1234",
-            "--alert-email",
-            "ops@example.com",
-            "--template",
-            str(moto_template),
-        ],
-        builder,
-    )
-    assert code == 0, out
-    processor_uri = f"{REGISTRY}/imgpipe/processor:abc1234"
-    api_uri = f"{REGISTRY}/imgpipe/api:abc1234"
-
-    # ECR: both repositories, scanned on push, immutable tags.
-    ecr = boto3.client("ecr")
-    repos = {r["repositoryName"]: r for r in ecr.describe_repositories()["repositories"]}
-    assert set(repos) == {"imgpipe/processor", "imgpipe/api"}
-    for repo in repos.values():
-        assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
-        assert repo["imageTagMutability"] == "IMMUTABLE"
-
-    # Docker: logged in with ECR's token, then each image built for its Dockerfile and pushed.
-    assert builder.names() == ["login", "build", "push", "build", "push"]
-    login = builder.calls[0][1]
-    assert login["registry"] == REGISTRY and login["username"] == "AWS" and login["password"]
-    builds = {c["image"]: c for name, c in builder.calls if name == "build"}
-    assert builds[processor_uri]["dockerfile"] == ROOT / "docker" / "processor.Dockerfile"
-    assert builds[api_uri]["dockerfile"] == ROOT / "docker" / "api.Dockerfile"
-    assert {c["arch"] for c in builds.values()} == {"arm64"}
-    assert {c["context"] for c in builds.values()} == {ROOT}
-
-    # CloudFormation: the stack runs the pushed images.
-    cfn = boto3.client("cloudformation")
-    (stack,) = cfn.describe_stacks(StackName="imgpipe")["Stacks"]
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
-    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert params["ProcessorImageUri"] == processor_uri
-    assert params["ApiImageUri"] == api_uri
-    assert params["AlertEmail"] == "ops@example.com"
-    function = boto3.client("lambda").get_function(FunctionName="imgpipe-processor")
-    assert function["Code"]["ImageUri"] == processor_uri
-
-    # The outputs are printed.
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    assert outputs["BucketName"] == f"imgpipe-{ACCOUNT}-{REGION}"
-    for key, value in outputs.items():
-        assert key in out and value in out
-
-
-@pytest.mark.integration
-def test_redeploy_of_the_same_commit_skips_the_build_and_keeps_previous_parameters(
-    aws: None, moto_template: Path
-) -> None:
-    first = FakeBuilder()
-    args = ["deploy", "--tag", "abc1234", "--template", str(moto_template)]
-    assert run([*args, "--alert-email", "ops@example.com"], first)[0] == 0
-
-    again = FakeBuilder()
-    code, out = run([*args, "--parameter", "ProcessorMemory=3008"], again)
-    assert code == 0, out
-    # Same commit, immutable tag already in ECR: no Docker at all.
-    assert again.names() == []
-    assert "already in ECR" in out
-    (stack,) = boto3.client("cloudformation").describe_stacks(StackName="imgpipe")["Stacks"]
-    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert params["AlertEmail"] == "ops@example.com"  # not passed again, not reset
-    assert params["ProcessorMemory"] == "3008"
-
-
-@pytest.mark.integration
-def test_a_new_stack_without_alert_email_fails_before_building(
-    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    builder = FakeBuilder()
-    code, _ = run(["deploy", "--tag", "abc1234", "--template", str(moto_template)], builder)
-    assert code == 1
-    assert "--alert-email" in capsys.readouterr().err
-    assert builder.calls == []
-
-
-@pytest.mark.unit
 def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
-    plan = deploy.make_plan(
+    plan = make_plan(
         stack_name="imgpipe",
         region=REGION,
         account=ACCOUNT,
@@ -316,14 +214,14 @@ def test_update_parameters_keep_values_that_differ_from_the_default() -> None:
         extra_parameters={},
         alert_email=None,
     )
-    defaults = deploy.template_defaults(tpl.TEMPLATE_PATH)
+    defaults = template_defaults(tpl.TEMPLATE_PATH)
     previous = {"AlertEmail": "a@b.co", "ApiMemory": "1024", "ProcessorMemory": "2048", "Gone": "x"}
-    params = deploy.stack_parameters(plan, defaults, previous)
+    params = stack_parameters(plan, defaults, previous)
     kept = {p["ParameterKey"] for p in params if p.get("UsePreviousValue")}
     # ProcessorMemory equals its default (same value either way); Gone is no longer declared.
     assert kept == {"AlertEmail", "ApiMemory"}
     with pytest.raises(DeployError, match="AlertEmail"):
-        deploy.stack_parameters(plan, defaults, None)
+        stack_parameters(plan, defaults, None)
 
 
 # ------------------------------------------------------------------ git tag ------------------
@@ -338,34 +236,32 @@ def _git(repo: Path, *args: str) -> None:
     )
 
 
-@pytest.mark.unit
 def test_tag_is_the_commit_unless_what_goes_into_the_images_changed(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q")
     (tmp_path / "processor").mkdir()
     (tmp_path / "processor" / "service.py").write_text("one")
-    _git(tmp_path, "add", "processor/service/images.py")
+    _git(tmp_path, "add", "processor/service.py")
     _git(tmp_path, "commit", "-q", "-m", "one")
     sha = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True, text=True
     ).stdout.strip()
-    assert deploy.git_tag(tmp_path) == sha
+    assert git_tag(tmp_path) == sha
     # A scratch file outside the build context does not change the images.
     (tmp_path / "notes.txt").write_text("scratch")
-    assert deploy.git_tag(tmp_path) == sha
+    assert git_tag(tmp_path) == sha
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     # An untracked module inside it does: it would be copied into the image.
     (tmp_path / "processor" / "new.py").write_text("new")
-    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+    assert git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
     (tmp_path / "processor" / "new.py").unlink()
     (tmp_path / "processor" / "service.py").write_text("two")
-    assert deploy.git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
+    assert git_tag(tmp_path, now=lambda: when) == f"{sha}-dirty-20260102030405"
 
 
-@pytest.mark.unit
 def test_tag_without_a_commit_asks_for_one(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q")
     with pytest.raises(DeployError, match="--tag"):
-        deploy.git_tag(tmp_path)
+        git_tag(tmp_path)
 
 
 # ------------------------------------------------------------------ the real Docker calls ----
@@ -386,14 +282,13 @@ def docker_stub(tmp_path: Path) -> tuple[Path, Path]:
     return script, log
 
 
-@pytest.mark.unit
 def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
     docker_stub: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script, log = docker_stub
     monkeypatch.delenv("STUB_NO_ENGINE", raising=False)
     monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
-    cli = deploy.DockerCli(str(script))
+    cli = DockerCli(str(script))
     cli.build(
         dockerfile=ROOT / "docker" / "api.Dockerfile",
         context=ROOT,
@@ -417,20 +312,18 @@ def test_docker_cli_builds_for_lambda_and_logs_in_through_stdin(
     assert lines[3] == "argv: push r/api:t"
 
 
-@pytest.mark.unit
 def test_docker_cli_without_an_engine_says_so(
     docker_stub: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script, _ = docker_stub
     monkeypatch.setenv("STUB_NO_ENGINE", "1")
     with pytest.raises(DeployError, match="no Docker engine"):
-        deploy.DockerCli(str(script)).push("r/api:t")
+        DockerCli(str(script)).push("r/api:t")
 
 
-@pytest.mark.unit
 def test_docker_cli_on_another_base_and_network_with_the_legacy_builder() -> None:
-    cli = deploy.DockerCli(base_image="mirror.example/lambda/python:3.12", network="host")
-    args = deploy.build_args(
+    cli = DockerCli(base_image="mirror.example/lambda/python:3.12", network="host")
+    args = build_args(
         ROOT / "docker" / "api.Dockerfile",
         ROOT,
         "r/api:t",
@@ -449,11 +342,10 @@ def test_docker_cli_on_another_base_and_network_with_the_legacy_builder() -> Non
 # ------------------------------------------------------------------ tags and manifests -------
 
 
-@pytest.mark.unit
 def test_default_tag_names_the_commit_and_the_architecture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(deploy, "git_tag", lambda: "0123456789ab")
+    monkeypatch.setattr("infra.deploy.cli.git_tag", lambda: "0123456789ab")
     code, out = run(
         ["deploy", "--dry-run", "--architecture", "x86_64"],
         NoDocker(),
@@ -466,29 +358,3 @@ def test_default_tag_names_the_commit_and_the_architecture(
     ((_, build),) = builder.calls
     assert build["image"] == "imgpipe/api:0123456789ab-arm64"
     assert build["labels"]["org.opencontainers.image.revision"] == "0123456789ab"
-
-
-@pytest.mark.integration
-def test_an_image_of_another_architecture_stops_the_deploy_before_the_stack(
-    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN a registry that holds amd64 images under the tag an arm64 deploy uses
-    builder = FakeBuilder(pushed_architecture="amd64")
-    # WHEN the arm64 stack is deployed
-    code, _ = run(
-        [
-            "deploy",
-            "--tag",
-            "abc1234",
-            "--alert-email",
-            "ops@example.com",
-            "--template",
-            str(moto_template),
-        ],
-        builder,
-    )
-    # THEN it stops with the reason, and no stack points at the wrong images
-    assert code == 1
-    assert "linux/amd64, but the stack's functions run linux/arm64" in capsys.readouterr().err
-    stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
-    assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []

@@ -24,8 +24,10 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import deploy, preflight
 from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.cli import _session
+from infra.deploy.leftovers import Leftover, find_leftovers, leftovers_message
 from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES
 from tests.infra.test_deploy import FakeBuilder, run
 
@@ -82,7 +84,7 @@ class FailFirstCreate:
         self.failed = 0
 
     def __call__(self, profile: str | None, region: str | None) -> Any:
-        session = deploy._session(profile, region)
+        session = _session(profile, region)
         session.events.register("after-call.cloudformation.CreateStack", self._roll_back)
         return session
 
@@ -245,14 +247,14 @@ def test_a_leftover_bucket_with_images_is_flagged_as_not_empty(embedded_aws: str
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=bucket, Key="raw/a.jpg", Body=b"x")
     s3.delete_object(Bucket=bucket, Key="raw/a.jpg")  # only a version and a delete marker left
-    found = preflight.find_leftovers(
+    found = find_leftovers(
         s3,
         boto3.client("dynamodb", region_name="eu-west-1"),
         bucket=bucket,
         table_prefix="imgpipe-Table-",
     )
-    assert found == [preflight.Leftover("bucket", bucket, empty=False)]
-    message = preflight.leftovers_message("imgpipe", "eu-west-1", found)
+    assert found == [Leftover("bucket", bucket, empty=False)]
+    message = leftovers_message("imgpipe", "eu-west-1", found)
     assert "NOT empty" in message and f"/s3/bucket/{bucket}/empty" in message
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from infra import preflight
 from infra import template as tpl
+from infra.deploy import preflight
 from tests.infra.conftest import FAKE_REFS, ROOT
 
 pytestmark = pytest.mark.unit
@@ -412,8 +412,8 @@ _CLIENTS = {"cfn": "cloudformation", "ecr": "ecr", "s3": "s3", "dynamodb": "dyna
 def _deploy_calls() -> set[str]:
     """IAM action of each boto3 call the deploy's modules make (their clients by name)."""
     calls = {"cloudformation:DescribeStacks"}  # what the waiters poll
-    for name in ("deploy.py", "preflight.py"):
-        text = (ROOT / "infra" / name).read_text(encoding="utf-8")
+    for path in sorted((ROOT / "infra" / "deploy").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
         found = [
             (_CLIENTS[c], m)
             for c, m in re.findall(r"\b(cfn|ecr|s3|dynamodb|sns)\.(\w+)\(", text)

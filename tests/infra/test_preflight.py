@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from infra import preflight
 from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.leftovers import Leftover, leftovers_message
+from infra.deploy.stack import failure_report
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +78,7 @@ def test_failure_report_shows_the_cause_first_and_only_of_the_latest_operation()
         _event("imgpipe", "ROLLBACK_COMPLETE", "", STACK),
     ]
     newest_first = list(reversed(chronological))
-    assert preflight.failure_report(newest_first) == [
+    assert failure_report(newest_first) == [
         "  Distribution (AWS::CloudFront::Distribution) CREATE_FAILED: account must be verified",
         "  then cancelled: ProcessorFunction, Dashboard",
     ]
@@ -98,7 +100,7 @@ def test_failure_report_of_an_update_lists_every_real_failure_in_order() -> None
             ]
         )
     )
-    report = preflight.failure_report(newest_first)
+    report = failure_report(newest_first)
     assert [line.split()[0] for line in report] == ["ApiFunction", "Queue"]
 
 
@@ -168,12 +170,12 @@ def test_ephemeral_storage_holds_the_upload_and_headroom(upload: int, storage: i
 
 
 def test_leftovers_message_says_what_to_run_for_each() -> None:
-    message = preflight.leftovers_message(
+    message = leftovers_message(
         "imgpipe",
         "eu-west-1",
         [
-            preflight.Leftover("bucket", "imgpipe-1-eu-west-1", empty=True),
-            preflight.Leftover("table", "imgpipe-Table-X", empty=False),
+            Leftover("bucket", "imgpipe-1-eu-west-1", empty=True),
+            Leftover("table", "imgpipe-Table-X", empty=False),
         ],
     )
     assert "aws s3api delete-bucket --bucket imgpipe-1-eu-west-1 --region eu-west-1" in message

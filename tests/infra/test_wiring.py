@@ -648,7 +648,7 @@ def test_outputs(template: dict[str, Any]) -> None:
 
 
 def test_template_fits_inline_in_a_create_stack_call() -> None:
-    from infra.deploy import MAX_TEMPLATE_BODY_BYTES
+    from infra.deploy.stack import MAX_TEMPLATE_BODY_BYTES
 
     # What deploy sends is the compact JSON form, with a margin for the next resources.
     body = tpl.compact_body()

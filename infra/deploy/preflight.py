@@ -1,18 +1,24 @@
 """What `make deploy` finds out before it changes anything, and what it decides from that.
 
-Each check is a pure function of what was read (the environment, the account's Lambda
-concurrency, the stack's parameters, leftover resources, stack events), so the rules are
-tested without AWS; the few reads are small functions that take a boto3 session or client.
+Each rule is a pure function of what was read (the environment, the account's Lambda
+concurrency, the stack's status and parameters), so the rules are tested without AWS; the few
+reads are small functions that take a boto3 session or client. ``check`` applies them all,
+with the leftovers of an earlier failed create, once the account is known.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TextIO
 
+from infra import template as tpl
+from infra.deploy.leftovers import refuse_leftovers
+from infra.deploy.plan import Plan, stack_parameters, template_defaults
+from infra.deploy.stack import previous_parameters
 from infra.errors import DeployError
+from infra.template import load_template
 
 # ------------------------------------------------------------------ region -----------------
 
@@ -170,81 +176,7 @@ def fit_concurrency(
     )
 
 
-# ------------------------------------------------------------------ leftovers --------------
-
-
-@dataclass(frozen=True)
-class Leftover:
-    kind: str  # "bucket" or "table"
-    name: str
-    empty: bool
-
-
-def find_leftovers(s3: Any, dynamodb: Any, *, bucket: str, table_prefix: str) -> list[Leftover]:
-    """Stateful resources of an earlier stack of this name that no stack owns any more.
-
-    Only called when no stack of this name exists (or only a failed create): CloudFormation
-    names the table "<stack>-Table-<suffix>", and the bucket has a fixed name.
-    """
-    found: list[Leftover] = []
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except Exception as e:
-        status = getattr(e, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 403:
-            raise DeployError(
-                f"the bucket name {bucket} belongs to another AWS account; choose another "
-                "--stack-name"
-            ) from e
-        if status != 404:
-            raise
-    else:
-        versions = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
-        empty = not versions.get("Versions") and not versions.get("DeleteMarkers")
-        found.append(Leftover("bucket", bucket, empty))
-    for page in dynamodb.get_paginator("list_tables").paginate():
-        for name in page.get("TableNames", []):
-            if name.startswith(table_prefix):
-                items = dynamodb.scan(TableName=name, Limit=1, Select="COUNT")["Count"]
-                found.append(Leftover("table", name, items == 0))
-    return found
-
-
-def leftovers_message(
-    stack: str, region: str, leftovers: Iterable[Leftover], failed_because: Sequence[str] = ()
-) -> str:
-    """What to do about them: CloudFormation cannot create a stack over them.
-
-    ``failed_because``: the failure report of the stack's failed create, when there is one.
-    """
-    state = "failed to create" if failed_because else "does not exist"
-    lines = [
-        f"stack {stack} {state}, but an earlier create left these behind in {region}; "
-        "CloudFormation cannot create the bucket over them, and each retry would leave one "
-        "more table:"
-    ]
-    for item in leftovers:
-        state = "empty" if item.empty else "NOT empty: holds images or records"
-        lines.append(f"  {item.kind} {item.name} ({state})")
-    lines.append("If nothing in them is worth keeping, delete them and deploy again:")
-    for item in leftovers:
-        if item.kind == "bucket":
-            if not item.empty:
-                lines.append(
-                    f"  empty the bucket first (versioned: the S3 console's 'Empty' deletes "
-                    f"every version): https://s3.console.aws.amazon.com/s3/bucket/{item.name}/empty"
-                )
-            lines.append(f"  aws s3api delete-bucket --bucket {item.name} --region {region}")
-        else:
-            lines.append(f"  aws dynamodb delete-table --table-name {item.name} --region {region}")
-    lines.append(
-        "To keep them, deploy under another --stack-name instead (the old bucket and table stay "
-        "as they are)."
-    )
-    if failed_because:
-        lines.append("The failed create's cause, to fix before the retry:")
-        lines.extend(failed_because)
-    return "\n".join(lines)
+# ------------------------------------------------------------------ stack state ------------
 
 
 def stuck_stack_advice(status: str, stack: str, region: str) -> str | None:
@@ -269,74 +201,49 @@ def stuck_stack_advice(status: str, stack: str, region: str) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------ stack events -----------
-
-CANCELLED = "Resource creation cancelled"
+# ------------------------------------------------------------------ the checks -------------
 
 
-def failure_report(events: Iterable[Mapping[str, Any]], limit: int = 8) -> list[str]:
-    """The failures of the latest operation, cause first.
+def check(
+    plan: Plan,
+    session: Any,
+    current: Mapping[str, Any] | None,
+    extra: Mapping[str, str],
+    reader: ConcurrencyReader,
+    out: TextIO,
+) -> Plan:
+    """Checks that need the account, before any build or change; returns the final plan.
 
-    ``events`` come as describe_stack_events gives them, newest first. When one resource
-    fails, CloudFormation cancels the others ("Resource creation cancelled") and those are
-    the newest; the cause is the earliest failure of the operation, which is shown first.
+    Leftovers of an earlier failed create; parameters a new stack cannot do without; the
+    ephemeral storage the upload limit needs; the account's concurrency; the template's Rules.
     """
-    operation: list[Mapping[str, Any]] = []
-    for event in events:  # newest first, back to the event that started this operation
-        operation.append(event)
-        if (
-            event.get("ResourceType") == "AWS::CloudFormation::Stack"
-            and event.get("ResourceStatusReason") == "User Initiated"
-        ):
-            break
-    failed = [
-        e
-        for e in reversed(operation)  # oldest first
-        if str(e.get("ResourceStatus", "")).endswith("_FAILED")
-        and e.get("ResourceType") != "AWS::CloudFormation::Stack"
-    ]
-    causes = [e for e in failed if CANCELLED not in str(e.get("ResourceStatusReason", ""))]
-    cancelled = [e for e in failed if e not in causes]
-    lines = [
-        f"  {e['LogicalResourceId']} ({e.get('ResourceType', '?')}) "
-        f"{e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
-        for e in causes[:limit]
-    ]
-    if cancelled:
-        names = ", ".join(str(e["LogicalResourceId"]) for e in cancelled)
-        lines.append(f"  then cancelled: {names}")
-    return lines
-
-
-def stack_events(cfn: Any, name: str, most: int = 500) -> list[dict[str, Any]]:
-    """Newest first, enough pages to reach the start of the latest operation."""
-    events: list[dict[str, Any]] = []
-    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=name):
-        events.extend(page.get("StackEvents", []))
-        started = any(
-            e.get("ResourceType") == "AWS::CloudFormation::Stack"
-            and e.get("ResourceStatusReason") == "User Initiated"
-            for e in page.get("StackEvents", [])
-        )
-        if started or len(events) >= most:
-            break
-    return events
-
-
-# ------------------------------------------------------------------ alarms -----------------
-
-
-def pending_alert_subscriptions(sns: Any, topic_arn: str) -> str | None:
-    """A sentence for the deployer when no e-mail subscription of the topic is confirmed."""
-    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn).get("Subscriptions", [])
-    emails = [s for s in subscriptions if s.get("Protocol") == "email"]
-    confirmed = [s for s in emails if str(s.get("SubscriptionArn", "")).startswith("arn:")]
-    if confirmed:
-        return None
-    to = ", ".join(sorted({str(s.get("Endpoint")) for s in emails})) or "the alert address"
-    return (
-        f"The alarm e-mail subscription ({to}) is not confirmed: until someone clicks "
-        "'Confirm subscription' in the message from AWS Notifications, alarms are not "
-        "delivered (lost, not queued). Not received? Check spam, or deploy again with "
-        "another --alert-email."
+    defaults = template_defaults(plan.template)
+    if current is not None:
+        stuck = stuck_stack_advice(current["StackStatus"], plan.stack_name, plan.region)
+        if stuck:
+            raise DeployError(stuck)
+    creating = current is None or current["StackStatus"] == "ROLLBACK_COMPLETE"
+    if creating:
+        refuse_leftovers(plan, session, failed_create=current is not None)
+        # Parameters a new stack cannot do without fail now, not after ten minutes of building.
+        stack_parameters(plan, defaults, None)
+    previous = None if creating or current is None else previous_parameters(current)
+    values = effective_parameters(plan.parameters, defaults, previous)
+    derived = {
+        "ProcessorEphemeralStorage": str(ephemeral_storage_mb(int(values["MaxUploadBytes"])))
+    }
+    chosen = set(extra) | {k for k, v in (previous or {}).items() if v != defaults.get(k)}
+    fit = fit_concurrency(
+        reader(session),
+        values,
+        chosen=chosen,
+        reserved_now=int((previous or {}).get("ReservedConcurrency", "0")),
     )
+    out.write(f"concurrency  {fit.note}\n")
+    parameters = {**plan.parameters, **derived, **fit.changes}
+    broken = tpl.rule_violations(
+        effective_parameters(parameters, defaults, previous), load_template(plan.template)
+    )
+    if broken:
+        raise DeployError("the template's rules refuse these parameters: " + "; ".join(broken))
+    return replace(plan, parameters=parameters)

@@ -1,0 +1,257 @@
+"""`python -m infra.deploy` end to end against moto.
+
+Only Docker is replaced: ``FakeBuilder`` stands behind the ``ContainerBuilder`` interface and,
+like a real push, puts the image manifest into (moto's) ECR. ECR, STS and CloudFormation are
+moto's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import template as tpl
+from infra.deploy import preflight
+from infra.deploy.cli import main
+from infra.registry import OCI_ARCHITECTURES, PushedImage
+from tests.infra.conftest import ACCOUNT, MOTO_STAND_INS, MOTO_TYPES, REGION, ROOT
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 1,
+            "digest": "sha256:" + "0" * 64,
+        },
+        "layers": [],
+    }
+)
+
+
+class FakeBuilder:
+    """ContainerBuilder that records calls; push lands the image in ECR as Docker would."""
+
+    def __init__(self, pushed_architecture: str | None = None) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        # What the registry reports for every image (OCI name); None: what was asked for.
+        self.pushed_architecture = pushed_architecture
+
+    def build(
+        self,
+        *,
+        dockerfile: Path,
+        context: Path,
+        image: str,
+        architecture: str,
+        labels: Any,
+    ) -> None:
+        self.calls.append(
+            (
+                "build",
+                {
+                    "dockerfile": dockerfile,
+                    "context": context,
+                    "image": image,
+                    "arch": architecture,
+                    "labels": dict(labels),
+                },
+            )
+        )
+
+    def login(self, *, registry: str, username: str, password: str) -> None:
+        self.calls.append(
+            ("login", {"registry": registry, "username": username, "password": password})
+        )
+
+    def push(self, image: str) -> None:
+        self.calls.append(("push", {"image": image}))
+        host, _, path = image.partition("/")
+        repository, _, tag = path.rpartition(":")
+        region = host.split(".")[3]  # <account>.dkr.ecr.<region>.amazonaws.com
+        boto3.client("ecr", region_name=region).put_image(
+            repositoryName=repository, imageManifest=MANIFEST, imageTag=tag
+        )
+
+    def pushed(self, image: str, *, architecture: str, username: str, password: str) -> PushedImage:
+        """ManifestReader: the registry's answer for a pushed image."""
+        self.calls.append(("read", {"image": image, "username": username}))
+        return PushedImage(
+            uri=image,
+            digest="sha256:" + "0" * 64,
+            media_type="application/vnd.docker.distribution.manifest.v2+json",
+            os="linux",
+            architecture=self.pushed_architecture or OCI_ARCHITECTURES[architecture],
+            labels={},
+            size=1,
+            layers=0,
+        )
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls if name != "read"]
+
+
+@pytest.fixture
+def moto_template(tmp_path: Path, template: dict[str, Any]) -> Path:
+    """The template less what moto's CloudFormation cannot create (CloudFront, HTTP API...)."""
+    path = tmp_path / "moto-template.json"
+    path.write_text(json.dumps(tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS)))
+    return path
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+# An account past its first days: Lambda's default quota of 1000, nothing reserved.
+ESTABLISHED = preflight.AccountConcurrency(limit=1000, unreserved=1000)
+
+
+def run(argv: list[str], builder: Any, **kwargs: Any) -> tuple[int, str]:
+    """The command as `make deploy` runs it; moto lacks lambda:GetAccountSettings, so the
+    account's concurrency comes from ``account`` (default: an established account)."""
+    account = kwargs.pop("account", ESTABLISHED)
+    kwargs.setdefault("concurrency_reader", lambda session: account)
+    out = io.StringIO()
+    if isinstance(builder, FakeBuilder):
+        kwargs.setdefault("manifests", builder)
+    code = main(argv, builder=builder, out=out, **kwargs)
+    return code, out.getvalue()
+
+
+# ------------------------------------------------------------------ dry run ------------------
+
+
+# ------------------------------------------------------------------ against moto -------------
+
+
+# ------------------------------------------------------------------ git tag ------------------
+
+
+# ------------------------------------------------------------------ the real Docker calls ----
+
+
+# ------------------------------------------------------------------ tags and manifests -------
+
+
+def test_deploy_creates_repositories_pushes_images_and_creates_the_stack(
+    aws: None, moto_template: Path
+) -> None:
+    builder = FakeBuilder()
+    code, out = run(
+        [
+            "deploy",
+            "--tag",
+            "abc1234",
+            "--alert-email",
+            "ops@example.com",
+            "--template",
+            str(moto_template),
+        ],
+        builder,
+    )
+    assert code == 0, out
+    processor_uri = f"{REGISTRY}/imgpipe/processor:abc1234"
+    api_uri = f"{REGISTRY}/imgpipe/api:abc1234"
+
+    # ECR: both repositories, scanned on push, immutable tags.
+    ecr = boto3.client("ecr")
+    repos = {r["repositoryName"]: r for r in ecr.describe_repositories()["repositories"]}
+    assert set(repos) == {"imgpipe/processor", "imgpipe/api"}
+    for repo in repos.values():
+        assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repo["imageTagMutability"] == "IMMUTABLE"
+
+    # Docker: logged in with ECR's token, then each image built for its Dockerfile and pushed.
+    assert builder.names() == ["login", "build", "push", "build", "push"]
+    login = builder.calls[0][1]
+    assert login["registry"] == REGISTRY and login["username"] == "AWS" and login["password"]
+    builds = {c["image"]: c for name, c in builder.calls if name == "build"}
+    assert builds[processor_uri]["dockerfile"] == ROOT / "docker" / "processor.Dockerfile"
+    assert builds[api_uri]["dockerfile"] == ROOT / "docker" / "api.Dockerfile"
+    assert {c["arch"] for c in builds.values()} == {"arm64"}
+    assert {c["context"] for c in builds.values()} == {ROOT}
+
+    # CloudFormation: the stack runs the pushed images.
+    cfn = boto3.client("cloudformation")
+    (stack,) = cfn.describe_stacks(StackName="imgpipe")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["ProcessorImageUri"] == processor_uri
+    assert params["ApiImageUri"] == api_uri
+    assert params["AlertEmail"] == "ops@example.com"
+    function = boto3.client("lambda").get_function(FunctionName="imgpipe-processor")
+    assert function["Code"]["ImageUri"] == processor_uri
+
+    # The outputs are printed.
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["BucketName"] == f"imgpipe-{ACCOUNT}-{REGION}"
+    for key, value in outputs.items():
+        assert key in out and value in out
+
+
+def test_redeploy_of_the_same_commit_skips_the_build_and_keeps_previous_parameters(
+    aws: None, moto_template: Path
+) -> None:
+    first = FakeBuilder()
+    args = ["deploy", "--tag", "abc1234", "--template", str(moto_template)]
+    assert run([*args, "--alert-email", "ops@example.com"], first)[0] == 0
+
+    again = FakeBuilder()
+    code, out = run([*args, "--parameter", "ProcessorMemory=3008"], again)
+    assert code == 0, out
+    # Same commit, immutable tag already in ECR: no Docker at all.
+    assert again.names() == []
+    assert "already in ECR" in out
+    (stack,) = boto3.client("cloudformation").describe_stacks(StackName="imgpipe")["Stacks"]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["AlertEmail"] == "ops@example.com"  # not passed again, not reset
+    assert params["ProcessorMemory"] == "3008"
+
+
+def test_a_new_stack_without_alert_email_fails_before_building(
+    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    builder = FakeBuilder()
+    code, _ = run(["deploy", "--tag", "abc1234", "--template", str(moto_template)], builder)
+    assert code == 1
+    assert "--alert-email" in capsys.readouterr().err
+    assert builder.calls == []
+
+
+def test_an_image_of_another_architecture_stops_the_deploy_before_the_stack(
+    aws: None, moto_template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a registry that holds amd64 images under the tag an arm64 deploy uses
+    builder = FakeBuilder(pushed_architecture="amd64")
+    # WHEN the arm64 stack is deployed
+    code, _ = run(
+        [
+            "deploy",
+            "--tag",
+            "abc1234",
+            "--alert-email",
+            "ops@example.com",
+            "--template",
+            str(moto_template),
+        ],
+        builder,
+    )
+    # THEN it stops with the reason, and no stack points at the wrong images
+    assert code == 1
+    assert "linux/amd64, but the stack's functions run linux/arm64" in capsys.readouterr().err
+    stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
+    assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
