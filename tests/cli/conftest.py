@@ -197,3 +197,13 @@ class StackProcess:
                 self.process.wait(10)
                 raise AssertionError(f"imgpipe local ignored SIGTERM:\n{self.output}") from None
         return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackProcess]:
+    """One started `imgpipe local` (one execution environment) for a whole test module."""
+    started = StackProcess.start("--concurrency", "1")
+    try:
+        yield started
+    finally:
+        assert started.stop() == 0, started.output
