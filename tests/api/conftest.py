@@ -13,6 +13,7 @@ import api.handler
 from api.app import create_app
 from api.deps import get_queue, get_repo, get_store
 from api.settings import ApiSettings
+from cli.local.oidc import LocalIssuer
 from processor.core.keys import image_id, rendition_key
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from tests.conftest import FAKE_AWS_ENV
@@ -208,3 +209,14 @@ def gateway_fakes(gateway_env: None) -> tuple[FakeReader, FakeStore]:
     app.dependency_overrides[get_store] = lambda: store
     app.dependency_overrides[get_queue] = FakeQueue
     return reader, store
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    """A real OpenID Connect issuer on loopback (the local stack's): keys, JWKS, tokens."""
+    started = LocalIssuer()
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()

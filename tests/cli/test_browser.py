@@ -47,16 +47,18 @@ PICKED = GOOD / "Landscape_9.jpg"  # 93 KB: one presigned POST
 PICKED_BIG = GOOD / "Portrait_6.jpg"  # 136 KB: a multipart upload, as the page is told below
 MULTIPART_FROM = 100_000
 
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); "
+    "Playwright's own browser download cannot work here",
+)
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.xdist_group("local_stack"),
     pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); "
-        "Playwright's own browser download cannot work here",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 
