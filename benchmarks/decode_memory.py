@@ -80,7 +80,10 @@ _PROBE = r"""
 import json, sys
 import pyvips
 from processor.core.config import EngineConfig, Limits
-from processor.imaging.engine import Engine, probe, spool, sniff
+from processor.imaging.engine import Engine
+from processor.imaging.probe import probe
+from processor.imaging.sniff import sniff
+from processor.imaging.spool import spool
 from processor.rules.plan import make_plan
 
 def status_kb(field):

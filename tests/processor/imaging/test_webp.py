@@ -13,7 +13,9 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from processor.imaging import webp  # noqa: E402  (after the importorskip above)
-from processor.imaging.engine import encode, hold, init_vips  # noqa: E402
+from processor.imaging.encode import encode  # noqa: E402
+from processor.imaging.pixels import hold  # noqa: E402
+from processor.imaging.vips import init_vips  # noqa: E402
 from processor.rules.plan import Encode  # noqa: E402
 from tests.conftest import good_files  # noqa: E402
 
