@@ -40,12 +40,14 @@ def compose(
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         for index, frame in enumerate(animation.frames[:count]):
             png = apng.frame_png(animation, frame, m)
-            pixels = _rgba(pyvips.Image.pngload_buffer(png, fail_on="error"), colour_manage)
+            decoded = pyvips.Image.pngload_buffer(png, fail_on="error")
+            pixels = _rgba(decoded, colour_manage)
             area = (frame.x, frame.y, frame.width, frame.height)
             if frame.blend == apng.BLEND_OVER:
                 pixels = canvas.crop(*area).composite2(pixels, "over").cast("uchar")
             shown = hold(canvas.insert(pixels, frame.x, frame.y)).image
-            yield shown
+            # The resolution the PNG states (libvips' 72 dpi without pHYs), as for any PNG.
+            yield shown.copy(xres=decoded.xres, yres=decoded.yres)
             dispose = frame.dispose
             if dispose == apng.DISPOSE_PREVIOUS and index == 0:
                 dispose = apng.DISPOSE_BACKGROUND

@@ -28,6 +28,7 @@ from processor.rules.plan import Encode
 
 StillSave = Callable[[pyvips.Image, Held, Encode], bytes]
 AnimationSave = Callable[[pyvips.Image, Encode], bytes]
+Plays = Callable[[bytes], bool]  # the file written is an animation (not collapsed to a still)
 
 
 def save_jpeg(image: pyvips.Image, _held: Held, enc: Encode) -> bytes:
@@ -63,7 +64,29 @@ def save_webp_animation(image: pyvips.Image, enc: Encode) -> bytes:
     on the animated samples, and libvips stops at the time budget between frames where one
     call into Pillow cannot be stopped (`python -m benchmarks.motion`, docs/benchmarks.md)."""
     data: bytes = image.webpsave_buffer(Q=enc.quality, effort=enc.effort, keep="none")
-    return data
+    return with_alpha_flag(data) if image.hasalpha() else data
+
+
+# An animated WebP starts with RIFF (12 bytes), then VP8X: its 4-byte tag, its size, its flags.
+_VP8X_FLAGS = 20
+_ALPHA_FLAG = 0x10
+_ANIMATION_FLAG = 0x02
+
+
+def webp_plays(data: bytes) -> bool:
+    """libwebp writes a still when every frame came out alike (it merges a frame into the one
+    before when they match): only a VP8X file with the animation flag plays."""
+    return data[12:16] == b"VP8X" and bool(data[_VP8X_FLAGS] & _ANIMATION_FLAG)
+
+
+def with_alpha_flag(data: bytes) -> bytes:
+    """The file saying it has alpha. libwebp crops a frame to the part that is not
+    transparent, and when every kept part is opaque it leaves the alpha flag unset: decoders
+    that trust the flag (Pillow's) then show the transparent canvas around the first frame as
+    black. The canvas is transparent, so the flag is the truth."""
+    if data[12:16] != b"VP8X" or data[_VP8X_FLAGS] & _ALPHA_FLAG:
+        return data
+    return data[:_VP8X_FLAGS] + bytes([data[_VP8X_FLAGS] | _ALPHA_FLAG]) + data[_VP8X_FLAGS + 1 :]
 
 
 def save_avif(image: pyvips.Image, _held: Held, enc: Encode) -> bytes:
@@ -77,14 +100,21 @@ def save_avif(image: pyvips.Image, _held: Held, enc: Encode) -> bytes:
 class Saver:
     still: StillSave
     animation: AnimationSave | None = None  # for formats that carry animation
+    plays: Plays | None = None  # whether what ``animation`` wrote is one
 
 
 SAVERS: dict[str, Saver] = {
     "jpeg": Saver(save_jpeg),
     "png": Saver(save_png),
-    "webp": Saver(save_webp, save_webp_animation),
+    "webp": Saver(save_webp, save_webp_animation, webp_plays),
     "avif": Saver(save_avif),
 }
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    animated: bool  # the file plays as an animation
 
 
 def check_savers(savers: dict[str, Saver] = SAVERS) -> None:
@@ -98,11 +128,12 @@ def check_savers(savers: dict[str, Saver] = SAVERS) -> None:
             f"{missing or 'none'}, no table entry for {extra or 'none'}"
         )
     for name, entry in ENCODERS.items():
-        if entry.animation != (savers[name].animation is not None):
+        saver = savers[name]
+        if entry.animation != (saver.animation is not None and saver.plays is not None):
             raise RuntimeError(f"{name}: the table and its save function disagree on animation")
 
 
-def encode(pixels: Pixels, enc: Encode, budget: TimeBudget = UNLIMITED) -> bytes:
+def encode(pixels: Pixels, enc: Encode, budget: TimeBudget = UNLIMITED) -> Encoded:
     """One file: ``pixels`` (a still, or every frame for an animated encode) as ``enc`` says."""
     saver = SAVERS[enc.format]
     entry = ENCODERS[enc.format]
@@ -110,10 +141,11 @@ def encode(pixels: Pixels, enc: Encode, budget: TimeBudget = UNLIMITED) -> bytes
     # are ready) are checked before they start.
     budget.check(f"encoding {enc.format.upper()}")
     if isinstance(pixels, Frames):
-        if saver.animation is None or not enc.animated:
+        if saver.animation is None or saver.plays is None or not enc.animated:
             raise ValueError(f"{enc.format} encodes no animation here")
         image = budget.watch(pixels.animation())
-        return saver.animation(image if entry.alpha else flatten(image), enc)
+        data = saver.animation(image if entry.alpha else flatten(image), enc)
+        return Encoded(data, saver.plays(data))
     # A copy of its own: renditions are shared by encodes running in other threads.
     image = budget.watch(pixels.image.copy())
-    return saver.still(image if entry.alpha else flatten(image), pixels, enc)
+    return Encoded(saver.still(image if entry.alpha else flatten(image), pixels, enc), False)

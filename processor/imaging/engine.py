@@ -33,7 +33,7 @@ from processor.imaging.budget import TimeBudget
 from processor.imaging.decode import decode
 from processor.imaging.derive import derive
 from processor.imaging.describe import describe, facts
-from processor.imaging.encode import check_savers, encode
+from processor.imaging.encode import Encoded, check_savers, encode
 from processor.imaging.pixels import Frames, Held, Pixels
 from processor.imaging.plan import plan
 from processor.imaging.probe import probe
@@ -73,7 +73,7 @@ class Encodes:
     def __init__(self, pool: ThreadPoolExecutor, budget: TimeBudget) -> None:
         self._pool = pool
         self._budget = budget
-        self._futures: dict[tuple[int, Encode], Future[bytes]] = {}
+        self._futures: dict[tuple[int, Encode], Future[Encoded]] = {}
         self.jobs: list[tuple[RenditionPlan, Pixels, Encode]] = []
 
     def submit(self, r: RenditionPlan, pixels: Pixels, enc: Encode) -> None:
@@ -82,7 +82,7 @@ class Encodes:
         if key not in self._futures:
             self._futures[key] = self._pool.submit(encode, pixels, enc, self._budget)
 
-    def results(self) -> list[bytes]:
+    def results(self) -> list[Encoded]:
         return [self._futures[(id(pixels), enc)].result() for _, pixels, enc in self.jobs]
 
     def cancel(self) -> None:
@@ -195,10 +195,10 @@ class Engine:
                     content_type=CONTENT_TYPES[enc.format],
                     width=pixels.size[0],
                     height=pixels.size[1],
-                    bytes=len(blob),
-                    animated=enc.animated,
+                    bytes=len(blob.data),
+                    animated=blob.animated,
                 ),
-                data=blob,
+                data=blob.data,
             )
             for (r, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
         ]

@@ -55,15 +55,18 @@ def stack(
     stride = width * height * bands
     buffer = bytearray(stride * count)
     written = 0
+    resolution = (1.0, 1.0)  # pixels per mm, as libvips keeps it (JPEG and PNG write it)
     for index, frame in enumerate(frames):
         if index == count:
             break
+        if index == 0:
+            resolution = (frame.xres, frame.yres)
         pixels = frame if frame.bands == bands else _bands(frame, bands)
         buffer[index * stride : (index + 1) * stride] = budget.watch(pixels).write_to_memory()
         written += 1
     if written != count:
         raise ValueError(f"{written} frames decoded of {count}")
-    held = Held.over(buffer, width, height * count, bands, "uchar", "srgb", 1.0, 1.0)
+    held = Held.over(buffer, width, height * count, bands, "uchar", "srgb", *resolution)
     return Frames(held, height, delays_ms, loop, poster)
 
 
