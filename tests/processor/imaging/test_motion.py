@@ -196,7 +196,7 @@ def test_the_webp_rendition_plays_the_source(name: str, results: dict[str, Resul
         _, last = frames[-1]
         assert last.size == (output.info.width, output.info.height)
         if name in PILLOW_DIFFERS or min(last.size) < 8:
-            continue  # pixels: test_the_known_divergences_from_pillow; lossy on 3 pixels says little
+            continue  # see test_the_known_divergences_from_pillow; lossy on 3 pixels says little
         for start, want in zip(starts, reference, strict=True):
             got = next(image for s, image in reversed(frames) if s <= start)
             if want.size != got.size:
@@ -306,7 +306,7 @@ def test_a_cover_crop_cuts_the_same_box_out_of_every_frame() -> None:
         # THEN one offset explains every frame (centre: the middle, 14 px in)
         offsets = range(0, 125 - 96 + 1)
 
-        def off_by(left: int) -> float:
+        def off_by(left: int, frames: list[tuple[int, Image.Image]] = frames) -> float:
             return max(
                 error(got, want.crop((left, 0, left + 96, 96)))
                 for (_, got), want in zip(frames, scaled, strict=True)
