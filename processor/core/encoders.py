@@ -59,35 +59,24 @@ class Encoder:
 ENCODERS: dict[str, Encoder] = {
     e.format: e
     for e in (
+        Encoder("jpeg", Setting("jpeg", 1, 100, 82), None, alpha=False, with_alpha="png"),
+        # PNG is lossless: its quality setting is zlib effort (0 fastest .. 9 smallest).
+        Encoder("png", Setting("png_compression", 0, 9, 6), None, alpha=True),
+        # WebP effort 4 is libwebp's (and Pillow's, sharp's) default; 2 halves the encode time
+        # of a 2048 px WebP but, at equal SSIM, needs about 15% more bytes (`make bench`,
+        # "WebP effort against bytes at equal quality").
         Encoder(
-            format="jpeg",
-            quality=Setting("jpeg", 1, 100, 82),
-            effort=None,
-            alpha=False,
-            with_alpha="png",
-        ),
-        Encoder(
-            format="png",
-            # Lossless: the setting is zlib effort (0 fastest .. 9 smallest).
-            quality=Setting("png_compression", 0, 9, 6),
-            effort=None,
-            alpha=True,
-        ),
-        Encoder(
-            format="webp",
-            quality=Setting("webp", 1, 100, 80),
-            # 4 is libwebp's (and Pillow's, sharp's) default; 2 halves the encode time of a
-            # 2048 px WebP but, at equal SSIM, needs about 15% more bytes (`make bench`, "WebP
-            # effort against bytes at equal quality").
-            effort=Setting("webp_effort", 0, 6, 4),
+            "webp",
+            Setting("webp", 1, 100, 80),
+            Setting("webp_effort", 0, 6, 4),
             alpha=True,
             animation=True,
         ),
+        # libaom is slow: effort 2 keeps a 2048 px encode near a second; 9 is smallest.
         Encoder(
-            format="avif",
-            quality=Setting("avif", 1, 100, 55),
-            # libaom is slow: 2 keeps a 2048 px encode near a second; 9 is smallest.
-            effort=Setting("avif_effort", 0, 9, 2),
+            "avif",
+            Setting("avif", 1, 100, 55),
+            Setting("avif_effort", 0, 9, 2),
             alpha=True,
             memory_per_pixel=32,
         ),

@@ -10,27 +10,19 @@ the engine wraps the pixels. Pillow is imported on first use, not at import.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processor.imaging.pillow import image_module
+
 # Pillow's EXIF tag for the orientation.
 _ORIENTATION = 0x0112
 
 
-@functools.cache
-def _pillow() -> Any | None:
-    try:
-        from PIL import Image, features
-    except ImportError:
-        return None
-    return Image if features.check("avif") else None
-
-
 def available() -> bool:
-    return _pillow() is not None
+    return image_module("avif") is not None
 
 
 @dataclass(frozen=True)
@@ -50,10 +42,10 @@ class Frame:
 
 
 def _open(path: Path) -> Any:
-    image_module = _pillow()
-    if image_module is None:
+    pillow = image_module("avif")
+    if pillow is None:
         raise ValueError("no AVIF decoder in Pillow")
-    return image_module.open(path, formats=["AVIF"])
+    return pillow.open(path, formats=["AVIF"])
 
 
 def probe(path: Path) -> Track:
