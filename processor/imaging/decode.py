@@ -25,7 +25,9 @@ from typing import Any
 
 import pyvips
 
+from processor.core import apng
 from processor.core.errors import CorruptImage
+from processor.core.formats import BY_NAME
 from processor.core.sniff import ftyp_brands
 from processor.imaging import cms, frames, vips
 from processor.imaging.budget import UNLIMITED, TimeBudget
@@ -47,6 +49,12 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
             return _poster(spooled, plan, header, budget)
     except pyvips.Error as e:
         raise vips.failure(e, budget, "decoding", spooled, fmt) from e
+    except apng.ApngError as e:
+        raise CorruptImage(f"the APNG animation cannot be read: {e}") from e
+    except (ValueError, OSError, EOFError) as e:
+        # Pillow's words may name the file: the message says what, not where.
+        label = BY_NAME[fmt].label
+        raise CorruptImage(f"the {label} animation's frames cannot be decoded") from e
     if fmt == "heic":
         return decode_heic(spooled, plan, header, budget)
     if _own_jpeg_decode(plan, header):

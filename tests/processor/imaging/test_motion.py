@@ -11,6 +11,7 @@ frame within the error of a still WebP of the same frame.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from pathlib import Path
@@ -71,6 +72,7 @@ WEBP_AND_STILL = EngineConfig(
 )
 
 
+@functools.cache
 def source_frames(path: Path) -> list[Image.Image]:
     """Every frame as Pillow shows it, each read from a fresh file, cut to the canvas (Pillow
     grows its canvas for a frame that reaches past it; browsers clip the frame)."""
