@@ -32,6 +32,14 @@ class RenditionPublic(BaseModel):
     height: int = Field(description="pixels")
     bytes: int
     url: str = Field(description="absolute URL on the CDN")
+    animated: bool = Field(
+        False, description="the file is an animation (an animated upload's WebP); false: a still"
+    )
+
+
+class StillReasonPublic(BaseModel):
+    code: str = Field(description="turned_off, too_many_pixels, too_long or too_costly")
+    message: str
 
 
 class ErrorPublic(BaseModel):
@@ -51,6 +59,11 @@ class ImagePublic(BaseModel):
                     "height": 3024,
                     "format": "jpeg",
                     "bytes": 3145728,
+                    "frames": 1,
+                    "animated": False,
+                    "duration_ms": None,
+                    "loop": None,
+                    "still_reason": None,
                     "dominant_color": "#8a7f72",
                     "placeholder": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
                     "created_at": "2024-05-01T12:00:00Z",
@@ -65,6 +78,7 @@ class ImagePublic(BaseModel):
                             "height": 240,
                             "bytes": 14200,
                             "url": f"{_EXAMPLE_CDN}/thumbs/{_EXAMPLE_ID}-1a2b3c4d5e.webp",
+                            "animated": False,
                         }
                     ],
                     "srcset": {
@@ -94,6 +108,17 @@ class ImagePublic(BaseModel):
     height: int | None = Field(None, description="intrinsic height after EXIF orientation, pixels")
     format: str | None = Field(None, description="format of the original: jpeg, png, webp, ...")
     bytes: int | None = Field(None, description="size of the original")
+    frames: int | None = Field(None, description="frames (or pages) of the original")
+    animated: bool = Field(
+        False, description="the original is an animation (GIF, WebP, APNG, AVIF sequence)"
+    )
+    duration_ms: int | None = Field(
+        None, description="one loop of the animation, each delay as browsers play it"
+    )
+    loop: int | None = Field(None, description="plays of the animation, 0 = forever")
+    still_reason: StillReasonPublic | None = Field(
+        None, description="why an animated original got only still renditions"
+    )
     dominant_color: str | None = Field(None, description="#rrggbb, for a background while loading")
     placeholder: str | None = Field(None, description="BlurHash of the image")
     created_at: str = Field(description="ISO 8601 UTC")
@@ -162,6 +187,7 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
             height=i.height,
             bytes=i.bytes,
             url=rendition_url(cdn_base_url, i),
+            animated=i.animated,
         )
         for i in infos
     ]
@@ -174,6 +200,13 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
         height=facts.height if facts else None,
         format=facts.format if facts else None,
         bytes=facts.input_bytes if facts else None,
+        frames=facts.frames if facts else None,
+        animated=facts.animated if facts else False,
+        duration_ms=facts.duration_ms if facts else None,
+        loop=facts.loop if facts else None,
+        still_reason=StillReasonPublic(**facts.still_reason.model_dump())
+        if facts and facts.still_reason
+        else None,
         dominant_color=facts.dominant_color if facts else None,
         placeholder=facts.placeholder if facts else None,
         created_at=record.created_at,

@@ -28,11 +28,13 @@ class Case:
     height: int
     bands: int = 3
     variant: str = ""  # "progressive" (JPEG), "interlaced" (PNG), "float" (TIFF)
+    frames: int = 1  # more: an animation (GIF, WebP, APNG as "png", AVIF sequence)
 
     @property
     def name(self) -> str:
         extra = f"-{self.variant}" if self.variant else ""
-        return f"{self.format}{extra}-{self.width}x{self.height}x{self.bands}"
+        frames = f"-{self.frames}f" if self.frames > 1 else ""
+        return f"{self.format}{extra}-{self.width}x{self.height}x{self.bands}{frames}"
 
 
 def generate(case: Case, directory: Path) -> Path:
@@ -41,6 +43,8 @@ def generate(case: Case, directory: Path) -> Path:
 
     suffix = {"jpeg": "jpg"}.get(case.format, case.format)
     path = directory / f"{case.name}.{suffix}"
+    if case.frames > 1:
+        return animate(case, path)
     image = (pyvips.Image.black(case.width, case.height, bands=case.bands) + 120).cast("uchar")
     if case.bands >= 3:
         image = image.copy(interpretation="srgb")
@@ -75,12 +79,41 @@ def generate(case: Case, directory: Path) -> Path:
     return path
 
 
+def animate(case: Case, path: Path) -> Path:
+    """An animation whose every frame differs from the last (a gradient that moves), so that
+    no encoder merges frames: the worst case for memory. Written with Pillow."""
+    from PIL import Image
+
+    mode = "RGBA" if case.bands == 4 else "RGB"
+    frames = []
+    for index in range(case.frames):
+        ramp = Image.linear_gradient("L").resize((case.width, case.height))
+        shifted = ramp.point(lambda v, i=index: (v + 7 * i) % 256)  # type: ignore[misc]
+        frame = Image.merge(
+            "RGB", (shifted, ramp, shifted.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+        )
+        frames.append(frame.convert(mode) if mode == "RGBA" else frame)
+    options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": 40}
+    if case.format == "gif":
+        frames = [f.convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
+        options["append_images"] = frames[1:]
+    elif case.format == "webp":
+        options.update(quality=80, method=0)
+    elif case.format == "avif":
+        options.update(quality=50, speed=10)
+    frames[0].save(path, format=case.format.upper(), **options)
+    return path
+
+
 # Runs in a fresh interpreter: its RSS high-water mark is its own (see benchmarks/memprobe.py).
 _PROBE = r"""
 import json, sys
 import pyvips
 from processor.core.config import EngineConfig, Limits
-from processor.imaging.engine import Engine, probe, spool, sniff
+from processor.imaging.engine import Engine
+from processor.imaging.probe import probe
+from processor.imaging.sniff import sniff
+from processor.imaging.spool import spool
 from processor.rules.plan import make_plan
 
 def status_kb(field):
@@ -88,7 +121,10 @@ def status_kb(field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
 
-engine = Engine(EngineConfig(limits=Limits(max_pixels=10**10, max_pixels_whole=10**10)))
+limits = Limits(
+    max_pixels=10**10, max_pixels_whole=10**10, max_animation_pixels=10**12, max_animation_ms=10**9
+)
+engine = Engine(EngineConfig(limits=limits))
 engine.process(sys.argv[2], image_id="warm-up")
 with spool(sys.argv[1], 10**12) as spooled:
     header, _ = probe(spooled, sniff(spooled))
@@ -158,6 +194,14 @@ CASES = (
     Case("avif", 8000, 8000),
     Case("heic", 4000, 3000),
     Case("heic", 8000, 6000),
+    # animations kept animated: every frame held at the decode size
+    Case("gif", 480, 270, frames=50),
+    Case("gif", 480, 270, frames=200),
+    Case("gif", 480, 270, frames=800),
+    Case("gif", 1000, 1000, frames=50),
+    Case("webp", 480, 270, bands=4, frames=200),
+    Case("png", 480, 270, bands=4, frames=200),
+    Case("avif", 480, 270, frames=100),
 )
 
 

@@ -42,7 +42,7 @@ _SSIM_WINDOW = 7  # scikit-image's default: a uniform 7x7 window, sample covaria
 
 def pixels(path: str) -> pyvips.Image:
     """The optimized rendition's pixels as every implementation encodes them: 8-bit sRGB."""
-    from processor.imaging.engine import to_srgb
+    from processor.imaging.pixels import to_srgb
 
     return to_srgb(pyvips.Image.thumbnail(path, BOX, height=BOX, size="down")).copy_memory()
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processor.core.encoders import ENCODERS, encoder, setting
 from processor.core.errors import ImageTooLarge
 
 # "jpeg" means: JPEG, or PNG when the image has alpha (JPEG cannot carry it).
@@ -27,20 +28,23 @@ Crop = Literal["centre", "attention", "entropy"]
 MiB = 1024 * 1024
 
 
+def _setting(name: str) -> Any:
+    """A Quality field whose range and default are the encoder table's (core/encoders.py)."""
+    s = setting(name)
+    return Field(s.default, ge=s.low, le=s.high)
+
+
 class Quality(BaseModel):
+    """Per-format encoder settings; ranges and defaults come from the encoder table."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    jpeg: int = Field(82, ge=1, le=100)
-    webp: int = Field(80, ge=1, le=100)
-    avif: int = Field(55, ge=1, le=100)
-    # PNG is lossless; this is zlib effort (0 fastest .. 9 smallest).
-    png_compression: int = Field(6, ge=0, le=9)
-    # Encoder effort: CPU spent to make the file smaller. WebP 4 is libwebp's (and Pillow's,
-    # sharp's) default; 2 halves the encode time of a 2048 px WebP but, at equal SSIM, needs
-    # about 15% more bytes (`make bench`, "WebP effort against bytes at equal quality").
-    webp_effort: int = Field(4, ge=0, le=6)
-    # AVIF (libaom) is slow: 2 keeps a 2048 px encode near a second; 9 is smallest.
-    avif_effort: int = Field(2, ge=0, le=9)
+    jpeg: int = _setting("jpeg")
+    webp: int = _setting("webp")
+    avif: int = _setting("avif")
+    png_compression: int = _setting("png_compression")  # PNG is lossless: zlib effort
+    webp_effort: int = _setting("webp_effort")
+    avif_effort: int = _setting("avif_effort")
 
 
 class RenditionSpec(BaseModel):
@@ -55,6 +59,10 @@ class RenditionSpec(BaseModel):
     crop: Crop = "attention"  # only used by fit=cover
     formats: tuple[OutputFormat, ...] = ("jpeg", "webp")
     quality: Quality = Quality()
+    # An animated upload (GIF, WebP, APNG, AVIF sequence) stays animated in the formats that
+    # carry animation (the encoder table: WebP); the others get the still poster frame.
+    # False: every format gets the still, as for any still image.
+    animated: bool = True
 
     @field_validator("formats")
     @classmethod
@@ -63,6 +71,8 @@ class RenditionSpec(BaseModel):
             raise ValueError("a rendition needs at least one format")
         if len(set(v)) != len(v):
             raise ValueError(f"formats repeat: {v}")
+        for fmt in v:
+            encoder(fmt)  # a format without an encoder entry is refused here, by name
         return v
 
 
@@ -83,9 +93,16 @@ class Limits(BaseModel):
     # ... and for formats decoded whole (GIF, HEIC, AVIF, progressive JPEG, interlaced PNG).
     max_pixels_whole: int = Field(50_000_000, ge=1)
     max_dimension: int = Field(65_000, ge=1)  # either side, in pixels
-    # Frames of an animated input (GIF, WebP, HEIF sequence); only the first is rendered, but
-    # every frame is parsed when the header is read.
+    # Frames of a multi-frame input (GIF, WebP, APNG, AVIF sequence, multi-page TIFF): every
+    # frame is parsed when the header is read, so more are refused (too_many_frames).
     max_frames: int = Field(1_000, ge=1)
+    # An animation over either limit below (or over the memory budget, from the cost model)
+    # is not refused: its renditions are stills of the poster frame and the record says why.
+    # Frames x width x height of the source: the pixels every frame's decode, resize and
+    # encode go through.
+    max_animation_pixels: int = Field(100_000_000, ge=1)
+    # Total play time of one loop, in milliseconds (each frame's delay as browsers play it).
+    max_animation_ms: int = Field(120_000, ge=1)
     # Bytes one image may use at its peak (estimated from the header, processor/rules/cost.py).
     # None: no budget (the CLI); the Lambda sets it from its memory
     # (processor/entrypoints/settings.py).
@@ -114,6 +131,9 @@ class EngineConfig(BaseModel):
         RenditionSpec(name="optimized", folder="optimized", width=2048, height=2048),
     )
     limits: Limits = Limits()
+    # The frame (from 0) an animated upload's still renditions show: its poster. Past the last
+    # frame, the last.
+    poster_frame: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _names_unique(self) -> EngineConfig:
@@ -126,8 +146,13 @@ class EngineConfig(BaseModel):
 
     @property
     def version(self) -> str:
-        """Short hash of what decides the output pixels (limits excluded: they only refuse)."""
-        payload = json.dumps([_decisive(r) for r in self.renditions], sort_keys=True).encode()
+        """Short hash of what decides the output pixels (limits excluded: they only refuse or
+        keep an animation still, and the record says which)."""
+        decisive = {
+            "renditions": [_decisive(r) for r in self.renditions],
+            "poster_frame": self.poster_frame,
+        }
+        payload = json.dumps(decisive, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
     @classmethod
@@ -148,4 +173,16 @@ def _decisive(spec: RenditionSpec) -> dict[str, object]:
     return data
 
 
+def _check_against_the_encoder_table() -> None:
+    """The output formats and quality fields are the encoder table's, no more, no fewer."""
+    if set(get_args(OutputFormat)) != set(ENCODERS):
+        raise RuntimeError(f"OutputFormat {get_args(OutputFormat)} != encoders {set(ENCODERS)}")
+    fields = {s.field for e in ENCODERS.values() for s in e.settings}
+    if fields != set(Quality.model_fields):
+        raise RuntimeError(
+            f"Quality fields {set(Quality.model_fields)} != encoder settings {fields}"
+        )
+
+
+_check_against_the_encoder_table()
 DEFAULT_CONFIG = EngineConfig()

@@ -1,11 +1,11 @@
-"""The one list of image formats: what is sniffed, accepted, decoded, written and said.
+"""The one list of image formats: what is sniffed, accepted, decoded and said.
 
-Everything that names a format derives from ``FORMATS`` here: sniffing (sniff.py), output
-extensions and content types (keys.py), the engine's allowed libvips loaders, the API's
-accepted upload content types, the upload CLI's Content-Type, the gallery's file picker and
-hint, and every error message that lists what is accepted. Pure data: no libvips here (the
-API imports this and never loads libvips); tests/processor/imaging/test_formats.py checks the
-``decodes`` claims against the running build.
+Everything that names a format derives from ``FORMATS`` here: sniffing (sniff.py), the
+outputs' content types and extensions (through the encoder table, encoders.py), the engine's
+allowed libvips loaders, the API's accepted upload content types, the upload CLI's
+Content-Type, the gallery's file picker and hint, and every error message that lists what is
+accepted. Pure data: no libvips here (the API imports this and never loads libvips);
+tests/processor/imaging/test_formats.py checks the ``decodes`` claims against the build.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ class ImageFormat:
     # libvips error domains of this format's loader: only these lines (or lines naming this
     # very upload's file) may go into a message about it.
     error_domains: tuple[str, ...] = ()
-    alpha: bool = False
-    output: bool = False  # also written as a rendition
 
     @property
     def decodes(self) -> bool:
@@ -56,7 +54,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         magic=(((0, b"\xff\xd8\xff"),),),
         loader="VipsForeignLoadJpeg",
         error_domains=("VipsJpeg", "jpegload", "VipsForeignLoadJpeg"),
-        output=True,
     ),
     ImageFormat(
         name="png",
@@ -66,8 +63,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         magic=(((0, b"\x89PNG\r\n\x1a\n"),),),
         loader="VipsForeignLoadPng",
         error_domains=("vipspng", "pngload", "spng", "VipsForeignLoadPng"),
-        alpha=True,
-        output=True,
     ),
     ImageFormat(
         name="webp",
@@ -77,8 +72,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         magic=(((0, b"RIFF"), (8, b"WEBP")),),
         loader="VipsForeignLoadWebp",
         error_domains=("webp", "webpload", "VipsForeignLoadWebp"),
-        alpha=True,
-        output=True,
     ),
     ImageFormat(
         name="gif",
@@ -88,7 +81,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         magic=(((0, b"GIF87a"),), ((0, b"GIF89a"),)),
         loader="VipsForeignLoadNsgif",
         error_domains=("gifload", "nsgif", "VipsForeignLoadNsgif"),
-        alpha=True,
     ),
     ImageFormat(
         name="tiff",
@@ -103,7 +95,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         ),
         loader="VipsForeignLoadTiff",
         error_domains=("tiff2vips", "tiffload", "tiff", "VipsForeignLoadTiff"),
-        alpha=True,
     ),
     ImageFormat(
         # HEVC-coded HEIF: what phones save. libvips (pyvips-binary) reads its header but has
@@ -117,7 +108,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         decoder="pi-heif",
         codec="HEVC",
         error_domains=("heif", "heifload", "VipsForeignLoadHeif", "libheif"),
-        alpha=True,
     ),
     ImageFormat(
         name="avif",
@@ -128,8 +118,6 @@ FORMATS: tuple[ImageFormat, ...] = (
         loader="VipsForeignLoadHeif",
         codec="AV1",
         error_domains=("heif", "heifload", "VipsForeignLoadHeif"),
-        alpha=True,
-        output=True,
     ),
 )
 
@@ -139,8 +127,6 @@ ACCEPTED = tuple(f for f in FORMATS if f.decodes)
 ACCEPTED_NAMES = tuple(f.name for f in ACCEPTED)
 ACCEPTED_CONTENT_TYPES = tuple(t for f in ACCEPTED for t in f.content_types)
 ACCEPTED_EXTENSIONS = tuple(e for f in ACCEPTED for e in f.extensions)
-OUTPUTS = tuple(f for f in FORMATS if f.output)
-ALPHA_OUTPUTS = frozenset(f.name for f in OUTPUTS if f.alpha)
 LOADERS = {f.name: f.loader for f in ACCEPTED if f.loader}
 
 # Formats that are recognised only to be named in a refusal (never accepted).

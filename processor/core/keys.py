@@ -6,11 +6,11 @@ import base64
 import hashlib
 from urllib.parse import quote, unquote
 
-from processor.core.formats import OUTPUTS
+from processor.core.encoders import ENCODERS
 
-# Rendition formats -> file extension and Content-Type, from the one format list.
-EXTENSIONS = {f.name: f.extensions[0] for f in OUTPUTS}
-CONTENT_TYPES = {f.name: f.content_types[0] for f in OUTPUTS}
+# Rendition formats -> file extension and Content-Type, from the encoder table.
+EXTENSIONS = {name: e.extension for name, e in ENCODERS.items()}
+CONTENT_TYPES = {name: e.content_type for name, e in ENCODERS.items()}
 
 
 ID_LENGTH = 26  # characters of an image id

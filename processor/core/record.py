@@ -30,6 +30,20 @@ class RenditionInfo(BaseModel):
     width: int
     height: int
     bytes: int
+    # The file is an animation (an animated upload's WebP); False: a still, the poster frame
+    # for an animated upload.
+    animated: bool = False
+
+
+class StillReason(BaseModel):
+    """Why an animated upload's renditions are all stills: a limit or the config, never a
+    failure. Codes (processor/rules/motion.py): turned_off, too_many_pixels, too_long,
+    too_costly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
 
 
 class ErrorInfo(BaseModel):
@@ -51,7 +65,12 @@ class ImageFacts(BaseModel):
     height: int
     orientation: int = 1  # EXIF 1..8
     has_alpha: bool = False
-    frames: int = 1
+    frames: int = 1  # frames (or pages) in the file
+    animated: bool = False  # the frames play as an animation (GIF, WebP, APNG, AVIF sequence)
+    duration_ms: int | None = None  # one loop, each delay as browsers play it; None: a still
+    loop: int | None = None  # plays of the animation, 0 = forever; None: a still
+    # Set when an animated upload got only still renditions, saying why.
+    still_reason: StillReason | None = None
     colour_space: str = "srgb"  # libvips interpretation of the input
     bits_per_sample: int = 8
     icc_description: str | None = None

@@ -24,6 +24,10 @@ class ProcessorSettings(AwsSettings):
     max_pixels_whole: int = Field(Limits().max_pixels_whole, ge=1)
     max_dimension: int = Field(Limits().max_dimension, ge=1)
     max_frames: int = Field(Limits().max_frames, ge=1)
+    max_animation_pixels: int = Field(Limits().max_animation_pixels, ge=1)
+    max_animation_ms: int = Field(Limits().max_animation_ms, ge=1)
+    # The frame (from 0) an animated upload's still renditions show.
+    poster_frame: int = Field(EngineConfig().poster_frame, ge=0)
     # libvips operation cache: warm containers live long, so keep it small.
     vips_cache_max: int = Field(0, ge=0)
     # The function's memory in MB, as Lambda sets it. Unset (outside Lambda, without the
@@ -83,9 +87,13 @@ class ProcessorSettings(AwsSettings):
             max_pixels_whole=self.max_pixels_whole,
             max_dimension=self.max_dimension,
             max_frames=self.max_frames,
+            max_animation_pixels=self.max_animation_pixels,
+            max_animation_ms=self.max_animation_ms,
             max_image_memory=self.image_memory_bytes,
             max_seconds=self.image_time_budget_s,
         )
         if self.renditions is None:
-            return EngineConfig(limits=limits)
-        return EngineConfig(renditions=self.renditions, limits=limits)
+            return EngineConfig(limits=limits, poster_frame=self.poster_frame)
+        return EngineConfig(
+            renditions=self.renditions, limits=limits, poster_frame=self.poster_frame
+        )

@@ -13,21 +13,17 @@ imported on first use, not at import (about 30 ms).
 
 from __future__ import annotations
 
-import functools
 import io
 from typing import Any
+
+from processor.imaging.pillow import image_module
 
 _MODES = {3: "RGB", 4: "RGBA"}
 
 
-@functools.cache
 def _pillow() -> Any | None:
     """Pillow's Image module when its WebP codec is there; None sends WebP to libvips."""
-    try:
-        from PIL import Image, features
-    except ImportError:
-        return None
-    return Image if features.check("webp") else None
+    return image_module("webp")
 
 
 def available(bands: int) -> bool:

@@ -13,8 +13,12 @@ memory of the largest rendition):
   17000x17000 GIF of 196 KB peaks near 1.4 GB.
 
 Every image also pays for its output: the decoded copy at the largest rendition's size, the
-renditions derived from it and the encoders' buffers (``OUTPUT_BYTES_PER_PIXEL``); AVIF's
-encoder (libaom) adds more.
+renditions derived from it and the encoders' buffers (``OUTPUT_BYTES_PER_PIXEL``); an encoder
+with a working set of its own adds it (the encoder table's ``memory_per_pixel``: AVIF's libaom).
+
+An animation kept animated (``estimate_motion``) holds every frame at the decode size and at
+each animated rendition's size, next to one source frame being composed and the animated
+WebP encoder's frames.
 
 The coefficients were fitted to peak RSS measured above the engine's own baseline (the
 command is in docs/processor.md) and rounded up: the estimate is meant to be above the real
@@ -24,8 +28,10 @@ decodes against it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from processor.core.encoders import ENCODERS
 from processor.core.formats import BY_NAME
 from processor.rules.header import Header
 
@@ -36,8 +42,6 @@ FIXED_BYTES = 16 * MB
 # Per pixel of the one decoded copy (the largest rendition's size): the copy itself (3-4 B),
 # the smaller renditions, the sRGB conversion and the JPEG/WebP encoders' working buffers.
 OUTPUT_BYTES_PER_PIXEL = 16
-# libaom's working set per pixel of an AVIF rendition (measured: ~100 MB at 2048x2048).
-AVIF_BYTES_PER_PIXEL = 32
 # Rows of input a streamed decode keeps in flight (strip caches, the shrink's window, more
 # while threads wait on a loaded machine).
 STREAMED_ROWS = 3_500
@@ -46,6 +50,15 @@ GIF_BYTES_PER_PIXEL = 5  # libnsgif canvas (RGBA) + libvips' frame
 AVIF_DECODE_BYTES_PER_PIXEL = 16  # per sample byte: libvips' heifload, planes and copies
 HEIC_BYTES_PER_PIXEL = 5  # per sample byte: pi-heif's interleaved RGB(A) output, libvips' copy
 PROGRESSIVE_JPEG_BYTES_PER_SAMPLE = 2  # a 16-bit DCT coefficient per sample
+# Animations kept animated, per pixel of one source frame: the decoder's canvas (the frame as
+# composed so far), the frame being decoded into it and the copy resized from it.
+MOTION_SOURCE_BYTES_PER_PIXEL = {"gif": 12, "webp": 12, "png": 16, "avif": 24}
+FRAME_BYTES_PER_PIXEL = 4  # every held frame is 8-bit RGBA (RGB without alpha)
+# libwebp's animation encoder, per pixel of its frame: the canvases it compares (previous,
+# current, disposed), the candidate sub-frames it encodes and keeps the smallest of.
+ANIMATED_ENCODER_BYTES_PER_PIXEL = 48
+# The encoded frames it holds until the file is assembled, per pixel of every frame.
+ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
 
 
 @dataclass(frozen=True)
@@ -87,9 +100,15 @@ def decoded_whole(header: Header) -> tuple[bool, str]:
     return False, f"{name} is streamed"
 
 
-def estimate(header: Header, decode_w: int, decode_h: int, *, avif_pixels: int = 0) -> Cost:
+def encoder_bytes(encodes: Iterable[tuple[str, int]]) -> int:
+    """The largest encoder working set among (format, output pixels): the encodes of one
+    image overlap, but each format's encoder is sized by its largest rendition."""
+    return max((ENCODERS[fmt].memory_per_pixel * px for fmt, px in encodes), default=0)
+
+
+def estimate(header: Header, decode_w: int, decode_h: int, *, encoders: int = 0) -> Cost:
     """Peak memory of decoding ``header``'s image to ``decode_w`` x ``decode_h`` and encoding
-    its renditions (``avif_pixels``: pixels of the largest AVIF rendition, 0 without AVIF)."""
+    its renditions (``encoders``: the encoders' own working set, ``encoder_bytes``)."""
     w, h = header.width, header.height
     pixels = w * h
     bands = max(1, header.bands)
@@ -115,13 +134,34 @@ def estimate(header: Header, decode_w: int, decode_h: int, *, avif_pixels: int =
         source = pixels if header.has_alpha else 0  # the alpha plane, at full size
     else:  # PNG, TIFF: rows of the full width in flight
         source = STREAMED_ROWS * w * bands * sample
-    memory = (
-        FIXED_BYTES
-        + source
-        + OUTPUT_BYTES_PER_PIXEL * decode_w * decode_h
-        + AVIF_BYTES_PER_PIXEL * avif_pixels
-    )
+    memory = FIXED_BYTES + source + OUTPUT_BYTES_PER_PIXEL * decode_w * decode_h + encoders
     return Cost(memory_bytes=memory, whole=whole, how=how, decode_pixels=decode_pixels)
+
+
+def estimate_motion(
+    header: Header, decode_w: int, decode_h: int, animated: Iterable[int], *, encoders: int = 0
+) -> Cost:
+    """Peak memory of keeping ``header``'s animation animated: every frame decoded to
+    ``decode_w`` x ``decode_h`` and held, every frame of each animated rendition (``animated``:
+    their frame pixels; one the size of the decode shares its frames) held and encoded
+    (the encodes overlap), and the poster's still renditions (``encoders`` as in estimate)."""
+    frames = max(1, header.frames)
+    decode = decode_w * decode_h
+    sizes = set(animated)
+    source = MOTION_SOURCE_BYTES_PER_PIXEL.get(header.format, 24) * header.width * header.height
+    held = FRAME_BYTES_PER_PIXEL * frames * (decode + sum(px for px in sizes if px != decode))
+    encoding = sum(
+        ANIMATED_ENCODER_BYTES_PER_PIXEL * px + ANIMATED_OUTPUT_BYTES_PER_PIXEL * frames * px
+        for px in sizes
+    )
+    memory = FIXED_BYTES + source + held + encoding + OUTPUT_BYTES_PER_PIXEL * decode + encoders
+    name = BY_NAME[header.format].label if header.format in BY_NAME else header.format.upper()
+    return Cost(
+        memory_bytes=memory,
+        whole=True,
+        how=f"an animated {name} holds every frame",
+        decode_pixels=frames * header.width * header.height,
+    )
 
 
 def human_bytes(n: int) -> str:

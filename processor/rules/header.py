@@ -25,6 +25,12 @@ class Header:
     bands: int = 3  # including alpha
     sample_bytes: int = 1  # per band sample as decoded: 1 (8-bit), 2 (16-bit), 4 (float)
     interlaced: bool = False  # progressive JPEG, Adam7 PNG: decoded whole (processor/rules/cost.py)
+    # The frames play as an animation (GIF, WebP, APNG, AVIF sequence with more than one
+    # frame); a multi-page TIFF or a HEIF burst has frames that do not.
+    animation: bool = False
+    # Each frame's delay as the file stores it, in ms; empty where the header does not say.
+    delays_ms: tuple[int, ...] = ()
+    loop: int = 0  # plays of the whole animation, 0 = forever (GIF's "repeats" plus one)
 
     @property
     def icc_is_srgb(self) -> bool:

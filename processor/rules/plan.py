@@ -1,7 +1,7 @@
 """The pure plan: from header facts and the config, decide everything before any pixel.
 
-No libvips here: this module runs (and is tested) without decoding anything. The executor in
-engine.py turns a Plan into bytes.
+No libvips here: this module runs (and is tested) without decoding anything. The engine's
+steps (processor/imaging/) turn a Plan into bytes.
 """
 
 from __future__ import annotations
@@ -16,20 +16,30 @@ from processor.core.config import (
     RenditionSpec,
     check_bytes,
 )
+from processor.core.encoders import ENCODERS, encoder
 from processor.core.errors import ImageTooCostly, ImageTooLarge, TooManyFrames, TooManyPixels
-from processor.core.formats import ALPHA_OUTPUTS
-from processor.rules.cost import Cost, decoded_whole, estimate, human_bytes
+from processor.rules import motion
+from processor.rules.cost import (
+    Cost,
+    decoded_whole,
+    encoder_bytes,
+    estimate,
+    estimate_motion,
+    human_bytes,
+)
 from processor.rules.header import Header
+from processor.rules.motion import Motion
 
 # Output formats whose files can carry an alpha channel.
-ALPHA_FORMATS = ALPHA_OUTPUTS
+ALPHA_FORMATS = frozenset(name for name, e in ENCODERS.items() if e.alpha)
 
 
 @dataclass(frozen=True)
 class Encode:
     format: OutputFormat
-    quality: int  # for png: zlib compression level
-    effort: int = 0  # webp 0..6, avif 0..9; unused by jpeg and png
+    quality: int  # the table's quality setting (PNG: zlib compression level)
+    effort: int = 0  # the table's effort setting; 0 where the format has none
+    animated: bool = False  # every frame of an animation, not the still poster
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,12 @@ class Plan:
     colour_manage: bool
     renditions: tuple[RenditionPlan, ...]
     cost: Cost  # estimated from the header, checked against the per-image memory budget
+    # An animated upload's frames: kept (encodes marked `animated`), or why not. None: a still.
+    motion: Motion | None = None
+
+    @property
+    def animated(self) -> bool:
+        return self.motion is not None and self.motion.kept
 
 
 def check_limits(header: Header, limits: Limits) -> None:
@@ -106,21 +122,29 @@ def _decode_scale(src_w: int, src_h: int, spec: RenditionSpec) -> float:
     return min(1.0, max(sx, sy) if spec.fit == "cover" else min(sx, sy))
 
 
-def resolve_formats(spec: RenditionSpec, has_alpha: bool) -> tuple[Encode, ...]:
-    """'jpeg' becomes PNG when the image has alpha; duplicates collapse."""
+def resolve_formats(
+    spec: RenditionSpec, has_alpha: bool, animated: bool = False
+) -> tuple[Encode, ...]:
+    """Each format as the encoder table says: an image with alpha gets the entry's
+    ``with_alpha`` format ('jpeg' becomes PNG); duplicates collapse. ``animated``: the upload's
+    frames are kept, so formats that carry animation encode them (unless the rendition says
+    ``animated: false``)."""
     q = spec.quality
     out: list[Encode] = []
     for fmt in spec.formats:
-        actual: OutputFormat = "png" if (fmt == "jpeg" and has_alpha) else fmt
-        quality = {
-            "jpeg": q.jpeg,
-            "webp": q.webp,
-            "avif": q.avif,
-            "png": q.png_compression,
-        }[actual]
-        effort = {"webp": q.webp_effort, "avif": q.avif_effort}.get(actual, 0)
-        if all(e.format != actual for e in out):
-            out.append(Encode(actual, quality, effort))
+        entry = encoder(fmt)
+        if has_alpha and entry.with_alpha:
+            entry = encoder(entry.with_alpha)
+        if any(e.format == entry.format for e in out):
+            continue
+        out.append(
+            Encode(
+                format=entry.format,  # type: ignore[arg-type]  # the table's keys are OutputFormat
+                quality=getattr(q, entry.quality.field),
+                effort=getattr(q, entry.effort.field) if entry.effort else 0,
+                animated=animated and spec.animated and entry.animation,
+            )
+        )
     return tuple(out)
 
 
@@ -131,24 +155,24 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
     # The same rounding as fit_size, so the largest rendition is the decoded image itself.
     decode_w = max(1, round(src_w * scale))
     decode_h = max(1, round(src_h * scale))
-    renditions = []
-    for spec in config.renditions:
-        cover = spec.fit == "cover"
-        w, h = fit_size(src_w, src_h, spec.width, spec.height, cover)
-        renditions.append(
-            RenditionPlan(
-                name=spec.name,
-                folder=spec.folder,
-                width=w,
-                height=h,
-                crop=cover,
-                encodes=resolve_formats(spec, header.has_alpha),
-                crop_mode=spec.crop,
-            )
-        )
-    avif = [r.width * r.height for r in renditions if any(e.format == "avif" for e in r.encodes)]
-    cost = estimate(header, decode_w, decode_h, avif_pixels=max(avif, default=0))
-    check_cost(header, cost, config.limits)
+    sizes = [
+        fit_size(src_w, src_h, spec.width, spec.height, spec.fit == "cover")
+        for spec in config.renditions
+    ]
+    still = _renditions(config, sizes, header.has_alpha, animated=False)
+    encoders = encoder_bytes((e.format, r.width * r.height) for r in still for e in r.encodes)
+    cost = estimate(header, decode_w, decode_h, encoders=encoders)
+    check_cost(header, cost, config.limits)  # even the still must fit, or the image is refused
+    renditions, kept = still, None
+    if header.animation:
+        animated = _renditions(config, sizes, header.has_alpha, animated=True)
+        moving = [r.width * r.height for r in animated if any(e.animated for e in r.encodes)]
+        kept = estimate_motion(header, decode_w, decode_h, moving, encoders=encoders)
+        frames = motion.decide(header, config, kept, carried=bool(moving))
+        if frames is not None and frames.kept:
+            renditions, cost = animated, kept
+    else:
+        frames = None
     return Plan(
         decode_width=decode_w,
         decode_height=decode_h,
@@ -156,6 +180,24 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
         # more on a 25 MP photo) and change nothing.
         colour_manage=(header.has_icc and not header.icc_is_srgb)
         or header.interpretation == "cmyk",
-        renditions=tuple(renditions),
+        renditions=renditions,
         cost=cost,
+        motion=frames,
+    )
+
+
+def _renditions(
+    config: EngineConfig, sizes: list[tuple[int, int]], has_alpha: bool, *, animated: bool
+) -> tuple[RenditionPlan, ...]:
+    return tuple(
+        RenditionPlan(
+            name=spec.name,
+            folder=spec.folder,
+            width=w,
+            height=h,
+            crop=spec.fit == "cover",
+            encodes=resolve_formats(spec, has_alpha, animated),
+            crop_mode=spec.crop,
+        )
+        for spec, (w, h) in zip(config.renditions, sizes, strict=True)
     )

@@ -221,3 +221,41 @@ def test_short_secrets_are_refused() -> None:
         make_settings(api_key="short")
     with pytest.raises(ValueError, match="IMGPIPE_CURSOR_SECRET"):
         make_settings(cursor_secret="short")
+
+
+# --- animations ------------------------------------------------------------------------------
+
+
+def test_an_animated_image_says_so_and_which_renditions_play() -> None:
+    from api.schemas import image_public
+    from processor.core.record import StillReason
+
+    record = make_record(1, width=480, height=270)
+    assert record.facts is not None
+    animated = record.model_copy(
+        update={
+            "facts": record.facts.model_copy(
+                update={"frames": 60, "animated": True, "duration_ms": 2400, "loop": 0}
+            ),
+            "renditions": [
+                r.model_copy(update={"animated": r.format == "webp"}) for r in record.renditions
+            ],
+        }
+    )
+    public = image_public(animated, "https://cdn.example")
+    assert (public.frames, public.animated, public.duration_ms, public.loop) == (60, True, 2400, 0)
+    assert {(r.format, r.animated) for r in public.renditions} == {("jpeg", False), ("webp", True)}
+    assert public.src is not None and public.src.endswith(".jpg")  # the still fallback
+    assert public.still_reason is None
+    still = animated.model_copy(
+        update={
+            "facts": animated.facts.model_copy(  # type: ignore[union-attr]
+                update={"still_reason": StillReason(code="too_long", message="one loop ...")}
+            )
+        }
+    )
+    reason = image_public(still, "https://cdn.example").still_reason
+    assert reason is not None and reason.code == "too_long"
+    # a still image says nothing of motion
+    plain = image_public(record, "https://cdn.example")
+    assert (plain.frames, plain.animated, plain.duration_ms, plain.loop) == (1, False, None, None)

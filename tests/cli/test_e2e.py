@@ -139,6 +139,14 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
                     assert head.status_code == 200, rendition["url"]
                     assert head.headers["content-type"] == rendition["content_type"]
                     assert int(head.headers["content-length"]) == rendition["bytes"]
+            # THEN: the animated GIF is done, its WebP renditions play, served on the CDN route
+            gif = by_name["animated-loop-3.gif"]
+            assert (gif["animated"], gif["frames"], gif["loop"]) == (True, 10, 3), gif
+            webps = [r for r in gif["renditions"] if r["format"] == "webp"]
+            assert len(webps) == 2 and all(r["animated"] for r in webps), gif
+            for rendition in webps:
+                body = client.get(rendition["url"]).content
+                assert body[12:16] == b"VP8X" and body[20] & 0x02, rendition  # animation flag
             thumb = next(r for r in landscape["renditions"] if r["name"] == "thumb")
             response = client.get(thumb["url"])
             assert response.status_code == 200

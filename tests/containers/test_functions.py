@@ -297,6 +297,17 @@ def test_a_phone_heic_comes_out_upright_from_the_image(run: Run) -> None:
     assert {r["format"] for r in record["renditions"]} >= {"jpeg", "webp"}
 
 
+def test_an_animated_gif_ends_done_with_an_animated_webp_from_the_image(run: Run) -> None:
+    record = run.result.records["raw/good/animated-loop-3.gif"]
+    assert record["status"] == "done", record.get("error")
+    facts = record["facts"]
+    assert (facts["animated"], facts["frames"], facts["loop"]) == (True, 10, 3)
+    webps = [r for r in record["renditions"] if r["format"] == "webp"]
+    assert len(webps) == 2 and all(r["animated"] for r in webps)
+    # the files themselves are in the bucket (the same bytes as the local stack's: above)
+    assert all(f"public/{r['key']}" in run.result.objects for r in webps)
+
+
 def test_a_bad_image_is_done_with_a_failed_record(run: Run) -> None:
     assert run.first_ids[BAD_KEY] not in _failed(run.first)
     record = run.result.records[BAD_KEY]

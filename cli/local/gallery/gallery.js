@@ -194,11 +194,23 @@ async function upload(file) {
 
 const fileName = (record) => (record.source_key || "").split("/").pop() || record.id;
 
+// An animated image plays (its WebP renditions are animated) unless the visitor asked for
+// less motion; then, as in a browser without WebP, the still poster (JPEG or PNG) shows.
+const stillsOnly = () => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
 function thumbUrl(record) {
   const thumbs = record.renditions.filter((r) => r.name === "thumb");
-  const pick = thumbs.find((r) => r.format === "webp") || thumbs[0];
+  const still = stillsOnly() && record.animated;
+  const pick = thumbs.find((r) => r.format === "webp" && !(still && r.animated))
+    || thumbs.find((r) => !r.animated) || thumbs[0];
   return pick ? pick.url : record.src;
 }
+
+const motion = (record) => record.animated
+  ? [`${record.frames} frames`, record.duration_ms && `${(record.duration_ms / 1000).toFixed(1)} s`,
+     record.loop === 0 ? "loops" : record.loop > 1 ? `plays ${record.loop}×` : "plays once",
+     record.still_reason && `kept still: ${record.still_reason.code}`].filter(Boolean).join(", ")
+  : null;
 
 function card(record) {
   const node = el("figure", { class: "card", tabindex: "0", "data-id": record.id });
@@ -224,6 +236,7 @@ function fillCard(node, record) {
     el("span", { class: "title", text: fileName(record), title: fileName(record) }),
     el("span", { class: "meta" },
       el("span", { class: `badge ${record.status}`, text: record.status }),
+      record.animated ? el("span", { class: "badge animated", text: "animated" }) : "",
       record.width ? `${record.width}×${record.height} ${record.format || ""}` : ""));
   if (record.error) {
     caption.append(el("span", { class: "reason", text: `${record.error.code}: ${record.error.message}` }));
@@ -392,7 +405,10 @@ function openDetail(id) {
   if (record.status === "done" && record.src) {
     const picture = el("picture");
     if (record.srcset.webp) {
-      picture.append(el("source", { type: "image/webp", srcset: record.srcset.webp, sizes: "60vw" }));
+      // An animated image's WebP plays; with reduced motion asked for, the still shows.
+      const source = { type: "image/webp", srcset: record.srcset.webp, sizes: "60vw" };
+      if (record.animated) source.media = "(prefers-reduced-motion: no-preference)";
+      picture.append(el("source", source));
     }
     const fallback = record.srcset.jpeg || record.srcset.png;
     const img = el("img", { src: record.src, alt: fileName(record), width: String(record.width), height: String(record.height) });
@@ -407,6 +423,7 @@ function openDetail(id) {
     ["status", record.status],
     ["id", record.id],
     ["original", [record.format, record.width && `${record.width}×${record.height}`, bytes(record.bytes)].filter(Boolean).join(", ")],
+    ["animation", motion(record)],
     ["colour", record.dominant_color],
     ["placeholder", record.placeholder],
     ["uploaded", record.created_at],
@@ -421,7 +438,7 @@ function openDetail(id) {
   }));
   $("#detail-renditions tbody").replaceChildren(...record.renditions.map((r) => el("tr", {},
     el("td", { text: r.name }),
-    el("td", {}, el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.format })),
+    el("td", {}, el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.animated ? `${r.format} (animated)` : r.format })),
     el("td", { text: `${r.width}×${r.height}` }),
     el("td", { text: bytes(r.bytes) }))));
   $("#delete").disabled = record.status === "deleted";

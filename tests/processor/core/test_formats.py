@@ -14,6 +14,7 @@ from api.schemas import UploadRequest
 from cli.local.site import GALLERY, render_formats
 from processor.core import formats
 from processor.core.config import OutputFormat
+from processor.core.encoders import ENCODERS
 from processor.core.keys import CONTENT_TYPES, EXTENSIONS
 from tests.conftest import ROOT
 
@@ -50,8 +51,10 @@ def test_the_gallery_page_says_the_list() -> None:
 
 
 def test_outputs_are_the_configs_output_formats() -> None:
-    assert set(typing.get_args(OutputFormat)) == {f.name for f in formats.OUTPUTS}
-    assert set(EXTENSIONS) == set(CONTENT_TYPES) == {f.name for f in formats.OUTPUTS}
+    assert set(typing.get_args(OutputFormat)) == set(ENCODERS)
+    assert set(EXTENSIONS) == set(CONTENT_TYPES) == set(ENCODERS)
+    for name in ENCODERS:
+        assert CONTENT_TYPES[name] == formats.content_type_for(name)
 
 
 def test_the_readme_claims_the_list() -> None:

@@ -1,4 +1,4 @@
-"""JPEGs decoded by the engine's own path (processor/imaging/engine.py ``decode_jpeg``: CMYK through
+"""JPEGs decoded by the engine's own path (processor/imaging/decode.py ``decode_jpeg``: CMYK through
 the kept LittleCMS transforms of processor/imaging/cms.py, large photos with libjpeg's larger
 shrink-on-load) give what libvips' ``thumbnail(export_profile="srgb")`` gives: the same size,
 upright, and the same picture within a few levels."""
@@ -13,16 +13,12 @@ import pyvips
 
 from processor.core.config import EngineConfig
 from processor.imaging import cms
-from processor.imaging.engine import (
-    _own_jpeg_decode,
-    decode,
-    hold,
-    init_vips,
-    probe,
-    sniff,
-    spool,
-    to_srgb,
-)
+from processor.imaging.decode import _own_jpeg_decode, decode
+from processor.imaging.pixels import hold, to_srgb
+from processor.imaging.probe import probe
+from processor.imaging.sniff import sniff
+from processor.imaging.spool import spool
+from processor.imaging.vips import init_vips
 from processor.rules.plan import make_plan
 from tests.conftest import GOOD
 

@@ -140,14 +140,17 @@ def test_alpha_kept_or_flattened(results: dict[str, Result]) -> None:
     assert all(load(o.data).bands == 4 for o in grey.outputs)
 
 
-def test_animated_gives_first_frame_still(results: dict[str, Result]) -> None:
+def test_animated_stays_animated_in_webp_with_a_still_poster(results: dict[str, Result]) -> None:
+    # (frame by frame against an independent decode: tests/processor/imaging/test_motion.py)
     for name in ("animated-loop-3.gif", "animated-loop-3.webp"):
         r = results[name]
-        assert r.facts.frames == 10
+        assert r.facts.frames == 10 and r.facts.animated and r.facts.loop == 3
+        assert r.facts.duration_ms == 9 * 3000 + 15000
         for o in r.outputs:
             im = load(o.data)
             pages = im.get("n-pages") if "n-pages" in im.get_fields() else 1
-            assert pages == 1 and im.height == o.info.height
+            assert o.info.animated is (o.info.format == "webp")
+            assert pages == (10 if o.info.animated else 1) and im.height == o.info.height
 
 
 def test_metadata_fields(results: dict[str, Result]) -> None:

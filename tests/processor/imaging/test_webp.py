@@ -13,7 +13,9 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from processor.imaging import webp  # noqa: E402  (after the importorskip above)
-from processor.imaging.engine import encode, hold, init_vips  # noqa: E402
+from processor.imaging.encode import encode  # noqa: E402
+from processor.imaging.pixels import hold  # noqa: E402
+from processor.imaging.vips import init_vips  # noqa: E402
 from processor.rules.plan import Encode  # noqa: E402
 from tests.conftest import good_files  # noqa: E402
 
@@ -46,7 +48,7 @@ def test_same_bytes_as_libvips(path: Path) -> None:
     if image.bands not in (3, 4):
         pytest.skip(f"{image.bands} bands: the engine makes these sRGB first")
     enc = Encode(format="webp", quality=80, effort=4)
-    ours = encode(hold(image), enc)
+    ours = encode(hold(image), enc).data
     theirs = image.webpsave_buffer(Q=80, effort=4, keep="none")
     assert ours[:4] == b"RIFF" and ours[8:12] == b"WEBP"
     assert ours == theirs
@@ -56,7 +58,9 @@ def test_same_bytes_as_libvips(path: Path) -> None:
 def test_same_bytes_at_other_settings(corpus: Path, quality: int, effort: int) -> None:
     image = _pixels(corpus / "good" / "with-alpha.png", 256)
     enc = Encode(format="webp", quality=quality, effort=effort)
-    assert encode(hold(image), enc) == image.webpsave_buffer(Q=quality, effort=effort, keep="none")
+    assert encode(hold(image), enc).data == image.webpsave_buffer(
+        Q=quality, effort=effort, keep="none"
+    )
 
 
 def test_images_pillow_cannot_take_go_to_libvips(corpus: Path) -> None:
@@ -66,4 +70,6 @@ def test_images_pillow_cannot_take_go_to_libvips(corpus: Path) -> None:
     ).copy_memory()
     assert grey_alpha.bands == 2
     enc = Encode(format="webp", quality=80, effort=4)
-    assert encode(hold(grey_alpha), enc) == grey_alpha.webpsave_buffer(Q=80, effort=4, keep="none")
+    assert encode(hold(grey_alpha), enc).data == grey_alpha.webpsave_buffer(
+        Q=80, effort=4, keep="none"
+    )

@@ -8,7 +8,7 @@ import pytest
 from processor.core.config import EngineConfig, Limits, RenditionSpec
 from processor.core.errors import ImageTooCostly, TooManyFrames, TooManyPixels
 from processor.entrypoints.settings import ProcessorSettings
-from processor.rules.cost import MB, estimate, human_bytes, jpeg_shrink
+from processor.rules.cost import MB, encoder_bytes, estimate, human_bytes, jpeg_shrink
 from processor.rules.header import Header
 from processor.rules.plan import make_plan
 
@@ -93,7 +93,9 @@ def test_streamed_costs_grow_with_width_and_depth_whole_costs_with_pixels() -> N
     assert estimate(header("gif", 16000, 16000), 2048, 2048).memory_bytes > 7 * gif
     # AVIF renditions add the encoder's working set
     plain = estimate(header("jpeg", 4000, 3000), 2048, 1536)
-    avif = estimate(header("jpeg", 4000, 3000), 2048, 1536, avif_pixels=2048 * 1536)
+    avif = estimate(
+        header("jpeg", 4000, 3000), 2048, 1536, encoders=encoder_bytes([("avif", 2048 * 1536)])
+    )
     assert avif.memory_bytes > plain.memory_bytes + 50 * MB
 
 
