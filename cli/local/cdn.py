@@ -35,7 +35,7 @@ from api import problems
 from api.problems import ApiProblem, NotFound
 from api.settings import ApiSettings
 from processor.core.errors import RangeNotSatisfiable, SourceMissing
-from processor.core.formats import OUTPUTS
+from processor.core.keys import CONTENT_TYPES
 from processor.core.ports import IMMUTABLE, StoredObject
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 1024
 CDN_CONNECTIONS = 40  # uvicorn's default thread pool: one connection to S3 per worker thread
 # What the processor writes, and so all this serves (the Content-Type's media type).
-RENDITION_TYPES = frozenset(f.content_types[0] for f in OUTPUTS)
+RENDITION_TYPES = frozenset(CONTENT_TYPES.values())
 # A rendition file name: "<id>-<version>.<ext>". Nothing else is ever served.
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
