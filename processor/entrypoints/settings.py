@@ -74,6 +74,10 @@ class ProcessorSettings(AwsSettings):
     # The CloudFront distribution in front of the public prefix: a deleted image's paths are
     # invalidated there. Unset: no CDN to tell (tests, a bare bucket).
     distribution_id: str | None = Field(None, min_length=1)
+    # The EventBridge bus that completion events go to (processor/core/changes.py); unset:
+    # none are published. Their image views link renditions under the CDN's base URL.
+    event_bus: str | None = Field(None, min_length=1)
+    cdn_base_url: str = ""
 
     @cached_property
     def engine_config(self) -> EngineConfig:

@@ -12,6 +12,11 @@ A failure before step 2 never marks anything done; the queue retries the message
 same keys are written again. Deletes work the same way: the record becomes a tombstone
 first, then the renditions it listed are removed, then every version of the original and of
 the renditions is erased and the CDN told to forget them (``erase.py``).
+
+Each new final state is announced once (``changes.py``) through an outbox: the save that
+commits the state also marks its event pending; the event is published after the save and the
+mark cleared after that. A crash in between leaves the mark, and the retry of the message
+publishes it before anything else (with the same event id), then finds the work done.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from processor.core.changes import announcement
 from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
+    ConcurrentWrite,
     EmptyImage,
     ImageRejected,
     SourceMissing,
@@ -38,6 +45,7 @@ from processor.core.keys import image_id, rendition_folder
 from processor.core.ports import (
     IMMUTABLE,
     CdnInvalidator,
+    EventPublisher,
     ImageEngine,
     ImageRepository,
     ObjectStore,
@@ -126,6 +134,8 @@ class ProcessorService:
         raw_prefix: str,
         public_prefix: str,
         cdn: CdnInvalidator | None = None,
+        events: EventPublisher | None = None,
+        cdn_base_url: str = "",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
@@ -136,6 +146,9 @@ class ProcessorService:
         self.raw_prefix = raw_prefix
         self.public_prefix = public_prefix
         self.clock = clock
+        # Completion events; None: nothing is announced (and no record marks one pending).
+        self.events = events
+        self.cdn_base_url = cdn_base_url  # the URLs in an event's image view
         # Rendition PUTs go out together: four sequential round trips to S3 would add their
         # latencies to every image. Clients are thread-safe; the pool lives with the service.
         self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
@@ -159,7 +172,7 @@ class ProcessorService:
     # --- created / reprocess -------------------------------------------------------------
 
     def _create(self, event: ObjectEvent, iid: str, time_budget_s: float | None) -> Outcome:
-        current = self.repo.get(iid)
+        current = self._flush(self.repo.get(iid))
         skip = screen(event, current, self.config)
         if skip is not None:
             return self._skipped(skip, iid, current)
@@ -358,7 +371,14 @@ class ProcessorService:
         """Same bytes, same config, already done: keep the renditions, move the order on."""
         sequencer = sequencer or base.sequencer
         if sequencer != base.sequencer:
-            advanced = base.model_copy(update={"sequencer": sequencer, "updated_at": self._now()})
+            # Not a new state (no event), but a new version: a save needs a greater one.
+            advanced = base.model_copy(
+                update={
+                    "sequencer": sequencer,
+                    "updated_at": self._now(),
+                    "version": base.version + 1,
+                }
+            )
             try:
                 self.repo.save(advanced)
             except StaleEvent:
@@ -400,7 +420,7 @@ class ProcessorService:
     # --- removed -------------------------------------------------------------------------
 
     def _remove(self, event: ObjectEvent, iid: str) -> Outcome:
-        current = self.repo.get(iid)
+        current = self._flush(self.repo.get(iid))
         # Only an event without order needs S3's word (a stale check cannot apply to it).
         exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
         decision = decide_removal(event, current, object_exists=exists)
@@ -459,9 +479,12 @@ class ProcessorService:
         """Save ``record``; then delete what it replaced. None when a newer state won.
 
         Returns the rendition keys that should have been deleted but could not be (orphans).
+        The new state's event (and one the replaced state still owed) is published here.
         """
+        if self.events is None:
+            record = record.model_copy(update={"pending_event": None})
         try:
-            replaced = self.repo.save(record)
+            saved, replaced = self._save(record)
         except StaleEvent:
             # A newer event won the race: remove what this one wrote, unless the winner
             # lists the same keys (same bytes and config give the same keys).
@@ -470,10 +493,50 @@ class ProcessorService:
             log.info("a newer event was applied first: this one is dropped")
             self._delete_quietly(k for k in written if k not in keep)
             return None
+        if saved is None:
+            return ()  # the same state was saved by another write: nothing more to do
+        self._announce(replaced, saved)
         if replaced is None:
             return ()
-        keep = {r.key for r in record.renditions}
+        keep = {r.key for r in saved.renditions}
         return self._delete_quietly(r.key for r in replaced.renditions if r.key not in keep)
+
+    def _save(self, record: ImageRecord) -> tuple[ImageRecord | None, ImageRecord | None]:
+        """``repo.save`` through a race with a write of the same or an older event: (the
+        record saved, the one it replaced). As before versions, the later save wins, now
+        with the next version; unless the winner holds this very state, which then needs no
+        second write and no second event: (None, None)."""
+        for _ in range(_SAVE_ATTEMPTS):
+            try:
+                return record, self.repo.save(record)
+            except ConcurrentWrite:
+                winner = self.repo.get(record.id)
+                if winner is None:
+                    raise
+                if _same_state(winner, record):
+                    log.info("another write saved this very state first")
+                    return None, None
+                record = record.model_copy(update={"version": winner.version + 1})
+        raise ConcurrentWrite(f"image {record.id}: {_SAVE_ATTEMPTS} writes raced; retried")
+
+    def _flush(self, current: ImageRecord | None) -> ImageRecord | None:
+        """Publish the event a stored state still owes (a crash came between its save and
+        its publication); the record as it now is."""
+        if current is None or current.pending_event is None or self.events is None:
+            return current
+        log.info("publishing the event of an earlier attempt", extra={"version": current.version})
+        self._announce(current)
+        return current.model_copy(update={"pending_event": None})
+
+    def _announce(self, *records: ImageRecord | None) -> None:
+        """Publish the pending events of these records, oldest first, then clear their marks.
+        Raises TransientError: the marks stay, and the message's retry publishes them."""
+        pending = [r for r in records if r is not None and r.pending_event is not None]
+        if self.events is None or not pending:
+            return
+        self.events.publish([announcement(r, self.cdn_base_url) for r in pending])
+        for record in pending:
+            self.repo.settle_event(record.id, record.version)
 
     def _delete_quietly(self, keys: Iterable[str]) -> tuple[str, ...]:
         """Delete renditions no record lists. Best effort: the record is already right.
@@ -493,6 +556,20 @@ class ProcessorService:
 
     def _now(self) -> str:
         return timestamp(self.clock())
+
+
+_SAVE_ATTEMPTS = 3
+
+
+def _same_state(a: ImageRecord, b: ImageRecord) -> bool:
+    """Two writes that say the same thing: status, order, config and content."""
+    return (a.status, a.sequencer, a.config_version, a.content_version, a.error) == (
+        b.status,
+        b.sequencer,
+        b.config_version,
+        b.content_version,
+        b.error,
+    )
 
 
 def _check_size(size: int, limit: int) -> None:
