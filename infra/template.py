@@ -300,6 +300,9 @@ def _resolve(node: Any, known: Mapping[str, Any], tpl: Mapping[str, Any]) -> Any
         if key == "Fn::Join":
             delimiter, parts = value
             return delimiter.join(str(p) for p in _resolve(parts, known, tpl))
+        if key == "Fn::Split":
+            delimiter, source = value
+            return str(_resolve(source, known, tpl)).split(delimiter)
         if key == "Fn::If":
             name, when_true, when_false = value
             chosen = when_true if _condition(name, known, tpl) else when_false

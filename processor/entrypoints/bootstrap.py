@@ -108,6 +108,7 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
         bucket=settings.bucket,
         raw_prefix=settings.raw_prefix,
         public_prefix=settings.public_prefix,
+        sources=settings.sources,
     )
     return Container(
         settings=settings,

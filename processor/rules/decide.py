@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from processor.core.config import EngineConfig
-from processor.core.events import ObjectEvent, compare_sequencers
+from processor.core.events import OWN_MESSAGE_KINDS, ObjectEvent, compare_sequencers
 from processor.core.keys import content_version, image_id, rendition_key
 from processor.core.record import ImageRecord, RenditionInfo, Status
+from processor.core.sources import Source, source_of
 
 
 class Reason(StrEnum):
@@ -105,15 +106,20 @@ def is_older(event_sequencer: str | None, stored_sequencer: str | None) -> bool:
     return compare_sequencers(event_sequencer, stored_sequencer) < 0
 
 
-def admit(event: ObjectEvent, *, bucket: str, raw_prefix: str) -> Skip | None:
-    """Events this service must not act on, whatever the table holds."""
+def admit(
+    event: ObjectEvent, *, bucket: str, raw_prefix: str, sources: Iterable[Source] = ()
+) -> Skip | None:
+    """Events this service must not act on, whatever the table holds: anything but an upload
+    under the raw prefix, or one of our own messages about a key in a backfill source."""
+    if event.bucket == bucket and event.key.startswith(raw_prefix) and not event.key.endswith("/"):
+        return None
+    if event.kind in OWN_MESSAGE_KINDS and source_of(sources, event.bucket, event.key):
+        return None
     if event.bucket != bucket:
         return Skip(Reason.foreign_bucket)
-    if not event.key.startswith(raw_prefix) or event.key.endswith("/"):
-        # Outputs live under the public prefix: never reading them means the pipeline
-        # cannot trigger itself, even with a misconfigured notification.
-        return Skip(Reason.outside_raw_prefix)
-    return None
+    # Outputs live under the public prefix: never reading them means the pipeline cannot
+    # trigger itself, even with a misconfigured notification.
+    return Skip(Reason.outside_raw_prefix)
 
 
 def screen(event: ObjectEvent, current: ImageRecord | None, config: EngineConfig) -> Skip | None:

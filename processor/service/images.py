@@ -40,7 +40,7 @@ from processor.core.errors import (
     StaleEvent,
     TransientError,
 )
-from processor.core.events import Kind, ObjectEvent
+from processor.core.events import REMOVALS, ObjectEvent
 from processor.core.keys import image_id, rendition_folder
 from processor.core.ports import (
     IMMUTABLE,
@@ -53,6 +53,7 @@ from processor.core.ports import (
     Spooled,
 )
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo
+from processor.core.sources import Source
 from processor.rules.decide import (
     Donor,
     Reason,
@@ -133,6 +134,7 @@ class ProcessorService:
         bucket: str,
         raw_prefix: str,
         public_prefix: str,
+        sources: Sequence[Source] = (),
         cdn: CdnInvalidator | None = None,
         events: EventPublisher | None = None,
         cdn_base_url: str = "",
@@ -145,6 +147,7 @@ class ProcessorService:
         self.bucket = bucket
         self.raw_prefix = raw_prefix
         self.public_prefix = public_prefix
+        self.sources = tuple(sources)  # backfill sources: originals read in place
         self.clock = clock
         # Completion events; None: nothing is announced (and no record marks one pending).
         self.events = events
@@ -162,10 +165,10 @@ class ProcessorService:
         ``time_budget_s``: the seconds the image may compute, when the caller has less time
         than the configured budget (the handler: what is left of the invocation)."""
         iid = image_id(event.bucket, event.key)
-        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
+        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix, sources=self.sources)
         if refused is not None:
             return self._skipped(refused, iid, expected=self.bucket)
-        if event.kind is Kind.removed:
+        if event.kind in REMOVALS:
             return self._remove(event, iid)
         return self._create(event, iid, time_budget_s)
 
@@ -421,13 +424,15 @@ class ProcessorService:
 
     def _remove(self, event: ObjectEvent, iid: str) -> Outcome:
         current = self._flush(self.repo.get(iid))
-        # Only an event without order needs S3's word (a stale check cannot apply to it).
-        exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
+        # Only an event without order needs S3's word (a stale check cannot apply to it); an
+        # original read in place stays where it is, and its removal is the forget message's.
+        owned = self._owned(event.bucket, event.key)
+        exists = event.sequencer is None and owned and self.store.exists(event.bucket, event.key)
         decision = decide_removal(event, current, object_exists=exists)
         if isinstance(decision, Skip):
             if decision.reason is Reason.duplicate:
                 # A redelivery, maybe after erasing failed: erasing again finds what is left.
-                self._erase(iid, event.key, current)
+                self._erase(iid, event.key if owned else None, current)
             return self._skipped(decision, iid, current)
         now = self._now()
         base = current or ImageRecord.first_sight(
@@ -437,12 +442,17 @@ class ProcessorService:
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, iid, Reason.stale)
-        self._erase(iid, event.key, current)
+        self._erase(iid, event.key if owned else None, current)
         log.info("image deleted")
         return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
 
-    def _erase(self, iid: str, source_key: str, current: ImageRecord | None) -> None:
-        """Every version of the original and renditions, and the CDN's copies (erase.py).
+    def _owned(self, bucket: str, key: str) -> bool:
+        """An upload (under the raw prefix of this bucket), not an original read in place."""
+        return bucket == self.bucket and key.startswith(self.raw_prefix)
+
+    def _erase(self, iid: str, source_key: str | None, current: ImageRecord | None) -> None:
+        """Every version of the original (None: read in place, never erased) and of the
+        renditions, and the CDN's copies (erase.py).
 
         The config's folders and the stored renditions' (a config change may have moved
         them). Raises TransientError: the message is retried, and erasing resumes.
