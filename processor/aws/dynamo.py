@@ -281,6 +281,10 @@ class DynamoImageRepository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def get_many(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
+        """The stored records of ``ids`` (missing ones are left out): ops commands."""
+        return self._batch_get(ids)
+
     def _batch_get(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
         """The stored records of ``ids`` (missing ones are left out), BatchGetItem by 100."""
         found: dict[str, ImageRecord] = {}
