@@ -65,7 +65,13 @@ class Tally:
         self.formats[suffix_format(entry.key)] += 1
 
     def to_json(self) -> dict[str, Any]:
-        return {k: dict(v) if isinstance(v, Counter) else v for k, v in asdict(self).items()}
+        return {
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "formats": dict(self.formats),
+            "sniffed": dict(self.sniffed),
+            "skipped": dict(self.skipped),
+        }
 
 
 def sniff(s3: Any, entry: Entry) -> str:

@@ -8,7 +8,8 @@ interrupted run too) and each object's record read by its id (BatchGetItem, 100 
   second backfill of the same objects: the processor read the bytes and made nothing);
 - failed, by the record's error code (unsupported_format, corrupt_image, ...);
 - no record: the object was gone when the processor read it (deleted mid-run), or it is
-  still queued. A listing made after the run may list objects created since: no record.
+  still queued. A listing walked again no longer shows a deleted object, so this count is
+  what was sent less what has a record.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def summarize(
     upto: Position | None,
     started_at: str,
     skip: Callable[[Entry], str | None],
+    sent: int,
 ) -> Summary:
-    """``repo``: a DynamoImageRepository (``get_many``)."""
+    """``repo``: a DynamoImageRepository (``get_many``); ``sent``: the checkpoint's count."""
     summary = Summary()
     seen_hashes: set[str] = set()
     batch: list[str] = []
@@ -101,6 +103,9 @@ def summarize(
             batch = []
     if batch:
         tally(batch)
+    recorded = summary.done + sum(summary.failed.values()) + summary.deleted + summary.processing
+    summary.objects = max(sent, recorded)
+    summary.missing = summary.objects - recorded
     return summary
 
 

@@ -355,6 +355,7 @@ def _report(ctx: _Context, checkpoint: Checkpoint, args: argparse.Namespace) -> 
         upto=checkpoint.position,
         started_at=checkpoint.started_at,
         skip=ctx.skip,
+        sent=checkpoint.sent,
     )
     if args.json:
         print(json.dumps({"summary": summary.to_json(), "sent": checkpoint.sent}))

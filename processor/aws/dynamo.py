@@ -47,7 +47,15 @@ BY_UPLOADER = "by_uploader"
 # Record fields a listing does not return (by_created and by_state leave them out of their
 # projection): get() the record before acting on them.
 UNLISTED = frozenset(
-    {"sequencer", "content_version", "processing_ms", "timings", "version", "pending_event"}
+    {
+        "sequencer",
+        "content_version",
+        "processing_ms",
+        "timings",
+        "version",
+        "pending_event",
+        "source_etag",
+    }
 )
 LISTED = tuple(sorted(set(ImageRecord.model_fields) - UNLISTED - {"id"}))
 # Queries one page may take beyond the first one per shard (refills of drained shards).

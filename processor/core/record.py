@@ -85,6 +85,9 @@ class ImageRecord(BaseModel):
     updated_at: str
     # S3 event sequencer of the last applied event (hex); orders events for one key.
     sequencer: str | None = None
+    # S3's ETag of the bytes the state was made from (no quotes): a backfill of the same,
+    # unchanged object is skipped on it without reading the bytes again.
+    source_etag: str | None = None
     # Hash of the rendition config that made the renditions (see EngineConfig.version).
     config_version: str | None = None
     # Content version in rendition keys: changes when the bytes or the config change.

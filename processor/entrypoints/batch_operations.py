@@ -15,8 +15,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 
-ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
-
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponse,
@@ -28,6 +26,8 @@ from processor.core.events import Kind, ObjectEvent
 from processor.core.messages import backfill_message
 from processor.entrypoints.bootstrap import aws_clients, get_container
 from processor.rules.decide import admit
+
+ResultCode = Literal["Succeeded", "TemporaryFailure", "PermanentFailure"]
 
 
 def is_batch_operation(event: Mapping[str, Any]) -> bool:

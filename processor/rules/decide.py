@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from processor.core.config import EngineConfig
-from processor.core.events import OWN_MESSAGE_KINDS, ObjectEvent, compare_sequencers
+from processor.core.events import OWN_MESSAGE_KINDS, Kind, ObjectEvent, compare_sequencers
 from processor.core.keys import content_version, image_id, rendition_key
 from processor.core.record import ImageRecord, RenditionInfo, Status
 from processor.core.sources import Source, source_of
@@ -128,13 +128,24 @@ def screen(event: ObjectEvent, current: ImageRecord | None, config: EngineConfig
         return None
     if is_older(event.sequencer, current.sequencer):
         return Skip(Reason.stale)
+    final = current.status in (Status.done, Status.failed)
+    same_config = current.config_version == config.version
     if (
         not event.force
         and event.sequencer is not None
         and event.sequencer == current.sequencer
-        and current.status in (Status.done, Status.failed)
-        and current.config_version == config.version
+        and final
+        and same_config
     ):
+        return Skip(Reason.duplicate)
+    if (
+        event.kind is Kind.backfill
+        and event.etag is not None
+        and event.etag == current.source_etag
+        and final
+        and same_config
+    ):
+        # A backfill carries no sequencer: the ETag says these are the bytes already applied.
         return Skip(Reason.duplicate)
     return None
 

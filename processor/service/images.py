@@ -229,8 +229,8 @@ class ProcessorService:
                         event, iid, spooled, decision.version, timings, time_budget_s
                     )
         except ImageRejected as e:
-            return self._fail(event, base, e, source.size, started)
-        return self._done(event, base, made, source.size, started, timings)
+            return self._fail(event, base, e, source, started)
+        return self._done(event, base, made, source, started, timings)
 
     def _begin(self, event: ObjectEvent, iid: str, uploader: str | None) -> ImageRecord:
         try:
@@ -331,10 +331,11 @@ class ProcessorService:
         event: ObjectEvent,
         base: ImageRecord,
         made: _Made,
-        size: int,
+        source: SourceObject,
         started: float,
         timings: dict[str, float],
     ) -> Outcome:
+        size = source.size
         record = base.done(
             now=self._now(),
             sequencer=event.sequencer,
@@ -344,7 +345,7 @@ class ProcessorService:
             renditions=made.renditions,
             processing_ms=_ms_since(started),
             timings=timings,
-        )
+        ).model_copy(update={"source_etag": source.etag})
         mark = time.perf_counter()
         committed = self._commit(record, [r.key for r in made.renditions])
         timings["dynamodb"] = _ms_since(mark)
@@ -394,10 +395,11 @@ class ProcessorService:
         event: ObjectEvent,
         base: ImageRecord,
         error: ImageRejected,
-        size: int,
+        source: SourceObject,
         started: float,
     ) -> Outcome:
         """The image itself is bad: record why, keep the message from being retried."""
+        size = source.size
         info = ErrorInfo(code=error.code, message=error.message)
         record = base.failed(
             now=self._now(),
@@ -405,7 +407,7 @@ class ProcessorService:
             config_version=self.config.version,
             error=info,
             processing_ms=_ms_since(started),
-        )
+        ).model_copy(update={"source_etag": source.etag})
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
