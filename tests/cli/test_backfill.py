@@ -24,13 +24,13 @@ import pytest
 
 from processor.core.keys import image_id
 from processor.entrypoints.handler import lambda_handler
-from tests.cli.backfill_world import (  # noqa: F401  # fixtures
-    World,
-    shared_endpoint,
-    tiny_image,
-    world,
-)
+from tests.cli import backfill_world
+from tests.cli.backfill_world import World, tiny_image
 from tests.lambda_runtime import drain
+
+# The fixtures (a module's embedded AWS, a pipeline on it per test).
+shared_endpoint = backfill_world.shared_endpoint
+world = backfill_world.world
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("backfill")]
 
