@@ -119,6 +119,10 @@ class Model:
             max_concurrency=settings.max_concurrency,
         )
 
+    def affordable(self, max_cost: float) -> int:
+        """Images ``max_cost`` pays for (a hair of tolerance: 0.02 / 0.00004 is 500)."""
+        return math.floor(max_cost / (self.usd_per_1000 / 1000) + 1e-9)
+
     def rate_for(self, concurrency: int) -> float:
         """Images/s that ``concurrency`` processor instances sustain."""
         return concurrency / self.seconds_per_image
@@ -131,8 +135,8 @@ def estimate(
     pace = min(rate, pipeline)
     per_image = model.usd_per_1000 / 1000
     capped = None
-    if max_cost is not None and objects * per_image > max_cost:
-        capped = math.floor(max_cost / per_image)
+    if max_cost is not None and model.affordable(max_cost) < objects:
+        capped = model.affordable(max_cost)
     sent = objects if capped is None else capped
     return Estimate(
         objects=objects,

@@ -243,7 +243,7 @@ def _backfill(
         )
     limit = None
     if args.max_cost is not None:
-        limit = int(args.max_cost / (model.usd_per_1000 / 1000))
+        limit = model.affordable(args.max_cost)
     stop = threading.Event()
     progress = Progress(
         int(checkpoint.total or 0), label="backfill", done=checkpoint.sent, every_s=5.0

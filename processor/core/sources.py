@@ -29,9 +29,18 @@ class Source:
 
 
 def parse_sources(text: str) -> tuple[Source, ...]:
-    """``"photos/archive/,legacy-bucket"`` -> the sources (commas or whitespace between)."""
+    """``"photos/archive/,legacy-bucket"`` -> the sources (commas or whitespace between).
+
+    Each entry is ``bucket/prefix``, ``s3://bucket/prefix``, or the object ARN pattern the
+    template's BackfillSources takes (``arn:aws:s3:::bucket/prefix*``, which the function's
+    IAM policy grants as it is)."""
     out: list[Source] = []
     for entry in text.replace(",", " ").split():
+        if entry.startswith("arn:"):
+            _, _, path = entry.partition(":::")
+            if not path.endswith("*") or "*" in path[:-1]:
+                raise ValueError(f"an ARN source ends with its only '*', got {entry!r}")
+            entry = path[:-1]
         bucket, _, prefix = entry.removeprefix("s3://").partition("/")
         if not bucket:
             raise ValueError(f"a backfill source is bucket/prefix, got {entry!r}")
