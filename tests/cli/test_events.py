@@ -20,7 +20,7 @@ from processor.entrypoints import bootstrap
 from processor.entrypoints.handler import lambda_handler
 from tests.cli import backfill_world
 from tests.cli.backfill_world import CDN, World, tiny_image
-from tests.lambda_runtime import drain
+from tests.lambda_runtime import FakeLambdaContext, drain
 from tests.processor.aws.faults import CONNECTION_DROPPED, FailFirst, inject
 
 # The fixtures (a module's embedded AWS, a pipeline on it per test).
@@ -116,3 +116,37 @@ def test_a_crash_between_the_save_and_the_publication_publishes_once(world: Worl
     record = container.repo.get(image_id(world.bucket, key))
     assert record is not None and record.version == 1 and record.pending_event is None
     assert json.loads(json.dumps(events[0]["detail"]))["event_id"] == f"{record.id}-1"
+
+
+def test_a_batch_operations_task_queues_the_object_or_says_why_not(world: World) -> None:
+    """The processor invoked per object of an S3 Batch Operations job (schema 2.0)."""
+    event = {
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "inv-1",
+        "job": {"id": "job-1", "userArguments": {}},
+        "tasks": [
+            {
+                "taskId": "t1",
+                "s3Bucket": world.photos,
+                "s3Key": "2019/%C3%BC+1.jpg",
+                "s3VersionId": None,
+            },
+            {
+                "taskId": "t2",
+                "s3Bucket": "someone-else",
+                "s3Key": "secret.jpg",
+                "s3VersionId": None,
+            },
+        ],
+    }
+    response = lambda_handler(event, FakeLambdaContext())
+    assert response["invocationId"] == "inv-1"
+    results = {r["taskId"]: r["resultCode"] for r in response["results"]}
+    assert results == {"t1": "Succeeded", "t2": "PermanentFailure"}
+    (message,) = world.messages()
+    body = json.loads(message["Body"])
+    assert (body["type"], body["bucket"], body["key"]) == (
+        "imgpipe.backfill",
+        world.photos,
+        "2019/ü 1.jpg",
+    )
