@@ -16,10 +16,6 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-)
 
 from processor.core.errors import PipelineError
 from processor.core.events import Kind, ObjectEvent
@@ -43,9 +39,8 @@ def _sqs() -> Any:
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     batch = S3BatchOperationEvent(event)
     settings = get_container().settings
-    response = S3BatchOperationResponse(
-        batch.invocation_schema_version, batch.invocation_id, "PermanentFailure"
-    )
+    results: list[dict[str, str]] = []
+    # AWS sends one task per invocation today; the schema allows more, and each gets its answer.
     for task in batch.tasks:
         code: ResultCode
         bucket, key = task.s3_bucket, task.s3_key
@@ -69,5 +64,10 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
             except Exception as e:  # SQS's answer, for the report; Batch Operations retries
                 message = e.message if isinstance(e, PipelineError) else str(e)
                 code, text = "TemporaryFailure", message[:200]
-        response.add_result(S3BatchOperationResponseRecord(task.task_id, code, text))
-    return dict(response.asdict())
+        results.append({"taskId": task.task_id, "resultCode": code, "resultString": text})
+    return {
+        "invocationSchemaVersion": batch.invocation_schema_version,
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": batch.invocation_id,
+        "results": results,
+    }
