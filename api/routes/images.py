@@ -8,17 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.cursor import MAX_TOKEN_CHARS
-from api.deps import (
-    Caller,
-    CallerDep,
-    QueueDep,
-    RepoDep,
-    ServicesDep,
-    SettingsDep,
-    SignerDep,
-    StoreDep,
-    get_queue,
-)
+from api.deps import Caller, CallerDep, QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
 from api.problems import (
     BadRequest,
     Conflict,
@@ -221,7 +211,7 @@ def delete_image(
     repo: RepoDep,
     settings: SettingsDep,
     store: StoreDep,
-    services: ServicesDep,
+    queue: QueueDep,
     caller: CallerDep,
 ) -> DeleteAccepted:
     record = _changeable(repo, image_id, caller)
@@ -233,7 +223,6 @@ def delete_image(
     store.delete(settings.bucket, unique)
     if in_place and record.status is not Status.deleted:
         # No S3 event will say it: the processor hears of the deletion from us.
-        queue = get_queue(services)  # only now: deleting an upload needs no queue
         queue.send(forget_message(record.bucket or settings.bucket, record.source_key))
     return DeleteAccepted(id=record.id, deleted_keys=unique)
 
