@@ -15,6 +15,7 @@ from api.bootstrap import Services
 from api.deps import API_KEY_HEADER, auth_dependencies
 from api.routes import health, images, uploads
 from api.settings import ApiSettings, load_settings
+from processor.core.errors import ConfigError
 
 DESCRIPTION = """\
 Find processed images and upload new ones.
@@ -32,8 +33,16 @@ Find processed images and upload new ones.
 """
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, *, behind_gateway: bool = False) -> FastAPI:
+    """The app. ``behind_gateway``: it runs behind API Gateway's authorisers (the Lambda
+    handler says so); IMGPIPE_AUTH_MODE=gateway anywhere else is refused, because there no
+    authoriser has checked anyone and every caller could upload."""
     settings = settings if settings is not None else load_settings()
+    if settings.auth_mode == "gateway" and not behind_gateway:
+        raise ConfigError(
+            "IMGPIPE_AUTH_MODE=gateway trusts API Gateway's authorisers, and this app is not "
+            "behind them (only api.handler on Lambda is): use IMGPIPE_AUTH_MODE=api_key"
+        )
     app = FastAPI(
         title="imgpipe API",
         version="1.0.0",

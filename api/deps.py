@@ -79,17 +79,20 @@ bearer_scheme = HTTPBearer(
 class Caller:
     """Who is asking, as far as the API can tell; decides what a read shows.
 
-    ``writer``: holds write authorisation, so sees every status, source keys and errors;
-    anyone else sees done images only. ``subject``: the token's subject when a JWT authorised
-    the request (the uploader). ``admin``: may delete or reprocess any image (the key, or a
-    token with the admin scope); a token without it only the images it uploaded.
+    ``writer``: holds write authorisation (the key, a valid token, the gateway's word), so
+    may upload. ``subject``: the token's subject when a JWT authorised the request (the
+    uploader). ``admin``: the key, or a token with the admin scope. What an image shows
+    beyond its public view (any state but done, its source key, uploader and error) and who
+    may delete or reprocess it: an admin for every image, a subject for its own uploads,
+    nobody else (a token without ``sub`` owns nothing).
     """
 
     writer: bool
     subject: str | None = None
     admin: bool = False
 
-    def may_change(self, uploader: str | None) -> bool:
+    def may_manage(self, uploader: str | None) -> bool:
+        """Sees the image's private view and may change it."""
         return self.admin or (self.subject is not None and self.subject == uploader)
 
 
@@ -108,19 +111,21 @@ def gateway_caller(event: dict[str, Any] | None, settings: ApiSettings) -> Calle
     """The caller as API Gateway's authoriser described it in the event (never the client).
 
     ``jwt``: the native JWT authoriser (claims of a verified token). ``lambda``: the key
-    authoriser's context, ``writer`` true when the key matched. No authoriser ran: a public
-    read route, so nobody in particular, unless reads are private (the gateway let only
-    writers through), or the request came from elsewhere than API Gateway (tests, tools).
+    authoriser's context, ``writer`` true when the key matched. Every route of the template
+    has an authoriser: a request without one's word (a function URL, a direct invoke) is
+    nobody, and refused outright when reads are private.
     """
     context = ((event or {}).get("requestContext") or {}).get("authorizer") or {}
     jwt = context.get("jwt")
     if jwt is not None:
+        from api.tokens import token_scopes  # only for token callers: it loads urllib
+
         claims = jwt.get("claims") or {}
-        scopes = set(str(claims.get("scope", "")).split()) | set(jwt.get("scopes") or [])
+        scopes = token_scopes(claims.get("scope")) | set(jwt.get("scopes") or [])
         subject = claims.get("sub")
         return Caller(
             writer=True,
-            subject=str(subject) if subject else None,
+            subject=subject if isinstance(subject, str) and subject else None,
             admin=settings.admin_scope in scopes,
         )
     lam = context.get("lambda")
@@ -129,10 +134,9 @@ def gateway_caller(event: dict[str, Any] | None, settings: ApiSettings) -> Calle
         return Caller(writer=writer, admin=writer)
     if "iam" in context:
         return Caller(writer=True, admin=True)
-    # Outside API Gateway (tests, tools) the gateway's word is taken for writes; behind it, a
-    # route without an authoriser changes nothing.
-    private = not settings.reads_public
-    return Caller(writer=private, admin=private or event is None)
+    if not settings.reads_public:
+        raise Unauthorized("reads are private and no authoriser vouched for this request")
+    return ANONYMOUS
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -181,9 +185,17 @@ def require_writer(
     raise Unauthorized(f"the {API_KEY_HEADER} header does not match")
 
 
+def require_gateway_writer(caller: CallerDep) -> None:
+    """Behind API Gateway its authoriser has checked the caller; this only reads its word,
+    so that a request no authoriser vouched for (a route added without one, a direct
+    invoke) changes nothing."""
+    if not caller.writer:
+        raise Unauthorized("no authoriser vouched for this caller's write authorisation")
+
+
 def auth_dependencies(settings: ApiSettings) -> list[DependsParam]:
-    """What guards a protected route: the API key or a token here, or nothing when API
-    Gateway's authoriser has already checked the caller (IMGPIPE_AUTH_MODE=gateway)."""
+    """What guards a protected route: the API key or a token here, or the word of API
+    Gateway's authoriser in the event (IMGPIPE_AUTH_MODE=gateway)."""
     if settings.auth_mode == "gateway":
-        return []
+        return [Depends(require_gateway_writer)]
     return [Security(require_writer)]

@@ -1,8 +1,9 @@
 """Lambda entry point: ``api.handler.lambda_handler`` (API Gateway HTTP API, payload 2.0).
 
-The handler is ``Mangum(create_app(), lifespan="off")``, built on the first event and reused
-while the container is warm. Importing this module stays cheap (stdlib only): FastAPI alone
-takes ~0.5 s to import on a small CPU, and the first event pays that wherever it happens.
+The handler is ``Mangum(create_app(behind_gateway=True), lifespan="off")``, built on the first
+event and reused while the container is warm. Importing this module stays cheap (stdlib
+only): FastAPI alone takes ~0.5 s to import on a small CPU, and the first event pays that
+wherever it happens.
 With provisioned concurrency or SnapStart the init phase is prepaid, so it is built at import
 there instead.
 """
@@ -28,7 +29,9 @@ def get_handler() -> Any:
 
     # Errors are text too: without this Mangum base64-encodes problem documents.
     text_types = [*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON]
-    return Mangum(create_app(), lifespan="off", text_mime_types=text_types)
+    # Behind API Gateway: its authorisers have checked the caller (IMGPIPE_AUTH_MODE=gateway).
+    app = create_app(behind_gateway=True)
+    return Mangum(app, lifespan="off", text_mime_types=text_types)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

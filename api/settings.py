@@ -7,9 +7,11 @@ served from, who may write, how cursors are signed, CORS and upload limits.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -31,7 +33,23 @@ AuthMode = Literal["api_key", "gateway"]
 
 # Where a token issuer may be reached: https, or plain http on this machine only (the local
 # stack's issuer). Checked on the setting and again on every URL its discovery names.
-ISSUER_URL_PREFIXES = ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
+# The host and port of a plain-http issuer: a loopback name, exactly.
+_LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
+
+
+def issuer_url_allowed(url: str) -> bool:
+    """https anywhere, or http to a loopback host, judged on the whole host: a prefix test let
+    ``http://127.0.0.1.evil.example`` and ``http://localhost@evil.example`` pass."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # a port that is not a number raises
+    except ValueError:
+        return False
+    if not host or "@" in parts.netloc:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and _LOOPBACK_NETLOC.fullmatch(parts.netloc) is not None
 
 
 class ApiSettings(AwsSettings):
@@ -83,7 +101,7 @@ class ApiSettings(AwsSettings):
     def _issuer_shape(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        if not v.startswith(ISSUER_URL_PREFIXES):
+        if not issuer_url_allowed(v):
             raise ValueError("IMGPIPE_JWT_ISSUER must be an https:// URL (or http on loopback)")
         return v.rstrip("/")
 

@@ -5,7 +5,7 @@ which is exactly what a decompression bomb looks like), then one fresh process b
 engine, processes a tiny image (so that libvips' threads and buffers exist), notes its RSS,
 processes the case and reads its peak RSS (VmHWM; not ``ru_maxrss``, which carries the
 parent's high-water mark across fork and exec). The difference is the image's own peak, the
-quantity processor/rules/cost.py estimates. tests/processor/rules/test_cost.py measures
+quantity processor/rules/cost.py estimates. tests/processor/imaging/test_cost_measured.py measures
 smaller cases.
 """
 

@@ -70,6 +70,8 @@ class Stack:
                 "local",
                 "--api-port",
                 "0",
+                "--cdn-port",
+                "0",
                 "--aws-port",
                 "0",
                 *options,

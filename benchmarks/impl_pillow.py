@@ -17,7 +17,7 @@ from time import perf_counter
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps
 
-from benchmarks.impls import Rendered, Stages, webp_effort
+from benchmarks.rendered import Rendered, Stages, webp_effort
 
 # Largest first: each rendition is made from the one before it.
 BOXES = (("optimized", 2048), ("thumb", 320))

@@ -12,7 +12,7 @@ from time import perf_counter
 
 import pyvips
 
-from benchmarks.impls import Rendered, Stages, webp_effort
+from benchmarks.rendered import Rendered, Stages, webp_effort
 
 
 def process(path: Path) -> tuple[list[Rendered], Stages]:

@@ -9,21 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+
+from benchmarks.rendered import Rendered, Stages, webp_effort
 
 IMPLS = ("engine", "pillow", "floor")
-# WebP encoder effort (libwebp's "method", 0..6) for every implementation alike; `run.py
-# --webp-effort` sets it in the workers' environment. 4 is libwebp's, Pillow's and the engine's
-# default.
-WEBP_EFFORT_ENV = "IMGPIPE_BENCH_WEBP_EFFORT"
-
-
-def webp_effort() -> int:
-    import os
-
-    return int(os.environ.get(WEBP_EFFORT_ENV, "4"))
-
-
 LABELS = {
     "engine": "imgpipe engine",
     "pillow": "Pillow (draft, one decode)",
@@ -31,15 +20,6 @@ LABELS = {
 }
 
 
-class Rendered(NamedTuple):
-    name: str  # rendition name: "optimized" or "thumb"
-    format: str  # "jpeg" | "png" | "webp"
-    width: int
-    height: int
-    bytes: int
-
-
-Stages = dict[str, float]  # stage name -> milliseconds
 Process = Callable[[Path], tuple[list[Rendered], Stages]]
 
 

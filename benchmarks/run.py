@@ -21,8 +21,9 @@ from typing import Any
 
 from benchmarks import coldstart, corpus, e2e, encoders, report, suites, summary
 from benchmarks.cost import Prices
-from benchmarks.impls import IMPLS, WEBP_EFFORT_ENV
+from benchmarks.impls import IMPLS
 from benchmarks.pool import child_env
+from benchmarks.rendered import WEBP_EFFORT_ENV
 
 log = logging.getLogger("benchmarks")
 

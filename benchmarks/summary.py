@@ -275,7 +275,7 @@ class Target:
 
 
 def targets(results: Mapping[str, Any]) -> list[Target]:
-    """The speed targets (issue 18), each a ratio measured in this one run."""
+    """The speed targets, each a ratio measured in this one run."""
     kinds = results.get("kinds", {})
     bound = results.get("bounds", {})
     out = [

@@ -46,6 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
-    if collection_path.is_file() and collection_path.name.startswith("test_"):
+    if (
+        collection_path.is_file()
+        and collection_path.suffix == ".py"
+        and collection_path.name.startswith("test_")
+    ):
         return module_layers(collection_path) != {"unit"}
     return None

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.cursor import MAX_TOKEN_CHARS
-from api.deps import Caller, CallerDep, QueueDep, RepoDep, SettingsDep, SignerDep, StoreDep
+from api.deps import (
+    API_KEY_HEADER,
+    Caller,
+    CallerDep,
+    QueueDep,
+    RepoDep,
+    SettingsDep,
+    SignerDep,
+    StoreDep,
+)
 from api.problems import (
     BadRequest,
     Conflict,
@@ -35,6 +44,10 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 # Revalidate every time (cheap with If-None-Match): a record changes while it is processed.
 CACHE_CONTROL = "no-cache"
+# What a caller with credentials reads is for that caller only: no shared cache may keep it.
+PRIVATE_CACHE_CONTROL = "private, no-cache"
+# A read's answer depends on these request headers: a cache keys it on them.
+VARY = f"Authorization, {API_KEY_HEADER}"
 
 router = APIRouter(prefix="/images", tags=["images"])
 write_router = APIRouter(prefix="/images", tags=["images"])
@@ -52,9 +65,11 @@ def _cursor_context(status: Status | None, uploader: str | None = None) -> str:
 
 def _load(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
     record = repo.get(image_id)
-    # An image that is not done is its writers' business only: to anyone else it does not
-    # exist yet (or any more), which tells an anonymous reader nothing about uploads.
-    if record is None or (record.status is not Status.done and not caller.writer):
+    # An image that is not done is its uploader's (and admins') business only: to anyone
+    # else it does not exist yet (or any more), which tells them nothing about uploads.
+    if record is None or (
+        record.status is not Status.done and not caller.may_manage(record.uploader)
+    ):
         # The record is written when processing starts, a moment after the upload: a client
         # that just uploaded should retry, not conclude the image is gone.
         raise NotFound(
@@ -65,19 +80,40 @@ def _load(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
     return record
 
 
-def _listed_status(status: Status | None, caller: Caller) -> Status | None:
-    """What a caller may list: writers any status; anyone else done images only."""
+def _listing(status: Status | None, mine: bool, caller: Caller) -> tuple[Status | None, str | None]:
+    """(status, uploader) of what a caller may list.
+
+    An admin lists anything; ``mine=true`` the caller's own uploads in any state; anyone
+    else done images (everyone's, as the public sees them), and other states only of their
+    own uploads: a token's subject gets its own, a caller with no subject nothing.
+    """
+    if mine:
+        if caller.subject is None:
+            raise BadRequest("mine=true needs a bearer token: only a token names an uploader")
+        return status, caller.subject
+    if caller.admin:
+        return status, None
+    if status in (None, Status.done):
+        return Status.done, None
+    if caller.subject is not None:
+        return status, caller.subject
     if caller.writer:
-        return status
-    if status not in (None, Status.done):
-        raise Unauthorized(f"listing {status} images needs write authorisation")
-    return Status.done
+        raise Forbidden(
+            f"listing {status} images needs the admin scope, or a token whose subject uploaded them"
+        )
+    raise Unauthorized(f"listing {status} images needs write authorisation")
+
+
+def _cache_headers(caller: Caller) -> dict[str, str]:
+    """A view that depends on credentials is private to their holder."""
+    private = caller.writer or caller.subject is not None
+    return {"Cache-Control": PRIVATE_CACHE_CONTROL if private else CACHE_CONTROL, "Vary": VARY}
 
 
 def _changeable(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
     """The record, if this caller may delete or reprocess it: its uploader, or an admin."""
-    record = _load(repo, image_id, Caller(writer=True))
-    if not caller.may_change(record.uploader):
+    record = _load(repo, image_id, caller)
+    if not caller.may_manage(record.uploader):
         raise Forbidden("only the image's uploader or an admin may change it")
     return record
 
@@ -85,18 +121,22 @@ def _changeable(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
 @router.get(
     "",
     summary="List images, newest first",
-    description="Without write authorisation only `done` images are listed, and without their "
-    "`source_key`; asking for another status is refused (401).",
-    responses=problem_responses(400, 401, 422, 503),
+    description="An admin (the key, or a token with the admin scope) lists images in any state "
+    "with their `source_key`, `uploader` and `error`. Anyone else lists `done` images, and "
+    "those private fields only for their own uploads; a token lists its own uploads in "
+    "another state (`status=failed`, or `mine=true`). Without credentials another status is "
+    "refused (401); with a token that names no subject, too (403).",
+    responses=problem_responses(400, 401, 403, 422, 503),
 )
 def read_images(
     repo: RepoDep,
     settings: SettingsDep,
     signer: SignerDep,
     caller: CallerDep,
+    response: Response,
     status: Annotated[
         Status | None,
-        Query(description="only images in this state; default: all but deleted (writers)"),
+        Query(description="only images in this state; default: all but deleted (admins)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
     cursor: Annotated[
@@ -108,12 +148,7 @@ def read_images(
         Query(description="only the images this caller uploaded (needs a bearer token)"),
     ] = False,
 ) -> ImagesPublic:
-    status = _listed_status(status, caller)
-    uploader = None
-    if mine:
-        if caller.subject is None:
-            raise BadRequest("mine=true needs a bearer token: only a token names an uploader")
-        uploader = caller.subject
+    status, uploader = _listing(status, mine, caller)
     context = _cursor_context(status, uploader)
     position = None
     if cursor:
@@ -122,8 +157,12 @@ def read_images(
         except InvalidCursor as e:
             raise InvalidCursorProblem(str(e)) from e
     page = repo.list_images(status=status, limit=limit, position=position, uploader=uploader)
-    data = [image_public(r, settings.cdn_base_url, private=caller.writer) for r in page.items]
+    data = [
+        image_public(r, settings.cdn_base_url, private=caller.may_manage(r.uploader))
+        for r in page.items
+    ]
     next_token = signer.encode(page.next_position, context=context) if page.next_position else None
+    response.headers.update(_cache_headers(caller))
     return ImagesPublic(data=data, count=len(data), next=next_token)
 
 
@@ -164,10 +203,10 @@ def read_image(
     ] = None,
 ) -> Response:
     record = _load(repo, image_id, caller)
-    view = image_public(record, settings.cdn_base_url, private=caller.writer)
+    view = image_public(record, settings.cdn_base_url, private=caller.may_manage(record.uploader))
     body = view.model_dump_json().encode()
     etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": etag, **_cache_headers(caller)}
     if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--api-port", type=int, default=8000, help="API port; 0 picks a free one")
     p.add_argument(
+        "--cdn-port",
+        type=int,
+        default=8001,
+        help="CDN stand-in port (an origin of its own, as CloudFront's); 0 picks a free one",
+    )
+    p.add_argument(
         "--aws-port", type=int, default=4566, help="embedded AWS port; 0 picks a free one"
     )
     target = p.add_mutually_exclusive_group()
@@ -160,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     options = StackOptions(
         host=args.host,
         api_port=args.api_port,
+        cdn_port=args.cdn_port,
         aws_port=args.aws_port,
         endpoint_url=args.endpoint_url,
         real_aws=args.real_aws,

@@ -1,41 +1,41 @@
-"""Routes the local stack adds to the API app: a CloudFront stand-in and the gallery.
+"""The CloudFront stand-in: an app of its own, on a port (an origin) of its own.
 
 In AWS, CloudFront serves ``https://<cdn>/<rendition key>`` from the bucket's public prefix
-(``OriginPath: /public``). Locally the API's own address is the CDN base URL, and these
-routes do the same: ``GET /thumbs/<file>`` streams ``<public prefix>thumbs/<file>`` from the
-bucket with the headers production sends (the object's immutable Cache-Control, ETag,
-Last-Modified), answers ``If-None-Match`` with 304 and ``Range`` with 206.
+(``OriginPath: /public``), on a domain of its own. Locally this app does the same on its own
+port: ``GET /thumbs/<file>`` streams ``<public prefix>thumbs/<file>`` from the bucket with the
+headers production sends (the object's immutable Cache-Control, ETag, Last-Modified, and the
+response headers policy of the template, Content-Security-Policy ``default-src 'none'`` and
+``nosniff`` among them), answers ``If-None-Match`` with 304 and ``Range`` with 206.
+
+It serves renditions only: an object whose Content-Type is not one the processor writes
+(``text/html``, SVG, anything unknown) is 404 here, whoever put it in the bucket. Locally any
+process can write to the embedded AWS; a page served from here could otherwise run script.
 
 Like CloudFront's edges, it keeps what it served (``EdgeCache``): a rendition once fetched is
 served from memory, even after the object is deleted, until an invalidation on the embedded
 AWS's distribution names its path. So a test that sees a deleted image's rendition go away
 proves that the processor invalidated it, as it must for CloudFront.
-
-The gallery (``/``) is plain HTML, CSS and JavaScript from ``gallery/`` beside this file: no
-build step.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi import FastAPI, Header, Request, Response
+from fastapi.responses import StreamingResponse
 
+from api import problems
 from api.problems import ApiProblem, NotFound
 from api.settings import ApiSettings
 from processor.core.errors import RangeNotSatisfiable, SourceMissing
-from processor.core.formats import gallery_manifest
+from processor.core.formats import OUTPUTS
 from processor.core.ports import IMMUTABLE, StoredObject
 
 if TYPE_CHECKING:
@@ -43,24 +43,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GALLERY = Path(__file__).resolve().parent / "gallery"
-GALLERY_ASSETS = {"gallery.css": "text/css", "gallery.js": "text/javascript"}
-TOKEN_PATH = "/local/token"  # the gallery's sign-in token
 CHUNK_BYTES = 64 * 1024
 CDN_CONNECTIONS = 40  # uvicorn's default thread pool: one connection to S3 per worker thread
-# CloudFront's response headers policy (infra/template.yaml) adds these to every rendition.
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-}
+# What the processor writes, and so all this serves (the Content-Type's media type).
+RENDITION_TYPES = frozenset(f.content_types[0] for f in OUTPUTS)
 # A rendition file name: "<id>-<version>.<ext>". Nothing else is ever served.
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Past 18 digits a position is beyond any file (S3's largest object is 5 TB, 13 digits), and
+# Python refuses to read numbers of over 4,300 digits at all.
+MAX_POSITION_DIGITS = 18
 
 
 class RangeUnsatisfiable(ApiProblem):
     status, code = 416, "range_not_satisfiable"
+
+
+class RangeBeyondFile(ValueError):
+    """A Range that starts past the end of any file."""
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -75,7 +75,8 @@ def single_range(header: str | None) -> str | None:
     """A Range header S3 can answer (one ``bytes=`` range), or None to send the whole file.
 
     Several ranges, or a unit other than bytes, are ignored (RFC 9110 lets a server answer
-    200 with the full content instead).
+    200 with the full content instead). A first position past any file raises
+    ``RangeBeyondFile`` (416); a last position past any file means "to the end".
     """
     if not header:
         return None
@@ -83,18 +84,23 @@ def single_range(header: str | None) -> str | None:
     if match is None or match.group(1) == match.group(2) == "":
         return None
     start, end = match.groups()
+    if len(start) > MAX_POSITION_DIGITS:
+        raise RangeBeyondFile(header)
+    if len(end) > MAX_POSITION_DIGITS:
+        # Longer than any file: from start to the end, or (a suffix) the whole file.
+        start, end = start or "0", ""
     if start and end and int(end) < int(start):
         return None
-    return header.strip()
+    return f"bytes={start}-{end}"
 
 
-def _common_headers(obj: StoredObject) -> dict[str, str]:
+def _common_headers(obj: StoredObject, edge_headers: Mapping[str, str]) -> dict[str, str]:
     headers = {
         "ETag": obj.etag,
         # The processor stores the immutable policy on every rendition; CloudFront passes it on.
         "Cache-Control": obj.cache_control or IMMUTABLE,
         "Accept-Ranges": "bytes",
-        **SECURITY_HEADERS,
+        **edge_headers,
     }
     modified = obj.last_modified
     if modified is not None:
@@ -107,18 +113,6 @@ def _stream(body: Any) -> Iterator[bytes]:
         yield from body.iter_chunks(CHUNK_BYTES)
     finally:
         body.close()
-
-
-def render_formats(page: str) -> str:
-    """The accepted formats into the gallery page: picker, hint, and the JSON its script reads."""
-    manifest = gallery_manifest()
-    # "</" cannot close the <script> element early: JSON allows "<\/" for "</".
-    data = json.dumps(manifest, sort_keys=True).replace("</", "<\\/")
-    return (
-        page.replace("{{FORMATS}}", data)
-        .replace("{{ACCEPT}}", html.escape(str(manifest["accept"]), quote=True))
-        .replace("{{LABELS}}", html.escape(str(manifest["labels"])))
-    )
 
 
 @dataclass(frozen=True)
@@ -198,8 +192,10 @@ class EdgeCache:
         log.info("CDN stand-in: %d paths invalidated", len(paths))
 
 
-def _cached_response(entry: Cached, head_only: bool, if_none_match: str | None) -> Response:
-    headers = _common_headers(entry.obj)
+def _cached_response(
+    entry: Cached, head_only: bool, if_none_match: str | None, edge_headers: Mapping[str, str]
+) -> Response:
+    headers = _common_headers(entry.obj, edge_headers)
     if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(len(entry.data))
@@ -209,50 +205,50 @@ def _cached_response(entry: Cached, head_only: bool, if_none_match: str | None) 
     return Response(entry.data, status_code=200, headers=headers, media_type=media_type)
 
 
-def create_local_router(
+def create_cdn_app(
     settings: ApiSettings,
     *,
     folders: Sequence[str] = ("thumbs", "optimized"),
-    api_key: str | None = None,
-    gallery_token: Callable[[], str] | None = None,
     distribution_id: str | None = None,
-) -> APIRouter:
-    """The CDN stand-in for each rendition folder, and the gallery.
+    edge_headers: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """The CDN stand-in: a route per rendition folder, nothing else (no docs, no schema).
 
-    The gallery signs in as a web app would: with ``gallery_token`` (a token from the local
-    issuer, served at ``/local/token``), else with ``api_key`` written into the page. Either
-    only ever for a stack bound to loopback, whose Host check keeps other sites' pages out.
-    With ``distribution_id`` (the embedded AWS's distribution) renditions are cached as an
-    edge caches them, until invalidated there.
+    ``edge_headers``: what the template's response headers policy adds (cli/local/spec.py);
+    by default, read from infra/template.yaml. With ``distribution_id`` (the embedded AWS's
+    distribution) renditions are cached as an edge caches them, until invalidated there.
     """
-    router = APIRouter(include_in_schema=False)
-    cdn = LocalCdn(settings, distribution_id)
+    if edge_headers is None:
+        from cli.local.spec import TEMPLATE, edge_response_headers
+        from infra.template import load_template
+
+        edge_headers = edge_response_headers(load_template(TEMPLATE))
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    problems.install(app)
+    cdn = LocalCdn(settings, distribution_id, edge_headers=edge_headers)
     for folder in folders:
-        router.add_api_route(
+        app.add_api_route(
             f"/{folder}/{{name}}",
             cdn.route(folder),
             methods=["GET", "HEAD"],
             name=f"cdn_{folder}",
             response_class=Response,
         )
-    _add_gallery(router, api_key, TOKEN_PATH if gallery_token else "")
-    if gallery_token is not None:
-
-        @router.get(TOKEN_PATH)
-        def token() -> Response:
-            body = json.dumps({"access_token": gallery_token(), "token_type": "Bearer"})
-            return Response(
-                body, media_type="application/json", headers={"Cache-Control": "no-store"}
-            )
-
-    return router
+    return app
 
 
 class LocalCdn:
     """Serves ``<public prefix><folder>/<file>`` from the bucket as CloudFront would."""
 
-    def __init__(self, settings: ApiSettings, distribution_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        distribution_id: str | None = None,
+        *,
+        edge_headers: Mapping[str, str],
+    ) -> None:
         self.settings = settings
+        self.edge_headers = dict(edge_headers)
         self.edge = (
             EdgeCache(self._client("cloudfront"), distribution_id) if distribution_id else None
         )
@@ -296,20 +292,30 @@ class LocalCdn:
         if not _FILE.match(name) or ".." in name:
             raise NotFound(f"no such file: {folder}/{name}")
         head_only = request.method == "HEAD"
-        wanted = None if head_only else single_range(range_)
+        try:
+            wanted = None if head_only else single_range(range_)
+        except RangeBeyondFile:
+            raise self._unsatisfiable(folder, name, range_) from None
         path = f"/{folder}/{name}"
         entry = self.edge.get(path) if self.edge is not None and wanted is None else None
         if entry is not None:
-            return _cached_response(entry, head_only, if_none_match)
+            return _cached_response(entry, head_only, if_none_match, self.edge_headers)
         obj = self._fetch(folder, name, head_only=head_only, wanted=wanted, asked=range_)
+        if media_type(obj.content_type) not in RENDITION_TYPES:
+            # Not something the processor wrote: never served, so never run as a page.
+            if obj.body is not None:
+                obj.body.close()
+            raise NotFound(f"no such file: {folder}/{name}")
         edge = self.edge
         if edge is not None and obj.body is not None and not wanted:
             if obj.size <= edge.max_object_bytes:
                 # A whole rendition: keep it, as an edge does, and answer from the copy.
                 data = b"".join(_stream(obj.body))
                 edge.put(path, obj, data)
-                return _cached_response(Cached(obj, data), head_only, if_none_match)
-        return _respond(obj, wanted, if_none_match)
+                return _cached_response(
+                    Cached(obj, data), head_only, if_none_match, self.edge_headers
+                )
+        return _respond(obj, wanted, if_none_match, self.edge_headers)
 
     def _fetch(
         self, folder: str, name: str, *, head_only: bool, wanted: str | None, asked: str | None
@@ -322,16 +328,35 @@ class LocalCdn:
         except SourceMissing as e:
             raise NotFound(f"no such file: {folder}/{name}") from e
         except RangeNotSatisfiable as e:
+            raise self._unsatisfiable(folder, name, asked) from e
+
+    def _unsatisfiable(self, folder: str, name: str, asked: str | None) -> ApiProblem:
+        """416 with the file's size, as S3 and CloudFront answer; 404 if there is no file."""
+        bucket, key = self.settings.bucket, f"{self.settings.public_prefix}{folder}/{name}"
+        try:
             size = self.store.head(bucket, key).size
-            raise RangeUnsatisfiable(
-                f"the range {asked!r} is outside the file",
-                headers={"Content-Range": f"bytes */{size}"},
-            ) from e
+        except SourceMissing:
+            return NotFound(f"no such file: {folder}/{name}")
+        shown = asked if asked is None or len(asked) <= 64 else asked[:64] + "..."
+        return RangeUnsatisfiable(
+            f"the range {shown!r} is outside the file",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
 
 
-def _respond(obj: StoredObject, wanted: str | None, if_none_match: str | None) -> Response:
+def media_type(content_type: str | None) -> str:
+    """``image/webp`` of ``Image/WebP; charset=x``: what a browser decides by."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _respond(
+    obj: StoredObject,
+    wanted: str | None,
+    if_none_match: str | None,
+    edge_headers: Mapping[str, str],
+) -> Response:
     """200, 206 or 304, with the headers CloudFront sends."""
-    headers = _common_headers(obj)
+    headers = _common_headers(obj, edge_headers)
     body = obj.body
     if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
         if body is not None:
@@ -348,23 +373,3 @@ def _respond(obj: StoredObject, wanted: str | None, if_none_match: str | None) -
     return StreamingResponse(
         _stream(body), status_code=status, headers=headers, media_type=media_type
     )
-
-
-def _add_gallery(router: APIRouter, api_key: str | None, token_url: str) -> None:
-    page = (GALLERY / "index.html").read_text(encoding="utf-8")
-    page = page.replace("{{API_KEY}}", html.escape(api_key or "", quote=True))
-    page = page.replace("{{TOKEN_URL}}", html.escape(token_url, quote=True))
-    page = render_formats(page)
-
-    @router.get("/", response_class=HTMLResponse)
-    def gallery() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
-
-    @router.get("/gallery/{asset}")
-    def gallery_asset(asset: str) -> FileResponse:
-        media_type = GALLERY_ASSETS.get(asset)
-        if media_type is None:
-            raise NotFound(f"no such gallery file: {asset}")
-        return FileResponse(
-            GALLERY / asset, media_type=media_type, headers={"Cache-Control": "no-cache"}
-        )

@@ -11,9 +11,12 @@ signatures fetched over HTTP, not a mock:
 
 ``/token`` takes the stack's client id and secret (printed by ``imgpipe local``), an optional
 ``scope``, and an optional ``subject``: a local-only extension so that one machine can act as
-several users. The server answers only loopback Host names (a DNS-rebinding page gets 421)
-and binds loopback unless told otherwise. Keys live in memory: a restart invalidates every
-token, as a new provider would.
+several users. Scopes in ``refused_scopes`` are never granted (``--real-aws`` refuses the admin
+scope: there it would change real images). The server answers only loopback Host names (a
+DNS-rebinding page gets 421), binds loopback unless told otherwise, and reads a form of at
+most ``MAX_FORM_BYTES`` (a missing, negative or unreadable Content-Length is a 400). Keys live
+in memory: a restart invalidates every token, as a new provider would; ``rotate()`` replaces
+the key as a provider's rotation does.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from cli.local import LOOPBACK_NAMES
+from cli.local.guard import Refused, check_host, content_length
 
 LOCAL_AUDIENCE = "imgpipe-local"
 LOCAL_CLIENT_ID = "imgpipe-local-client"
@@ -41,12 +44,12 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class LocalIssuer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        from joserfc.jwk import RSAKey
-
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, refused_scopes: Iterable[str] = ()
+    ) -> None:
         self._host, self._port = host, port
-        self._key = RSAKey.generate_key(2048)
-        self._key.ensure_kid()
+        self._key = _new_key()
+        self.refused_scopes = frozenset(refused_scopes)
         self.client_id = LOCAL_CLIENT_ID
         self.client_secret = secrets.token_urlsafe(24)
         self.url = ""
@@ -58,6 +61,10 @@ class LocalIssuer:
     @property
     def kid(self) -> str:
         return str(self._key.kid)
+
+    def rotate(self) -> None:
+        """A new signing key; the old one leaves the JWKS, as after a provider's rotation."""
+        self._key = _new_key()
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": "RS256"}]}
@@ -79,35 +86,42 @@ class LocalIssuer:
 
     def token(
         self,
-        subject: str,
+        subject: str | None,
         *,
         scopes: Iterable[str] = (),
         audience: str | None = LOCAL_AUDIENCE,
         expires_in: int = TOKEN_TTL_S,
         issuer: str | None = None,
         key: Any = None,
+        claims: dict[str, Any] | None = None,
     ) -> str:
         """A signed access token. ``issuer`` and ``key`` default to this issuer's own; tests
-        pass others to make tokens that must be refused (forged, from elsewhere)."""
+        pass others, no ``subject``, or ``claims`` that replace the usual ones, to make
+        tokens that must be refused (forged, from elsewhere, malformed)."""
         from joserfc import jwt
 
+        refused = self.refused_scopes.intersection(scopes)
+        if refused:
+            raise ValueError(f"this issuer grants no {sorted(refused)} scope")
         now = int(time.time())
-        claims: dict[str, Any] = {
+        payload: dict[str, Any] = {
             "iss": issuer or self.url,
-            "sub": subject,
             "client_id": self.client_id,
             "iat": min(now, now + expires_in),
             "exp": now + expires_in,
             "jti": uuid.uuid4().hex,
         }
+        if subject is not None:
+            payload["sub"] = subject
         if audience is not None:  # None: like Cognito's access tokens, client_id only
-            claims["aud"] = audience
+            payload["aud"] = audience
         scope = " ".join(scopes)
         if scope:
-            claims["scope"] = scope
+            payload["scope"] = scope
+        payload.update(claims or {})
         signer = key if key is not None else self._key
         header = {"alg": "RS256", "typ": "JWT", "kid": str(signer.kid or self.kid)}
-        return str(jwt.encode(header, claims, signer))
+        return str(jwt.encode(header, payload, signer))
 
     # --- the HTTP server ---------------------------------------------------------------------
 
@@ -145,6 +159,7 @@ class LocalIssuer:
 class _Handler(BaseHTTPRequestHandler):
     owner: LocalIssuer
     server_version = "imgpipe-local-oidc"
+    timeout = 10  # seconds a client may take to send its request: a stalled one frees its thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Quiet: the stack's own log says what matters."""
@@ -162,19 +177,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _loopback_host(self) -> bool:
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
-        return host in LOOPBACK_NAMES
-
     def do_GET(self) -> None:
-        self._send(*self._get())
+        self._answer(self._get)
 
     def do_POST(self) -> None:
-        self._send(*self._post())
+        self._answer(self._post)
+
+    def _answer(self, handle: Any) -> None:
+        """Every refusal an answer (never an exception that drops the connection)."""
+        try:
+            check_host(self.headers.get("Host"), (self.owner._host,))
+            self._send(*handle())
+        except Refused as refused:
+            self.close_connection = True  # an unread body must not be taken for a request
+            error = "invalid_request"
+            self._send(refused.status, {"error": error, "error_description": refused.reason})
 
     def _get(self) -> tuple[int, dict[str, Any]]:
-        if not self._loopback_host():
-            return 421, {"error": "invalid_request", "error_description": "not a loopback Host"}
         if self.path == DISCOVERY_PATH:
             return 200, self.owner.discovery()
         if self.path == JWKS_PATH:
@@ -182,14 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
         return 404, {"error": "not_found"}
 
     def _post(self) -> tuple[int, dict[str, Any]]:
-        if not self._loopback_host():
-            return 421, {"error": "invalid_request", "error_description": "not a loopback Host"}
         if self.path != "/token":
             return 404, {"error": "not_found"}
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_FORM_BYTES:
-            return 413, {"error": "invalid_request"}
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        form = self._form()
         client_id, client_secret = _client_credentials(self.headers.get("Authorization"), form)
         owner = self.owner
         good_id = hmac.compare_digest(client_id.encode(), owner.client_id.encode())
@@ -198,7 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 401, {"error": "invalid_client"}
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
-        scopes = form.get("scope", "").split()
+        scopes = form.get("scope", "").split(" ")
+        scopes = [s for s in scopes if s]
+        if owner.refused_scopes.intersection(scopes):
+            return 400, {"error": "invalid_scope", "error_description": "scope not granted here"}
         subject = form.get("subject") or owner.client_id
         token = owner.token(subject, scopes=scopes)
         body: dict[str, Any] = {
@@ -209,6 +226,28 @@ class _Handler(BaseHTTPRequestHandler):
         if scopes:
             body["scope"] = " ".join(scopes)
         return 200, body
+
+    def _form(self) -> dict[str, str]:
+        """The form, read to its declared length only, and only if that is small."""
+        length = content_length(self.headers.get("Content-Length"), MAX_FORM_BYTES)
+        if length is None:
+            raise Refused(411, "length_required", "a form needs its Content-Length")
+        try:
+            text = self.rfile.read(length).decode("utf-8")
+            pairs = parse_qs(text, max_num_fields=64)
+        except TimeoutError as e:
+            raise Refused(408, "timeout", "the form did not arrive in time") from e
+        except ValueError as e:  # UnicodeDecodeError included
+            raise Refused(400, "bad_request", "the form is not UTF-8 form data") from e
+        return {k: v[0] for k, v in pairs.items()}
+
+
+def _new_key() -> Any:
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048)
+    key.ensure_kid()
+    return key
 
 
 def _client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:

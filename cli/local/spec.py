@@ -189,6 +189,45 @@ def distribution_config(
     }
 
 
+def _hsts(config: Mapping[str, Any]) -> str:
+    value = f"max-age={int(config['AccessControlMaxAgeSec'])}"
+    value += "; includeSubDomains" if config.get("IncludeSubdomains") else ""
+    return value + ("; preload" if config.get("Preload") else "")
+
+
+def _xss(config: Mapping[str, Any]) -> str:
+    if not config.get("Protection"):
+        return "0"
+    return "1; mode=block" if config.get("ModeBlock") else "1"
+
+
+# CloudFront's security headers, by their SecurityHeadersConfig key: (header, its value).
+_SECURITY_HEADERS: dict[str, tuple[str, Any]] = {
+    "StrictTransportSecurity": ("Strict-Transport-Security", _hsts),
+    "ContentTypeOptions": ("X-Content-Type-Options", lambda _: "nosniff"),
+    "FrameOptions": ("X-Frame-Options", lambda c: str(c["FrameOption"])),
+    "ReferrerPolicy": ("Referrer-Policy", lambda c: str(c["ReferrerPolicy"])),
+    "XSSProtection": ("X-XSS-Protection", _xss),
+    "ContentSecurityPolicy": ("Content-Security-Policy", lambda c: str(c["ContentSecurityPolicy"])),
+}
+
+
+def edge_response_headers(template: Mapping[str, Any]) -> dict[str, str]:
+    """The headers the template's response headers policy makes CloudFront add to every
+    rendition (its security headers and custom headers), as the CDN stand-in sends them."""
+    headers: dict[str, str] = {}
+    for policy in cfn.resources(template, "AWS::CloudFront::ResponseHeadersPolicy").values():
+        config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+        for key, value in config.get("SecurityHeadersConfig", {}).items():
+            if key not in _SECURITY_HEADERS:
+                raise ValueError(f"the CDN stand-in does not know CloudFront's {key} header")
+            name, render = _SECURITY_HEADERS[key]
+            headers[name] = render(value)
+        for item in config.get("CustomHeadersConfig", {}).get("Items", []):
+            headers[str(item["Header"])] = str(item["Value"])
+    return headers
+
+
 def load_spec(
     path: Path | str = TEMPLATE,
     *,

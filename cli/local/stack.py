@@ -1,10 +1,11 @@
 """The whole pipeline on one machine: AWS (moto), resources, the worker and the API.
 
-Start order: AWS endpoint -> resources (from infra/template.yaml) -> the processor's
-execution environments (their cold starts) and the SQS worker -> the API under uvicorn with
-the CDN stand-in and gallery. ``stop()`` undoes it in reverse; it is safe to call at any
-point, including after a failed ``start()``. Everything binds the given host (loopback by
-default) and nothing else.
+Start order: the API's and the CDN stand-in's sockets (their origins are what the embedded
+AWS lets browsers in from) -> AWS endpoint -> resources (from infra/template.yaml) -> the
+processor's execution environments (their cold starts) and the SQS worker -> the API with the
+gallery, and the CDN stand-in on a port of its own, under uvicorn. ``stop()`` undoes it in
+reverse; it is safe to call at any point, including after a failed ``start()``. Everything
+binds the given host (loopback by default) and nothing else, and answers loopback names only.
 """
 
 from __future__ import annotations
@@ -15,24 +16,35 @@ import secrets
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cli.local import GALLERY_SUBJECT, LOCAL_API_KEY, LOOPBACK_NAMES
 from cli.local.aws import FAKE_CREDENTIALS, LOOPBACK, EmbeddedAws
 from cli.local.events import EventPrinter, subscribe
+from cli.local.guard import (
+    API_MAX_BODY_BYTES,
+    Refused,
+    content_length,
+    host_name,
+    is_loopback_name,
+    page_origins,
+)
 from cli.local.invoker import FunctionConfig, ProcessInvoker
 from cli.local.oidc import LOCAL_AUDIENCE, LocalIssuer
 from cli.local.provision import Provisioned, provision
-from cli.local.spec import STACK_NAME, TEMPLATE, StackSpec, load_spec
+from cli.local.spec import STACK_NAME, TEMPLATE, StackSpec, edge_response_headers, load_spec
 from cli.local.worker import MappingConfig, SqsWorker
 from processor.core.errors import InvocationFailed, StackError
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI, Request, Response
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +52,16 @@ log = logging.getLogger(__name__)
 EMBEDDED_LIST_SHARDS = 1
 # At most this many execution environments by default: each is a process running libvips.
 DEFAULT_MAX_CONCURRENCY = 4
+# A presigned POST's fields and multipart framing around the file, with room to spare.
+FORM_FIELDS_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class StackOptions:
     host: str = LOOPBACK
     api_port: int = 8000  # 0: any free port
+    # The CDN stand-in's port: an origin of its own, as CloudFront's domain is. 0: any free.
+    cdn_port: int = 8001
     aws_port: int = 4566  # the embedded moto server's port; 0: any free port
     # LocalStack (or another endpoint) instead of the embedded moto server.
     endpoint_url: str | None = None
@@ -112,33 +128,63 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
         raise StackError(f"{e} with {flag}") from None
 
 
-def loopback_hosts(bound: str) -> frozenset[str]:
-    """Host names the local API answers to: loopback's, and the address it was bound to."""
-    return LOOPBACK_NAMES | {bound}
-
-
-def allow_hosts(app: FastAPI, hosts: frozenset[str]) -> None:
-    """Refuse requests whose Host header names another host (400 ``invalid_host``).
+class LocalGuard:
+    """ASGI middleware in front of the API and the CDN stand-in: loopback Host names only,
+    and bodies no larger than API Gateway takes (a chunked one is read here, to the bound).
 
     A page on evil.example that re-points its own DNS name at 127.0.0.1 (DNS rebinding)
     reaches this server as same-origin, but its requests still say ``Host: evil.example``:
-    refusing them keeps the gallery page, and the key in it, from that page.
+    refusing them (400 ``invalid_host``) keeps the gallery page, and its secret, from it.
     """
-    from urllib.parse import urlsplit
 
-    from api.problems import problem_response
+    def __init__(self, app: AsgiApp, bound: str, max_body_bytes: int = API_MAX_BODY_BYTES):
+        self.app, self.bound, self.max_body_bytes = app, (bound,), max_body_bytes
 
-    @app.middleware("http")
-    async def check_host(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        host = request.headers.get("host", "")
-        name = urlsplit(f"//{host}").hostname or ""
-        if name not in hosts:
-            return problem_response(
-                request, 400, "invalid_host", "this server answers to loopback names only"
-            )
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            if not is_loopback_name(host_name(headers.get("host")), self.bound):
+                raise Refused(400, "invalid_host", "this server answers to loopback names only")
+            declared = content_length(headers.get("content-length"), self.max_body_bytes)
+            if declared is None and "chunked" in headers.get("transfer-encoding", "").lower():
+                receive = await self._measured(receive)
+        except Refused as refused:
+            await self._refuse(refused, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _measured(self, receive: Receive) -> Receive:
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                raise Refused(413, "too_large", f"the body is over {self.max_body_bytes} bytes")
+            more = bool(message.get("more_body"))
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replayed
+
+    @staticmethod
+    async def _refuse(refused: Refused, scope: Scope, receive: Receive, send: Send) -> None:
+        from fastapi import Request
+
+        from api.problems import problem_response
+
+        # Without the Host header: the refused one may not even parse as a URL.
+        clean = {**scope, "headers": [h for h in scope["headers"] if h[0].lower() != b"host"]}
+        response = problem_response(Request(clean), refused.status, refused.code, refused.reason)
+        response.headers["Connection"] = "close"
+        await response(clean, receive, send)
 
 
 def default_concurrency(declared: int | None) -> int:
@@ -157,11 +203,13 @@ class LocalStack:
         self._aws: EmbeddedAws | None = None
         self.issuer: LocalIssuer | None = None
         self._socket: socket.socket | None = None
-        self._server: Any = None
-        self._server_thread: threading.Thread | None = None
+        self._cdn_socket: socket.socket | None = None
+        self._servers: list[tuple[Any, threading.Thread]] = []
         self._invokers: list[ProcessInvoker] = []
         self._events: EventPrinter | None = None
         self._cursor_secret = secrets.token_urlsafe(32)
+        # What only the gallery page knows: its sign-in at /local/token needs it.
+        self.gallery_secret = secrets.token_urlsafe(32)
 
     # --- start -------------------------------------------------------------------------------
 
@@ -184,9 +232,16 @@ class LocalStack:
             )
         if opts.host not in LOOPBACK_NAMES:
             log.warning("binding %s: the stack has no real authentication", opts.host)
-        endpoint = self._start_aws()
+        if not (opts.real_aws or opts.endpoint_url):
+            _check_port_free(opts.host, opts.aws_port, "--aws-port")
         self._socket = bind_socket(opts.host, opts.api_port)
-        api_url = f"http://{opts.host}:{self._socket.getsockname()[1]}"
+        api_url = self._url(self._socket)
+        cdn = os.environ.get("IMGPIPE_CDN_BASE_URL", "").rstrip("/") if opts.real_aws else ""
+        if not cdn:
+            self._cdn_socket = bind_socket(opts.host, opts.cdn_port)
+            cdn = self._url(self._cdn_socket)
+        # The gallery is the only page the embedded AWS lets a browser in from.
+        endpoint = self._start_aws(pages=page_origins(api_url))
 
         clients = self._clients(endpoint)
         account = str(clients["sts"].get_caller_identity()["Account"])
@@ -210,11 +265,10 @@ class LocalStack:
             resources = provision(clients, spec, region=opts.region, browser_origins=[api_url])
         self.resources = resources
 
-        cdn = api_url
-        if opts.real_aws and os.environ.get("IMGPIPE_CDN_BASE_URL"):
-            cdn = os.environ["IMGPIPE_CDN_BASE_URL"].rstrip("/")
         # Browsers sign in with a token from it, as they would with Cognito or Auth0 in AWS.
-        self.issuer = LocalIssuer()
+        # Against real resources it mints no admin token: the admin scope there is real.
+        refused = frozenset({self._admin_scope(spec, resources)}) if opts.real_aws else frozenset()
+        self.issuer = LocalIssuer(refused_scopes=refused)
         self.urls = StackUrls(api=api_url, aws=endpoint, cdn=cdn, issuer=self.issuer.start())
 
         if opts.print_events and resources.event_bus:
@@ -228,8 +282,22 @@ class LocalStack:
             self._events.start()
         if opts.worker:
             self._start_worker(spec, resources, endpoint, clients["sqs"])
-        self._start_api()
+        self._start_servers()
         return self.urls
+
+    def _url(self, sock: socket.socket) -> str:
+        host = self.options.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{sock.getsockname()[1]}"
+
+    @staticmethod
+    def _admin_scope(spec: StackSpec, resources: Provisioned) -> str:
+        """The scope the API takes for an admin's (the template's, else the API's default)."""
+        from api.settings import ApiSettings
+
+        env = spec.environment(spec.api, queue_url=resources.queue_url, dlq_url=resources.dlq_url)
+        default = str(ApiSettings.model_fields["admin_scope"].default)
+        return env.get("IMGPIPE_ADMIN_SCOPE") or default
 
     @staticmethod
     def _parameters(*, spec_path: Path, origin: str, embedded: bool) -> dict[str, str]:
@@ -245,7 +313,9 @@ class LocalStack:
             values["ListShards"] = str(EMBEDDED_LIST_SHARDS)
         return {k: v for k, v in values.items() if k in declared}
 
-    def _start_aws(self) -> str | None:
+    def _start_aws(self, *, pages: frozenset[str]) -> str | None:
+        from infra import template as cfn
+
         opts = self.options
         if opts.real_aws:
             return None
@@ -256,9 +326,17 @@ class LocalStack:
         # The embedded AWS takes any credentials: never look for (or use) real ones.
         os.environ.update(FAKE_CREDENTIALS)
         os.environ.pop("AWS_PROFILE", None)
-        _check_port_free(opts.host, opts.aws_port, "--aws-port")
-        self._aws = EmbeddedAws(opts.host, opts.aws_port)
+        # The largest body it takes: an upload at the template's limit, with its form fields.
+        defaults = cfn.parameter_defaults(cfn.load_template(opts.template))
+        max_body = int(defaults.get("MaxUploadBytes", 0)) + FORM_FIELDS_BYTES
+        self._aws = EmbeddedAws(opts.host, opts.aws_port, pages=pages, max_body_bytes=max_body)
         return self._aws.start()
+
+    def reset_aws(self) -> None:
+        """Empty the embedded AWS (moto's reset, closed to everyone but this stack)."""
+        if self._aws is None:
+            raise StackError("this stack has no embedded AWS to reset")
+        self._aws.reset()
 
     def _clients(self, endpoint: str | None) -> dict[str, Any]:
         from processor.aws.clients import FOR_WORK, aws_client
@@ -404,50 +482,60 @@ class LocalStack:
         # model_validate, not ApiSettings(): these values, not the process environment.
         return ApiSettings.model_validate(values)
 
-    def _start_api(self) -> None:
-        import uvicorn
-
+    def _start_servers(self) -> None:
+        """The API with the gallery, and the CDN stand-in on its own socket (when it has one)."""
         from api.app import create_app
-        from cli.local.cdn import create_local_router
+        from cli.local.cdn import create_cdn_app
+        from cli.local.site import create_gallery_router
 
         settings = self.api_settings()
         app = create_app(settings)
-        allow_hosts(app, loopback_hosts(self.options.host))
-        folders = self._rendition_folders()
-        assert self.resources is not None
         app.include_router(
-            create_local_router(
-                settings,
-                folders=folders,
+            create_gallery_router(
                 gallery_token=self._gallery_token(settings.admin_scope),
-                distribution_id=self.resources.distribution_id or None,
+                secret=self.gallery_secret,
             )
         )
+        assert self._socket is not None and self.resources is not None and self.spec is not None
+        self._serve(app, self._socket, "api")
+        if self._cdn_socket is not None:
+            cdn = create_cdn_app(
+                settings,
+                folders=self._rendition_folders(),
+                distribution_id=self.resources.distribution_id or None,
+                edge_headers=edge_response_headers(self.spec.template),
+            )
+            self._serve(cdn, self._cdn_socket, "cdn")
+
+    def _serve(self, app: Any, sock: socket.socket, name: str) -> None:
+        import uvicorn
+
         config = uvicorn.Config(
-            app,
+            LocalGuard(app, self.options.host),
             log_level=self.options.api_log_level,
             access_log=self.options.api_log_level in {"debug", "info"},
             lifespan="on",
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
-        sock = self._socket
-        assert sock is not None
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+            target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{name}", daemon=True
         )
         thread.start()
-        self._server, self._server_thread = server, thread
+        self._servers.append((server, thread))
         while not server.started:
             if not thread.is_alive():
-                raise StackError("the API server stopped while starting (see the log above)")
+                raise StackError(f"the {name} server stopped while starting (see the log above)")
             thread.join(0.05)
 
     def _gallery_token(self, admin_scope: str) -> Callable[[], str]:
-        """The gallery's sign-in: this machine's user, who may change any image (admin)."""
+        """The gallery's sign-in: this machine's user. On the embedded AWS (or LocalStack),
+        whose data any local process can reach anyway, an admin; against real AWS only the
+        uploader of its own uploads."""
         issuer = self.issuer
         assert issuer is not None  # started before the API
-        return lambda: issuer.token(GALLERY_SUBJECT, scopes=[admin_scope])
+        scopes = [] if self.options.real_aws else [admin_scope]
+        return lambda: issuer.token(GALLERY_SUBJECT, scopes=scopes)
 
     def _rendition_folders(self) -> list[str]:
         """Folders the processor writes renditions to: the CDN stand-in serves exactly those."""
@@ -471,8 +559,8 @@ class LocalStack:
 
     @property
     def healthy(self) -> bool:
-        """False once the API server, the worker or the embedded AWS has died."""
-        if self._server_thread is None or not self._server_thread.is_alive():
+        """False once a server (API, CDN stand-in), the worker or the embedded AWS has died."""
+        if not self._servers or not all(thread.is_alive() for _, thread in self._servers):
             return False
         if self._aws is not None and not self._aws.running:
             return False
@@ -481,19 +569,19 @@ class LocalStack:
         return self.worker is None or self.worker.running
 
     def stop(self) -> None:
-        """Reverse order of start: API, worker and its processes, AWS. Idempotent."""
-        server, thread = self._server, self._server_thread
-        self._server = self._server_thread = None
-        if server is not None:
+        """Reverse order of start: servers, worker and its processes, AWS. Idempotent."""
+        servers, self._servers = self._servers, []
+        for server, _ in servers:
             server.should_exit = True
-        if thread is not None:
+        for server, thread in servers:
             thread.join(15)
             if thread.is_alive():
                 server.force_exit = True
                 thread.join(5)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        for sock in (self._socket, self._cdn_socket):
+            if sock is not None:
+                sock.close()
+        self._socket = self._cdn_socket = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

@@ -18,7 +18,8 @@ encoder (libaom) adds more.
 
 The coefficients were fitted to peak RSS measured above the engine's own baseline (the
 command is in docs/processor.md) and rounded up: the estimate is meant to be above the real
-peak, within about twice it. tests/processor/rules/test_cost.py measures real decodes against it.
+peak, within about twice it. tests/processor/imaging/test_cost_measured.py measures real
+decodes against it.
 """
 
 from __future__ import annotations

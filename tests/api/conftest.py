@@ -9,9 +9,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+import api.handler
 from api.app import create_app
 from api.deps import get_queue, get_repo, get_store
 from api.settings import ApiSettings
+from cli.local.oidc import LocalIssuer
 from processor.core.keys import image_id, rendition_key
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from tests.conftest import FAKE_AWS_ENV
@@ -178,3 +180,43 @@ def stack_settings(stack, **overrides: object) -> ApiSettings:
     }
     values.update(overrides)
     return make_settings(**values)
+
+
+@pytest.fixture
+def gateway_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The API function's environment as the template sets it."""
+    # As the template configures the function: auth delegated to the gateway's IAM routes.
+    for name, value in {
+        "IMGPIPE_BUCKET": BUCKET,
+        "IMGPIPE_TABLE": "imgpipe-images",
+        "IMGPIPE_CDN_BASE_URL": CDN,
+        "IMGPIPE_AUTH_MODE": "gateway",
+        "IMGPIPE_CURSOR_SECRET": CURSOR_SECRET,
+        "IMGPIPE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "IMGPIPE_CORS_ORIGINS": "https://app.example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    api.handler.get_handler.cache_clear()
+    yield
+    api.handler.get_handler.cache_clear()
+
+
+@pytest.fixture
+def gateway_fakes(gateway_env: None) -> tuple[FakeReader, FakeStore]:
+    reader, store = FakeReader([make_record(i) for i in range(5)]), FakeStore()
+    app = api.handler.get_handler().app
+    app.dependency_overrides[get_repo] = lambda: reader
+    app.dependency_overrides[get_store] = lambda: store
+    app.dependency_overrides[get_queue] = FakeQueue
+    return reader, store
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    """A real OpenID Connect issuer on loopback (the local stack's): keys, JWKS, tokens."""
+    started = LocalIssuer()
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from processor.core.errors import TransientError
+from processor.core.errors import ConfigError, TransientError
 from processor.core.messages import forget_message, reprocess_message
 from processor.core.record import Status
 from tests.api.conftest import BUCKET, CDN, make_record, make_settings, wire
@@ -208,7 +208,13 @@ def test_read_image_has_srcset_src_and_etag(writer: TestClient) -> None:
         "webp": f"{thumb}.webp 320w, {big}.webp 2048w",
     }
     assert body["src"] == f"{big}.jpg"
-    assert r.headers["etag"].startswith('"') and r.headers["cache-control"] == "no-cache"
+    assert r.headers["etag"].startswith('"')
+    # Read with the key: for its holder only, and keyed on the credential headers by caches.
+    assert r.headers["cache-control"] == "private, no-cache"
+    assert {v.strip().lower() for v in r.headers["vary"].split(",")} >= {
+        "authorization",
+        "x-api-key",
+    }
 
 
 def test_if_none_match_gives_304(client: TestClient, reader: FakeReader) -> None:
@@ -285,7 +291,9 @@ def test_a_wrong_key_reads_as_anonymous(client: TestClient, reader: FakeReader) 
     assert_problem(r, 404, "not_found")
 
 
-def gateway_event(method: str, path: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+def gateway_event(
+    method: str, path: str, authorizer: dict[str, Any] | None, body: Any = None
+) -> dict[str, Any]:
     """An HTTP API payload 2.0 event, as API Gateway sends it after its authoriser ran."""
     context: dict[str, Any] = {
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1"},
@@ -299,7 +307,7 @@ def gateway_event(method: str, path: str, authorizer: dict[str, Any] | None) -> 
     }
     if authorizer is not None:
         context["authorizer"] = authorizer
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": context["routeKey"],
         "rawPath": path,
@@ -308,29 +316,42 @@ def gateway_event(method: str, path: str, authorizer: dict[str, Any] | None) -> 
         "requestContext": context,
         "isBase64Encoded": False,
     }
+    if body is not None:
+        event["body"] = json.dumps(body)
+        event["headers"]["content-type"] = "application/json"
+    return event
+
+
+def gateway_handler(reader: FakeReader, **settings: Any) -> Any:
+    from mangum import Mangum
+
+    settings_ = make_settings(api_key=None, auth_mode="gateway", **settings)
+    app = create_app(settings_, behind_gateway=True)
+    return Mangum(wire(app, reader, FakeStore(), FakeQueue()), lifespan="off")
 
 
 @pytest.mark.parametrize(
-    ("authorizer", "reads_public", "sees_failed"),
+    ("authorizer", "reads_public", "status"),
     [
-        (None, True, False),  # a public read route: no authoriser ran
-        ({"lambda": {"writer": "false"}}, True, False),  # the read authoriser, no key
-        ({"lambda": {"writer": "true"}}, True, True),  # the read authoriser, the key matched
-        ({"jwt": {"claims": {"sub": "u1"}, "scopes": None}}, True, True),
-        (None, False, True),  # reads are private: the gateway let writers only through
+        (None, True, 404),  # no authoriser's word: nobody
+        ({"lambda": {"writer": "false"}}, True, 404),  # the read authoriser, no key
+        ({"lambda": {"writer": "true"}}, True, 200),  # the read authoriser, the key matched
+        ({"jwt": {"claims": {"sub": "u2"}, "scopes": None}}, True, 404),  # someone else's
+        ({"jwt": {"claims": {"sub": "u1"}, "scopes": None}}, True, 200),  # its uploader
+        ({"jwt": {"claims": {"sub": "u2", "scope": "imgpipe/admin"}}}, True, 200),  # an admin
+        # NBSP is no separator: "x\u00a0imgpipe/admin" is one malformed scope, not the admin's
+        ({"jwt": {"claims": {"sub": "u2", "scope": "x\u00a0imgpipe/admin"}}}, True, 401),
+        (None, False, 401),  # reads are private and no authoriser vouched for the caller
     ],
 )
 def test_gateway_mode_takes_the_readers_rights_from_the_authoriser(
-    reader: FakeReader, authorizer: dict[str, Any] | None, reads_public: bool, sees_failed: bool
+    reader: FakeReader, authorizer: dict[str, Any] | None, reads_public: bool, status: int
 ) -> None:
-    from mangum import Mangum
-
-    bad = make_record(802, status=Status.failed)
+    bad = make_record(802, status=Status.failed).model_copy(update={"uploader": "u1"})
     reader.add(bad)
-    settings = make_settings(api_key=None, auth_mode="gateway", reads_public=reads_public)
-    handler = Mangum(wire(create_app(settings), reader, FakeStore(), FakeQueue()), lifespan="off")
+    handler = gateway_handler(reader, reads_public=reads_public)
     response = handler(gateway_event("GET", f"/images/{bad.id}", authorizer), None)
-    assert response["statusCode"] == (200 if sees_failed else 404), response
+    assert response["statusCode"] == status, response
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -443,15 +464,23 @@ def test_writes_are_refused_when_no_key_is_configured(
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES)
 def test_gateway_mode_trusts_the_authoriser(reader: FakeReader, method, path, body) -> None:
-    app = wire(
-        create_app(make_settings(api_key=None, auth_mode="gateway")),
-        reader,
-        FakeStore(),
-        FakeQueue(),
-    )
-    with TestClient(app) as client:
-        r = client.request(method, path, json=body)
-    assert r.status_code in (200, 201, 202), r.text
+    handler = gateway_handler(reader)
+    writer = {"lambda": {"writer": "true"}}
+    response = handler(gateway_event(method, path, writer, body), None)
+    assert response["statusCode"] in (200, 201, 202), response
+    # A request no authoriser vouched for changes nothing.
+    for authorizer in ({"lambda": {"writer": "false"}}, None):
+        nobody = handler(gateway_event(method, path, authorizer, body), None)
+        assert nobody["statusCode"] == 401, nobody
+
+
+def test_gateway_mode_outside_api_gateway_refuses_to_start() -> None:
+    # Run under uvicorn (or any server but the Lambda handler) no authoriser checks anyone:
+    # every caller would be an admin, and anyone could upload.
+    settings = make_settings(api_key=None, auth_mode="gateway")
+    with pytest.raises(ConfigError, match="IMGPIPE_AUTH_MODE=gateway"):
+        create_app(settings)
+    app = create_app(settings, behind_gateway=True)
     assert "ApiKey" not in json.dumps(app.openapi().get("components", {}))
 
 

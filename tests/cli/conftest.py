@@ -32,7 +32,14 @@ FAKE_AWS = {
 IMGPIPE = ROOT / ".venv" / "bin" / "imgpipe"
 # "  api key    imgpipe-local-...": a label, two or more spaces, the value.
 _BANNER = re.compile(r"^  (\S.*?)\s{2,}(\S+)")
-_LABELS = {"api": "api", "aws": "aws", "bucket": "bucket", "api key": "api_key"}
+_LABELS = {
+    "api": "api",
+    "cdn": "cdn",
+    "aws": "aws",
+    "bucket": "bucket",
+    "table": "table",
+    "api key": "api_key",
+}
 
 
 @contextmanager
@@ -47,6 +54,7 @@ def in_process_stack(prefix: str, api_key: str) -> Iterator[Any]:
             mp.setenv(name, "testing")
         options = StackOptions(
             api_port=0,
+            cdn_port=0,
             aws_port=0,
             api_key=api_key,
             concurrency=1,
@@ -130,8 +138,10 @@ class StackProcess:
 
     process: subprocess.Popen[str]
     api: str = ""
+    cdn: str = ""
     aws: str = ""
     bucket: str = ""
+    table: str = ""
     api_key: str = ""
     lines: list[str] = field(default_factory=list)
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -141,7 +151,7 @@ class StackProcess:
         env = {**os.environ, **FAKE_AWS, "MALLOC_ARENA_MAX": "2", "PYTHONUNBUFFERED": "1"}
         env.pop("IMGPIPE_API_KEY", None)
         process = subprocess.Popen(
-            [str(IMGPIPE), "local", "--api-port", "0", "--aws-port", "0", *args],
+            [str(IMGPIPE), "local", "--api-port", "0", "--cdn-port", "0", "--aws-port", "0", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -197,3 +207,13 @@ class StackProcess:
                 self.process.wait(10)
                 raise AssertionError(f"imgpipe local ignored SIGTERM:\n{self.output}") from None
         return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackProcess]:
+    """One started `imgpipe local` (one execution environment) for a whole test module."""
+    started = StackProcess.start("--concurrency", "1")
+    try:
+        yield started
+    finally:
+        assert started.stop() == 0, started.output

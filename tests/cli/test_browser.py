@@ -6,13 +6,15 @@ multipart upload whose part ETags the page must be allowed to read)
 THEN their uploads end done, their thumbnails appear in the grid over the dominant colour,
 the detail view shows the optimized image, and a screenshot of the gallery is saved (to
 docs/gallery.png, which README shows, when IMGPIPE_UPDATE_SCREENSHOT=1; otherwise to the test's
-temporary folder, so a test run leaves the work tree as it was).
+temporary folder, so a test run leaves the work tree as it was). And /docs and /redoc render
+with every non-loopback request blocked: their bundles are served by the app itself.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -45,16 +47,18 @@ PICKED = GOOD / "Landscape_9.jpg"  # 93 KB: one presigned POST
 PICKED_BIG = GOOD / "Portrait_6.jpg"  # 136 KB: a multipart upload, as the page is told below
 MULTIPART_FROM = 100_000
 
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); "
+    "Playwright's own browser download cannot work here",
+)
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.xdist_group("local_stack"),
     pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); "
-        "Playwright's own browser download cannot work here",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 
@@ -151,3 +155,56 @@ def test_gallery_uploads_and_shows_a_thumbnail(fake_aws: None, tmp_path: Path) -
                 browser.close()
     finally:
         assert stack.stop() == 0, stack.output
+
+
+# ReDoc's bundle hard-codes its "by Redocly" footer logo from a CDN and hides it when it cannot
+# load: the policy refusing it is the policy working, and the page is whole without it.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.parametrize(
+    ("page_path", "rendered"),
+    [
+        # Swagger UI has drawn the operations (from /openapi.json) and their schemas.
+        ("/docs", "() => document.querySelectorAll('.opblock').length >= 5"),
+        # ReDoc has drawn the operations into its side menu.
+        ("/redoc", "() => document.querySelectorAll('li[data-item-id]').length > 5"),
+    ],
+)
+def test_api_docs_render_with_no_network(
+    stack: StackProcess, page_path: str, rendered: str
+) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    blocked: list[str] = []
+    csp: list[str] = []
+    errors: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in {"127.0.0.1", "localhost", "::1"}:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_loopback)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "console",
+                lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None,
+            )
+            response = page.goto(stack.api + page_path)
+            assert response is not None and response.status == 200
+            page.wait_for_function(rendered, timeout=60_000)
+            assert "imgpipe API" in page.title()
+            assert "GET" in page.inner_text("body") or "get" in page.inner_text("body").lower()
+        finally:
+            browser.close()
+    assert blocked == [], f"{page_path} asked the internet for {blocked}"
+    assert [m for m in csp if REDOC_LOGO not in m] == [], csp
+    assert errors == []

@@ -191,4 +191,4 @@ def test_real_aws_with_the_public_default_key_is_refused(monkeypatch: pytest.Mon
     monkeypatch.delenv("IMGPIPE_API_KEY", raising=False)
     for key in (None, LOCAL_API_KEY):
         with pytest.raises(StackError, match="--real-aws needs a key of your own"):
-            LocalStack(StackOptions(real_aws=True, api_port=0, api_key=key)).start()
+            LocalStack(StackOptions(real_aws=True, api_port=0, cdn_port=0, api_key=key)).start()

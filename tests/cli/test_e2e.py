@@ -134,7 +134,7 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
             landscape = by_name["Landscape_1.jpg"]
             for record in [*(by_name[p.name] for p in good_files()), *direct_final.values()]:
                 for rendition in record["renditions"]:
-                    assert rendition["url"].startswith(stack.api + "/")
+                    assert rendition["url"].startswith(stack.cdn + "/")
                     head = client.head(rendition["url"])
                     assert head.status_code == 200, rendition["url"]
                     assert head.headers["content-type"] == rendition["content_type"]
@@ -178,7 +178,7 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
     finally:
         code = stack.stop()
 
-    # THEN: a clean stop, nothing left running, both ports free again
+    # THEN: a clean stop, nothing left running, every port free again
     assert code == 0, stack.output
     assert "imgpipe local: stopped" in stack.output
     # multiprocessing's resource tracker exits when it sees the stack's end of its pipe close.
@@ -187,7 +187,7 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
         time.sleep(0.1)
     left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids if alive(pid)}
     assert not left, f"still running after the stack stopped: {left}"
-    for url in (stack.api, stack.aws):
+    for url in (stack.api, stack.cdn, stack.aws):
         host, port = url.removeprefix("http://").split(":")
         with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
             probe.connect((host, int(port)))

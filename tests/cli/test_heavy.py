@@ -71,6 +71,7 @@ def test_a_batch_of_heavy_inputs_never_fails_together(moto_endpoint: str, tmp_pa
     stack = LocalStack(
         StackOptions(
             api_port=0,
+            cdn_port=0,
             endpoint_url=moto_endpoint,
             stack_name=f"heavy-{uuid.uuid4().hex[:8]}",
             concurrency=1,

@@ -31,6 +31,6 @@ def test_imgpipe_local_prints_the_events_it_publishes(fake_aws: None) -> None:
         (event,) = printed
         assert (event["source"], event["detail-type"]) == ("imgpipe", "Image Processed")
         assert event["detail"]["source_key"] == "raw/e2e/cat.png"
-        assert event["detail"]["renditions"][0]["url"].startswith(stack.api)
+        assert event["detail"]["renditions"][0]["url"].startswith(stack.cdn)
     finally:
         assert stack.stop() == 0

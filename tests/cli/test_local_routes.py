@@ -1,4 +1,4 @@
-"""The CloudFront stand-in and the gallery page, on the real app, against moto over HTTP."""
+"""The CloudFront stand-in and the gallery page, on the real apps, against moto over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
-from cli.local.cdn import create_local_router
+from cli.local.cdn import create_cdn_app
+from cli.local.site import create_gallery_router
 from tests.cli.conftest import aws_client
 
 pytestmark = pytest.mark.integration
@@ -21,12 +22,8 @@ KEY = "a-local-api-key-0123456789"
 BODY = bytes(range(256)) * 40  # 10240 bytes
 
 
-@pytest.fixture
-def client(moto_endpoint: str) -> Iterator[tuple[TestClient, Any, ApiSettings]]:
-    bucket = f"cdn-{uuid.uuid4().hex[:12]}"
-    s3 = aws_client("s3", moto_endpoint)
-    s3.create_bucket(Bucket=bucket)
-    settings = ApiSettings.model_validate(
+def settings_for(moto_endpoint: str, bucket: str) -> ApiSettings:
+    return ApiSettings.model_validate(
         {
             "bucket": bucket,
             "table": "unused-table",
@@ -35,9 +32,16 @@ def client(moto_endpoint: str) -> Iterator[tuple[TestClient, Any, ApiSettings]]:
             "api_key": KEY,
         }
     )
-    app = create_app(settings)
-    app.include_router(create_local_router(settings, api_key=KEY))
-    with TestClient(app) as test_client:
+
+
+@pytest.fixture
+def client(moto_endpoint: str) -> Iterator[tuple[TestClient, Any, ApiSettings]]:
+    """The CDN stand-in's app (an origin of its own)."""
+    bucket = f"cdn-{uuid.uuid4().hex[:12]}"
+    s3 = aws_client("s3", moto_endpoint)
+    s3.create_bucket(Bucket=bucket)
+    settings = settings_for(moto_endpoint, bucket)
+    with TestClient(create_cdn_app(settings)) as test_client:
         yield test_client, s3, settings
 
 
@@ -116,8 +120,10 @@ def test_only_public_renditions_are_reachable(client: Any) -> None:
     assert problem["code"] == "not_found"
 
 
-def test_gallery_page_and_assets(client: Any) -> None:
-    http, _, _ = client
+def test_gallery_page_and_assets(moto_endpoint: str) -> None:
+    app = create_app(settings_for(moto_endpoint, "unused-bucket"))
+    app.include_router(create_gallery_router(api_key=KEY))
+    http = TestClient(app)
     page = http.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

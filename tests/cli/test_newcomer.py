@@ -3,7 +3,7 @@
 GIVEN one stack on free ports (started once for this module)
 THEN the AWS CLI block the banner prints works as printed (a real `aws`, no other
 credentials), and the shell blocks the README and the local-stack guide mark as tested run as
-written (tests/cli/test_docs_browser.py opens /docs in Chromium).
+written (tests/cli/test_browser.py opens /docs in Chromium).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,15 +30,6 @@ pytestmark = [
 
 PHOTO = GOOD / "Landscape_9.jpg"
 AWS_CLI = ROOT / ".venv" / "bin" / "aws"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[StackProcess]:
-    started = StackProcess.start("--concurrency", "1")
-    try:
-        yield started
-    finally:
-        assert started.stop() == 0, started.output
 
 
 def user_shell_env(home: Path) -> dict[str, str]:

@@ -18,6 +18,7 @@ def test_an_external_endpoint_is_provisioned_and_served(moto_endpoint: str) -> N
     stack = LocalStack(
         StackOptions(
             api_port=0,
+            cdn_port=0,
             endpoint_url=moto_endpoint,
             worker=False,
             stack_name=f"ext-{uuid.uuid4().hex[:8]}",
@@ -27,7 +28,7 @@ def test_an_external_endpoint_is_provisioned_and_served(moto_endpoint: str) -> N
     try:
         urls = stack.start()
         assert urls.aws == moto_endpoint
-        assert urls.cdn == urls.api  # the local server is the CDN
+        assert urls.cdn != urls.api  # the CDN stand-in is an origin of its own
         assert stack.resources is not None
         assert stack.resources.queue_url.startswith(moto_endpoint)
         assert stack.environments == 0 and stack.worker is None
@@ -55,6 +56,6 @@ def test_a_busy_port_is_a_clear_error(fake_aws: None) -> None:
     try:
         port = taken.getsockname()[1]
         with pytest.raises(StackError, match=f"127.0.0.1:{port}"):
-            LocalStack(StackOptions(api_port=0, aws_port=port)).start()
+            LocalStack(StackOptions(api_port=0, cdn_port=0, aws_port=port)).start()
     finally:
         taken.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 from cli.local.oidc import LOCAL_AUDIENCE, LocalIssuer
 from cli.local.stack import LocalStack
 from tests.cli.conftest import in_process_stack
-from tests.conftest import GOOD
+from tests.conftest import BAD, GOOD
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -62,21 +63,29 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def wait_done(api: httpx.Client, iid: str, timeout_s: float = 90) -> dict[str, Any]:
+def wait_processed(api: httpx.Client, iid: str, timeout_s: float = 90) -> dict[str, Any]:
+    """The record once processing ended (done or failed)."""
     deadline = time.monotonic() + timeout_s
     while True:
         r = api.get(f"/images/{iid}", headers={"x-api-key": KEY})
         if r.status_code == 200 and r.json()["status"] in {"done", "failed"}:
             record: dict[str, Any] = r.json()
-            assert record["status"] == "done", record
             return record
-        assert time.monotonic() < deadline, f"{iid} not done in {timeout_s} s"
+        assert time.monotonic() < deadline, f"{iid} not processed in {timeout_s} s"
         time.sleep(0.3)
 
 
-def post_upload(api: httpx.Client, headers: dict[str, str], name: str = "cat.jpg") -> str:
+def wait_done(api: httpx.Client, iid: str) -> dict[str, Any]:
+    record = wait_processed(api, iid)
+    assert record["status"] == "done", record
+    return record
+
+
+def post_upload(
+    api: httpx.Client, headers: dict[str, str], name: str = "cat.jpg", path: Path = PHOTO
+) -> str:
     """POST /uploads, then the form straight to the bucket, as the gallery does."""
-    data = PHOTO.read_bytes()
+    data = path.read_bytes()
     r = api.post(
         "/uploads",
         json={"filename": name, "content_type": "image/jpeg", "size": len(data)},
@@ -230,6 +239,16 @@ BAD_TOKENS: dict[str, Callable[[Any], str]] = {
     "another issuer": _other_issuer,
     "unsigned (alg none)": _unsigned,
     "not a JWT": lambda s: "not-a-token",
+    # JSON's NaN and Infinity compare false with every time: they passed the exp check.
+    "exp NaN": lambda s: s.issuer.token("ann", claims={"exp": float("nan")}),
+    "exp Infinity": lambda s: s.issuer.token("ann", claims={"exp": float("inf")}),
+    "iat NaN": lambda s: s.issuer.token("ann", claims={"iat": float("nan")}),
+    # An object's keys were read as its audiences.
+    "aud an object": lambda s: s.issuer.token("ann", claims={"aud": {LOCAL_AUDIENCE: 1}}),
+    "sub a number": lambda s: s.issuer.token(None, claims={"sub": 123}),
+    "sub a list": lambda s: s.issuer.token(None, claims={"sub": ["ann"]}),
+    # A no-break space split "x imgpipe/admin" into the admin scope.
+    "NBSP in scope": lambda s: s.issuer.token("ann", claims={"scope": f"x\u00a0{ADMIN}"}),
 }
 
 
@@ -261,16 +280,66 @@ def test_the_key_still_writes_alongside_tokens_and_names_no_uploader(
     assert r.status_code == 401 and "bearer token" in r.json()["detail"]
 
 
-def test_the_gallery_signs_in_with_a_token_not_the_key(
+def test_the_gallery_signs_in_with_the_secret_of_its_page_only(
     stack: LocalStack, api: httpx.Client
 ) -> None:
-    page = api.get("/").text
-    assert KEY not in page  # nothing on the page writes by itself
-    assert '<meta name="imgpipe-token-url" content="/local/token">' in page
-    token = api.get("/local/token").json()["access_token"]
+    page = api.get("/")
+    assert KEY not in page.text  # nothing on the page writes by itself
+    assert page.headers["cache-control"] == "no-store"  # it holds the sign-in secret
+    assert '<meta name="imgpipe-token-url" content="/local/token">' in page.text
+    secret = stack.gallery_secret
+    assert f'<meta name="imgpipe-token-secret" content="{secret}">' in page.text
+    # Without the page's secret (any other page, any process that did not read it): no token.
+    for headers in ({}, {"x-imgpipe-gallery": "a-guessed-secret-0123456789"}):
+        refused = api.get("/local/token", headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert "access_token" not in refused.text
+    token = api.get("/local/token", headers={"x-imgpipe-gallery": secret}).json()["access_token"]
     iid = post_upload(api, bearer(token))
     assert wait_done(api, iid)["uploader"] == "local-user"
-    # The gallery is this machine's operator: it may change any image (admin scope).
+    # On the embedded AWS the gallery is this machine's operator: it may change any image.
     other = post_upload(api, bearer(token_for(stack, "someone-else")))
     wait_done(api, other)
     assert api.delete(f"/images/{other}", headers=bearer(token)).status_code == 202
+
+
+def test_a_token_sees_only_its_own_uploads_beyond_the_public_view(
+    stack: LocalStack, api: httpx.Client
+) -> None:
+    ann, bob = f"ann-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    ann_token, bob_token = token_for(stack, ann), token_for(stack, bob)
+    # GIVEN Ann's failed upload (a truncated JPEG) and her done one, and Bob's failed one
+    damaged = BAD / "truncated.jpg"
+    ann_failed = post_upload(api, bearer(ann_token), "ann-broken.jpg", damaged)
+    ann_done = post_upload(api, bearer(ann_token), "ann-private-name.jpg")
+    bob_failed = post_upload(api, bearer(bob_token), "bob-broken.jpg", damaged)
+    assert wait_processed(api, ann_failed)["status"] == "failed"
+    assert wait_processed(api, bob_failed)["status"] == "failed"
+    wait_done(api, ann_done)
+
+    # WHEN Bob lists failed images: his own only, never Ann's file, uploader or error
+    r = api.get("/images", params={"status": "failed", "limit": 200}, headers=bearer(bob_token))
+    assert r.status_code == 200, r.text
+    ids = {i["id"] for i in r.json()["data"]}
+    assert bob_failed in ids and ann_failed not in ids
+    assert all(i["uploader"] == bob for i in r.json()["data"])
+    assert ann not in r.text
+    assert r.headers["cache-control"] == "private, no-cache"
+    assert "authorization" in r.headers["vary"].lower()
+    # ... nor reads it by its id, nor sees her done image's private fields
+    assert api.get(f"/images/{ann_failed}", headers=bearer(bob_token)).status_code == 404
+    public = api.get(f"/images/{ann_done}", headers=bearer(bob_token)).json()
+    assert public["source_key"] is None and public["uploader"] is None
+    everything = api.get("/images", params={"limit": 200}, headers=bearer(bob_token)).text
+    assert "ann-private-name" not in everything and ann not in everything
+    # ... and a token that names no subject sees nobody's
+    nobody = bearer(stack.issuer.token(None))  # type: ignore[union-attr]
+    assert api.get("/images", params={"status": "failed"}, headers=nobody).status_code == 403
+    assert api.get(f"/images/{ann_failed}", headers=nobody).status_code == 404
+
+    # THEN Ann sees her own, with its error; an admin sees both
+    mine = api.get(f"/images/{ann_failed}", headers=bearer(ann_token)).json()
+    assert mine["uploader"] == ann and mine["error"]["code"] == "corrupt_image"
+    admin = bearer(token_for(stack, f"ops-{uuid.uuid4().hex[:6]}", ADMIN))
+    r = api.get("/images", params={"status": "failed", "limit": 200}, headers=admin)
+    assert {ann_failed, bob_failed} <= {i["id"] for i in r.json()["data"]}

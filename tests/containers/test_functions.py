@@ -111,9 +111,7 @@ def upload(stack: LocalStack) -> None:
 
 def reset(stack: LocalStack) -> None:
     """moto's state is one per process: the next stack must not find this one's."""
-    assert stack.urls is not None
-    request = urllib.request.Request(f"{stack.urls.aws}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=30).close()
+    stack.reset_aws()
 
 
 def terminal(stack: LocalStack, count: int, timeout_s: float) -> Snapshot:
@@ -147,7 +145,7 @@ class ContainerInvoker:
 @pytest.fixture(scope="module")
 def reference() -> Snapshot:
     """What the local stack itself makes of the uploads (its in-process processor)."""
-    stack = LocalStack(StackOptions(api_port=0, aws_port=0, concurrency=1))
+    stack = LocalStack(StackOptions(api_port=0, cdn_port=0, aws_port=0, concurrency=1))
     stack.start()
     try:
         upload(stack)
@@ -195,7 +193,7 @@ def run(
     reference: Snapshot, engine: DockerEngine, images: dict[str, Built], report: Report
 ) -> Iterator[Run]:
     """The same uploads, processed by the processor image instead."""
-    stack = LocalStack(StackOptions(api_port=0, aws_port=0, worker=False))
+    stack = LocalStack(StackOptions(api_port=0, cdn_port=0, aws_port=0, worker=False))
     stack.start()
     assert stack.urls is not None and stack.resources is not None and stack.spec is not None
     proxy = FaultProxy(str(stack.urls.aws)).start()

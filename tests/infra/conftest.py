@@ -21,7 +21,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "imgpipe"
 
-# What moto's CloudFormation can create from the template (issue 6: queues, table, topic,
+# What moto's CloudFormation can create from the template (queues, table, topic,
 # bucket), plus what it also handles here: the processor function, its role, log group and
 # event source mapping. Anything that refers to something else (CloudFront, the HTTP API) is
 # left out by subset_template.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -23,50 +22,12 @@ from packaging.requirements import Requirement
 
 from infra import template as tpl
 from tests.infra.conftest import DOCKERFILES, FAKE_REFS, ROOT
+from tests.infra.images import canonical, dockerfile_cmd, image_contents
 
 pytestmark = pytest.mark.integration
 
 
-def dockerfile_cmd(name: str) -> str:
-    text = DOCKERFILES[name].read_text()
-    (cmd,) = re.findall(r"^CMD\s+(\[.*\])\s*$", text, flags=re.M)
-    (handler,) = json.loads(cmd)
-    return str(handler)
-
-
 # ------------------------------------------------------------------ what an image holds ------
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def image_contents(name: str) -> tuple[set[str], set[str]]:
-    """(distributions installed in the image, project folders copied into it)."""
-    text = DOCKERFILES[name].read_text()
-    (exclude,) = re.findall(r"--exclude\s+(\S+)", text)
-    excluded = {_canonical(n) for n in exclude.split(",")}
-    # `COPY processor/core/ ...` and `COPY processor/*.py ...` both bring in `processor`.
-    folders = set(re.findall(r"^COPY\s+(\w+)/", text, flags=re.M))
-    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    wanted = [Requirement(p) for p in pins if _canonical(Requirement(p).name) not in excluded]
-    # pip resolves dependencies in the image; walk the same graph through installed metadata.
-    dists: set[str] = set()
-    todo = [(r.name, frozenset(r.extras)) for r in wanted]
-    while todo:
-        dist_name, extras = todo.pop()
-        key = _canonical(dist_name)
-        if key in dists and not extras:
-            continue
-        dists.add(key)
-        for spec in metadata.requires(dist_name) or []:
-            req = Requirement(spec)
-            if req.marker and not any(
-                req.marker.evaluate({"extra": e, "python_version": "3.12"}) for e in extras | {""}
-            ):
-                continue
-            todo.append((req.name, frozenset(req.extras)))
-    return dists, folders
 
 
 def blocked_modules(name: str) -> list[str]:
@@ -76,7 +37,7 @@ def blocked_modules(name: str) -> list[str]:
     blocked = project - folders
     for module, owners in metadata.packages_distributions().items():
         # The project's own folders are decided by COPY above, not by the editable install.
-        if module not in project and not any(_canonical(o) in dists for o in owners):
+        if module not in project and not any(canonical(o) in dists for o in owners):
             blocked.add(module)
     return sorted(blocked)
 
@@ -207,7 +168,7 @@ def test_the_processor_image_decodes_heic_with_decoders_only() -> None:
     api, _ = image_contents("api")
     assert "pi-heif" in processor and "pi-heif" not in api
     runtime = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert not [p for p in runtime if _canonical(Requirement(p).name) == "pillow-heif"]
+    assert not [p for p in runtime if canonical(Requirement(p).name) == "pillow-heif"]
     # pi-heif's wheel bundles libheif and libde265 only: no x265 (or any encoder) library.
     libraries = [str(f) for f in metadata.files("pi-heif") or [] if ".so" in f.name]
     names = {Path(f).name.split("-")[0].split(".")[0] for f in libraries}

@@ -154,7 +154,7 @@ def _browser_requests() -> Iterator[tuple[str, str]]:
         cors_origins=["https://app.example.com"],
         cursor_secret="x" * 48,
     )
-    app = create_app(settings)
+    app = create_app(settings, behind_gateway=True)  # as the Lambda handler builds it
     operations = [
         (method.upper(), path)
         for path, item in app.openapi()["paths"].items()

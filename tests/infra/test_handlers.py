@@ -5,28 +5,19 @@ the handlers on exactly that)."""
 from __future__ import annotations
 
 import importlib
-import json
 import re
-import tomllib
 from importlib import metadata
 
 import pytest
-from packaging.requirements import Requirement
 
 from infra import template as tpl
-from tests.infra.conftest import DOCKERFILES, ROOT
+from tests.infra.conftest import DOCKERFILES
+from tests.infra.images import dockerfile_cmd, image_contents
 
 pytestmark = pytest.mark.unit
 
 # The image each function runs, and the Lambda function that runs it.
 FUNCTION_OF = {"processor": "ProcessorFunction", "api": "ApiFunction"}
-
-
-def dockerfile_cmd(name: str) -> str:
-    text = DOCKERFILES[name].read_text()
-    (cmd,) = re.findall(r"^CMD\s+(\[.*\])\s*$", text, flags=re.M)
-    (handler,) = json.loads(cmd)
-    return str(handler)
 
 
 def all_handlers() -> list[tuple[str, str]]:
@@ -48,38 +39,6 @@ def test_dockerfile_and_template_name_the_same_handler(name: str) -> None:
 
 
 # ------------------------------------------------------------------ what an image holds ------
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def image_contents(name: str) -> tuple[set[str], set[str]]:
-    """(distributions installed in the image, project folders copied into it)."""
-    text = DOCKERFILES[name].read_text()
-    (exclude,) = re.findall(r"--exclude\s+(\S+)", text)
-    excluded = {_canonical(n) for n in exclude.split(",")}
-    # `COPY processor/core/ ...` and `COPY processor/*.py ...` both bring in `processor`.
-    folders = set(re.findall(r"^COPY\s+(\w+)/", text, flags=re.M))
-    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    wanted = [Requirement(p) for p in pins if _canonical(Requirement(p).name) not in excluded]
-    # pip resolves dependencies in the image; walk the same graph through installed metadata.
-    dists: set[str] = set()
-    todo = [(r.name, frozenset(r.extras)) for r in wanted]
-    while todo:
-        dist_name, extras = todo.pop()
-        key = _canonical(dist_name)
-        if key in dists and not extras:
-            continue
-        dists.add(key)
-        for spec in metadata.requires(dist_name) or []:
-            req = Requirement(spec)
-            if req.marker and not any(
-                req.marker.evaluate({"extra": e, "python_version": "3.12"}) for e in extras | {""}
-            ):
-                continue
-            todo.append((req.name, frozenset(req.extras)))
-    return dists, folders
 
 
 # ------------------------------------------------------------------ licences ----------------

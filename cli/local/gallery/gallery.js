@@ -6,6 +6,7 @@ const API_KEY = document.querySelector('meta[name="imgpipe-api-key"]').content;
 // A web app signs its users in and sends their token; the local stack's issuer plays the
 // provider. The token's subject is the uploader of what this page uploads.
 const TOKEN_URL = document.querySelector('meta[name="imgpipe-token-url"]').content;
+const TOKEN_SECRET = document.querySelector('meta[name="imgpipe-token-secret"]').content;
 const TOKEN_REFRESH_MS = 10 * 60 * 1000; // tokens live an hour: fetched again well before
 let token = null; // { value, at }
 // Bytes; below this one presigned POST is enough. `?multipart_from=N` changes it (tests).
@@ -60,7 +61,9 @@ function bytes(n) {
 async function authorization() {
   if (!TOKEN_URL) return { "x-api-key": API_KEY };
   if (!token || Date.now() - token.at > TOKEN_REFRESH_MS) {
-    const response = await fetch(TOKEN_URL, { cache: "no-store" });
+    const response = await fetch(TOKEN_URL, {
+      cache: "no-store", headers: { "x-imgpipe-gallery": TOKEN_SECRET },
+    });
     if (!response.ok) throw new Error(`sign-in failed: ${response.status}`);
     token = { value: (await response.json()).access_token, at: Date.now() };
   }

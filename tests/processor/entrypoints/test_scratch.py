@@ -19,7 +19,7 @@ from processor.entrypoints.settings import ProcessorSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT_DIR = Path(__file__).resolve().parents[2]
+ROOT_DIR = Path(__file__).resolve().parents[3]
 CLAIM = (
     "import sys; from pathlib import Path; from processor.entrypoints import scratch\n"
     "s = scratch.claim(Path(sys.argv[1]))\n"

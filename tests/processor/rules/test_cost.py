@@ -27,7 +27,7 @@ def budget(mb: int, **kw: int) -> EngineConfig:
 
 
 def test_the_gif_bomb_is_refused_from_its_header_by_the_whole_decode_pixel_limit() -> None:
-    # GIVEN the 196 KB, 17000x17000 GIF of the issue (289 MP: inside the 300 MP limit)
+    # GIVEN a 196 KB, 17000x17000 GIF bomb (289 MP: inside the 300 MP limit)
     bomb = header("gif", 17000, 17000)
     # THEN it is over the limit for formats decoded whole, and the message says why
     with pytest.raises(TooManyPixels) as refused:
@@ -54,7 +54,7 @@ def test_an_image_over_the_memory_budget_is_refused_naming_both_numbers() -> Non
     make_plan(header("gif", 8500, 8500), config)
 
 
-def test_the_estimate_covers_the_peak_the_issue_measured() -> None:
+def test_the_estimate_covers_the_measured_peak_of_a_gif_bomb() -> None:
     # imgpipe process: 1.36 GB peak RSS for the GIF bomb, 177 MB for the same pixels as PNG,
     # each including about 50 MB of the process itself.
     gif = make_plan(
