@@ -15,8 +15,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # e.g. make image IMAGE_ARGS="--architecture x86_64" (python -m infra.deploy build --help)
 IMAGE_ARGS ?=
+# e.g. make backfill BACKFILL_ARGS="s3://photos/archive/ --rate 20 --dry-run" (imgpipe backfill --help)
+BACKFILL_ARGS ?=
 
-.PHONY: install tools test lint typecheck unit pytest run bench image deploy deploy-dry-run fmt clean
+.PHONY: install tools test lint typecheck unit pytest run bench image deploy deploy-dry-run backfill fmt clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +76,9 @@ image: $(DEV_STAMP)
 
 deploy: $(DEV_STAMP)
 	$(BIN)/python -m infra.deploy deploy
+
+backfill: $(RUN_STAMP)
+	$(BIN)/imgpipe backfill $(BACKFILL_ARGS)
 
 deploy-dry-run: $(RUN_STAMP)
 	$(BIN)/python -m infra.deploy deploy --dry-run

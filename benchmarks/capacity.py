@@ -92,6 +92,11 @@ LIMITS: dict[str, Limit] = {
         "requests/s per account and Region, HTTP APIs (quota)",
         "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html",
     ),
+    "eventbridge_put_events": Limit(
+        10_000,
+        "PutEvents entries/s per account (us-east-1, us-west-2, eu-west-1; less elsewhere)",
+        "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html",
+    ),
     "cloudfront_invalidation_paths": Limit(
         3_000,
         "invalidation paths in progress (15 with wildcards)",
@@ -112,6 +117,11 @@ class Traffic:
     api_ms_per_request: float = 50.0  # API function duration (a page fans out in parallel)
     dynamodb_ms_per_image: float = 15.0  # GetItem, PutItem x2 at single-digit ms each
     cdn_origin_gets_per_file: float = 1.0  # each rendition file fetched once to fill a cache
+    # A backfill's feeder sends one SendMessageBatch of 10 at a time; a round trip in the
+    # Region takes about this long, so one feeding process tops out at 10 / this.
+    feed_round_trip_ms: float = 25.0
+    # The processor's invocation per object of an S3 Batch Operations job: it only queues.
+    enqueue_ms: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ class Facts:
     io_ms: float  # S3 read + rendition writes per image (local stack)
     files_per_folder: dict[str, int]  # rendition files per image, per public/ folder
     images: int  # corpus images measured
+    lambda_usd_per_1000: float = 0.0  # processor Lambda per 1,000 images, arm64, as deployed
 
     @classmethod
     def load(
@@ -144,6 +155,7 @@ class Facts:
             io_ms=io,
             files_per_folder=dict(folders),
             images=records["images"],
+            lambda_usd_per_1000=lambda_usd_per_1000(results),
         )
 
 
@@ -333,7 +345,30 @@ def parts(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> lis
             partition=True,
         )
     )
+    out.append(
+        Part(
+            "EventBridge PutEvents (completion events)",
+            lim["eventbridge_put_events"].value,
+            "events/s",
+            1.0,
+            "one event per final state; a quota AWS raises on request",
+        )
+    )
     return out
+
+
+def backfill_parts(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> list[Part]:
+    """What a backfill runs into: the pipeline less the API (a backfill makes no API calls)
+    plus the feeder itself."""
+    pipeline = [p for p in parts(facts, settings, traffic) if not p.name.startswith("API")]
+    feeder = Part(
+        "backfill feeder (one process, SendMessageBatch of 10)",
+        10 * 1000 / traffic.feed_round_trip_ms,
+        "messages/s",
+        1.0,
+        f"{traffic.feed_round_trip_ms:g} ms a round trip; S3 Batch Operations has no such limit",
+    )
+    return [*pipeline, feeder]
 
 
 def ramp(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> str:
@@ -393,6 +428,93 @@ def settings_for(params: Mapping[str, Any]) -> list[Settings]:
         ),
     )
     return [defaults, raised, ten_k]
+
+
+# --- cost ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prices:
+    """On-demand prices, USD, us-east-1 (the AWS pricing pages of each service)."""
+
+    sqs_per_million: float = 0.40  # standard queue requests (a batch of 10 is one)
+    s3_get_per_1000: float = 0.0004  # GET
+    s3_put_per_1000: float = 0.005  # PUT, COPY, LIST
+    ddb_write_per_million: float = 0.625  # write request units, on demand
+    ddb_read_per_million: float = 0.125  # read request units, on demand
+    events_per_million: float = 1.00  # custom events published
+    lambda_requests_per_million: float = 0.20
+    lambda_arm64_gb_s: float = 0.0000133334
+    batch_ops_per_job: float = 0.25
+    batch_ops_per_million_objects: float = 1.00
+
+
+@dataclass(frozen=True)
+class CostLine:
+    part: str
+    usd_per_1000: float
+    note: str
+    feed: str = ""  # "" for every image; "paced" or "batch" for one way of backfilling
+
+
+def cost_lines(
+    facts: Facts,
+    settings: Settings,
+    lambda_usd_per_1000: float,
+    traffic: Traffic = Traffic(),
+    prices: Prices = Prices(),
+) -> list[CostLine]:
+    """What 1,000 images cost, part by part: processing, the events, and each backfill feed."""
+    files = sum(facts.files_per_folder.values())
+    wcu = sum(facts.wcu_per_image.values())
+    per_k = 1000 / 1e6  # a price per million, for 1,000 images
+    receives = 2 / settings.batch_size  # ReceiveMessage and DeleteMessageBatch per batch
+    enqueue_gb_s = traffic.enqueue_ms / 1000 * settings.memory_mb / 1024
+    return [
+        CostLine("processor Lambda", lambda_usd_per_1000, "measured: benchmarks/results"),
+        CostLine(
+            "SQS receive and delete",
+            receives * per_k * prices.sqs_per_million,
+            f"batches of {settings.batch_size}",
+        ),
+        CostLine("S3 GET of the original", prices.s3_get_per_1000, "one per image"),
+        CostLine("S3 PUT of the renditions", files * prices.s3_put_per_1000, f"{files} files"),
+        CostLine(
+            "DynamoDB writes",
+            wcu * per_k * prices.ddb_write_per_million,
+            f"{wcu:g} WCU, table and indexes",
+        ),
+        CostLine(
+            "completion events",
+            per_k * (prices.events_per_million + prices.ddb_write_per_million),
+            "one PutEvents entry and the outbox's clearing write (1 WCU)",
+        ),
+        CostLine(
+            "backfill: listing and queueing",
+            prices.s3_put_per_1000 / 1000 + 0.1 * per_k * prices.sqs_per_million,
+            "LIST of 1,000 keys, SendMessageBatch of 10",
+            feed="paced",
+        ),
+        CostLine(
+            "backfill: Batch Operations",
+            per_k * prices.batch_ops_per_million_objects
+            + per_k * prices.lambda_requests_per_million
+            + 1000 * enqueue_gb_s * prices.lambda_arm64_gb_s
+            + per_k * prices.sqs_per_million,
+            f"per object, an invocation of {traffic.enqueue_ms:g} ms and a SendMessage; plus "
+            f"${prices.batch_ops_per_job:.2f} per job",
+            feed="batch",
+        ),
+    ]
+
+
+def cost_per_1000(lines: Sequence[CostLine], feed: str = "") -> float:
+    """Every image's parts plus one feed's ("" for uploads)."""
+    return sum(line.usd_per_1000 for line in lines if line.feed in ("", feed))
+
+
+def lambda_usd_per_1000(results: Mapping[str, Any], arch: str = "arm64") -> float:
+    return float(results["cost"]["engine"]["configured"]["usd_per_1000"][arch])
 
 
 # --- the document ------------------------------------------------------------------------
@@ -497,7 +619,55 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         header = ["part", "limit", "admits images/s", *(f"at {r:,}/s" for r in RATES), "note"]
         lines += _table(header, rows)
         lines.append("")
+    defaults = scenarios[0]
+    costs = cost_lines(facts, defaults, facts.lambda_usd_per_1000, traffic)
     lines += [
+        "## Cost per 1,000 images",
+        "",
+        f"At the template's defaults (ProcessorMemory={defaults.memory_mb}, arm64), on-demand "
+        "prices in us-east-1 (`Prices`). `imgpipe backfill` prints its estimate from these "
+        "lines: every image's, plus its feed's.",
+        "",
+    ]
+    lines += _table(
+        ["part", "USD per 1,000", "note"],
+        [
+            [
+                f"{c.part}" + (f" ({c.feed} feed only)" if c.feed else ""),
+                f"${c.usd_per_1000:.5f}",
+                c.note,
+            ]
+            for c in costs
+        ],
+    )
+    lines += [
+        "",
+        f"- An upload: ${cost_per_1000(costs):.4f} per 1,000 images; a paced backfill "
+        f"${cost_per_1000(costs, 'paced'):.4f}; a Batch Operations backfill "
+        f"${cost_per_1000(costs, 'batch'):.4f} plus ${Prices().batch_ops_per_job:.2f} a job.",
+        "- Storage, CDN transfer and the API are not per-image processing costs and are left out.",
+        "",
+        "## Backfill",
+        "",
+        "A backfill feeds the same queue as uploads and makes no API calls, so its ceiling is "
+        "the pipeline's without the API parts, and the feeding process's own:",
+        "",
+    ]
+    for s in scenarios[:2]:
+        found = backfill_parts(facts, s, traffic)
+        first = bottleneck(found)
+        lines.append(
+            f"- **{s.label}**: {_n(first.admits)} images/s; first bottleneck: {first.name}."
+        )
+    lines += [
+        "",
+        "Give `imgpipe backfill --rate` less than that, so uploads keep their share, or "
+        "`--concurrency N` for the rate N processor instances sustain "
+        f"({seconds_per_image(facts, defaults, traffic) * 1000:.0f} ms per image at "
+        f"{defaults.memory_mb} MB). Beyond one feeding process, S3 Batch Operations invokes "
+        "the processor per object and the queue absorbs the burst; MaxConcurrency is then the "
+        "pace.",
+        "",
         "## Why the keys look as they do",
         "",
         "- Every index partition key is `<value>#<hash(id) % ListShards>`: a partition key value "

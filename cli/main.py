@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cli.commands.ops",
     "cli.commands.local",
     "cli.commands.upload",
+    "cli.commands.backfill",
 )
 
 # Commands that decode images in this process (or start processes that do): glibc gives every

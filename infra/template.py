@@ -241,6 +241,8 @@ def subset_template(
                 res["DependsOn"] = depends
             else:
                 del res["DependsOn"]
+    if extra:
+        kept = {k: _stand_in_attributes(v, set(extra)) for k, v in kept.items()}
     out = {k: copy.deepcopy(v) for k, v in template.items() if k not in ("Resources", "Outputs")}
     if extra:
         out["Parameters"] = {**out.get("Parameters", {}), **extra}
@@ -255,6 +257,30 @@ def subset_template(
 
 
 # ------------------------------------------------------------------ resolving --------------
+
+
+def _stand_in_attributes(node: Any, stand_ins: set[str]) -> Any:
+    """A stand-in is a parameter, which has no attributes: ``!GetAtt Distribution.DomainName``
+    (or ``${Distribution.DomainName}`` in a Sub) becomes a placeholder of that name."""
+    if isinstance(node, list):
+        return [_stand_in_attributes(v, stand_ins) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1 and "Fn::GetAtt" in node:
+        name, attribute = node["Fn::GetAtt"]
+        if name in stand_ins:
+            return f"{name}.{attribute}.stand-in"
+    if len(node) == 1 and isinstance(node.get("Fn::Sub"), str):
+        text = _SUB_VAR.sub(
+            lambda m: (
+                f"{m.group(1)}.stand-in"
+                if "." in m.group(1) and m.group(1).split(".")[0] in stand_ins
+                else m.group(0)
+            ),
+            node["Fn::Sub"],
+        )
+        return {"Fn::Sub": text}
+    return {k: _stand_in_attributes(v, stand_ins) for k, v in node.items()}
 
 
 def resolve(
@@ -300,6 +326,9 @@ def _resolve(node: Any, known: Mapping[str, Any], tpl: Mapping[str, Any]) -> Any
         if key == "Fn::Join":
             delimiter, parts = value
             return delimiter.join(str(p) for p in _resolve(parts, known, tpl))
+        if key == "Fn::Split":
+            delimiter, source = value
+            return str(_resolve(source, known, tpl)).split(delimiter)
         if key == "Fn::If":
             name, when_true, when_false = value
             chosen = when_true if _condition(name, known, tpl) else when_false

@@ -37,7 +37,7 @@ from api.schemas import (
 )
 from processor.core.errors import InvalidCursor
 from processor.core.keys import rendition_folder, rendition_prefix
-from processor.core.messages import reprocess_message
+from processor.core.messages import forget_message, reprocess_message
 from processor.core.record import ImageRecord, Status
 
 DEFAULT_LIMIT = 50
@@ -212,14 +212,23 @@ def read_image(
     return Response(body, media_type="application/json", headers=headers)
 
 
-def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], list[str]]:
-    """(exact keys, prefixes to list) that hold this image's files.
+def read_in_place(record: ImageRecord, bucket: str, raw_prefix: str) -> bool:
+    """Whether the image's original was backfilled where it lies (docs/backfill.md): then it
+    is not the pipeline's to delete, only its renditions and record are."""
+    return (record.bucket or bucket) != bucket or not record.source_key.startswith(raw_prefix)
+
+
+def keys_to_delete(
+    record: ImageRecord, public_prefix: str, *, original: bool = True
+) -> tuple[list[str], list[str]]:
+    """(exact keys, prefixes to list) that hold this image's files; ``original`` False leaves
+    the original out (one read in place).
 
     Besides the renditions the record names, every older content version of them lives next
     to them as ``<folder>/<id>-<version>.<ext>``: ids have a fixed length, so listing
     ``<public>/<folder>/<id>`` finds exactly this image's files and no other image's.
     """
-    keys = [k for k in (record.source_key,) if k]  # "" on a tombstone
+    keys = [k for k in (record.source_key,) if k and original]  # "" on a tombstone
     keys += [public_prefix + r.key for r in record.renditions]
     folders = sorted({f for r in record.renditions if (f := rendition_folder(r.key))})
     prefixes = [public_prefix + rendition_prefix(folder, record.id) for folder in folders]
@@ -231,18 +240,29 @@ def keys_to_delete(record: ImageRecord, public_prefix: str) -> tuple[list[str], 
     status_code=202,
     summary="Delete an image's source and renditions",
     description="Removes the uploaded original and every rendition from the bucket. The record "
-    "is marked `deleted` by the processor when S3 reports the removal.",
+    "is marked `deleted` by the processor when S3 reports the removal. An original that was "
+    "backfilled where it lies stays there: its renditions are removed and the processor is "
+    "asked to mark the record deleted.",
     responses=problem_responses(403, 404, 422, 503),
 )
 def delete_image(
-    image_id: ImageId, repo: RepoDep, settings: SettingsDep, store: StoreDep, caller: CallerDep
+    image_id: ImageId,
+    repo: RepoDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    queue: QueueDep,
+    caller: CallerDep,
 ) -> DeleteAccepted:
     record = _changeable(repo, image_id, caller)
-    keys, prefixes = keys_to_delete(record, settings.public_prefix)
+    in_place = read_in_place(record, settings.bucket, settings.raw_prefix)
+    keys, prefixes = keys_to_delete(record, settings.public_prefix, original=not in_place)
     for prefix in prefixes:
         keys.extend(store.list_keys(settings.bucket, prefix))
     unique = sorted(set(keys))
     store.delete(settings.bucket, unique)
+    if in_place and record.status is not Status.deleted:
+        # No S3 event will say it: the processor hears of the deletion from us.
+        queue.send(forget_message(record.bucket or settings.bucket, record.source_key))
     return DeleteAccepted(id=record.id, deleted_keys=unique)
 
 

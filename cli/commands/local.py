@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-worker", action="store_true", help="do not consume the queue (API only)")
     p.add_argument(
+        "--events",
+        action="store_true",
+        help="print every completion event (Image Processed, Failed, Deleted) as one JSON line",
+    )
+    p.add_argument(
         "--verbose", "-v", action="store_true", help="log every request and processed image"
     )
     p.set_defaults(func=run)
@@ -130,6 +135,7 @@ def banner(stack: Any, out: TextIO) -> None:
         f"  table      {res.table}",
         f"  queue      {res.queue_url}",
         f"  dlq        {res.dlq_url}",
+        f"  events     {res.event_bus or '-'}  (EventBridge bus of completion events)",
         f"  worker     {envs} execution environment(s), batch size {spec.mapping.batch_size}"
         if stack.worker
         else "  worker     off",
@@ -169,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         function_memory_mb=args.function_memory,
         function_timeout_s=args.function_timeout,
         worker=not args.no_worker,
+        print_events=args.events,
         function_log_level="INFO" if args.verbose else "WARNING",
         api_log_level="info" if args.verbose else "warning",
     )

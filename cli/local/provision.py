@@ -27,6 +27,7 @@ class Provisioned:
     dlq_url: str
     dlq_arn: str
     distribution_id: str = ""  # the CloudFront distribution ("" when there is none)
+    event_bus: str = ""  # the completion events' bus ("" when there is none)
 
 
 def local_cors_rules(origins: list[str]) -> list[dict[str, Any]]:
@@ -107,6 +108,15 @@ def ensure_table(dynamodb: Any, spec: StackSpec) -> None:
     )
 
 
+def ensure_event_bus(events: Any, name: str) -> None:
+    try:
+        events.create_event_bus(Name=name)
+        log.info("created event bus %s", name)
+    except Exception as e:
+        if error_code(e) != "ResourceAlreadyExistsException":
+            raise
+
+
 def ensure_notifications(s3: Any, spec: StackSpec, queue_arn: str) -> None:
     # PutBucketNotificationConfiguration replaces the whole configuration: idempotent.
     s3.put_bucket_notification_configuration(
@@ -141,6 +151,8 @@ def provision(
     queue_url, queue_arn = ensure_queue(sqs, spec.queue_name, spec.queue.queue_attributes(dlq_arn))
     ensure_notifications(s3, spec, queue_arn)
     ensure_table(dynamodb, spec)
+    if spec.event_bus and "events" in clients:
+        ensure_event_bus(clients["events"], spec.event_bus)
     return Provisioned(
         bucket=spec.bucket,
         table=spec.table_name,
@@ -149,4 +161,5 @@ def provision(
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         distribution_id=distribution_id,
+        event_bus=spec.event_bus if "events" in clients else "",
     )

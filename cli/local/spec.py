@@ -52,6 +52,9 @@ class StackSpec:
     # origin access control, cache and response headers policies.
     distribution: dict[str, Any] | None
     mapping: MappingSpec
+    # The EventBridge bus the template creates for completion events ("" when it creates
+    # none: events then go to the bus the EventBusName parameter names).
+    event_bus: str
     processor: cfn.FunctionSpec  # environment unresolved: see ``environment``
     api: cfn.FunctionSpec
     template: dict[str, Any] = field(repr=False, compare=False)
@@ -61,6 +64,7 @@ class StackSpec:
     def refs(self, *, queue_url: str, dlq_url: str, distribution_id: str = "") -> dict[str, str]:
         """What Ref and GetAtt give for this stack's resources, once the queues exist."""
         arn = f"arn:aws:sqs:{self.region}:{self.account}"
+        bus = f"arn:aws:events:{self.region}:{self.account}:event-bus/{self.event_bus}"
         distribution = {self.distribution_id: distribution_id} if distribution_id else {}
         return {
             **distribution,
@@ -77,6 +81,8 @@ class StackSpec:
             "DeadLetterQueue": dlq_url,
             "DeadLetterQueue.Arn": f"{arn}:{self.dlq_name}",
             "DeadLetterQueue.QueueName": self.dlq_name,
+            "EventBus": self.event_bus,
+            "EventBus.Arn": bus,
         }
 
     @property
@@ -259,6 +265,11 @@ def load_spec(
     scaling = mapping.get("ScalingConfig", {})
     cors = bucket_props.get("CorsConfiguration", {}).get("CorsRules", [])
     bucket_name = _name(bucket_props, "BucketName", pseudo, f"{stack_name}-{bucket_id}".lower())
+    buses = cfn.resources(template, "AWS::Events::EventBus")
+    event_bus = next(
+        (_name(b["Properties"], "Name", pseudo, f"{stack_name}-{i}") for i, b in buses.items()),
+        "",
+    )
     return StackSpec(
         stack_name=stack_name,
         region=region,
@@ -297,6 +308,7 @@ def load_spec(
                 int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
             ),
         ),
+        event_bus=event_bus,
         processor=cfn.function_spec("processor", template=template),
         api=cfn.function_spec("api", template=template),
         template=template,

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import Any
 
 from cli.local import GALLERY_SUBJECT, LOCAL_API_KEY, LOOPBACK_NAMES
 from cli.local.aws import FAKE_CREDENTIALS, LOOPBACK, EmbeddedAws
+from cli.local.events import EventPrinter, subscribe
 from cli.local.guard import (
     API_MAX_BODY_BYTES,
     Refused,
@@ -84,6 +86,8 @@ class StackOptions:
     # The processing queue's visibility timeout (s) instead of the template's 900, so that
     # what an invocation did not finish comes back in seconds (tests, trying limits out).
     visibility_timeout_s: int | None = None
+    # Print every completion event (a rule on the stack's bus to a queue of its own).
+    print_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ class LocalStack:
         self._cdn_socket: socket.socket | None = None
         self._servers: list[tuple[Any, threading.Thread]] = []
         self._invokers: list[ProcessInvoker] = []
+        self._events: EventPrinter | None = None
         self._cursor_secret = secrets.token_urlsafe(32)
         # What only the gallery page knows: its sign-in at /local/token needs it.
         self.gallery_secret = secrets.token_urlsafe(32)
@@ -266,6 +271,15 @@ class LocalStack:
         self.issuer = LocalIssuer(refused_scopes=refused)
         self.urls = StackUrls(api=api_url, aws=endpoint, cdn=cdn, issuer=self.issuer.start())
 
+        if opts.print_events and resources.event_bus:
+            tap = subscribe(
+                clients["events"],
+                clients["sqs"],
+                bus=resources.event_bus,
+                queue_name=f"{opts.stack_name}-events-tap",
+            )
+            self._events = EventPrinter(clients["sqs"], tap, sys.stdout)
+            self._events.start()
         if opts.worker:
             self._start_worker(spec, resources, endpoint, clients["sqs"])
         self._start_servers()
@@ -332,7 +346,7 @@ class LocalStack:
             name: aws_client(
                 name, region=self.options.region, endpoint_url=endpoint, timeouts=timeouts
             )
-            for name in ("s3", "sqs", "dynamodb", "sts", "cloudfront")
+            for name in ("s3", "sqs", "dynamodb", "sts", "cloudfront", "events")
         }
 
     def _existing_resources(self, sqs: Any) -> Provisioned:
@@ -386,6 +400,14 @@ class LocalStack:
         )
         if endpoint:
             env["IMGPIPE_ENDPOINT_URL"] = endpoint
+        if resources.event_bus:
+            env["IMGPIPE_EVENT_BUS"] = resources.event_bus
+        else:
+            env.pop("IMGPIPE_EVENT_BUS", None)  # --real-aws: the deployed one, if it is set
+            if os.environ.get("IMGPIPE_EVENT_BUS"):
+                env["IMGPIPE_EVENT_BUS"] = os.environ["IMGPIPE_EVENT_BUS"]
+        if self.urls is not None:
+            env["IMGPIPE_CDN_BASE_URL"] = self.urls.cdn  # what event views link to
         env.update(opts.function_environment)
         return env
 
@@ -563,6 +585,9 @@ class LocalStack:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         for invoker in self._invokers:
             invoker.close()
         self._invokers = []

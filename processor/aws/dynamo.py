@@ -35,7 +35,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from processor.aws.errors import translate, translated
-from processor.core.errors import StaleEvent, TransientError
+from processor.core.errors import ConcurrentWrite, StaleEvent, TransientError
 from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
 from processor.core.ports import Page
 from processor.core.record import ImageRecord, Status
@@ -46,7 +46,17 @@ BY_SHA256 = "by_sha256"
 BY_UPLOADER = "by_uploader"
 # Record fields a listing does not return (by_created and by_state leave them out of their
 # projection): get() the record before acting on them.
-UNLISTED = frozenset({"sequencer", "content_version", "processing_ms", "timings"})
+UNLISTED = frozenset(
+    {
+        "sequencer",
+        "content_version",
+        "processing_ms",
+        "timings",
+        "version",
+        "pending_event",
+        "source_etag",
+    }
+)
 LISTED = tuple(sorted(set(ImageRecord.model_fields) - UNLISTED - {"id"}))
 # Queries one page may take beyond the first one per shard (refills of drained shards).
 _EXTRA_QUERIES_PER_PAGE = 10
@@ -279,6 +289,10 @@ class DynamoImageRepository:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def get_many(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
+        """The stored records of ``ids`` (missing ones are left out): ops commands."""
+        return self._batch_get(ids)
+
     def _batch_get(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
         """The stored records of ``ids`` (missing ones are left out), BatchGetItem by 100."""
         found: dict[str, ImageRecord] = {}
@@ -431,25 +445,57 @@ class DynamoImageRepository:
         return fresh
 
     def save(self, record: ImageRecord) -> ImageRecord | None:
-        names = {"#id": "id", "#seq": "sequencer"}
+        names = {"#id": "id", "#seq": "sequencer", "#ver": "version"}
+        values: dict[str, Any] = {":ver": {"N": str(record.version)}}
         if record.sequencer is None:
-            condition = "attribute_not_exists(#id) OR attribute_not_exists(#seq)"
-            values: dict[str, Any] = {}
+            ordered = "attribute_not_exists(#id) OR attribute_not_exists(#seq)"
         else:
             # Sequencers are stored right-padded to one width (processor/core/events.py), so a
             # string comparison is the S3-documented order.
-            condition = "attribute_not_exists(#id) OR attribute_not_exists(#seq) OR #seq <= :seq"
-            values = {":seq": {"S": record.sequencer}}
+            ordered = "attribute_not_exists(#id) OR attribute_not_exists(#seq) OR #seq <= :seq"
+            values[":seq"] = {"S": record.sequencer}
+        # Versions only grow: of two writers that read the same state, the second loses here
+        # even when its event is as new, so no two states share a version (an event's id).
         request: dict[str, Any] = {
             "TableName": self.table,
             "Item": self._item(record),
-            "ConditionExpression": condition,
+            "ConditionExpression": f"({ordered}) AND (attribute_not_exists(#ver) OR #ver < :ver)",
             "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_OLD",
         }
-        if values:
-            request["ExpressionAttributeValues"] = values
-        with translated(f"PutItem {self.table} {record.id} ({record.status})"):
+        what = f"PutItem {self.table} {record.id} ({record.status})"
+        try:
             response = self._client.put_item(**request)
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, what)
+            if isinstance(error, StaleEvent) and not self._newer_stored(record):
+                # Lost to a write of the same or an older event: not stale, just raced. The
+                # message is tried again and decides from the state that won.
+                raise ConcurrentWrite(f"{what}: another write of this image came first") from e
+            raise error from e
         old = response.get("Attributes")
         return from_item(old) if old else None
+
+    def _newer_stored(self, record: ImageRecord) -> bool:
+        """Whether the stored record is newer than ``record`` by S3's order (save's rule)."""
+        stored = self.get(record.id)
+        if stored is None or stored.sequencer is None:
+            return False
+        return record.sequencer is None or stored.sequencer > record.sequencer
+
+    def settle_event(self, image_id: str, version: int) -> None:
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": image_id}},
+                UpdateExpression="REMOVE pending_event",
+                ConditionExpression="#ver = :ver",
+                ExpressionAttributeNames={"#ver": "version"},
+                ExpressionAttributeValues={":ver": {"N": str(version)}},
+            )
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, f"UpdateItem {self.table} {image_id} (event published)")
+            if not isinstance(error, StaleEvent):
+                raise error from e
+            # The record has moved on: the newer state carries (and settles) its own event.

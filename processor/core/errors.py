@@ -98,6 +98,13 @@ class TransientError(PipelineError):
     retryable = True
 
 
+class ConcurrentWrite(TransientError):
+    """Another write of the same image, for an event at least as new, was saved between this
+    one's read and its save: the state it wrote decides what happens next."""
+
+    code = "concurrent_write"
+
+
 class NotEnoughTime(PipelineError):
     """Too little of the invocation is left to give this image its time budget: not started.
 

@@ -5,7 +5,9 @@ The processing queue carries three kinds of body:
 - an S3 event notification (``{"Records": [{"eventSource": "aws:s3", ...}]}``), as S3 sends it
   to SQS; the same shape arrives without SQS when S3 invokes the function directly;
 - S3's ``s3:TestEvent``, sent once when a notification is configured: ignored;
-- ``imgpipe.reprocess`` (processor/core/messages.py): derive an existing source again.
+- ``imgpipe.reprocess`` (processor/core/messages.py): derive an existing source again;
+- ``imgpipe.backfill``: derive an existing object as if it had been uploaded;
+- ``imgpipe.forget``: delete the image of an original read in place (the original stays).
 
 S3 URL-encodes object keys in events the way HTML forms do (``+`` is a space, ``%2B`` a plus),
 so keys are decoded here, once, and nothing downstream sees the encoded form.
@@ -20,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from processor.core.errors import MalformedMessage
-from processor.core.messages import REPROCESS
+from processor.core.messages import BACKFILL, FORGET, REPROCESS
 
 # Sequencers are right-padded with zeros to this width before they are stored or compared,
 # so that DynamoDB's plain string comparison orders them (S3 sequencers are ~16-20 chars).
@@ -31,6 +33,15 @@ class Kind(StrEnum):
     created = "created"
     removed = "removed"
     reprocess = "reprocess"
+    backfill = "backfill"  # an existing object, read where it is (processor/core/sources.py)
+    forget = "forget"  # an image whose original is read in place is deleted; it stays
+
+
+# Kinds that come only from this project's own messages: they may name an original outside
+# the raw prefix, in a backfill source (S3's own events never may).
+OWN_MESSAGE_KINDS = frozenset({Kind.reprocess, Kind.backfill, Kind.forget})
+# Kinds that remove an image.
+REMOVALS = frozenset({Kind.removed, Kind.forget})
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,9 @@ def parse_message(message: dict[str, Any]) -> list[ObjectEvent]:
     """A decoded message or direct S3 invocation payload -> object events."""
     if message.get("Event") == "s3:TestEvent":
         return []
-    if message.get("type") == REPROCESS:
-        return [_reprocess(message)]
+    kind = _OWN_KINDS.get(str(message.get("type")))
+    if kind is not None:
+        return [_own(message, kind)]
     if message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
         # S3 -> SNS -> SQS fan-out wraps the notification once more.
         return parse_body(message["Message"])
@@ -136,9 +148,25 @@ def parse_s3_record(record: Any) -> ObjectEvent | None:
     )
 
 
-def _reprocess(message: dict[str, Any]) -> ObjectEvent:
+_OWN_KINDS = {REPROCESS: Kind.reprocess, BACKFILL: Kind.backfill, FORGET: Kind.forget}
+
+
+def _own(message: dict[str, Any], kind: Kind) -> ObjectEvent:
+    name = str(message["type"])
     bucket, key = message.get("bucket"), message.get("key")
     if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
-        raise MalformedMessage(f"{REPROCESS} needs a bucket and a key: {message}")
+        raise MalformedMessage(f"{name} needs a bucket and a key: {message}")
+    etag, size = message.get("etag"), message.get("size")
+    if etag is not None and not isinstance(etag, str):
+        raise MalformedMessage(f"{name}: the etag is not a string: {message}")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise MalformedMessage(f"{name}: the size is not a byte count: {message}")
     # Our own message: the key is plain text, not URL-encoded.
-    return ObjectEvent(kind=Kind.reprocess, bucket=bucket, key=key, name=REPROCESS)
+    return ObjectEvent(
+        kind=kind,
+        bucket=bucket,
+        key=key,
+        etag=etag.strip('"') if etag else None,
+        size=size,
+        name=name,
+    )

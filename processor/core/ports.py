@@ -22,6 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, Protocol
 
+from processor.core.changes import Announcement
 from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
 
 # --- records: the read side, shared by the API and the processor -----------------------------
@@ -172,6 +173,20 @@ class ImageRepository(ImageReader, Protocol):
 
     def find_by_sha256(self, sha256: str) -> list[ImageRecord]:
         """Records whose source bytes hash to ``sha256`` (eventually consistent index)."""
+        ...
+
+    def settle_event(self, image_id: str, version: int) -> None:
+        """Clear the record's pending event, if the record is still at ``version`` (a newer
+        state carries its own); the outbox's second write."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Where completion events go (EventBridge)."""
+
+    def publish(self, announcements: Sequence[Announcement]) -> None:
+        """Publish every one, or raise TransientError (publishing again is harmless: an
+        event's id is the same every time)."""
         ...
 
 

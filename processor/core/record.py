@@ -20,6 +20,16 @@ class Status(StrEnum):
     deleted = "deleted"
 
 
+class Change(StrEnum):
+    """A change of an image that the pipeline announces (processor/core/changes.py gives each
+    its event type): one per final state, and room for changes that keep the state (a
+    rendition made on demand)."""
+
+    processed = "processed"
+    failed = "failed"
+    deleted = "deleted"
+
+
 class RenditionInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -94,6 +104,9 @@ class ImageRecord(BaseModel):
     updated_at: str
     # S3 event sequencer of the last applied event (hex); orders events for one key.
     sequencer: str | None = None
+    # S3's ETag of the bytes the state was made from (no quotes): a backfill of the same,
+    # unchanged object is skipped on it without reading the bytes again.
+    source_etag: str | None = None
     # Hash of the rendition config that made the renditions (see EngineConfig.version).
     config_version: str | None = None
     # Content version in rendition keys: changes when the bytes or the config change.
@@ -105,6 +118,13 @@ class ImageRecord(BaseModel):
     # the DynamoDB commit comes after the record is written, so only the log line has it).
     timings: dict[str, float] | None = None
     error: ErrorInfo | None = None
+    # Counts the states this record has had: each transition adds one, and a save is refused
+    # unless it is greater than the stored one, so two states never share a number. Events
+    # carry it for ordering; 0 on records written before it existed.
+    version: int = 0
+    # The outbox: the change this state still has to announce, written by the same
+    # conditional write as the state itself and cleared once the event is published.
+    pending_event: Change | None = None
 
     # --- state transitions: the one place a record is assembled ----------------------------
 
@@ -143,7 +163,9 @@ class ImageRecord(BaseModel):
     ) -> ImageRecord:
         made = {"content_version": content_version, "facts": facts, "renditions": renditions}
         spent = {"processing_ms": processing_ms, "timings": timings}
-        return self._next(Status.done, now, sequencer, config_version, made | spent)
+        return self._next(
+            Status.done, now, sequencer, config_version, made | spent, Change.processed
+        )
 
     def failed(
         self,
@@ -156,7 +178,7 @@ class ImageRecord(BaseModel):
     ) -> ImageRecord:
         """The image itself is bad: no renditions, the reason kept."""
         why = {"error": error, "processing_ms": processing_ms}
-        return self._next(Status.failed, now, sequencer, config_version, why)
+        return self._next(Status.failed, now, sequencer, config_version, why, Change.failed)
 
     def deleted(self, *, now: str, sequencer: str | None) -> ImageRecord:
         """A tombstone: what stays of a deleted image is its id, status, times and order.
@@ -171,6 +193,8 @@ class ImageRecord(BaseModel):
             created_at=self.created_at,
             updated_at=now,
             sequencer=sequencer or self.sequencer,
+            version=self.version + 1,
+            pending_event=Change.deleted,
         )
 
     def _next(
@@ -180,11 +204,13 @@ class ImageRecord(BaseModel):
         sequencer: str | None,
         config_version: str | None,
         fields: dict[str, Any],
+        change: Change,
     ) -> ImageRecord:
         """The next state of the same image: identity, uploader and created_at kept, the rest
         replaced (by ``fields``, already typed by the transition's signature).
 
-        The sequencer is the newest order known: the event's, else the one stored.
+        The sequencer is the newest order known: the event's, else the one stored; the version
+        is the next one, and ``change`` what the new state announces.
         """
         return ImageRecord(
             id=self.id,
@@ -196,6 +222,8 @@ class ImageRecord(BaseModel):
             updated_at=now,
             sequencer=sequencer or self.sequencer,
             config_version=config_version,
+            version=self.version + 1,
+            pending_event=change,
             **fields,
         )
 

@@ -75,6 +75,12 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
 
         (cloudfront_client,) = aws_clients(settings, "cloudfront")
         cdn = CloudFrontInvalidator(cloudfront_client, settings.distribution_id)
+    events = None
+    if settings.event_bus:
+        from processor.aws.eventbridge import EventBridgePublisher
+
+        (events_client,) = aws_clients(settings, "events")
+        events = EventBridgePublisher(events_client, settings.event_bus)
     if engine is None:
         from processor.entrypoints import scratch
         from processor.imaging.engine import Engine
@@ -96,10 +102,13 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
         repo=repo,
         engine=engine,
         cdn=cdn,
+        events=events,
+        cdn_base_url=settings.cdn_base_url.rstrip("/"),
         config=settings.engine_config,
         bucket=settings.bucket,
         raw_prefix=settings.raw_prefix,
         public_prefix=settings.public_prefix,
+        sources=settings.sources,
     )
     return Container(
         settings=settings,

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from processor.core.errors import MalformedMessage
 from processor.core.events import ObjectEvent, parse_body, parse_message
 from processor.core.keys import image_id
+from processor.entrypoints import batch_operations
 from processor.entrypoints.batch import Record, Turn, run_batch
 from processor.entrypoints.bootstrap import get_container
 from processor.entrypoints.invocation import Invocation
@@ -87,6 +88,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
 
 
 def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+    if batch_operations.is_batch_operation(event):
+        return batch_operations.handle(event)  # a backfill job's object: queue it
     records = event.get("Records") or []
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(records))
     settings = get_container().settings  # bad settings fail the invocation here, naming it

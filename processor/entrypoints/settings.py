@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
 from processor.core.settings import AwsSettings
+from processor.core.sources import Source, check_sources, parse_sources
 
 # Lambda gives a function CPU in proportion to its memory: one whole vCPU at 1,769 MB, a
 # second only above it. At or below it, a second image in flight would only share the core.
@@ -78,6 +79,22 @@ class ProcessorSettings(AwsSettings):
     # The CloudFront distribution in front of the public prefix: a deleted image's paths are
     # invalidated there. Unset: no CDN to tell (tests, a bare bucket).
     distribution_id: str | None = Field(None, min_length=1)
+    # The EventBridge bus that completion events go to (processor/core/changes.py); unset:
+    # none are published. Their image views link renditions under the CDN's base URL.
+    event_bus: str | None = Field(None, min_length=1)
+    cdn_base_url: str = ""
+    # Where originals may be read in place besides raw/ (processor/core/sources.py):
+    # "bucket/prefix" entries, separated by commas. Empty: only uploads.
+    backfill_sources: str = ""
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return parse_sources(self.backfill_sources)
+
+    @model_validator(mode="after")
+    def _sources_readable(self) -> ProcessorSettings:
+        check_sources(self.sources, bucket=self.bucket, public_prefix=self.public_prefix)
+        return self
 
     @cached_property
     def engine_config(self) -> EngineConfig:

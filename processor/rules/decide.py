@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from processor.core.config import EngineConfig
-from processor.core.events import ObjectEvent, compare_sequencers
+from processor.core.events import OWN_MESSAGE_KINDS, Kind, ObjectEvent, compare_sequencers
 from processor.core.keys import content_version, image_id, rendition_key
 from processor.core.record import ImageRecord, RenditionInfo, Status
+from processor.core.sources import Source, source_of
 
 
 class Reason(StrEnum):
@@ -105,15 +106,20 @@ def is_older(event_sequencer: str | None, stored_sequencer: str | None) -> bool:
     return compare_sequencers(event_sequencer, stored_sequencer) < 0
 
 
-def admit(event: ObjectEvent, *, bucket: str, raw_prefix: str) -> Skip | None:
-    """Events this service must not act on, whatever the table holds."""
+def admit(
+    event: ObjectEvent, *, bucket: str, raw_prefix: str, sources: Iterable[Source] = ()
+) -> Skip | None:
+    """Events this service must not act on, whatever the table holds: anything but an upload
+    under the raw prefix, or one of our own messages about a key in a backfill source."""
+    if event.bucket == bucket and event.key.startswith(raw_prefix) and not event.key.endswith("/"):
+        return None
+    if event.kind in OWN_MESSAGE_KINDS and source_of(sources, event.bucket, event.key):
+        return None
     if event.bucket != bucket:
         return Skip(Reason.foreign_bucket)
-    if not event.key.startswith(raw_prefix) or event.key.endswith("/"):
-        # Outputs live under the public prefix: never reading them means the pipeline
-        # cannot trigger itself, even with a misconfigured notification.
-        return Skip(Reason.outside_raw_prefix)
-    return None
+    # Outputs live under the public prefix: never reading them means the pipeline cannot
+    # trigger itself, even with a misconfigured notification.
+    return Skip(Reason.outside_raw_prefix)
 
 
 def screen(event: ObjectEvent, current: ImageRecord | None, config: EngineConfig) -> Skip | None:
@@ -122,13 +128,24 @@ def screen(event: ObjectEvent, current: ImageRecord | None, config: EngineConfig
         return None
     if is_older(event.sequencer, current.sequencer):
         return Skip(Reason.stale)
+    final = current.status in (Status.done, Status.failed)
+    same_config = current.config_version == config.version
     if (
         not event.force
         and event.sequencer is not None
         and event.sequencer == current.sequencer
-        and current.status in (Status.done, Status.failed)
-        and current.config_version == config.version
+        and final
+        and same_config
     ):
+        return Skip(Reason.duplicate)
+    if (
+        event.kind is Kind.backfill
+        and event.etag is not None
+        and event.etag == current.source_etag
+        and final
+        and same_config
+    ):
+        # A backfill carries no sequencer: the ETag says these are the bytes already applied.
         return Skip(Reason.duplicate)
     return None
 

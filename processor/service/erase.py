@@ -48,13 +48,14 @@ class Eraser:
         self.bucket = bucket
         self.public_prefix = public_prefix
 
-    def erase(self, image_id: str, source_key: str, folders: Iterable[str]) -> Erased:
+    def erase(self, image_id: str, source_key: str | None, folders: Iterable[str]) -> Erased:
+        """``source_key`` None: the original is read in place, not the pipeline's to erase."""
         prefix = self.public_prefix
         prefixes = [prefix + rendition_prefix(f, image_id) for f in sorted(set(folders))]
         renditions = [v for p in prefixes for v in self.store.list_versions(self.bucket, p)]
         originals = [
             v
-            for v in self.store.list_versions(self.bucket, source_key)
+            for v in (self.store.list_versions(self.bucket, source_key) if source_key else [])
             if v.key == source_key and not _live(v)
         ]
         paths = coalesce(v.key.removeprefix(self.public_prefix) for v in renditions)

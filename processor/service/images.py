@@ -12,6 +12,11 @@ A failure before step 2 never marks anything done; the queue retries the message
 same keys are written again. Deletes work the same way: the record becomes a tombstone
 first, then the renditions it listed are removed, then every version of the original and of
 the renditions is erased and the CDN told to forget them (``erase.py``).
+
+Each new final state is announced once (``changes.py``) through an outbox: the save that
+commits the state also marks its event pending; the event is published after the save and the
+mark cleared after that. A crash in between leaves the mark, and the retry of the message
+publishes it before anything else (with the same event id), then finds the work done.
 """
 
 from __future__ import annotations
@@ -25,19 +30,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from processor.core.changes import announcement
 from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
+    ConcurrentWrite,
     EmptyImage,
     ImageRejected,
     SourceMissing,
     StaleEvent,
     TransientError,
 )
-from processor.core.events import Kind, ObjectEvent
+from processor.core.events import REMOVALS, ObjectEvent
 from processor.core.keys import image_id, rendition_folder
 from processor.core.ports import (
     IMMUTABLE,
     CdnInvalidator,
+    EventPublisher,
     ImageEngine,
     ImageRepository,
     ObjectStore,
@@ -45,6 +53,7 @@ from processor.core.ports import (
     Spooled,
 )
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo
+from processor.core.sources import Source
 from processor.rules.decide import (
     Donor,
     Reason,
@@ -125,7 +134,10 @@ class ProcessorService:
         bucket: str,
         raw_prefix: str,
         public_prefix: str,
+        sources: Sequence[Source] = (),
         cdn: CdnInvalidator | None = None,
+        events: EventPublisher | None = None,
+        cdn_base_url: str = "",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
@@ -135,7 +147,11 @@ class ProcessorService:
         self.bucket = bucket
         self.raw_prefix = raw_prefix
         self.public_prefix = public_prefix
+        self.sources = tuple(sources)  # backfill sources: originals read in place
         self.clock = clock
+        # Completion events; None: nothing is announced (and no record marks one pending).
+        self.events = events
+        self.cdn_base_url = cdn_base_url  # the URLs in an event's image view
         # Rendition PUTs go out together: four sequential round trips to S3 would add their
         # latencies to every image. Clients are thread-safe; the pool lives with the service.
         self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
@@ -149,17 +165,17 @@ class ProcessorService:
         ``time_budget_s``: the seconds the image may compute, when the caller has less time
         than the configured budget (the handler: what is left of the invocation)."""
         iid = image_id(event.bucket, event.key)
-        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
+        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix, sources=self.sources)
         if refused is not None:
             return self._skipped(refused, iid, expected=self.bucket)
-        if event.kind is Kind.removed:
+        if event.kind in REMOVALS:
             return self._remove(event, iid)
         return self._create(event, iid, time_budget_s)
 
     # --- created / reprocess -------------------------------------------------------------
 
     def _create(self, event: ObjectEvent, iid: str, time_budget_s: float | None) -> Outcome:
-        current = self.repo.get(iid)
+        current = self._flush(self.repo.get(iid))
         skip = screen(event, current, self.config)
         if skip is not None:
             return self._skipped(skip, iid, current)
@@ -213,8 +229,8 @@ class ProcessorService:
                         event, iid, spooled, decision.version, timings, time_budget_s
                     )
         except ImageRejected as e:
-            return self._fail(event, base, e, source.size, started)
-        return self._done(event, base, made, source.size, started, timings)
+            return self._fail(event, base, e, source, started)
+        return self._done(event, base, made, source, started, timings)
 
     def _begin(self, event: ObjectEvent, iid: str, uploader: str | None) -> ImageRecord:
         try:
@@ -315,10 +331,11 @@ class ProcessorService:
         event: ObjectEvent,
         base: ImageRecord,
         made: _Made,
-        size: int,
+        source: SourceObject,
         started: float,
         timings: dict[str, float],
     ) -> Outcome:
+        size = source.size
         record = base.done(
             now=self._now(),
             sequencer=event.sequencer,
@@ -328,7 +345,7 @@ class ProcessorService:
             renditions=made.renditions,
             processing_ms=_ms_since(started),
             timings=timings,
-        )
+        ).model_copy(update={"source_etag": source.etag})
         mark = time.perf_counter()
         committed = self._commit(record, [r.key for r in made.renditions])
         timings["dynamodb"] = _ms_since(mark)
@@ -358,7 +375,14 @@ class ProcessorService:
         """Same bytes, same config, already done: keep the renditions, move the order on."""
         sequencer = sequencer or base.sequencer
         if sequencer != base.sequencer:
-            advanced = base.model_copy(update={"sequencer": sequencer, "updated_at": self._now()})
+            # Not a new state (no event), but a new version: a save needs a greater one.
+            advanced = base.model_copy(
+                update={
+                    "sequencer": sequencer,
+                    "updated_at": self._now(),
+                    "version": base.version + 1,
+                }
+            )
             try:
                 self.repo.save(advanced)
             except StaleEvent:
@@ -371,10 +395,11 @@ class ProcessorService:
         event: ObjectEvent,
         base: ImageRecord,
         error: ImageRejected,
-        size: int,
+        source: SourceObject,
         started: float,
     ) -> Outcome:
         """The image itself is bad: record why, keep the message from being retried."""
+        size = source.size
         info = ErrorInfo(code=error.code, message=error.message)
         record = base.failed(
             now=self._now(),
@@ -382,7 +407,7 @@ class ProcessorService:
             config_version=self.config.version,
             error=info,
             processing_ms=_ms_since(started),
-        )
+        ).model_copy(update={"source_etag": source.etag})
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
@@ -400,14 +425,16 @@ class ProcessorService:
     # --- removed -------------------------------------------------------------------------
 
     def _remove(self, event: ObjectEvent, iid: str) -> Outcome:
-        current = self.repo.get(iid)
-        # Only an event without order needs S3's word (a stale check cannot apply to it).
-        exists = event.sequencer is None and self.store.exists(event.bucket, event.key)
+        current = self._flush(self.repo.get(iid))
+        # Only an event without order needs S3's word (a stale check cannot apply to it); an
+        # original read in place stays where it is, and its removal is the forget message's.
+        owned = self._owned(event.bucket, event.key)
+        exists = event.sequencer is None and owned and self.store.exists(event.bucket, event.key)
         decision = decide_removal(event, current, object_exists=exists)
         if isinstance(decision, Skip):
             if decision.reason is Reason.duplicate:
                 # A redelivery, maybe after erasing failed: erasing again finds what is left.
-                self._erase(iid, event.key, current)
+                self._erase(iid, event.key if owned else None, current)
             return self._skipped(decision, iid, current)
         now = self._now()
         base = current or ImageRecord.first_sight(
@@ -417,12 +444,17 @@ class ProcessorService:
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, iid, Reason.stale)
-        self._erase(iid, event.key, current)
+        self._erase(iid, event.key if owned else None, current)
         log.info("image deleted")
         return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
 
-    def _erase(self, iid: str, source_key: str, current: ImageRecord | None) -> None:
-        """Every version of the original and renditions, and the CDN's copies (erase.py).
+    def _owned(self, bucket: str, key: str) -> bool:
+        """An upload (under the raw prefix of this bucket), not an original read in place."""
+        return bucket == self.bucket and key.startswith(self.raw_prefix)
+
+    def _erase(self, iid: str, source_key: str | None, current: ImageRecord | None) -> None:
+        """Every version of the original (None: read in place, never erased) and of the
+        renditions, and the CDN's copies (erase.py).
 
         The config's folders and the stored renditions' (a config change may have moved
         them). Raises TransientError: the message is retried, and erasing resumes.
@@ -459,9 +491,12 @@ class ProcessorService:
         """Save ``record``; then delete what it replaced. None when a newer state won.
 
         Returns the rendition keys that should have been deleted but could not be (orphans).
+        The new state's event (and one the replaced state still owed) is published here.
         """
+        if self.events is None:
+            record = record.model_copy(update={"pending_event": None})
         try:
-            replaced = self.repo.save(record)
+            saved, replaced = self._save(record)
         except StaleEvent:
             # A newer event won the race: remove what this one wrote, unless the winner
             # lists the same keys (same bytes and config give the same keys).
@@ -470,10 +505,50 @@ class ProcessorService:
             log.info("a newer event was applied first: this one is dropped")
             self._delete_quietly(k for k in written if k not in keep)
             return None
+        if saved is None:
+            return ()  # the same state was saved by another write: nothing more to do
+        self._announce(replaced, saved)
         if replaced is None:
             return ()
-        keep = {r.key for r in record.renditions}
+        keep = {r.key for r in saved.renditions}
         return self._delete_quietly(r.key for r in replaced.renditions if r.key not in keep)
+
+    def _save(self, record: ImageRecord) -> tuple[ImageRecord | None, ImageRecord | None]:
+        """``repo.save`` through a race with a write of the same or an older event: (the
+        record saved, the one it replaced). As before versions, the later save wins, now
+        with the next version; unless the winner holds this very state, which then needs no
+        second write and no second event: (None, None)."""
+        for _ in range(_SAVE_ATTEMPTS):
+            try:
+                return record, self.repo.save(record)
+            except ConcurrentWrite:
+                winner = self.repo.get(record.id)
+                if winner is None:
+                    raise
+                if _same_state(winner, record):
+                    log.info("another write saved this very state first")
+                    return None, None
+                record = record.model_copy(update={"version": winner.version + 1})
+        raise ConcurrentWrite(f"image {record.id}: {_SAVE_ATTEMPTS} writes raced; retried")
+
+    def _flush(self, current: ImageRecord | None) -> ImageRecord | None:
+        """Publish the event a stored state still owes (a crash came between its save and
+        its publication); the record as it now is."""
+        if current is None or current.pending_event is None or self.events is None:
+            return current
+        log.info("publishing the event of an earlier attempt", extra={"version": current.version})
+        self._announce(current)
+        return current.model_copy(update={"pending_event": None})
+
+    def _announce(self, *records: ImageRecord | None) -> None:
+        """Publish the pending events of these records, oldest first, then clear their marks.
+        Raises TransientError: the marks stay, and the message's retry publishes them."""
+        pending = [r for r in records if r is not None and r.pending_event is not None]
+        if self.events is None or not pending:
+            return
+        self.events.publish([announcement(r, self.cdn_base_url) for r in pending])
+        for record in pending:
+            self.repo.settle_event(record.id, record.version)
 
     def _delete_quietly(self, keys: Iterable[str]) -> tuple[str, ...]:
         """Delete renditions no record lists. Best effort: the record is already right.
@@ -493,6 +568,20 @@ class ProcessorService:
 
     def _now(self) -> str:
         return timestamp(self.clock())
+
+
+_SAVE_ATTEMPTS = 3
+
+
+def _same_state(a: ImageRecord, b: ImageRecord) -> bool:
+    """Two writes that say the same thing: status, order, config and content."""
+    return (a.status, a.sequencer, a.config_version, a.content_version, a.error) == (
+        b.status,
+        b.sequencer,
+        b.config_version,
+        b.content_version,
+        b.error,
+    )
 
 
 def _check_size(size: int, limit: int) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from processor.core.errors import ConfigError, TransientError
-from processor.core.messages import reprocess_message
+from processor.core.messages import forget_message, reprocess_message
 from processor.core.record import Status
 from tests.api.conftest import BUCKET, CDN, make_record, make_settings, wire
 from tests.fakes.api import FakeQueue, FakeStore
@@ -373,6 +373,29 @@ def test_delete_removes_source_and_every_rendition_version(
     assert r.status_code == 202, r.text
     assert sorted(r.json()["deleted_keys"]) == sorted(current + older)
     assert sorted(store.objects) == sorted(untouched)
+
+
+def test_delete_of_an_image_read_in_place_keeps_its_original_and_asks_the_processor(
+    client: TestClient,
+    store: FakeStore,
+    reader: FakeReader,
+    queue: FakeQueue,
+    auth: dict[str, str],
+) -> None:
+    # GIVEN an image backfilled from another bucket: its original is not the pipeline's
+    rec = make_record(80).model_copy(update={"bucket": "photos", "source_key": "2019/cat.jpg"})
+    reader.add(rec)
+    renditions = [f"public/{r.key}" for r in rec.renditions]
+    for key in ["2019/cat.jpg", *renditions]:
+        store.objects[key] = b"x"
+
+    r = client.delete(f"/images/{rec.id}", headers=auth)
+
+    # THEN its renditions go, the original stays, and the processor is told to forget it
+    assert r.status_code == 202, r.text
+    assert sorted(r.json()["deleted_keys"]) == sorted(renditions)
+    assert sorted(store.objects) == ["2019/cat.jpg"]
+    assert queue.sent == [forget_message("photos", "2019/cat.jpg")]
 
 
 def test_delete_unknown_is_404(client: TestClient, auth: dict[str, str]) -> None:

@@ -108,3 +108,32 @@ def test_the_document_is_what_the_model_says(measured: tuple[Facts, dict[str, st
     assert capacity.DOC.read_text(encoding="utf-8") == capacity.render(facts, params), (
         "docs/capacity.md is stale: run `python -m benchmarks.capacity`"
     )
+
+
+def test_cost_lines_by_hand() -> None:
+    prices = capacity.Prices()
+    lines = {c.part: c for c in capacity.cost_lines(FACTS, SETTINGS, 0.002, TRAFFIC, prices)}
+    # 10 WCU per image: 10,000 write units per 1,000 images at $0.625 a million
+    assert lines["DynamoDB writes"].usd_per_1000 == pytest.approx(10_000 * 0.625 / 1e6)
+    # one event and the outbox's clearing write (1 WCU) per image
+    assert lines["completion events"].usd_per_1000 == pytest.approx(1000 * (1.00 + 0.625) / 1e6)
+    # 4 rendition files per image: 4,000 PUTs at $0.005 a thousand
+    assert lines["S3 PUT of the renditions"].usd_per_1000 == pytest.approx(4 * 0.005)
+    # the paced feed: one LIST per 1,000 keys, one SendMessageBatch per 10
+    paced = lines["backfill: listing and queueing"]
+    assert paced.feed == "paced"
+    assert paced.usd_per_1000 == pytest.approx(0.005 / 1000 + 100 * 0.40 / 1e6)
+    every = sum(c.usd_per_1000 for c in lines.values() if not c.feed)
+    assert capacity.cost_per_1000(list(lines.values())) == pytest.approx(every)
+    assert capacity.cost_per_1000(list(lines.values()), "paced") == pytest.approx(
+        every + paced.usd_per_1000
+    )
+
+
+def test_a_backfill_is_bounded_by_the_pipeline_less_the_api_and_by_its_feeder() -> None:
+    found = capacity.backfill_parts(FACTS, SETTINGS, TRAFFIC)
+    assert not [p for p in found if p.name.startswith("API")]
+    feeder = found[-1]
+    assert feeder.admits == pytest.approx(10 * 1000 / TRAFFIC.feed_round_trip_ms)
+    # the processor's 40 images/s (by hand above) is the first bottleneck here
+    assert capacity.bottleneck(found).admits == pytest.approx(40)

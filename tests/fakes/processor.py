@@ -1,5 +1,5 @@
-"""In-memory fakes of the processor's storage ports (object store, image table, CDN): the
-service's tests need no AWS.
+"""In-memory fakes of the processor's storage ports (object store, image table, CDN, event
+bus): the service's tests need no AWS.
 
 They keep the adapters' contracts (processor/core/ports.py): the same errors for the
 same situations, the same conditional-write rule on sequencers.
@@ -15,7 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from processor.core.changes import Announcement
 from processor.core.errors import (
+    ConcurrentWrite,
     SourceMissing,
     StaleEvent,
     TransientError,
@@ -210,6 +212,29 @@ class MemoryRepo(FakeReader):
             if old is not None and old.sequencer is not None:
                 if record.sequencer is None or old.sequencer > record.sequencer:
                     raise StaleEvent(f"PutItem {record.id}: ConditionalCheckFailedException")
+            if old is not None and old.version >= record.version:
+                raise ConcurrentWrite(f"PutItem {record.id}: another write came first")
             self.records[record.id] = record
             self.saves += 1
             return old
+
+    def settle_event(self, image_id: str, version: int) -> None:
+        self._call("settle_event")
+        with self._lock:
+            stored = self.records.get(image_id)
+            if stored is not None and stored.version == version:
+                self.records[image_id] = stored.model_copy(update={"pending_event": None})
+
+
+@dataclass
+class MemoryBus:
+    """EventPublisher that keeps what it was given; ``failures`` transient refusals first."""
+
+    published: list[Announcement] = field(default_factory=list)
+    failures: int = 0
+
+    def publish(self, announcements: Sequence[Announcement]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("PutEvents: ThrottlingException (injected)")
+        self.published.extend(announcements)

@@ -37,7 +37,8 @@ MOTO_TYPES = (
 )
 
 # Resources moto cannot create whose Ref a created one uses: a parameter stands in for each.
-MOTO_STAND_INS = {"Distribution": "EDFDVBD6EXAMPLE"}
+# moto's EventBus answers its Ref with an object, not the bus's name: a stand-in too.
+MOTO_STAND_INS = {"Distribution": "EDFDVBD6EXAMPLE", "EventBus": "imgpipe-images"}
 
 # Stand-ins for what CloudFormation would resolve, shaped like the real values.
 FAKE_REFS: dict[str, Any] = {
@@ -54,6 +55,9 @@ FAKE_REFS: dict[str, Any] = {
     "ProcessorImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}/processor:abc1234",
     "ApiImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}/api:abc1234",
     "AlertEmail": "ops@example.com",
+    "EventBus": MOTO_STAND_INS["EventBus"],
+    "EventBus.Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{STACK}-images",
+    "ProcessorFunction.Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-processor",
 }
 
 

@@ -43,15 +43,20 @@ def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return template["Resources"][logical_id]["Properties"]
 
 
-def grants(template: dict[str, Any], role: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs a role's inline policies allow, resources made symbolic."""
+def grants(
+    template: dict[str, Any], role: str, refs: dict[str, Any] | None = None
+) -> set[tuple[str, str]]:
+    """(action, resource) pairs a role's inline policies allow, resources made symbolic;
+    ``refs`` give parameters other values (a statement under a condition)."""
     pairs: set[tuple[str, str]] = set()
+    symbols = {**SYMBOLS, **(refs or {})}
     for policy in props(template, role)["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+        statements = tpl.resolve(policy["PolicyDocument"]["Statement"], symbols, template)
+        for statement in statements:
             assert statement["Effect"] == "Allow", statement
             actions = statement["Action"]
             actions = [actions] if isinstance(actions, str) else actions
-            found = tpl.resolve(statement["Resource"], SYMBOLS, template)
+            found = statement["Resource"]
             found = [found] if isinstance(found, str) else found
             pairs |= {(a, r) for a in actions for r in found}
     return pairs
@@ -256,8 +261,43 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         ("sqs:DeleteMessage", "QUEUE"),
         ("sqs:ChangeMessageVisibility", "QUEUE"),
         ("sqs:GetQueueAttributes", "QUEUE"),
+        # S3 Batch Operations invokes it per object of a backfill job: it queues the object.
+        ("sqs:SendMessage", "QUEUE"),
+        # Completion events, to the stack's bus unless EventBusName names another.
+        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/imgpipe-images"),
     }
     assert grants(template, "ProcessorRole") == expected
+    # Originals read in place: exactly the object ARN patterns BackfillSources names, and
+    # nothing when it names none.
+    sources = "arn:aws:s3:::photos/archive/*,arn:aws:s3:::legacy-bucket/*"
+    more = grants(template, "ProcessorRole", {"BackfillSources": sources}) - expected
+    assert more == {
+        ("s3:GetObject", "arn:aws:s3:::photos/archive/*"),
+        ("s3:GetObject", "arn:aws:s3:::legacy-bucket/*"),
+    }
+    named = grants(template, "ProcessorRole", {"EventBusName": "integrations"}) - expected
+    assert named == {
+        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/integrations")
+    }
+
+
+def test_batch_operations_role_reads_manifests_writes_reports_and_invokes_the_processor(
+    template: dict[str, Any],
+) -> None:
+    assert grants(template, "BatchOperationsRole") == {
+        ("s3:GetObject", f"{BUCKET_ARN}/backfill/manifests/*"),
+        ("s3:GetObjectVersion", f"{BUCKET_ARN}/backfill/manifests/*"),
+        ("s3:PutObject", f"{BUCKET_ARN}/backfill/reports/*"),
+        (
+            "lambda:InvokeFunction",
+            "arn:aws:lambda:us-east-1:123456789012:function:imgpipe-processor",
+        ),
+    }
+    (statement,) = props(template, "BatchOperationsRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
 
 
 def test_api_role_presigns_raw_deletes_images_reads_records_and_sends_reprocess(
@@ -304,7 +344,7 @@ def test_only_xray_has_a_wildcard_resource_and_no_action_is_a_wildcard(
 
 
 def test_functions_assume_roles_only_as_lambda(template: dict[str, Any]) -> None:
-    for role in tpl.resources(template, "AWS::IAM::Role"):
+    for role in set(tpl.resources(template, "AWS::IAM::Role")) - {"BatchOperationsRole"}:
         (statement,) = props(template, role)["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
 
@@ -340,6 +380,9 @@ def test_processor_environment(template: dict[str, Any]) -> None:
         "IMGPIPE_PUBLIC_PREFIX": "public/",
         "IMGPIPE_MAX_INPUT_BYTES": "209715200",
         "IMGPIPE_DISTRIBUTION_ID": FAKE_REFS["Distribution"],
+        "IMGPIPE_EVENT_BUS": FAKE_REFS["EventBus"],
+        "IMGPIPE_CDN_BASE_URL": "https://d111111abcdef8.cloudfront.net",
+        "IMGPIPE_BACKFILL_SOURCES": "",
         "MALLOC_ARENA_MAX": "2",
         "POWERTOOLS_SERVICE_NAME": "processor",
         "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
@@ -650,9 +693,11 @@ def test_outputs(template: dict[str, Any]) -> None:
 def test_template_fits_inline_in_a_create_stack_call() -> None:
     from infra.deploy.stack import MAX_TEMPLATE_BODY_BYTES
 
-    # What deploy sends is the compact JSON form, with a margin for the next resources.
+    # What deploy sends is the compact JSON form, with a margin for the next resources (a
+    # thin one since the event bus and the Batch Operations role: the next sizeable addition
+    # needs the body uploaded to S3 and passed as TemplateURL).
     body = tpl.compact_body()
-    assert len(body.encode()) <= MAX_TEMPLATE_BODY_BYTES * 0.9
+    assert len(body.encode()) <= MAX_TEMPLATE_BODY_BYTES * 0.96
     # The same template: JSON of the long-form intrinsics parses back to what the YAML says,
     # less the scanners' suppressions (CloudFormation ignores them).
     expected = copy.deepcopy(tpl.load_template())

@@ -12,11 +12,18 @@ from moto import mock_aws
 from processor.aws.dynamo import DynamoImageRepository
 from processor.aws.errors import AwsServiceError, translate
 from processor.aws.s3 import S3ObjectStore, _TranslatingBody
-from processor.core.errors import SourceMissing, StaleEvent, TransientError
+from processor.core.errors import ConcurrentWrite, SourceMissing, StaleEvent, TransientError
 from processor.core.events import normalize_sequencer
 from processor.core.keys import DEFAULT_SHARDS, shard_of
 from processor.core.ports import IMMUTABLE
-from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.record import (
+    Change,
+    ErrorInfo,
+    ImageFacts,
+    ImageRecord,
+    RenditionInfo,
+    Status,
+)
 from tests.aws import BUCKET, REGION, TABLE, create_table
 from tests.processor.aws.faults import (
     CONNECTION_DROPPED,
@@ -217,22 +224,43 @@ def test_save_round_trip_and_index_attributes(repo, aws):
     assert item["sort_key"] == {"S": "2024-01-01T00:00:00.000000Z#i1"}
 
 
-def test_save_is_conditional_on_the_sequencer(repo):
+def test_save_is_conditional_on_the_sequencer_and_the_version(repo):
     created = "2024-01-01T00:00:00.000000Z"
-    repo.save(_record("i1", created, seq="0055AED6DCD90281F0"))
+
+    def state(version: int, status: Status = Status.done, seq: str | None = None) -> ImageRecord:
+        return _record("i1", created, status, seq=seq).model_copy(update={"version": version})
+
+    repo.save(state(1, seq="0055AED6DCD90281F0"))
     # an older sequencer (shorter, right-padded) loses
     with pytest.raises(StaleEvent):
-        repo.save(_record("i1", created, Status.failed, seq="0055AED6DCD90281E"))
+        repo.save(state(2, Status.failed, seq="0055AED6DCD90281E"))
     # no sequencer at all against a stored one loses too
     with pytest.raises(StaleEvent):
-        repo.save(_record("i1", created, Status.failed))
+        repo.save(state(2, Status.failed))
     # the same one (a duplicate) and a newer one win, and return what they replaced
-    replaced = repo.save(_record("i1", created, seq="0055AED6DCD90281F0"))
+    replaced = repo.save(state(2, seq="0055AED6DCD90281F0"))
     assert replaced is not None and replaced.sequencer == normalize_sequencer("0055AED6DCD90281F0")
-    replaced = repo.save(_record("i1", created, Status.deleted, seq="0055AED6DCD902820"))
-    assert replaced is not None and replaced.status is Status.done
+    # ... but never with a version already stored: another write of the image came first
+    with pytest.raises(ConcurrentWrite):
+        repo.save(state(2, Status.deleted, seq="0055AED6DCD902820"))
+    replaced = repo.save(state(3, Status.deleted, seq="0055AED6DCD902820"))
+    assert replaced is not None and replaced.status is Status.done and replaced.version == 2
     current = repo.get("i1")
-    assert current is not None and current.status is Status.deleted
+    assert current is not None and current.status is Status.deleted and current.version == 3
+
+
+def test_an_event_marked_pending_is_settled_only_at_its_version(repo):
+    created = "2024-01-01T00:00:00.000000Z"
+    pending = _record("i9", created).model_copy(
+        update={"version": 1, "pending_event": Change.processed}
+    )
+    repo.save(pending)
+    repo.settle_event("i9", 2)  # not its version: a newer state would carry its own mark
+    stored = repo.get("i9")
+    assert stored is not None and stored.pending_event is Change.processed
+    repo.settle_event("i9", 1)
+    stored = repo.get("i9")
+    assert stored is not None and stored.pending_event is None and stored.version == 1
 
 
 def test_list_newest_first_by_status_and_paged(repo):

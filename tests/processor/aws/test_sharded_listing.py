@@ -193,7 +193,8 @@ def test_paging_while_images_arrive_and_change_has_no_duplicates_and_no_gaps(
         if pending_changes:
             index, status = pending_changes.pop(0)
             if records[index].status is not Status.deleted:
-                records[index] = records[index].model_copy(update={"status": Status(status)})
+                changed = {"status": Status(status), "version": records[index].version + 1}
+                records[index] = records[index].model_copy(update=changed)
                 repo.save(records[index])
 
     # THEN strictly newest first (so nothing twice), and nothing listed throughout is missed

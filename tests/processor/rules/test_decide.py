@@ -9,7 +9,7 @@ import pytest
 from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.events import Kind, ObjectEvent, normalize_sequencer
 from processor.core.keys import content_version, image_id, rendition_key
-from processor.core.record import ErrorInfo, ImageRecord, RenditionInfo, Status
+from processor.core.record import Change, ErrorInfo, ImageRecord, RenditionInfo, Status
 from processor.rules.decide import (
     Copy,
     Derive,
@@ -213,7 +213,8 @@ def test_transitions_keep_identity_and_created_at_and_the_newest_order():
     assert (failed.id, failed.source_key, failed.bucket) == (IID, KEY, BUCKET)
     assert failed.sequencer == ok.sequencer  # no order in the event: the stored one is kept
     assert failed.error is not None and failed.content_version is None
-    # A tombstone: id, status, times and order only; no file name, facts or versions.
+    # A tombstone: id, status, times and order only; no file name, facts or content
+    # versions; the next record version, and its deletion to announce.
     assert deleted.model_dump(exclude_defaults=True) == {
         "id": IID,
         "source_key": "",
@@ -221,7 +222,10 @@ def test_transitions_keep_identity_and_created_at_and_the_newest_order():
         "created_at": NOW,
         "updated_at": later,
         "sequencer": normalize_sequencer("0B"),
+        "version": ok.version + 1,
+        "pending_event": Change.deleted,
     }
+    assert (failed.version, failed.pending_event) == (ok.version + 1, Change.failed)
     assert ok.deleted(now=later, sequencer=None).sequencer == ok.sequencer  # stored order kept
 
 
