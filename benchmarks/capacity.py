@@ -571,10 +571,13 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         f"- Corpus: {facts.images} images through the processor on moto's server "
         "(`python -m benchmarks.records`, benchmarks/results/records.json), each write counted "
         "as if the upload named an uploader, as the access issue's records will.",
-        f"- Table writes per image: {facts.writes_per_image:g} (PutItem `processing` on first "
-        "sight, PutItem `done`), both conditional: the first only if no record exists, the "
-        "second only if no newer S3 sequencer is stored; a duplicate event is skipped before "
-        "either.",
+        f"- Table writes per image: {facts.writes_per_image:g}: the first image of a batch "
+        "writes its first sight as its try starts (PutItem `processing`, one try) and PutItem "
+        "`done`; each other one has its first sight written before any image of the batch "
+        "starts (PutItem `processing`), its try counted as it starts (UpdateItem of `tries`, "
+        "which no index projects) and PutItem `done`. All conditional: a first sight only if "
+        "no record exists, a try only while `processing`, `done` only if no newer S3 "
+        "sequencer is stored; a duplicate event is skipped before any of them.",
         "- Item sizes: "
         + ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(facts.item_bytes.items()))
         + ".",

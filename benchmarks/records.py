@@ -3,12 +3,14 @@
 ``python -m benchmarks.records`` runs the product's path in this process against moto's server
 on loopback (table, queue and raw/ notification from infra/template.yaml, as the local stack
 provisions them): every corpus file is uploaded under raw/, the processor's ``lambda_handler``
-is fed SQS batches until the queue is empty, and every PutItem the repository sends is
-recorded with the item it replaced. Uploads do not name an uploader yet (the access issue
-adds it), so each written item is counted as if it named one of ``ASSUMED_UPLOADER``'s
-length: the per-uploader index and the listing projections are then measured too. Sizes and
-write units are counted with infra/item_size.py against the template's table, so the capacity
-model (benchmarks/capacity.py) reads measured numbers, not guesses.
+is fed SQS batches until the queue is empty, and every PutItem and UpdateItem the repository
+sends is recorded with the item it replaced (an UpdateItem that counts a try returns the item
+it wrote; one refused by its condition changes nothing and is left out). Uploads do not name
+an uploader yet (the access issue adds it), so each written item is counted as if it named
+one of ``ASSUMED_UPLOADER``'s length: the per-uploader index and the listing projections are
+then measured too. Sizes and write units are counted with infra/item_size.py against the
+template's table, so the capacity model (benchmarks/capacity.py) reads measured numbers, not
+guesses.
 Writes benchmarks/results/records.json.
 """
 
@@ -32,7 +34,8 @@ ASSUMED_UPLOADER = "user-0123456"  # a 12-character uploader on every record
 
 
 class WriteLog:
-    """Every successful PutItem of one client, with the item it replaced (tracked here)."""
+    """Every PutItem of one client and every UpdateItem that returns what it wrote, with the
+    item it replaced (tracked here)."""
 
     def __init__(self, client: Any, table: dict[str, Any]) -> None:
         self.table = table
@@ -40,18 +43,26 @@ class WriteLog:
         self.writes: list[dict[str, Any]] = []
         client.meta.events.register("provide-client-params.dynamodb.PutItem", self._before)
         client.meta.events.register("after-call.dynamodb.PutItem", self._after)
+        client.meta.events.register("after-call.dynamodb.UpdateItem", self._after_update)
 
     def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["imgpipe_item"] = params["Item"]
+
+    def _after_update(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+        item = parsed.get("Attributes")  # ReturnValues=ALL_NEW: the item as written
+        if http_response.status_code == 200 and item is not None:
+            self._log(item, ok=True)
 
     def _after(self, http_response: Any, context: Any, **_: Any) -> None:
         item = context.get("imgpipe_item")
         if item is None:
             return
+        self._log(item, ok=http_response.status_code == 200)
+
+    def _log(self, item: dict[str, Any], *, ok: bool) -> None:
         image = item["id"]["S"]
         if "uploader" not in item:
             item = with_uploader(item)
-        ok = http_response.status_code == 200
         old = self.current.get(image)
         cost = write_cost(old, item, self.table) if ok else {"table": 1}
         self.writes.append(

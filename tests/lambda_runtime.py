@@ -53,7 +53,15 @@ def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str
                         "ApproximateFirstReceiveTimestamp", "0"
                     ),
                 },
-                "messageAttributes": {},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType", "String"),
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
@@ -91,6 +99,7 @@ def drain(
             QueueUrl=queue_url,
             MaxNumberOfMessages=batch_size,
             MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
             WaitTimeSeconds=0,
         ).get("Messages", [])
         if not received:

@@ -152,7 +152,10 @@ class Inventory:
             import pyarrow.parquet as pq
         except ModuleNotFoundError as e:  # the Lambda runtime set has no pyarrow
             raise SourceError("reading a Parquet inventory needs pyarrow (make install)") from e
-        table = pq.read_table(io.BytesIO(data))
+        # One thread, no prefetch: Arrow's pools are C++ threads that abort the process
+        # ("terminate called without an active exception") if the interpreter exits while
+        # one is still winding down, and a file of one inventory part gains nothing from them.
+        table = pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
         names = {v: k for k, v in _PARQUET_NAMES.items()}
         for row in table.to_pylist():
             yield {names.get(k, k): v for k, v in row.items()}

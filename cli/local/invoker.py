@@ -43,6 +43,12 @@ class MemoryExceeded(InvocationFailed):
     code = "memory_exceeded"
 
 
+class FunctionTimedOut(InvocationFailed):
+    """The invocation ran past the function's timeout and was stopped, as Lambda does."""
+
+    code = "function_timeout"
+
+
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 MiB = 1024 * 1024
 
@@ -243,7 +249,9 @@ class ProcessInvoker:
             # A little slack over the function timeout for pickling the response.
             if not self._wait(conn, self._spec.timeout_s + 1.0):
                 self._kill()
-                raise InvocationFailed(f"timed out after {self._spec.timeout_s:.0f} s")
+                raise FunctionTimedOut(
+                    f"stopped at the function's timeout of {self._spec.timeout_s:g} s"
+                )
             status, payload = conn.recv()
         except (EOFError, OSError, BrokenPipeError) as e:
             code = self._process.exitcode if self._process is not None else None

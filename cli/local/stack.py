@@ -83,8 +83,8 @@ class StackOptions:
     # an invocation past either, as Lambda does. None: the template's.
     function_memory_mb: int | None = None
     function_timeout_s: float | None = None
-    # The processing queue's visibility timeout (s) instead of the template's 900, so that
-    # what an invocation did not finish comes back in seconds (tests, trying limits out).
+    # The processing queue's visibility timeout (s) instead of the template's, so that what
+    # an invocation did not finish comes back in seconds (tests, trying limits out).
     visibility_timeout_s: int | None = None
     # Print every completion event (a rule on the stack's bus to a queue of its own).
     print_events: bool = False
@@ -447,6 +447,7 @@ class LocalStack:
                 batch_size=spec.mapping.batch_size,
                 batching_window_s=spec.mapping.batching_window_s,
                 report_batch_item_failures=spec.mapping.report_batch_item_failures,
+                visibility_timeout_s=None if opts.real_aws else spec.queue.visibility_timeout,
             ),
         )
         self.worker.start()

@@ -7,9 +7,12 @@ are left alone, so they come back after the visibility timeout, and after the qu
 ``maxReceiveCount`` SQS moves them to the dead-letter queue. An exception, or a response
 naming a message that is not in the batch, fails the whole batch (as Lambda does).
 
-The pure part (``lambda_event``, ``settle``) decides; ``SqsWorker`` talks to SQS and runs
-one poller per invoker, each invoking the handler with one batch at a time: the mapping's
-maximum concurrency is the number of invokers (execution environments, see ``invoker``).
+The pure part (``lambda_event``, ``settle``, the log lines) decides; ``SqsWorker`` talks to
+SQS and runs one poller per invoker, each invoking the handler with one batch at a time: the
+mapping's maximum concurrency is the number of invokers (execution environments, see
+``invoker``). Its log says plainly when an invocation is stopped at the function's timeout or
+memory, and when a message comes back: after such a stop, or as the retry of a try that was
+starved of CPU (both run alone, docs/processor.md).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.local.invoker import Invoker
-from processor.core.errors import InvocationFailed
+from cli.local.invoker import FunctionTimedOut, Invoker, MemoryExceeded
+from processor.core.errors import InvocationFailed, MalformedMessage
+from processor.core.events import parse_body
+from processor.core.messages import TRIES_ATTRIBUTE
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,45 @@ def settle(
     return Settlement(tuple(i for i in ids if i not in failed), tuple(failed))
 
 
+def _keys(body: str) -> str:
+    try:
+        keys = [e.key for e in parse_body(body)]
+    except MalformedMessage:
+        keys = []
+    return ", ".join(keys) or "a message"
+
+
+def coming_back(message: dict[str, Any]) -> str | None:
+    """The log line for a received message that is not a first delivery, else None."""
+    tries = message.get("MessageAttributes", {}).get(TRIES_ATTRIBUTE, {}).get("StringValue")
+    received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1) or 1)
+    what = _keys(message.get("Body", ""))
+    if tries is not None:
+        return (
+            f"retry of {what}: try {tries} was starved of CPU and ran out of time; "
+            f"try {int(tries) + 1} runs alone"
+        )
+    if received > 1:
+        return f"{what} is back (receive {received}): it runs alone"
+    return None
+
+
+def invocation_failed(error: InvocationFailed, messages: int, visibility_s: int | None) -> str:
+    """The log line for an invocation that failed as a whole."""
+    back = (
+        f"after the queue's visibility timeout ({visibility_s} s)"
+        if visibility_s is not None
+        else "after the queue's visibility timeout"
+    )
+    if isinstance(error, FunctionTimedOut):
+        what = f"function timeout: the invocation was {error.message}"
+    elif isinstance(error, MemoryExceeded):
+        what = f"out of memory: the invocation {error.message}"
+    else:
+        what = f"invocation failed: {error.message}"
+    return f"{what}; its {messages} messages come back {back} and run alone"
+
+
 # --- the executor --------------------------------------------------------------------------
 
 
@@ -127,6 +171,8 @@ class MappingConfig:
     report_batch_item_failures: bool = True
     # Long-poll wait per ReceiveMessage (Lambda uses 20 s). Short, so Ctrl-C stops quickly.
     wait_time_s: int = 2
+    # The queue's visibility timeout (s), for the log: when what failed comes back.
+    visibility_timeout_s: int | None = None
 
 
 @dataclass
@@ -240,12 +286,16 @@ class SqsWorker:
         cfg = self.config
         event = lambda_event(messages, queue_arn=cfg.queue_arn, region=cfg.region)
         ids = [m["MessageId"] for m in messages]
+        for message in messages:
+            note = coming_back(message)
+            if note:
+                log.info("%s", note)
         response: Any = None
         raised: BaseException | None = None
         try:
             response = invoker.invoke(event)
         except InvocationFailed as e:  # as on Lambda: the whole batch comes back
-            log.error("invocation failed, %d messages will return: %s", len(ids), e)
+            log.error("%s", invocation_failed(e, len(ids), cfg.visibility_timeout_s))
             raised = e
         settlement = settle(
             ids,

@@ -55,6 +55,7 @@ UNLISTED = frozenset(
         "version",
         "pending_event",
         "source_etag",
+        "tries",
     }
 )
 LISTED = tuple(sorted(set(ImageRecord.model_fields) - UNLISTED - {"id"}))
@@ -443,6 +444,60 @@ class DynamoImageRepository:
                 raise error from e
             return stored
         return fresh
+
+    def take_up(
+        self, *, image_id: str, bucket: str, source_key: str, now: str, exists: bool = False
+    ) -> ImageRecord | None:
+        """A missing record is written whole, as first sight with one try (one conditional
+        PutItem, as ``begin``); one still ``processing`` gets one more try (an UpdateItem
+        that adds to ``tries`` alone, which no index projects: the table's write only). With
+        ``exists`` (the caller has just read it) the create is not tried first; either way a
+        race with another writer falls through to the other."""
+        if not exists:
+            fresh = ImageRecord.first_sight(
+                image_id=image_id, bucket=bucket, source_key=source_key, now=now
+            ).model_copy(update={"tries": 1})
+            try:
+                self._client.put_item(
+                    TableName=self.table,
+                    Item=self._item(fresh),
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+                return fresh
+            except (ClientError, BotoCoreError) as e:
+                error = translate(e, f"PutItem {self.table} {image_id} (first try)")
+                if not isinstance(error, StaleEvent):
+                    raise error from e
+                # Someone saw it first: count this try on theirs.
+        return self._add_tries(image_id, 1)
+
+    def put_back(self, image_id: str) -> None:
+        self._add_tries(image_id, -1)
+
+    def _add_tries(self, image_id: str, delta: int) -> ImageRecord | None:
+        """``tries`` of a record still ``processing`` moved by ``delta`` (never below zero);
+        None when there is no such record (gone, done, failed, deleted, nothing to take back)."""
+        condition = "#status = :processing"
+        values: dict[str, Any] = {":delta": delta, ":processing": Status.processing.value}
+        if delta < 0:
+            condition += " AND #tries >= :least"
+            values[":least"] = -delta
+        try:
+            response = self._client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": image_id}},
+                UpdateExpression="ADD #tries :delta",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#tries": "tries", "#status": "status"},
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_NEW",
+            )
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, f"UpdateItem {self.table} {image_id} (tries {delta:+d})")
+            if isinstance(error, StaleEvent):
+                return None
+            raise error from e
+        return from_item(response["Attributes"])
 
     def save(self, record: ImageRecord) -> ImageRecord | None:
         names = {"#id": "id", "#seq": "sequencer", "#ver": "version"}

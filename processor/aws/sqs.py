@@ -1,12 +1,13 @@
 """SqsQueue: the one SQS adapter. The API queues a reprocess (``send``); the ops commands
 send in batches and redrive the dead-letter queue (``send_batch``, ``receive``, ``delete``).
 
-The processor itself never calls SQS: Lambda's event source mapping receives and deletes.
+The processor only sends (``send_later``): a try starved of CPU comes back as a message of its
+own, delayed. Lambda's event source mapping receives and deletes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,20 @@ class SqsQueue:
         with translated(f"SendMessage {self.url}"):
             response = self._client.send_message(QueueUrl=self.url, MessageBody=body)
         return str(response["MessageId"])
+
+    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+        """One message, delivered ``delay_s`` seconds from now (SQS: 0-900), with string
+        message attributes."""
+        with translated(f"SendMessage {self.url}"):
+            self._client.send_message(
+                QueueUrl=self.url,
+                MessageBody=body,
+                DelaySeconds=delay_s,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in attributes.items()
+                },
+            )
 
     def send_batch(self, bodies: Sequence[str]) -> None:
         """Send every body (in batches of 10); raises if any entry is refused."""

@@ -67,9 +67,19 @@ class TimeBudgetExceeded(ImageRejected):
 
     Never retried by the queue (it would run out of time again, five times, then sit in the
     dead-letter queue); after a bigger function or budget, `imgpipe reprocess --ids` retries it.
+    One exception, decided by the service: a try that was starved of CPU is tried once more,
+    later and alone (processor/rules/tries.py), before a timeout is final.
     """
 
     code = "timeout"
+
+
+class ProcessingInterrupted(ImageRejected):
+    """The function was stopped (its timeout, or its memory) in the middle of this image on
+    every try it was given: recorded failed rather than left ``processing`` until the
+    message reaches the dead-letter queue. A bigger function may finish it (then reprocess)."""
+
+    code = "interrupted"
 
 
 class CorruptImage(ImageRejected):

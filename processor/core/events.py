@@ -8,6 +8,8 @@ The processing queue carries three kinds of body:
 - ``imgpipe.reprocess`` (processor/core/messages.py): derive an existing source again;
 - ``imgpipe.backfill``: derive an existing object as if it had been uploaded;
 - ``imgpipe.forget``: delete the image of an original read in place (the original stays).
+- ``imgpipe.retry``: one object event tried again later, with the tries it has had
+  (``retry_message`` writes it).
 
 S3 URL-encodes object keys in events the way HTML forms do (``+`` is a space, ``%2B`` a plus),
 so keys are decoded here, once, and nothing downstream sees the encoded form.
@@ -22,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from processor.core.errors import MalformedMessage
-from processor.core.messages import BACKFILL, FORGET, REPROCESS
+from processor.core.messages import BACKFILL, FORGET, REPROCESS, RETRY
 
 # Sequencers are right-padded with zeros to this width before they are stored or compared,
 # so that DynamoDB's plain string comparison orders them (S3 sequencers are ~16-20 chars).
@@ -56,6 +58,9 @@ class ObjectEvent:
     size: int | None = None  # bytes, as S3 reported it in the event (0 is a real size)
     name: str = ""  # S3's eventName, e.g. "ObjectCreated:Put"; "imgpipe.reprocess" otherwise
     time: str | None = None  # S3's eventTime (ISO 8601)
+    # Tries this event has had before this delivery, as its message says (an imgpipe.retry
+    # carries them; every other message is a first try). The record counts the rest.
+    tries: int = 0
 
     @property
     def force(self) -> bool:
@@ -104,6 +109,8 @@ def parse_message(message: dict[str, Any]) -> list[ObjectEvent]:
     kind = _OWN_KINDS.get(str(message.get("type")))
     if kind is not None:
         return [_own(message, kind)]
+    if message.get("type") == RETRY:
+        return [_retry(message)]
     if message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
         # S3 -> SNS -> SQS fan-out wraps the notification once more.
         return parse_body(message["Message"])
@@ -169,4 +176,56 @@ def _own(message: dict[str, Any], kind: Kind) -> ObjectEvent:
         etag=etag.strip('"') if etag else None,
         size=size,
         name=name,
+    )
+
+
+def retry_message(event: ObjectEvent, tries: int) -> str:
+    """The body that brings ``event`` back for another try, ``tries`` tries after its first.
+
+    Everything that orders and checks the event travels with it (sequencer, ETag), so a retry
+    that arrives after a newer upload loses to it exactly as the original would have.
+    """
+    return json.dumps(
+        {
+            "type": RETRY,
+            "kind": event.kind.value,
+            "bucket": event.bucket,
+            "key": event.key,
+            "sequencer": event.sequencer,
+            "etag": event.etag,
+            "size": event.size,
+            "name": event.name,
+            "time": event.time,
+            "tries": tries,
+        }
+    )
+
+
+def _retry(message: dict[str, Any]) -> ObjectEvent:
+    bucket, key, tries = message.get("bucket"), message.get("key"), message.get("tries")
+    try:
+        kind = Kind(str(message.get("kind")))
+    except ValueError as e:
+        raise MalformedMessage(f"{RETRY} with an unknown kind: {message}") from e
+    if (
+        kind in REMOVALS
+        or not isinstance(bucket, str)
+        or not isinstance(key, str)
+        or not bucket
+        or not key
+        or not isinstance(tries, int)
+        or tries < 1
+    ):
+        raise MalformedMessage(f"{RETRY} needs a kind, a bucket, a key and its tries: {message}")
+    size = message.get("size")
+    return ObjectEvent(
+        kind=kind,
+        bucket=bucket,
+        key=key,  # our own message: plain text, not URL-encoded
+        sequencer=normalize_sequencer(message.get("sequencer")),
+        etag=message.get("etag") or None,
+        size=size if isinstance(size, int) else None,
+        name=str(message.get("name") or RETRY),
+        time=message.get("time"),
+        tries=tries,
     )

@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 
 REPROCESS = "imgpipe.reprocess"
+# One object event tried again later (processor/core/events.py writes and reads it): the
+# event as it arrived, and how many tries it has had.
+RETRY = "imgpipe.retry"
+# The message attribute a retry carries (its tries so far), read before any body is parsed:
+# the handler runs such a message alone (processor/rules/pacing.py), the local worker logs it.
+TRIES_ATTRIBUTE = "imgpipe-tries"
 
 
 def reprocess_message(bucket: str, key: str) -> str:

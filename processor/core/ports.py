@@ -9,8 +9,9 @@ Every method raises only project errors (processor/core/errors.py), never an SDK
 
 Who uses what: the API reads records (``ImageReader``), presigns uploads and deletes
 (``UploadStore``) and queues reprocessing (``Queue``); the processor reads sources and writes
-renditions (``ObjectStore``), writes records (``ImageRepository``) and runs the engine
-(``ImageEngine``).
+renditions (``ObjectStore``), writes records (``ImageRepository``), runs the engine
+(``ImageEngine``), measures what the engine got of the CPU (``Clocks``) and brings a starved
+image back later (``RetryQueue``).
 """
 
 from __future__ import annotations
@@ -162,12 +163,31 @@ class ImageRepository(ImageReader, Protocol):
         """
         ...
 
+    def take_up(
+        self, *, image_id: str, bucket: str, source_key: str, now: str, exists: bool = False
+    ) -> ImageRecord | None:
+        """A try of the image starts: on first sight, create it ``processing`` with
+        created_at=now and one try; while it is still ``processing``, count one more try.
+
+        Returns the stored record after it, or None when the record is past ``processing``
+        (done, failed, deleted), which is left as it is. Two racing first sights agree on
+        created_at, and both count. ``exists``: the caller has just read the record, so the
+        count is tried first.
+        """
+        ...
+
+    def put_back(self, image_id: str) -> None:
+        """One try fewer on a ``processing`` record: the try ended in an error the queue
+        retries, so it was no try. A record past ``processing``, or with no try counted, is
+        left as it is."""
+        ...
+
     def save(self, record: ImageRecord) -> ImageRecord | None:
         """Replace the whole record unless the stored one is newer; return what it replaced.
 
         Newer means: the stored sequencer is greater than ``record.sequencer``, or the stored
         record has a sequencer and ``record`` has none. Raises StaleEvent then. created_at is
-        the caller's to keep (take it from ``begin``).
+        the caller's to keep (take it from ``begin`` or ``take_up``).
         """
         ...
 
@@ -235,6 +255,30 @@ class EngineResult(Protocol):
 
     @property
     def timings(self) -> Mapping[str, float]: ...
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Two clocks read at one moment, in seconds."""
+
+    wall: float  # monotonic wall clock
+    cpu: float  # CPU time of the whole process, every thread
+
+    def __sub__(self, earlier: Reading) -> Reading:
+        return Reading(self.wall - earlier.wall, self.cpu - earlier.cpu)
+
+
+class Clocks(Protocol):
+    def read(self) -> Reading:
+        """Wall time and the process's CPU time, now."""
+        ...
+
+
+class RetryQueue(Protocol):
+    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+        """Put one message on the processing queue, delivered ``delay_s`` seconds from now
+        (0-900), with these string message attributes."""
+        ...
 
 
 class ImageEngine(Protocol):

@@ -125,6 +125,11 @@ class ImageRecord(BaseModel):
     # The outbox: the change this state still has to announce, written by the same
     # conditional write as the state itself and cleared once the event is published.
     pending_event: Change | None = None
+    # Tries processing took: invocations that took the image up and tried it (1 for nearly
+    # every image; a try starved of CPU, or stopped with its invocation, adds one). While
+    # ``processing``: the tries so far, the running one included. None on records written
+    # before tries were counted, and in listings (not projected: counting costs no index write).
+    tries: int | None = None
 
     # --- state transitions: the one place a record is assembled ----------------------------
 
@@ -160,9 +165,10 @@ class ImageRecord(BaseModel):
         renditions: list[RenditionInfo],
         processing_ms: float,
         timings: dict[str, float],
+        tries: int = 1,
     ) -> ImageRecord:
         made = {"content_version": content_version, "facts": facts, "renditions": renditions}
-        spent = {"processing_ms": processing_ms, "timings": timings}
+        spent = {"processing_ms": processing_ms, "timings": timings, "tries": tries}
         return self._next(
             Status.done, now, sequencer, config_version, made | spent, Change.processed
         )
@@ -175,9 +181,10 @@ class ImageRecord(BaseModel):
         config_version: str,
         error: ErrorInfo,
         processing_ms: float,
+        tries: int = 1,
     ) -> ImageRecord:
         """The image itself is bad: no renditions, the reason kept."""
-        why = {"error": error, "processing_ms": processing_ms}
+        why = {"error": error, "processing_ms": processing_ms, "tries": tries}
         return self._next(Status.failed, now, sequencer, config_version, why, Change.failed)
 
     def deleted(self, *, now: str, sequencer: str | None) -> ImageRecord:

@@ -66,6 +66,7 @@ class ImagePublic(BaseModel):
                     "created_at": "2024-05-01T12:00:00Z",
                     "updated_at": "2024-05-01T12:00:02Z",
                     "error": None,
+                    "tries": 1,
                     "renditions": [
                         {
                             "name": "thumb",
@@ -122,6 +123,12 @@ class ImagePublic(BaseModel):
     updated_at: str = Field(description="ISO 8601 UTC")
     error: ErrorPublic | None = Field(
         None, description="why processing failed (status failed; write authorisation only)"
+    )
+    tries: int | None = Field(
+        None,
+        description="tries processing took: 1 for nearly every image, one more for a try "
+        "starved of CPU or stopped with its invocation; while processing, the tries so far "
+        "(null in listings and on images processed before tries were counted)",
     )
     renditions: list[RenditionPublic] = Field(default_factory=list)
     srcset: dict[str, str] = Field(
@@ -199,6 +206,7 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
         error=ErrorPublic(code=record.error.code, message=record.error.message)
         if private and record.error and record.status is Status.failed
         else None,
+        tries=record.tries,
         renditions=renditions,
         srcset=srcsets(renditions),
         src=fallback_src(renditions),

@@ -11,6 +11,9 @@ keep the outcome what a sequential run gives:
   one applied. A record waits for its turn before it waits for its image's lock, whose holder
   has decided already: no cycle.
 
+A record that must run alone (one that came back: processor/rules/pacing.py) runs before the
+others start, one at a time, so nothing shares the CPU with it.
+
 The partial batch response (``batchItemFailures``) is built here from each record's own
 failure, in batch order, so it does not depend on which record finished first.
 """
@@ -95,34 +98,46 @@ class Turn:
 
 
 def run_batch(
-    records: Sequence[Record], handle: Callable[[Record, Turn], None], *, workers: int
+    records: Sequence[Record],
+    handle: Callable[[Record, Turn], None],
+    *,
+    workers: int,
+    alone: Callable[[Record], bool] = lambda _: False,
 ) -> dict[str, list[dict[str, str]]]:
     """Handle every record, ``workers`` at a time; a record whose handler raised is reported
-    in ``batchItemFailures`` (SQS delivers it again), every other one is done."""
+    in ``batchItemFailures`` (SQS delivers it again), every other one is done.
+
+    Records for which ``alone`` says so run first, one at a time, before any other starts:
+    nothing shares the function's CPU with them."""
     turns, locks = _Turns(), _ImageLocks()
+    # Turns follow this order: the records that run alone, then the others, each in batch order.
+    order = sorted(range(len(records)), key=lambda n: not alone(records[n]))
+    first_together = sum(1 for n in order if alone(records[n]))
 
     def one(position: int) -> bool:
         turn = Turn(position, turns, locks)
         try:
-            handle(records[position], turn)
+            handle(records[order[position]], turn)
         except Exception:  # the handler logged it; the message is retried
             return False
         finally:
             turn.decided()  # a record that never reached an image (malformed) passes its turn
         return True
 
-    positions = range(len(records))
-    if workers <= 1 or len(records) <= 1:
-        succeeded = [one(n) for n in positions]
+    succeeded = [one(p) for p in range(first_together)]
+    together = range(first_together, len(order))
+    if workers <= 1 or len(together) <= 1:
+        succeeded += [one(p) for p in together]
     else:
         with ThreadPoolExecutor(
-            max_workers=min(workers, len(records)), thread_name_prefix="imgpipe-image"
+            max_workers=min(workers, len(together)), thread_name_prefix="imgpipe-image"
         ) as pool:
-            succeeded = list(pool.map(one, positions))
+            succeeded += list(pool.map(one, together))
+    ok = dict(zip(order, succeeded, strict=True))
     return {
         "batchItemFailures": [
             {"itemIdentifier": str(record.get("messageId", ""))}
-            for record, ok in zip(records, succeeded, strict=True)
-            if not ok
+            for n, record in enumerate(records)
+            if not ok[n]
         ]
     }

@@ -10,13 +10,16 @@ again); ``reset(build(settings, engine=...))`` installs one they built themselve
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from processor.aws.dynamo import DynamoImageRepository
     from processor.aws.s3 import S3ObjectStore
-    from processor.core.ports import ImageEngine
+    from processor.aws.sqs import SqsQueue
+    from processor.core.ports import Clocks, ImageEngine
     from processor.core.settings import AwsSettings
     from processor.entrypoints.settings import ProcessorSettings
     from processor.service.images import ProcessorService
@@ -63,7 +66,33 @@ def aws_clients(settings: AwsSettings, *services: str) -> list[Any]:
     ]
 
 
-def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> Container:
+class RetryQueueOnFirstUse:
+    """The processing queue, for tries starved of CPU, with its SQS client made when the first
+    one needs it: most containers never do, and a client costs cold-start time."""
+
+    def __init__(self, settings: AwsSettings, url: str) -> None:
+        self._settings, self._url = settings, url
+        self._queue: SqsQueue | None = None
+        self._lock = threading.Lock()
+
+    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+        with self._lock:
+            if self._queue is None:
+                from processor.aws.sqs import SqsQueue
+
+                (client,) = aws_clients(self._settings, "sqs")
+                self._queue = SqsQueue(client, self._url)
+            queue = self._queue
+        queue.send_later(body, delay_s=delay_s, attributes=attributes)
+
+
+def build(
+    settings: ProcessorSettings,
+    *,
+    engine: ImageEngine | None = None,
+    clocks: Clocks | None = None,
+) -> Container:
+    """``engine`` and ``clocks``: tests hand in fakes (a fake engine advances fake clocks)."""
     from processor.aws.dynamo import DynamoImageRepository
     from processor.aws.s3 import S3ObjectStore
     from processor.service.images import ProcessorService
@@ -109,6 +138,13 @@ def build(settings: ProcessorSettings, *, engine: ImageEngine | None = None) -> 
         raw_prefix=settings.raw_prefix,
         public_prefix=settings.public_prefix,
         sources=settings.sources,
+        clocks=clocks,
+        cpu_share=settings.cpu_share,
+        # Without a queue (a direct S3 trigger, no IMGPIPE_QUEUE_URL) a timeout is final.
+        retry_queue=RetryQueueOnFirstUse(settings, settings.queue_url)
+        if settings.queue_url
+        else None,
+        retry_delay_s=settings.retry_delay_s,
     )
     return Container(
         settings=settings,

@@ -76,6 +76,9 @@ class Outcomes:
                 self.count("ImagesOverLimit", dimension=("error_code", code))
             elif code == TimeBudgetExceeded.code:
                 self.count("ImagesTimedOut")
+        elif action == "retried":
+            # Starved of CPU: back later, alone; counted again by how it ends.
+            self.count("ImagesRetried", dimension=("reason", outcome.reason))
         elif action == "deleted":
             self.metrics.add_metric(name="ImagesDeleted", unit=MetricUnit.Count, value=1)
         else:

@@ -9,10 +9,7 @@ from pydantic import Field, model_validator
 from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
 from processor.core.settings import AwsSettings
 from processor.core.sources import Source, check_sources, parse_sources
-
-# Lambda gives a function CPU in proportion to its memory: one whole vCPU at 1,769 MB, a
-# second only above it. At or below it, a second image in flight would only share the core.
-ONE_VCPU_MB = 1769
+from processor.rules.tries import ONE_VCPU_MB, cpu_share
 
 
 class ProcessorSettings(AwsSettings):
@@ -48,6 +45,10 @@ class ProcessorSettings(AwsSettings):
     image_time_budget_s: float = Field(30.0, gt=0)
     # Seconds kept back per image for S3 reads and writes and the DynamoDB commit.
     time_reserve_s: float = Field(10.0, ge=0)
+    # Seconds before a try that was starved of CPU comes back (alone) for its second try;
+    # SQS delays a message by at most 900 s. It goes to IMGPIPE_QUEUE_URL: without a queue a
+    # starved timeout is final.
+    retry_delay_s: int = Field(60, ge=0, le=900)
 
     @model_validator(mode="after")
     def _memory_left(self) -> ProcessorSettings:
@@ -61,11 +62,18 @@ class ProcessorSettings(AwsSettings):
 
     @property
     def images_in_flight(self) -> int:
-        """Images the handler really runs at once: ``images_at_once``, or 1 on one vCPU."""
+        """Images the handler really runs at once: ``images_at_once``, or 1 on one vCPU (at or
+        below ONE_VCPU_MB a second image in flight would only share the core)."""
         memory = self.function_memory_mb
         if memory is not None and memory <= ONE_VCPU_MB:
             return 1
         return self.images_at_once
+
+    @property
+    def cpu_share(self) -> float:
+        """The CPUs one image can count on (processor/rules/tries.py): starvation is judged
+        against it."""
+        return cpu_share(self.function_memory_mb)
 
     @property
     def image_memory_bytes(self) -> int | None:

@@ -29,6 +29,8 @@ class Reason(StrEnum):
     reused = "reused"  # copied from a done image with the same bytes and config
     # failed (the error's own code says what was wrong with the image)
     rejected = "rejected"
+    # retried: a try starved of CPU comes back later, alone (processor/rules/tries.py)
+    starved = "starved"
     # deleted
     removed = "removed"
     # skipped

@@ -17,6 +17,12 @@ Each new final state is announced once (``changes.py``) through an outbox: the s
 commits the state also marks its event pending; the event is published after the save and the
 mark cleared after that. A crash in between leaves the mark, and the retry of the message
 publishes it before anything else (with the same event id), then finds the work done.
+
+Before any of it, the record counts the try (``take_up``): an image stopped with its
+invocation is seen by the next delivery, which tries it again or, after ``MAX_INTERRUPTED``
+such tries, records it failed; a try that ran out of time while starved of CPU comes back
+later as a message of its own (processor/rules/tries.py). ``first_sight`` lets the handler
+give every upload of a batch its record before any image starts.
 """
 
 from __future__ import annotations
@@ -36,23 +42,29 @@ from processor.core.errors import (
     ConcurrentWrite,
     EmptyImage,
     ImageRejected,
+    ProcessingInterrupted,
     SourceMissing,
     StaleEvent,
+    TimeBudgetExceeded,
     TransientError,
 )
-from processor.core.events import REMOVALS, ObjectEvent
+from processor.core.events import REMOVALS, Kind, ObjectEvent, retry_message
 from processor.core.keys import image_id, rendition_folder
+from processor.core.messages import TRIES_ATTRIBUTE
 from processor.core.ports import (
     IMMUTABLE,
     CdnInvalidator,
+    Clocks,
     EventPublisher,
     ImageEngine,
     ImageRepository,
     ObjectStore,
+    Reading,
+    RetryQueue,
     SourceObject,
     Spooled,
 )
-from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo
+from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
 from processor.core.sources import Source
 from processor.rules.decide import (
     Donor,
@@ -65,6 +77,15 @@ from processor.rules.decide import (
     decide_removal,
     screen,
 )
+from processor.rules.tries import (
+    MAX_INTERRUPTED,
+    cpu_ratio,
+    interrupted,
+    retry_starved,
+    starved,
+    this_try,
+)
+from processor.service.clocks import ProcessClocks
 from processor.service.erase import Eraser
 
 log = logging.getLogger(__name__)
@@ -75,6 +96,7 @@ class Action(StrEnum):
     failed = "failed"  # the image itself is bad: the record is failed, the message is done
     deleted = "deleted"  # the source was removed: renditions deleted, record marked deleted
     skipped = "skipped"  # nothing changed; ``reason`` says why
+    retried = "retried"  # starved of CPU: comes back later, alone, as a message of its own
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class Outcome:
     reused_from: str | None = None  # the image whose renditions were copied (content dedupe)
     # Renditions the record no longer lists but that could not be deleted (logged, counted).
     orphaned: tuple[str, ...] = field(default_factory=tuple)
+    tries: int | None = None  # the try this outcome ended (done, failed, retried)
 
 
 # What the log says when an event is skipped (the outcome's reason is the stable part).
@@ -139,7 +162,15 @@ class ProcessorService:
         events: EventPublisher | None = None,
         cdn_base_url: str = "",
         clock: Callable[[], datetime] = utc_now,
+        clocks: Clocks | None = None,
+        cpu_share: float = 1.0,
+        retry_queue: RetryQueue | None = None,
+        retry_delay_s: int = 60,
     ) -> None:
+        """``clocks``: wall and process CPU time around the engine's work; ``cpu_share``: the
+        CPUs one image can count on (a starved try is judged against it); ``retry_queue``:
+        where a starved try comes back, ``retry_delay_s`` later (without one, a timeout is
+        always final)."""
         self.store = store
         self.repo = repo
         self.engine = engine
@@ -152,6 +183,10 @@ class ProcessorService:
         # Completion events; None: nothing is announced (and no record marks one pending).
         self.events = events
         self.cdn_base_url = cdn_base_url  # the URLs in an event's image view
+        self.clocks = clocks or ProcessClocks()
+        self.cpu_share = cpu_share
+        self.retry_queue = retry_queue
+        self.retry_delay_s = retry_delay_s
         # Rendition PUTs go out together: four sequential round trips to S3 would add their
         # latencies to every image. Clients are thread-safe; the pool lives with the service.
         self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imgpipe-put")
@@ -172,6 +207,23 @@ class ProcessorService:
             return self._remove(event, iid)
         return self._create(event, iid, time_budget_s)
 
+    def first_sight(self, event: ObjectEvent) -> None:
+        """Record a new upload as ``processing`` (no try yet) if it has no record: the
+        handler does it for a batch's uploads before any image starts, so each has its record
+        from the moment an invocation holds its message, whatever happens to the invocation."""
+        refused = admit(event, bucket=self.bucket, raw_prefix=self.raw_prefix)
+        if event.kind is not Kind.created or refused is not None:
+            return
+        try:
+            self.repo.begin(
+                image_id=image_id(event.bucket, event.key),
+                bucket=event.bucket,
+                source_key=event.key,
+                now=self._now(),
+            )
+        except StaleEvent:
+            return  # seen, then deleted, in between: the delete's record stands
+
     # --- created / reprocess -------------------------------------------------------------
 
     def _create(self, event: ObjectEvent, iid: str, time_budget_s: float | None) -> Outcome:
@@ -179,6 +231,23 @@ class ProcessorService:
         skip = screen(event, current, self.config)
         if skip is not None:
             return self._skipped(skip, iid, current)
+        if current is None or current.status is Status.processing:
+            # The try starts: counted before anything heavy, so a delivery after an
+            # invocation that died with it knows.
+            current = self.repo.take_up(
+                image_id=iid,
+                bucket=event.bucket,
+                source_key=event.key,
+                now=self._now(),
+                exists=current is not None,
+            )
+            if current is None:
+                raise TransientError("the record changed while this try started")
+        counted = current.tries if current.status is Status.processing else None
+        stopped = interrupted(event_tries=event.tries, counted=counted)
+        if stopped >= MAX_INTERRUPTED:
+            return self._interrupted(event, current, stopped)
+        tries = this_try(event_tries=event.tries, counted=counted)
         started = time.perf_counter()
         try:
             with ExitStack() as stack:
@@ -192,22 +261,45 @@ class ProcessorService:
                     # processed. A StaleEvent later is a lost race, reported as one.
                     log.info("the object was replaced since this event: skipped")
                     return Outcome(Action.skipped, iid, Reason.superseded)
-                return self._apply(event, iid, current, source, started, time_budget_s)
+                return self._apply(event, current, source, started, time_budget_s, tries)
         except SourceMissing:
             log.info("the object is gone: skipped (its delete event cleans up)")
             return Outcome(Action.skipped, iid, Reason.source_missing)
+        except Exception:
+            # The queue brings the message back: this was no try. Best effort: a try left
+            # counted only brings the image closer to being failed ``interrupted``.
+            if counted is not None:
+                try:
+                    self.repo.put_back(iid)
+                except TransientError as e:
+                    log.warning("could not put the try back", extra={"error": e.message})
+            raise
+
+    def _interrupted(self, event: ObjectEvent, current: ImageRecord, stopped: int) -> Outcome:
+        """Every try so far was stopped with its invocation: fail the image rather than leave
+        it ``processing`` until its message reaches the dead-letter queue."""
+        error = ProcessingInterrupted(
+            f"processing was stopped {stopped} times before it could finish: the function "
+            "ran out of time or memory with this image in hand; a function with more memory "
+            "(and so more CPU) may finish it (then reprocess it)"
+        )
+        return self._fail(event, current, error, time.perf_counter(), event.tries + stopped)
 
     def _apply(
         self,
         event: ObjectEvent,
-        iid: str,
-        current: ImageRecord | None,
+        current: ImageRecord,
         source: SourceObject,
         started: float,
-        time_budget_s: float | None = None,
+        time_budget_s: float | None,
+        tries: int,
     ) -> Outcome:
         """Read the bytes, decide, then derive, reuse or keep; a bad image is recorded failed."""
-        base = current or self._begin(event, iid, source.uploader)
+        base = current
+        if base.status is Status.processing and base.uploader is None and source.uploader:
+            # First sight is recorded before the object is read; its uploader is known now.
+            base = base.model_copy(update={"uploader": source.uploader})
+        iid = base.id
         # Where one image's time goes (ms): S3 read, engine decode and encode, S3 writes and
         # the DynamoDB commit. Logged on "image done" and kept on the record.
         timings: dict[str, float] = {}
@@ -225,26 +317,58 @@ class ProcessorService:
                     return self._unchanged(base, event.sequencer, source.size)
                 made = self._reuse(decision) if isinstance(decision, Reuse) else None
                 if made is None:
-                    made = self._derive(
-                        event, iid, spooled, decision.version, timings, time_budget_s
-                    )
+                    before = self.clocks.read()
+                    try:
+                        made = self._derive(
+                            event, iid, spooled, decision.version, timings, time_budget_s
+                        )
+                    except TimeBudgetExceeded as e:
+                        used = self.clocks.read() - before
+                        return self._timed_out(event, base, e, source, started, tries, used)
         except ImageRejected as e:
-            return self._fail(event, base, e, source, started)
-        return self._done(event, base, made, source, started, timings)
+            return self._fail(event, base, e, started, tries, source)
+        return self._done(event, base, made, source, started, timings, tries)
 
-    def _begin(self, event: ObjectEvent, iid: str, uploader: str | None) -> ImageRecord:
-        try:
-            return self.repo.begin(
-                image_id=iid,
-                bucket=event.bucket,
-                source_key=event.key,
-                now=self._now(),
-                uploader=uploader,
+    def _timed_out(
+        self,
+        event: ObjectEvent,
+        base: ImageRecord,
+        error: TimeBudgetExceeded,
+        source: SourceObject,
+        started: float,
+        tries: int,
+        used: Reading,
+    ) -> Outcome:
+        """Out of time: starved of CPU, it comes back later, alone; heavy, it is failed."""
+        share = self.cpu_share
+        ratio = {"cpu_s": round(used.cpu, 3), "wall_s": round(used.wall, 3), "cpu_share": share}
+        if self.retry_queue is not None and retry_starved(used, share, tries):
+            self.retry_queue.send_later(
+                retry_message(event, tries),
+                delay_s=self.retry_delay_s,
+                attributes={TRIES_ATTRIBUTE: str(tries)},
             )
-        except StaleEvent as e:
-            # The record another first sight created vanished before it could be read: a
-            # race, not a verdict on this event. Nothing was written; let the queue retry.
-            raise TransientError(f"first sight raced with a delete: {e.message}") from e
+            log.warning(
+                "starved of CPU: tried again later, alone",
+                extra={**ratio, "try": tries, "retry_in_s": self.retry_delay_s},
+            )
+            info = ErrorInfo(code=error.code, message=error.message)
+            return Outcome(
+                Action.retried,
+                base.id,
+                Reason.starved,
+                error=info,
+                input_bytes=source.size,
+                processing_ms=_ms_since(started),
+                tries=tries,
+            )
+        if starved(used, share):
+            log.warning("starved of CPU on its last try: the timeout is final", extra=ratio)
+            error = TimeBudgetExceeded(
+                f"{error.message}; on try {tries} it got {cpu_ratio(used):.0%} of a CPU "
+                "(starved by other work), so it may finish when the machine is less loaded"
+            )
+        return self._fail(event, base, error, started, tries, source)
 
     def _donors(self, sha256: str) -> Iterator[ImageRecord]:
         """Records with the same bytes, queried only if ``decide`` gets as far as asking."""
@@ -334,6 +458,7 @@ class ProcessorService:
         source: SourceObject,
         started: float,
         timings: dict[str, float],
+        tries: int,
     ) -> Outcome:
         size = source.size
         record = base.done(
@@ -345,6 +470,7 @@ class ProcessorService:
             renditions=made.renditions,
             processing_ms=_ms_since(started),
             timings=timings,
+            tries=tries,
         ).model_copy(update={"source_etag": source.etag})
         mark = time.perf_counter()
         committed = self._commit(record, [r.key for r in made.renditions])
@@ -358,6 +484,7 @@ class ProcessorService:
                 "reused_from": made.reused_from,
                 "ms": record.processing_ms,
                 "timings": timings,
+                "tries": tries,
             },
         )
         return Outcome(
@@ -369,6 +496,7 @@ class ProcessorService:
             processing_ms=record.processing_ms,
             reused_from=made.reused_from,
             orphaned=committed,
+            tries=tries,
         )
 
     def _unchanged(self, base: ImageRecord, sequencer: str | None, size: int) -> Outcome:
@@ -395,11 +523,13 @@ class ProcessorService:
         event: ObjectEvent,
         base: ImageRecord,
         error: ImageRejected,
-        source: SourceObject,
         started: float,
+        tries: int,
+        source: SourceObject | None = None,
     ) -> Outcome:
-        """The image itself is bad: record why, keep the message from being retried."""
-        size = source.size
+        """The image itself is bad: record why, keep the message from being retried.
+        ``source``: the object read, when it was (its size is counted, its ETag kept)."""
+        size = source.size if source is not None else 0
         info = ErrorInfo(code=error.code, message=error.message)
         record = base.failed(
             now=self._now(),
@@ -407,11 +537,14 @@ class ProcessorService:
             config_version=self.config.version,
             error=info,
             processing_ms=_ms_since(started),
-        ).model_copy(update={"source_etag": source.etag})
+            tries=tries,
+        ).model_copy(update={"source_etag": source.etag if source is not None else None})
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, base.id, Reason.stale, input_bytes=size)
-        log.warning("image rejected", extra={"error_code": info.code, "error": info.message})
+        log.warning(
+            "image rejected", extra={"error_code": info.code, "error": info.message, "tries": tries}
+        )
         return Outcome(
             Action.failed,
             base.id,
@@ -420,6 +553,7 @@ class ProcessorService:
             input_bytes=size,
             processing_ms=record.processing_ms,
             orphaned=committed,
+            tries=tries,
         )
 
     # --- removed -------------------------------------------------------------------------

@@ -111,6 +111,27 @@ def queue_count(sqs: Any, url: str) -> int:
     )
 
 
+def wait_final(
+    dynamodb: Any, table: str, ids: dict[str, str], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """name -> the stored record (plain values) once it is done or failed."""
+    from processor.aws.dynamo import DynamoImageRepository
+
+    repo = DynamoImageRepository(dynamodb, table)
+    final: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(final) < len(ids) and time.monotonic() < deadline:
+        for name, iid in ids.items():
+            record = repo.get(iid)
+            final_state = record is not None and record.status.value in ("done", "failed")
+            if name not in final and record is not None and final_state:
+                final[name] = record.model_dump(mode="json")
+        time.sleep(0.3)
+    missing = sorted(set(ids) - set(final))
+    assert not missing, f"not final after {timeout_s} s: {missing}"
+    return final
+
+
 def children_of(pid: int) -> set[int]:
     """Direct children of a process, from /proc (the processor's execution environments)."""
     found = set()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.local.invoker import FunctionConfig, MemoryExceeded, ProcessInvoker
+from cli.local.invoker import FunctionConfig, FunctionTimedOut, MemoryExceeded, ProcessInvoker
 from processor.core.errors import InvocationFailed
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_an_invocation_past_the_timeout_is_stopped() -> None:
         env.start()
         pid = env.pid
         assert pid is not None
-        with pytest.raises(InvocationFailed, match="timed out"):
+        with pytest.raises(FunctionTimedOut, match="function's timeout of 1 s"):
             env.invoke(EVENT)
         assert env.pid is None
         assert not Path(f"/proc/{pid}").exists() or _zombie(pid)

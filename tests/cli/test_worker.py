@@ -92,3 +92,43 @@ def test_context_counts_down_from_the_timeout() -> None:
     assert context.aws_request_id and context.log_group_name == "/aws/lambda/f"
     expired = LambdaContext(function_name="f", invoked_function_arn="arn:f", timeout_s=0)
     assert expired.get_remaining_time_in_millis() == 0
+
+
+def test_the_log_says_plainly_when_an_invocation_is_stopped_at_its_timeout() -> None:
+    from cli.local.invoker import FunctionTimedOut, MemoryExceeded
+    from cli.local.worker import invocation_failed
+    from processor.core.errors import InvocationFailed
+
+    stopped = FunctionTimedOut("stopped at the function's timeout of 120 s")
+    assert invocation_failed(stopped, 5, 180) == (
+        "function timeout: the invocation was stopped at the function's timeout of 120 s; "
+        "its 5 messages come back after the queue's visibility timeout (180 s) and run alone"
+    )
+    grew = MemoryExceeded("exceeded the function's memory (600 MB used of 512 MB)")
+    assert invocation_failed(grew, 1, None).startswith("out of memory: the invocation exceeded")
+    assert invocation_failed(InvocationFailed("boom"), 2, 9).startswith("invocation failed: boom")
+
+
+def test_the_log_says_when_a_message_comes_back_and_why() -> None:
+    from cli.local.worker import coming_back
+
+    s3_event = (
+        '{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"},'
+        ' "object": {"key": "raw/my+cat.jpg"}}}]}'
+    )
+    first = {"Body": s3_event, "Attributes": {"ApproximateReceiveCount": "1"}}
+    again = {"Body": s3_event, "Attributes": {"ApproximateReceiveCount": "3"}}
+    retry = {
+        "Body": '{"type": "imgpipe.retry", "kind": "created", "bucket": "b",'
+        ' "key": "raw/phone.heic", "tries": 1}',
+        "Attributes": {"ApproximateReceiveCount": "1"},
+        "MessageAttributes": {"imgpipe-tries": {"StringValue": "1", "DataType": "String"}},
+    }
+    assert coming_back(first) is None
+    assert coming_back(again) == "raw/my cat.jpg is back (receive 3): it runs alone"
+    assert coming_back(retry) == (
+        "retry of raw/phone.heic: try 1 was starved of CPU and ran out of time; try 2 runs alone"
+    )
+    assert coming_back({"Body": "not json", "Attributes": {"ApproximateReceiveCount": "2"}}) == (
+        "a message is back (receive 2): it runs alone"
+    )

@@ -3,8 +3,9 @@
 A transient fault has to reach the function inside its container over the network, since
 nothing can be patched in there. Armed with an object key, the proxy answers every request
 for that object with S3's 503 SlowDown (what S3 says when a prefix is over its request rate),
-so the processor's retries run out and it must hand the message back to SQS. Everything
-else is passed to moto unchanged.
+so the processor's retries run out and it must hand the message back to SQS. ``stall``
+holds the next reads of an object for longer than the function may run, so the invocation is
+stopped at its timeout. Everything else is passed to moto unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class FaultProxy:
         self._upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.failing: str | None = None  # "/bucket/key" of the object that fails
         self.faults = 0  # requests answered with SlowDown
+        # "/bucket/key" -> GETs of it still to hold, and for how long (s)
+        self.stalling: dict[str, int] = {}
+        self.stall_s = 0.0
+        self.stalls = 0  # GETs held
+        self._released = threading.Event()
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -40,11 +47,26 @@ class FaultProxy:
     def fail(self, bucket: str, key: str | None) -> None:
         self.failing = f"/{bucket}/{key}" if key else None
 
+    def stall(self, bucket: str, key: str, *, times: int, seconds: float) -> None:
+        """Hold the next ``times`` GETs of the object ``seconds`` each, then drop them."""
+        self.stalling[f"/{bucket}/{key}"] = times
+        self.stall_s = seconds
+
+    def _stalled(self, method: str, path: str) -> bool:
+        with self._lock:
+            if method != "GET" or self.stalling.get(path, 0) <= 0:
+                return False
+            self.stalling[path] -= 1
+            self.stalls += 1
+        self._released.wait(self.stall_s)
+        return True
+
     def start(self) -> FaultProxy:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._released.set()  # held requests end now
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
@@ -75,6 +97,9 @@ class FaultProxy:
             def _forward(self) -> None:
                 body = self._read_body()
                 path = urllib.parse.urlsplit(self.path).path
+                if proxy._stalled(self.command, urllib.parse.unquote(path)):
+                    self.close_connection = True  # no answer: the reader was stopped anyway
+                    return
                 if proxy.failing and urllib.parse.unquote(path) == proxy.failing:
                     proxy.faults += 1
                     self.send_response(503)

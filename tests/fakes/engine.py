@@ -19,7 +19,24 @@ from processor.core.errors import (
     TooManyPixels,
 )
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
+from processor.core.ports import Reading
 from processor.core.record import ImageFacts, RenditionInfo
+
+
+class FakeClocks:
+    """Clocks (processor/core/ports.py) that move only when told: the fake engine advances
+    them as a real image's work would, so starvation is decided without a real clock."""
+
+    def __init__(self) -> None:
+        self.wall = 1000.0
+        self.cpu = 10.0
+
+    def read(self) -> Reading:
+        return Reading(wall=self.wall, cpu=self.cpu)
+
+    def advance(self, wall_s: float, cpu_s: float) -> None:
+        self.wall += wall_s
+        self.cpu += cpu_s
 
 
 class FakeSpooled:
@@ -51,15 +68,24 @@ class FakeResult:
 class FakeEngine:
     """Same API as processor.imaging.engine.Engine. Content decides the answer:
 
-    b"BAD..." -> CorruptImage, b"HUGE..." -> TooManyPixels, b"SLOW..." -> TimeBudgetExceeded,
-    b"" -> EmptyImage; anything else gives one small output per (rendition, format).
+    b"BAD..." -> CorruptImage, b"HUGE..." -> TooManyPixels, b"" -> EmptyImage;
+    b"SLOW..." -> TimeBudgetExceeded after a budget of work that kept a CPU busy (heavy);
+    b"STARVED..." -> TimeBudgetExceeded after a budget in which the process got
+    ``starved_cpu`` (a tenth) of a CPU, on every try; b"STARVED ONCE..." only on the first
+    try of those bytes; anything else gives one small output per (rendition, format).
+    ``clocks`` move as the work would move them: hand them to the service.
     """
+
+    BUDGET_S = 30.0  # what a timed-out try took when no budget is given
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.processed: list[str] = []  # image ids, in order: how many decodes happened
         self.budgets: list[float | None] = []  # the time budget each process() was given
         self.before_process: Any = None  # a callable run first (tests use it to interleave)
+        self.clocks = FakeClocks()
+        self.starved_cpu = 0.1  # CPUs a starved try gets, on average
+        self._runs: list[tuple[str, str]] = []  # (image id, sha256) of every process()
         self._lock = threading.Lock()
 
     def spool(self, source: IO[bytes]) -> FakeSpooled:
@@ -89,8 +115,17 @@ class FakeEngine:
         with self._lock:
             self.processed.append(image_id)
             self.budgets.append(time_budget_s)
+        budget = time_budget_s or self.BUDGET_S
+        with self._lock:
+            self._runs.append((image_id, source.sha256))
+            tries = self._runs.count((image_id, source.sha256))
         if data.startswith(b"SLOW"):
+            self.clocks.advance(budget, budget * 1.5)  # libvips keeps more than one core busy
             raise TimeBudgetExceeded("stopped while decoding: over its time budget")
+        if data.startswith(b"STARVED") and (tries == 1 or not data.startswith(b"STARVED ONCE")):
+            self.clocks.advance(budget, budget * self.starved_cpu)
+            raise TimeBudgetExceeded("stopped while decoding: over its time budget")
+        self.clocks.advance(0.05, 0.06)
         if not data:
             raise EmptyImage("the upload is empty (0 bytes)")
         if data.startswith(b"BAD"):

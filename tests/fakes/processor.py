@@ -11,9 +11,10 @@ import hashlib
 import io
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from processor.core.changes import Announcement
 from processor.core.errors import (
@@ -23,7 +24,8 @@ from processor.core.errors import (
     TransientError,
 )
 from processor.core.ports import ObjectVersion, SourceObject
-from processor.core.record import ImageRecord
+from processor.core.record import ImageRecord, Status
+from processor.service.images import ProcessorService
 from tests.fakes.records import FakeReader
 
 # --- object store ----------------------------------------------------------------------------
@@ -205,6 +207,28 @@ class MemoryRepo(FakeReader):
                 )
             return self.records[image_id]
 
+    def take_up(
+        self, *, image_id: str, bucket: str, source_key: str, now: str, exists: bool = False
+    ) -> ImageRecord | None:
+        self._call("take_up")
+        with self._lock:
+            stored = self.records.get(image_id)
+            if stored is None:
+                stored = ImageRecord.first_sight(
+                    image_id=image_id, bucket=bucket, source_key=source_key, now=now
+                )
+            elif stored.status is not Status.processing:
+                return None
+            self.records[image_id] = stored.model_copy(update={"tries": (stored.tries or 0) + 1})
+            return self.records[image_id]
+
+    def put_back(self, image_id: str) -> None:
+        self._call("put_back")
+        with self._lock:
+            stored = self.records.get(image_id)
+            if stored is not None and stored.status is Status.processing and stored.tries:
+                self.records[image_id] = stored.model_copy(update={"tries": stored.tries - 1})
+
     def save(self, record: ImageRecord) -> ImageRecord | None:
         self._call("save")
         with self._lock:
@@ -238,3 +262,44 @@ class MemoryBus:
             self.failures -= 1
             raise TransientError("PutEvents: ThrottlingException (injected)")
         self.published.extend(announcements)
+
+
+# --- the queue a starved try comes back on ------------------------------------------------------
+
+
+@dataclass
+class SentLater:
+    body: str
+    delay_s: int
+    attributes: dict[str, str]
+
+
+@dataclass
+class MemoryRetryQueue:
+    """RetryQueue: what was sent, in order. ``failures = n``: the next n sends are throttled."""
+
+    sent: list[SentLater] = field(default_factory=list)
+    failures: int = 0
+
+    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("SendMessage: RequestThrottled (injected)")
+        self.sent.append(SentLater(body, delay_s, dict(attributes)))
+
+
+def fake_service(
+    store: MemoryStore, repo: MemoryRepo, engine: Any, **options: Any
+) -> ProcessorService:
+    """The service on in-memory fakes: bucket ``bkt``, prefixes ``raw/`` and ``public/``, the
+    engine's config; ``options`` as ProcessorService takes them (cdn, clock, clocks, ...)."""
+    return ProcessorService(
+        store=store,
+        repo=repo,
+        engine=engine,
+        config=engine.config,
+        bucket="bkt",
+        raw_prefix="raw/",
+        public_prefix="public/",
+        **options,
+    )

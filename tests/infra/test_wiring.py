@@ -113,13 +113,37 @@ def test_redrive_goes_to_the_dead_letter_queue(template: dict[str, Any]) -> None
     assert "RedrivePolicy" not in props(template, "DeadLetterQueue")
 
 
-def test_visibility_timeout_covers_six_function_timeouts_plus_the_batch_window(
+def test_a_record_left_processing_by_a_dead_invocation_is_taken_up_within_minutes(
     template: dict[str, Any],
 ) -> None:
+    """The queue's visibility timeout, the function's timeout and the records' `processing`
+    state agree (docs/processor.md, "What it guarantees")."""
+    from processor.entrypoints.settings import ProcessorSettings
+    from processor.rules.tries import MAX_INTERRUPTED
+
     timeout = tpl.function_spec("processor", template=template).timeout
     longest_window = int(template["Parameters"]["BatchWindowSeconds"]["MaxValue"])
-    assert tpl.queue_settings(template).visibility_timeout >= 6 * timeout + longest_window
-    assert tpl.queue_settings(template).visibility_timeout <= 43200  # SQS maximum
+    queue = tpl.queue_settings(template)
+    visibility = queue.visibility_timeout
+    # Not delivered again while the invocation that received it may still run (Lambda refuses
+    # a mapping whose queue's visibility timeout is below the function's timeout).
+    assert visibility >= timeout + longest_window
+    # A message whose invocation died comes back within a few minutes: the record it left
+    # `processing` is taken up again then, not a quarter of an hour later.
+    assert visibility <= 5 * 60
+    # After MAX_INTERRUPTED deaths the next delivery records the image failed: before the
+    # message could reach the dead-letter queue, and within the queue-age alarm's 15 minutes.
+    assert MAX_INTERRUPTED + 1 <= queue.max_receive_count
+    assert (MAX_INTERRUPTED + 1) * visibility <= 15 * 60
+    # An invocation starts an image only with its budget and reserve left: the defaults fit.
+    defaults = ProcessorSettings.model_fields
+    budget = defaults["image_time_budget_s"].default + defaults["time_reserve_s"].default
+    assert budget <= timeout
+    # A try starved of CPU comes back delayed on the same queue (SQS delays 900 s at most).
+    assert 0 < defaults["retry_delay_s"].default <= 900
+    env = tpl.function_env("processor", template=template)
+    assert tpl.references(env["IMGPIPE_QUEUE_URL"]) == {"Queue"}
+    assert ("sqs:SendMessage", "QUEUE") in grants(template, "ProcessorRole")
 
 
 def test_queues_are_encrypted_and_tls_only(template: dict[str, Any]) -> None:
@@ -261,7 +285,7 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         ("sqs:DeleteMessage", "QUEUE"),
         ("sqs:ChangeMessageVisibility", "QUEUE"),
         ("sqs:GetQueueAttributes", "QUEUE"),
-        # S3 Batch Operations invokes it per object of a backfill job: it queues the object.
+        # A try starved of CPU comes back later; S3 Batch Operations queues backfill objects.
         ("sqs:SendMessage", "QUEUE"),
         # Completion events, to the stack's bus unless EventBusName names another.
         ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/imgpipe-images"),

@@ -213,6 +213,75 @@ def test_begin_creates_once_and_keeps_created_at(repo, aws):
     assert "sha256" not in item  # not known yet: no empty index key
 
 
+def test_take_up_counts_tries_on_a_processing_record_only(repo, aws):
+    first = repo.take_up(
+        image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2024-01-01T00:00:00.000000Z"
+    )
+    again = repo.take_up(
+        image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2030-01-01T00:00:00.000000Z"
+    )
+    counted = repo.take_up(
+        image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2031", exists=True
+    )
+    assert (first.status, first.tries) == (Status.processing, 1)
+    assert (again.tries, again.created_at, again.updated_at) == (
+        2,  # the create lost to the record there: the try is counted on it
+        "2024-01-01T00:00:00.000000Z",  # first sight's, as begin keeps it
+        "2024-01-01T00:00:00.000000Z",
+    )
+    assert counted.tries == 3
+    item = aws[1].get_item(TableName=TABLE, Key={"id": {"S": "i1"}})["Item"]
+    assert item["state_pk"] == {"S": f"processing#{shard_of('i1', DEFAULT_SHARDS)}"}
+    assert item["sort_key"] == {"S": "2024-01-01T00:00:00.000000Z#i1"}
+    assert item["tries"] == {"N": "3"}
+    # a listing leaves tries out: counting a try writes no index entry
+    (listed,) = repo.list_images(status=Status.processing).items
+    assert listed.id == "i1" and listed.tries is None
+    # tries put back: never below none
+    for _ in range(4):
+        repo.put_back("i1")
+    assert repo.get("i1").tries == 0
+    # a record past processing is not taken up, nor put back
+    done = _record("i1", "2024-01-01T00:00:00.000000Z").model_copy(update={"tries": 1})
+    repo.save(done)
+    assert repo.take_up(image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="x") is None
+    repo.put_back("i1")
+    assert repo.get("i1") == done
+
+
+def test_begin_after_take_up_keeps_the_try(repo):
+    repo.take_up(image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2024")
+    assert repo.begin(image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2030").tries == 1
+
+
+@pytest.mark.parametrize(("operation", "exists"), [("PutItem", False), ("UpdateItem", True)])
+def test_take_up_throttled_is_transient(repo, aws, operation, exists):
+    if exists:
+        repo.begin(image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2024")
+    inject(aws[1], f"before-send.dynamodb.{operation}", FailFirst(1, DYNAMO_THROTTLED))
+    with pytest.raises(TransientError):
+        repo.take_up(
+            image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="2024", exists=exists
+        )
+
+
+def test_send_later_delays_the_message_and_carries_its_attributes(aws):
+    from processor.aws.sqs import SqsQueue
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    queue = SqsQueue(sqs, url)
+    queue.send_later("later", delay_s=900, attributes={"imgpipe-tries": "1"})
+    queue.send_later("now", delay_s=0, attributes={"imgpipe-tries": "2"})
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    (message,) = got["Messages"]  # the delayed one is not visible yet
+    assert message["Body"] == "now"
+    assert message["MessageAttributes"]["imgpipe-tries"] == {
+        "StringValue": "2",
+        "DataType": "String",
+    }
+
+
 def test_save_round_trip_and_index_attributes(repo, aws):
     record = _record("i1", "2024-01-01T00:00:00.000000Z", seq="0A")
     assert repo.save(record) is None

@@ -43,7 +43,8 @@ def lambda_env(monkeypatch):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         create_table(boto3.client("dynamodb", region_name=REGION))
-        container = bootstrap.build(ProcessorSettings(), engine=FakeEngine())
+        engine = FakeEngine()
+        container = bootstrap.build(ProcessorSettings(), engine=engine, clocks=engine.clocks)
         bootstrap.reset(container)
         yield s3, container
 
@@ -110,7 +111,9 @@ def test_transient_failure_reports_only_that_message(lambda_env, capsys):
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert container.repo.get(image_id(BUCKET, "raw/b.jpg")).status is Status.done
-    assert container.repo.get(image_id(BUCKET, "raw/a.jpg")) is None  # nothing half-written
+    # nothing half-written: a.jpg is only seen (processing, no renditions), its try put back
+    a = container.repo.get(image_id(BUCKET, "raw/a.jpg"))
+    assert (a.status, a.renditions, a.tries) == (Status.processing, [], 0)
     assert '"RetriedErrors"' in capsys.readouterr().out
     # the redelivery succeeds
     response = lambda_handler({"Records": records[:1]}, FakeLambdaContext())
@@ -169,6 +172,9 @@ class _Raising:
 
     def handle(self, event, **_kwargs):
         raise self.error
+
+    def first_sight(self, event):
+        raise self.error  # logged; the image's turn is what decides
 
 
 def _reprocess_batch(*keys: str) -> dict:

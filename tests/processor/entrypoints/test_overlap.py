@@ -88,6 +88,7 @@ def _batch() -> dict[str, Any]:
         record = copy.deepcopy(template)
         record["messageId"] = f"m{n}"
         record["body"] = json.dumps({"type": "imgpipe.reprocess", "bucket": BUCKET, "key": key})
+        record["attributes"]["ApproximateReceiveCount"] = "1"  # first deliveries: none alone
         records.append(record)
     return {"Records": records}
 

@@ -71,6 +71,9 @@ class CountingService:
         self.outcomes.append(outcome)
         return outcome
 
+    def __getattr__(self, name: str) -> Any:  # take_up, put_back: the service's own
+        return getattr(self.inner, name)
+
     def done_per_image(self) -> Counter[str]:
         return Counter(o.image_id for o in self.outcomes if o.action is Action.done)
 

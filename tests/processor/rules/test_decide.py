@@ -234,6 +234,7 @@ def test_reason_values_are_the_stable_names_logs_and_metrics_use():
         "derived",
         "reused",
         "rejected",
+        "starved",
         "removed",
         "stale",
         "superseded",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.rules.pacing import MIN_BUDGET_S, image_budget, most_received_first
+from processor.rules.pacing import MIN_BUDGET_S, image_budget, most_received_first, runs_alone
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +37,24 @@ def test_messages_received_most_often_go_first() -> None:
         {"messageId": "d", "attributes": {"ApproximateReceiveCount": "2"}},
     ]
     assert [r["messageId"] for r in most_received_first(records)] == ["b", "d", "a", "c"]
+
+
+def test_a_message_that_comes_back_runs_alone_and_goes_first() -> None:
+    retry = {"stringValue": "1", "dataType": "String"}
+    records = [
+        {"messageId": "fresh", "attributes": {"ApproximateReceiveCount": "1"}},
+        {
+            "messageId": "starved",
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {"imgpipe-tries": retry},
+        },
+        {"messageId": "back", "attributes": {"ApproximateReceiveCount": "2"}},
+        {"messageId": "other", "attributes": {}, "messageAttributes": {"kind": retry}},
+    ]
+    assert [runs_alone(r) for r in records] == [False, True, True, False]
+    assert [r["messageId"] for r in most_received_first(records)] == [
+        "back",
+        "starved",
+        "fresh",
+        "other",
+    ]

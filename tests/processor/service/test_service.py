@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from processor.core.config import EngineConfig, Limits
-from processor.core.errors import StaleEvent, TransientError
+from processor.core.errors import TransientError
 from processor.core.events import Kind, ObjectEvent, normalize_sequencer
 from processor.core.keys import image_id
 from processor.core.ports import IMMUTABLE
 from processor.core.record import Status
 from processor.service.images import Action, ProcessorService, timestamp
 from tests.fakes.engine import FakeEngine
-from tests.fakes.processor import MemoryCdn, MemoryRepo, MemoryStore
+from tests.fakes.processor import MemoryCdn, MemoryRepo, MemoryStore, fake_service
 
 pytestmark = pytest.mark.unit
 
@@ -40,17 +40,7 @@ def cdn() -> MemoryCdn:
 @pytest.fixture
 def world(cdn):
     store, repo, engine = MemoryStore(), MemoryRepo(), FakeEngine()
-    service = ProcessorService(
-        store=store,
-        repo=repo,
-        engine=engine,
-        cdn=cdn,
-        config=engine.config,
-        bucket=BUCKET,
-        raw_prefix="raw/",
-        public_prefix="public/",
-        clock=Clock(),
-    )
+    service = fake_service(store, repo, engine, cdn=cdn, clock=Clock())
     return service, store, repo, engine
 
 
@@ -550,12 +540,12 @@ def test_a_race_in_first_sight_is_retried_not_called_superseded(world):
     key = "raw/race.jpg"
     store.upload(BUCKET, key, JPEG)
 
-    def begin_races(**_: object) -> None:
-        raise StaleEvent("PutItem (first sight): ConditionalCheckFailedException")
+    def take_up_races(**_: object) -> None:
+        return None  # the conditional write found a record past processing
 
-    repo.begin = begin_races  # this fake instance only
+    repo.take_up = take_up_races  # this fake instance only
     # WHEN the event is handled THEN the queue retries it: the ETag still matched, so this is
     # no newer upload ("superseded"), and nothing was derived or written
-    with pytest.raises(TransientError, match="first sight"):
+    with pytest.raises(TransientError, match="try started"):
         service.handle(created(key, store, "01"))
     assert engine.processed == [] and rendition_objects(store) == [] and repo.records == {}
