@@ -35,16 +35,28 @@ def _setting(name: str) -> Any:
 
 
 class Quality(BaseModel):
-    """Per-format encoder settings; ranges and defaults come from the encoder table."""
+    """Per-format encoder settings; ranges and defaults come from the encoder table.
+
+    A lossy format's quality left unset (None) is read off the calibration table
+    (core/calibration.py) so that the rendition meets its ``target``; set, it is used as is.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    jpeg: int = _setting("jpeg")
-    webp: int = _setting("webp")
-    avif: int = _setting("avif")
+    jpeg: int | None = _setting("jpeg")
+    webp: int | None = _setting("webp")
+    avif: int | None = _setting("avif")
     png_compression: int = _setting("png_compression")  # PNG is lossless: zlib effort
+    jpeg_effort: int = _setting("jpeg_effort")
     webp_effort: int = _setting("webp_effort")
     avif_effort: int = _setting("avif_effort")
+
+
+# The SSIMULACRA2 score every lossy rendition aims at, whatever its format (90: visually
+# lossless to most viewers at 1:1, 70: artefacts visible when looked for). Chosen from
+# measurement: the median score of the JPEG q82 the engine wrote before the calibration,
+# rounded up, so no rendition got worse (core/calibration_table.py, BEFORE).
+DEFAULT_TARGET = 80.0
 
 
 class RenditionSpec(BaseModel):
@@ -57,7 +69,9 @@ class RenditionSpec(BaseModel):
     height: int = Field(ge=1, le=16384)
     fit: Fit = "inside"
     crop: Crop = "attention"  # only used by fit=cover
-    formats: tuple[OutputFormat, ...] = ("jpeg", "webp")
+    formats: tuple[OutputFormat, ...] = ("avif", "webp", "jpeg")
+    # The SSIMULACRA2 score the lossy formats aim at (their quality from the calibration).
+    target: float = Field(DEFAULT_TARGET, ge=30, le=95)
     quality: Quality = Quality()
     # An animated upload (GIF, WebP, APNG, AVIF sequence) stays animated in the formats that
     # carry animation (the encoder table: WebP); the others get the still poster frame.

@@ -25,7 +25,9 @@ class Setting:
     field: str  # the field of core.config.Quality that carries it
     low: int
     high: int
-    default: int
+    # None: no fixed default; the calibration table (core/calibration.py) picks the value
+    # that meets the rendition's perceptual target.
+    default: int | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Encoder:
     memory_per_pixel: int = 0
 
     @property
+    def calibrated(self) -> bool:
+        """Lossy: the quality comes from the rendition's target through the calibration."""
+        return self.quality.default is None
+
+    @property
     def settings(self) -> tuple[Setting, ...]:
         return (self.quality,) if self.effort is None else (self.quality, self.effort)
 
@@ -59,7 +66,18 @@ class Encoder:
 ENCODERS: dict[str, Encoder] = {
     e.format: e
     for e in (
-        Encoder("jpeg", Setting("jpeg", 1, 100, 82), None, alpha=False, with_alpha="png"),
+        # JPEG effort: 0 baseline with optimised Huffman tables; 1 progressive as well (about
+        # 0.9x the bytes); 2 mozjpeg's trellis quantisation, overshoot deringing, optimised
+        # scans and quant table 3 as well (about 0.8x the bytes at equal SSIMULACRA2, for
+        # about 5x the encode time: `python -m benchmarks.bytes`). Every one decodes in any
+        # JPEG decoder.
+        Encoder(
+            "jpeg",
+            Setting("jpeg", 1, 100, None),
+            Setting("jpeg_effort", 0, 2, 2),
+            alpha=False,
+            with_alpha="png",
+        ),
         # PNG is lossless: its quality setting is zlib effort (0 fastest .. 9 smallest).
         Encoder("png", Setting("png_compression", 0, 9, 6), None, alpha=True),
         # WebP effort 4 is libwebp's (and Pillow's, sharp's) default; 2 halves the encode time
@@ -67,7 +85,7 @@ ENCODERS: dict[str, Encoder] = {
         # "WebP effort against bytes at equal quality").
         Encoder(
             "webp",
-            Setting("webp", 1, 100, 80),
+            Setting("webp", 1, 100, None),
             Setting("webp_effort", 0, 6, 4),
             alpha=True,
             animation=True,
@@ -75,13 +93,22 @@ ENCODERS: dict[str, Encoder] = {
         # libaom is slow: effort 2 keeps a 2048 px encode near a second; 9 is smallest.
         Encoder(
             "avif",
-            Setting("avif", 1, 100, 55),
+            Setting("avif", 1, 100, None),
             Setting("avif_effort", 0, 9, 2),
             alpha=True,
             memory_per_pixel=32,
         ),
     )
 }
+
+
+# The order a page offers the formats in (`<picture>` sources, the API's srcset keys): the
+# smallest file at the same perceptual quality first, since a browser takes the first it reads.
+# AVIF needs about 0.6x the bytes of WebP and WebP about 0.8x JPEG's at equal SSIMULACRA2
+# (benchmarks/results/bytes.md); PNG, lossless, last.
+SERVED_FIRST: tuple[str, ...] = ("avif", "webp", "jpeg", "png")
+if set(SERVED_FIRST) != set(ENCODERS):
+    raise RuntimeError(f"SERVED_FIRST {SERVED_FIRST} != encoders {set(ENCODERS)}")
 
 
 def encoder(fmt: str) -> Encoder:

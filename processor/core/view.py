@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processor.core.encoders import SERVED_FIRST
 from processor.core.record import ImageRecord, RenditionInfo, Status
 
 # Formats a browser can show without a <source type> guard, best fallback first.
@@ -144,15 +145,25 @@ def rendition_url(cdn_base_url: str, info: RenditionInfo) -> str:
 def srcsets(renditions: list[RenditionPublic]) -> dict[str, str]:
     """One srcset per format, narrowest first; one candidate per width (HTML forbids repeats).
 
+    Formats in the order a ``<picture>`` should offer them (core/encoders.py SERVED_FIRST:
+    AVIF, WebP, JPEG, PNG), except that formats whose renditions play come first: a browser
+    takes the first source it reads, and an animation's AVIF is a still poster.
+
     Small originals are never upscaled, so two renditions can share a width: the first (the
     smaller file) wins.
     """
     by_format: dict[str, dict[int, str]] = {}
     for r in sorted(renditions, key=lambda r: (r.width, r.bytes)):
         by_format.setdefault(r.format, {}).setdefault(r.width, r.url)
+    plays = {r.format for r in renditions if r.animated}
+
+    def rank(fmt: str) -> tuple[bool, int]:
+        known = fmt in SERVED_FIRST
+        return fmt not in plays, SERVED_FIRST.index(fmt) if known else len(SERVED_FIRST)
+
     return {
-        fmt: ", ".join(f"{url} {w}w" for w, url in widths.items())
-        for fmt, widths in by_format.items()
+        fmt: ", ".join(f"{url} {w}w" for w, url in by_format[fmt].items())
+        for fmt in sorted(by_format, key=rank)
     }
 
 

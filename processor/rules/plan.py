@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from processor.core import calibration
 from processor.core.config import (
     Crop,
     EngineConfig,
@@ -16,7 +17,7 @@ from processor.core.config import (
     RenditionSpec,
     check_bytes,
 )
-from processor.core.encoders import ENCODERS, encoder
+from processor.core.encoders import ENCODERS, Encoder, encoder
 from processor.core.errors import ImageTooCostly, ImageTooLarge, TooManyFrames, TooManyPixels
 from processor.rules import motion
 from processor.rules.cost import (
@@ -122,14 +123,29 @@ def _decode_scale(src_w: int, src_h: int, spec: RenditionSpec) -> float:
     return min(1.0, max(sx, sy) if spec.fit == "cover" else min(sx, sy))
 
 
+def quality_setting(spec: RenditionSpec, entry: Encoder, long_side: int) -> int:
+    """The rendition's own setting for the format when it sets one; for a lossy format left
+    unset, the setting the calibration table says meets the rendition's target at this size."""
+    s = entry.quality
+    value = getattr(spec.quality, s.field)
+    if value is not None:
+        return int(value)
+    return calibration.quality_for(entry.format, spec.target, long_side, s.low, s.high)
+
+
 def resolve_formats(
-    spec: RenditionSpec, has_alpha: bool, animated: bool = False
+    spec: RenditionSpec,
+    has_alpha: bool,
+    animated: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> tuple[Encode, ...]:
     """Each format as the encoder table says: an image with alpha gets the entry's
     ``with_alpha`` format ('jpeg' becomes PNG); duplicates collapse. ``animated``: the upload's
     frames are kept, so formats that carry animation encode them (unless the rendition says
-    ``animated: false``)."""
+    ``animated: false``). ``size``: the output's, which the calibrated quality depends on (the
+    rendition's box when not given)."""
     q = spec.quality
+    long_side = max(size) if size else max(spec.width, spec.height)
     out: list[Encode] = []
     for fmt in spec.formats:
         entry = encoder(fmt)
@@ -140,7 +156,7 @@ def resolve_formats(
         out.append(
             Encode(
                 format=entry.format,  # type: ignore[arg-type]  # the table's keys are OutputFormat
-                quality=getattr(q, entry.quality.field),
+                quality=quality_setting(spec, entry, long_side),
                 effort=getattr(q, entry.effort.field) if entry.effort else 0,
                 animated=animated and spec.animated and entry.animation,
             )
@@ -196,7 +212,7 @@ def _renditions(
             width=w,
             height=h,
             crop=spec.fit == "cover",
-            encodes=resolve_formats(spec, has_alpha, animated),
+            encodes=resolve_formats(spec, has_alpha, animated, (w, h)),
             crop_mode=spec.crop,
         )
         for spec, (w, h) in zip(config.renditions, sizes, strict=True)
