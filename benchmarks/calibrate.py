@@ -10,9 +10,11 @@ used before the calibration (JPEG q82 baseline, WebP q80, AVIF q55), from which 
 target is chosen.
 
 SSIMULACRA2 is the reference C++ tool from libjxl (BSD-3-Clause), found through the
-SSIMULACRA2 environment variable, then on PATH, then in benchmarks/.cache/ssimulacra2/bin.
-Each score compares the decoded rendition against the reference pixels it was encoded from
-(the photo resized to the box, 8-bit sRGB), both written as PPM.
+SSIMULACRA2 environment variable, then on PATH, then in benchmarks/.cache/ssimulacra2/bin
+(benchmarks/tools/ssimulacra2.sh builds it); without it, benchmarks/ssim2port.py, a NumPy port
+of the same source. The table says which scored it. Each score compares the decoded
+rendition against the reference pixels it was encoded from (the photo resized to the box,
+8-bit sRGB).
 
     python -m benchmarks.calibrate            # 14 photos, writes the table
     python -m benchmarks.calibrate --dry-run  # measure and print, write nothing
@@ -67,9 +69,9 @@ PHOTOS: tuple[Path, ...] = (
 BOXES = (320, 2048)  # the default renditions' boxes
 # Quality settings tried per format (the encoder table's default efforts).
 GRID: dict[str, tuple[int, ...]] = {
-    "jpeg": (40, 50, 60, 70, 75, 80, 85, 90, 95),
-    "webp": (40, 50, 60, 70, 75, 80, 85, 90, 95),
-    "avif": (30, 40, 50, 55, 60, 65, 70, 75, 80, 90),
+    "jpeg": (50, 60, 70, 78, 85, 90, 95),
+    "webp": (50, 60, 70, 78, 85, 90, 95),
+    "avif": (35, 45, 55, 60, 65, 70, 80),
 }
 # What the engine wrote before the calibration: fixed settings per format.
 BEFORE: dict[str, tuple[int, int]] = {"jpeg": (82, 0), "webp": (80, 4), "avif": (55, 2)}
@@ -92,8 +94,8 @@ class Row:
 Encoder = Callable[[pyvips.Image, int], bytes]  # (reference pixels, quality) -> file
 
 
-def ssimulacra2() -> str:
-    """The reference SSIMULACRA2 binary, or a SystemExit saying how to get one."""
+def ssimulacra2() -> str | None:
+    """The reference SSIMULACRA2 binary; None: none here, the NumPy port scores."""
     candidates = [
         os.environ.get("SSIMULACRA2"),
         shutil.which("ssimulacra2"),
@@ -102,9 +104,20 @@ def ssimulacra2() -> str:
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return c
-    raise SystemExit(
-        "no ssimulacra2 binary: build it with benchmarks/tools/ssimulacra2.sh, or point the "
-        "SSIMULACRA2 environment variable at one"
+    return None
+
+
+def scorer_name(binary: str | None) -> str:
+    if binary:
+        return "libjxl tools/ssimulacra2 (reference binary)"
+    return "benchmarks/ssim2port.py (NumPy port of libjxl 0.11.2 tools/ssimulacra2.cc)"
+
+
+def as_array(image: pyvips.Image) -> Any:
+    import numpy as np
+
+    return np.ndarray(
+        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, 3)
     )
 
 
@@ -113,7 +126,14 @@ def reference(path: Path, box: int) -> pyvips.Image:
     the box (never up), 8-bit sRGB without alpha, as the engine makes them."""
     from processor.imaging.pixels import to_srgb
 
-    image = to_srgb(pyvips.Image.thumbnail(str(path), box, height=box, size="down"))
+    if path.suffix == ".heic":  # HEVC: the engine's own decoder (libvips' libheif has none)
+        from processor.imaging.heic import decode_primary
+
+        px = decode_primary(path)
+        whole = pyvips.Image.new_from_memory(bytes(px.data), px.width, px.height, px.bands, "uchar")
+        image = to_srgb(whole.thumbnail_image(box, height=box, size="down"))
+    else:
+        image = to_srgb(pyvips.Image.thumbnail(str(path), box, height=box, size="down"))
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     return image.cast("uchar").copy_memory()
@@ -152,14 +172,19 @@ def before_encoder(fmt: str) -> Encoder:
     return run
 
 
-def _score(binary: str, ref_file: Path, data: bytes, work: Path) -> float:
+def _score(binary: str | None, ref: pyvips.Image, ref_file: Path, data: bytes, work: Path) -> float:
     decoded = pyvips.Image.new_from_buffer(data, "")
     if decoded.hasalpha():
         decoded = decoded.flatten(background=[255, 255, 255])
-    fd, name = tempfile.mkstemp(suffix=".ppm", dir=work)
+    decoded = decoded.cast("uchar")
+    if binary is None:
+        from benchmarks.ssim2port import score
+
+        return score(as_array(ref), as_array(decoded))
+    fd, name = tempfile.mkstemp(suffix=".png", dir=work)
     os.close(fd)
     try:
-        decoded.cast("uchar").ppmsave(name)
+        decoded.pngsave(name, compression=1)
         done = subprocess.run(
             [binary, str(ref_file), name], capture_output=True, text=True, check=True
         )
@@ -179,6 +204,7 @@ class Measurer:
 
     def __init__(self, workers: int = 2) -> None:
         self.binary = ssimulacra2()
+        self.scorer = scorer_name(self.binary)
         self.workers = workers
         self.cache_file = CACHE / "scores.json"
         self.cache: dict[str, dict[str, Any]] = {}
@@ -191,22 +217,22 @@ class Measurer:
         k = (str(photo), box)
         if k not in self.refs:
             image = reference(photo, box)
-            f = self.work / f"ref-{len(self.refs)}.ppm"
-            image.ppmsave(str(f))
+            f = self.work / f"ref-{len(self.refs)}.png"
+            image.pngsave(str(f), compression=1)
             self.refs[k] = (image, f)
         return self.refs[k]
 
     def one(
         self, photo: Path, box: int, label: str, fmt: str, quality: int, fn: Encoder, tag: str
     ) -> Row:
-        key = _key(photo.name, box, label, quality, tag, pyvips.version(0), pyvips.version(1))
+        key = _key(photo.name, box, label, quality, tag, self.scorer, pyvips.version(1))
         if key in self.cache:
             return Row(**self.cache[key])
         image, ref_file = self.ref(photo, box)
         t0 = time.thread_time()
         data = fn(image, quality)
         cpu = (time.thread_time() - t0) * 1e3
-        s = _score(self.binary, ref_file, data, self.work)
+        s = _score(self.binary, image, ref_file, data, self.work)
         w, h = image.width, image.height
         row = Row(photo.name, box, label, fmt, quality, len(data), s, w, h, cpu)
         self.cache[key] = asdict(row)
@@ -229,11 +255,20 @@ class Measurer:
             for box in boxes
             for q in qualities
         ]
+        rows: list[Row] = []
         with ThreadPoolExecutor(self.workers) as pool:
-            rows = list(pool.map(lambda a: self.one(*a), work))
-        CACHE.mkdir(parents=True, exist_ok=True)
-        self.cache_file.write_text(json.dumps(self.cache))
+            for row in pool.map(lambda a: self.one(*a), work):
+                rows.append(row)
+                if len(rows) % 20 == 0:  # a long run keeps what it measured if stopped
+                    self.save()
+        self.save()
         return rows
+
+    def save(self) -> None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(self.cache)))
+        tmp.replace(self.cache_file)
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
@@ -263,7 +298,7 @@ def jobs() -> list[tuple[str, str, Sequence[int], Encoder, str]]:
     return out
 
 
-def render_table(rows: list[Row], photos: Sequence[Path]) -> str:
+def render_table(rows: list[Row], photos: Sequence[Path], scorer: str) -> str:
     from processor.core.encoders import ENCODERS
 
     med = medians(rows)
@@ -288,6 +323,7 @@ def render_table(rows: list[Row], photos: Sequence[Path]) -> str:
         "from __future__ import annotations",
         "",
         'METRIC = "ssimulacra2"',
+        f"SCORER = {scorer!r}",
         f"PHOTOS = {len(photos)}  # real photos measured (benchmarks/calibrate.py PHOTOS)",
         f"LIBVIPS = {'.'.join(str(pyvips.version(i)) for i in range(3))!r}",
         f"EFFORTS = {efforts!r}  # the effort settings the curves hold for",
@@ -314,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
     m = Measurer(args.workers)
     try:
@@ -322,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.info("%d encodes scored in %.0f s", len(rows), time.monotonic() - t0)
     finally:
         m.close()
-    text = render_table(rows, photos)
+    text = render_table(rows, photos, m.scorer)
     if args.dry_run:
         print(text)
         return

@@ -207,6 +207,7 @@ def test_read_image_has_srcset_src_and_etag(writer: TestClient) -> None:
         "jpeg": f"{thumb}.jpg 320w, {big}.jpg 2048w",
         "webp": f"{thumb}.webp 320w, {big}.webp 2048w",
     }
+    assert list(body["srcset"]) == ["webp", "jpeg"]  # the order a <picture> offers them in
     assert body["src"] == f"{big}.jpg"
     assert r.headers["etag"].startswith('"')
     # Read with the key: for its holder only, and keyed on the credential headers by caches.

@@ -101,6 +101,19 @@ def test_srcset_per_format_narrowest_first() -> None:
     }
 
 
+def test_srcset_offers_avif_then_webp_then_jpeg_or_png_as_a_picture_should() -> None:
+    # A browser takes the first <source> it reads: the fewest bytes at the same quality first.
+    rs = [rendition(f, w) for f in ("jpeg", "png", "webp", "avif") for w in (320, 2048)]
+    assert list(srcsets(rs)) == ["avif", "webp", "jpeg", "png"]
+    assert list(srcsets(list(reversed(rs)))) == ["avif", "webp", "jpeg", "png"]
+
+
+def test_an_animations_playing_format_comes_before_its_still_avif() -> None:
+    playing = rendition("webp", 320).model_copy(update={"animated": True})
+    rs = [rendition("avif", 320), playing, rendition("jpeg", 320)]
+    assert list(srcsets(rs)) == ["webp", "avif", "jpeg"]
+
+
 def test_srcset_never_repeats_a_width() -> None:
     # A 300 px original is not upscaled: thumb and optimized come out the same width.
     rs = [rendition("jpeg", 300, 900), rendition("jpeg", 300, 500)]

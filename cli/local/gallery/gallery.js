@@ -404,6 +404,11 @@ function openDetail(id) {
   frame.replaceChildren();
   if (record.status === "done" && record.src) {
     const picture = el("picture");
+    // AVIF first (the fewest bytes at the same quality), but not for an animation: its AVIF
+    // is a still, and a browser takes the first source it reads.
+    if (record.srcset.avif && !record.animated) {
+      picture.append(el("source", { type: "image/avif", srcset: record.srcset.avif, sizes: "60vw" }));
+    }
     if (record.srcset.webp) {
       // An animated image's WebP plays; with reduced motion asked for, the still shows.
       const source = { type: "image/webp", srcset: record.srcset.webp, sizes: "60vw" };

@@ -1,0 +1,354 @@
+"""``python -m benchmarks.bytes``: bytes at equal SSIMULACRA2, per format, against the
+engine's settings before the calibration and against sharp, in one run.
+
+On real photos (the first ``--photos`` of benchmarks/calibrate.py PHOTOS) at the default
+rendition sizes (320 and 2048 px boxes), every encoder is run over a range of qualities on the
+same reference pixels and each file scored with SSIMULACRA2 (benchmarks/calibrate.py says
+which scorer). For each photo, an encoder's bytes at a given score are read off its own rate
+curve (log bytes, linear between the two settings around the score), so two encoders are
+compared at equal quality, never at an equal ``Q``:
+
+- **shipped**: the engine's renditions at the calibrated setting for the default target:
+  the score each reached (median and spread against the target) and its bytes;
+- **against before**: each format's calibrated encoder against the settings the engine used
+  before (JPEG q82 baseline, WebP q80, AVIF q55), at the score the old setting reached;
+- **AVIF against JPEG** (and WebP), both at the target;
+- **against sharp** (npm's prebuilt sharp, benchmarks/sharp/still.js, pinned in its
+  package.json): sharp's defaults (JPEG, WebP, AVIF options left alone but the quality) and
+  JPEG with ``mozjpeg: true``, at the target; and the total bytes a browser that picks AVIF
+  downloads (both sizes) against what sharp's default JPEG and WebP need at the same score.
+
+Writes benchmarks/results/bytes.md (and bytes.json). Scores are cached under
+benchmarks/.cache/scores.json (shared with benchmarks.calibrate).
+
+    python -m benchmarks.bytes              # 8 photos, a few minutes on two cores
+    python -m benchmarks.bytes --photos 14  # the calibration's whole set
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+from benchmarks import calibrate
+from benchmarks.calibrate import BOXES, GRID, PHOTOS, Encoder, Measurer, Row, engine_encoder
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARP = Path(__file__).resolve().parent / "sharp"
+# sharp's encoders as its users call them: the defaults but the quality, and mozjpeg.
+SHARP_ENCODERS: dict[str, tuple[str, dict[str, Any], int]] = {
+    # label: (format, options, sharp's default quality)
+    "sharp jpeg": ("jpeg", {}, 80),
+    "sharp jpeg mozjpeg": ("jpeg", {"mozjpeg": True}, 80),
+    "sharp webp": ("webp", {}, 80),
+    "sharp avif": ("avif", {}, 50),
+}
+SHARP_GRID: dict[str, tuple[int, ...]] = {
+    "jpeg": (50, 60, 70, 80, 85, 90, 95),
+    "webp": (50, 60, 70, 80, 85, 90, 95),
+    "avif": (35, 45, 50, 55, 60, 70, 80),
+}
+
+
+def sharp_files(
+    m: Measurer, photos: Sequence[Path]
+) -> tuple[dict[tuple[str, str, int], Path], str]:
+    """sharp's files for every reference PNG, encoder and quality, in one node process."""
+    from benchmarks.motion import ensure_sharp
+
+    ensure_sharp()
+    refs = {str(m.ref(p, b)[1]): (p, b) for p in photos for b in BOXES}
+    out = Path(tempfile.mkdtemp(prefix="sharp-", dir=m.work))
+    job = {
+        "files": list(refs),
+        "out": str(out),
+        "encodes": [
+            {"label": label, "format": fmt, "options": opts, "qualities": SHARP_GRID[fmt]}
+            for label, (fmt, opts, _q) in SHARP_ENCODERS.items()
+        ],
+    }
+    done = subprocess.run(
+        ["node", str(SHARP / "still.js")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=SHARP,
+    )
+    files: dict[tuple[str, str, int], Path] = {}
+    version = ""
+    for line in done.stdout.splitlines():
+        row = json.loads(line)
+        version = row["version"]
+        photo, box = refs[row["file"]]
+        files[(f"{photo}:{box}", row["label"], row["quality"])] = Path(row["path"])
+    return files, version
+
+
+def file_encoder(files: dict[tuple[str, str, int], Path], label: str, m: Measurer) -> Encoder:
+    """An 'encoder' that returns the file sharp wrote for these pixels at this quality."""
+    by_image: dict[int, str] = {}
+
+    def run(image: pyvips.Image, quality: int) -> bytes:
+        if not by_image:
+            for (photo, box), (ref, _f) in m.refs.items():
+                by_image[id(ref)] = f"{photo}:{box}"
+        return files[(by_image[id(image)], label, quality)].read_bytes()
+
+    return run
+
+
+def at_score(rows: list[Row], score: float) -> float | None:
+    """Bytes at ``score`` on one photo's rate curve (log bytes linear in score); None when
+    the curve does not reach it."""
+    pts = sorted((r.score, math.log(r.bytes)) for r in rows)
+    for (s0, b0), (s1, b1) in zip(pts, pts[1:], strict=False):
+        if s0 <= score <= s1:
+            if s1 == s0:
+                return math.exp(b0)
+            return math.exp(b0 + (b1 - b0) * (score - s0) / (s1 - s0))
+    return None
+
+
+def _by(rows: list[Row]) -> dict[tuple[str, str, int], list[Row]]:
+    out: dict[tuple[str, str, int], list[Row]] = {}
+    for r in rows:
+        out.setdefault((r.label, r.photo, r.box), []).append(r)
+    return out
+
+
+def ratios(
+    by: dict[tuple[str, str, int], list[Row]],
+    ours: str,
+    theirs: str,
+    score: float,
+    photos: Sequence[str],
+    boxes: Sequence[int],
+) -> dict[str, Any]:
+    """``ours`` bytes over ``theirs`` at ``score``, per (photo, box): the median of the
+    per-image ratios and the ratio of the totals."""
+    each, a_total, b_total, skipped = [], 0.0, 0.0, 0
+    for photo in photos:
+        for box in boxes:
+            a = at_score(by.get((ours, photo, box), []), score)
+            b = at_score(by.get((theirs, photo, box), []), score)
+            if a is None or b is None:
+                skipped += 1
+                continue
+            each.append(a / b)
+            a_total += a
+            b_total += b
+    return {
+        "median": round(statistics.median(each), 3) if each else None,
+        "total": round(a_total / b_total, 3) if b_total else None,
+        "n": len(each),
+        "skipped": skipped,
+    }
+
+
+def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str, Any]:
+    by = _by(rows)
+    out: dict[str, Any] = {"target": target, "shipped": {}, "before": {}, "sharp": {}}
+    for fmt in GRID:
+        shipped = [r for r in rows if r.label == f"shipped {fmt}"]
+        for box in BOXES:
+            scores = sorted(r.score for r in shipped if r.box == box)
+            if not scores:
+                continue
+            out["shipped"][f"{fmt} {box}"] = {
+                "median": round(statistics.median(scores), 1),
+                "p10": round(scores[max(0, math.ceil(len(scores) * 0.1) - 1)], 1),
+                "min": round(scores[0], 1),
+                "max": round(scores[-1], 1),
+                "bytes": sum(r.bytes for r in shipped if r.box == box),
+                "quality": sorted({r.quality for r in shipped if r.box == box}),
+            }
+
+    # The old settings can only be compared where their own curve is: one point each. At
+    # the old point's score, the new curve is interpolated, the old bytes are the point's.
+    for fmt in GRID:
+        for box in BOXES:
+            key = f"{fmt} {box}"
+            each = []
+            for photo in photos:
+                old = by.get((f"before {fmt}", photo, box))
+                new = by.get((f"engine {fmt}", photo, box), [])
+                if not old:
+                    continue
+                b = at_score(new, old[0].score)
+                if b is not None:
+                    each.append((b, old[0].bytes))
+            if each:
+                out["before"][key] = {
+                    "median": round(statistics.median(a / b for a, b in each), 3),
+                    "total": round(sum(a for a, _ in each) / sum(b for _, b in each), 3),
+                    "n": len(each),
+                    "skipped": len(photos) - len(each),
+                    "old_score": round(
+                        statistics.median(by[(f"before {fmt}", p, box)][0].score for p in photos),
+                        1,
+                    ),
+                }
+    for other in ("jpeg", "webp"):
+        out[f"avif/{other}"] = {
+            str(box): ratios(by, "engine avif", f"engine {other}", target, photos, (box,))
+            for box in BOXES
+        }
+        out[f"avif/{other}"]["both"] = ratios(
+            by, "engine avif", f"engine {other}", target, photos, BOXES
+        )
+    out["webp/jpeg"] = ratios(by, "engine webp", "engine jpeg", target, photos, BOXES)
+    for label, (fmt, _o, _q) in SHARP_ENCODERS.items():
+        out["sharp"][label] = ratios(by, f"engine {fmt}", label, target, photos, BOXES)
+    out["sharp"]["avif (ours) / sharp jpeg"] = ratios(
+        by, "engine avif", "sharp jpeg", target, photos, BOXES
+    )
+    out["sharp"]["avif (ours) / sharp webp"] = ratios(
+        by, "engine avif", "sharp webp", target, photos, BOXES
+    )
+    out["sharp"]["avif (ours) / sharp avif"] = ratios(
+        by, "engine avif", "sharp avif", target, photos, BOXES
+    )
+    # sharp's defaults as they come: the score its default quality reaches.
+    out["sharp defaults"] = {}
+    for label, (_f, _o, q) in SHARP_ENCODERS.items():
+        for box in BOXES:
+            scores = [r.score for r in rows if r.label == label and r.box == box and r.quality == q]
+            if scores:
+                out["sharp defaults"][f"{label} q{q} {box}"] = round(statistics.median(scores), 1)
+    cpu: dict[str, float] = {}
+    for fmt in GRID:
+        for box in BOXES:
+            ms = [r.cpu_ms for r in rows if r.label == f"shipped {fmt}" and r.box == box]
+            if ms:
+                cpu[f"{fmt} {box}"] = round(statistics.median(ms), 1)
+    out["cpu_ms"] = cpu
+    return out
+
+
+def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: str) -> str:
+    t = summary["target"]
+    lines = [
+        "# Bytes at equal perceptual quality",
+        "",
+        f"`python -m benchmarks.bytes --photos {len(photos)}`: {len(photos)} real photos "
+        f"({', '.join(photos)}), boxes {' and '.join(map(str, BOXES))} px, scored with "
+        f"SSIMULACRA2 ({scorer}); sharp {sharp}; libvips "
+        f"{'.'.join(str(pyvips.version(i)) for i in range(3))}. Bytes at equal score are read "
+        "off each photo's rate curve; a ratio under 1 means the engine needs fewer bytes.",
+        "",
+        f"## The renditions as shipped (target {t:g})",
+        "",
+        "| format, box | quality | median score | p10 | min | max | bytes (all photos) "
+        "| encode CPU ms (median) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, s in summary["shipped"].items():
+        lines.append(
+            f"| {key} | {'/'.join(map(str, s['quality']))} | {s['median']} | {s['p10']} "
+            f"| {s['min']} | {s['max']} | {s['bytes']:,} | {summary['cpu_ms'].get(key, '')} |"
+        )
+    lines += [
+        "",
+        "## Against the settings before the calibration, at the score those reached",
+        "",
+        "| format, box | score before (median) | bytes now / before (median) | (total) | photos |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, r in summary["before"].items():
+        lines.append(
+            f"| {key} | {r.get('old_score', '')} | {r['median']} | {r['total']} | {r['n']} |"
+        )
+    lines += [
+        "",
+        f"## Between formats, at the target ({t:g})",
+        "",
+        "| ratio | 320 | 2048 | both sizes (median) | both sizes (total) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for other in ("jpeg", "webp"):
+        r = summary[f"avif/{other}"]
+        lines.append(
+            f"| AVIF / {other.upper()} | {r['320']['total']} | {r['2048']['total']} "
+            f"| {r['both']['median']} | {r['both']['total']} |"
+        )
+    r = summary["webp/jpeg"]
+    lines.append(f"| WebP / JPEG | | | {r['median']} | {r['total']} |")
+    lines += [
+        "",
+        f"## Against sharp, at the target ({t:g})",
+        "",
+        "| engine / sharp | median | total | photo-sizes |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, r in summary["sharp"].items():
+        name = label if "/" in label else f"{label.split()[1]} (ours) / {label}"
+        lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
+    lines += [
+        "",
+        "sharp's default qualities reach (median score): "
+        + ", ".join(f"{k}: {v}" for k, v in summary["sharp defaults"].items())
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from processor.core import calibration
+    from processor.core.config import DEFAULT_TARGET
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--target", type=float, default=DEFAULT_TARGET)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
+    photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
+    m = Measurer(args.workers)
+    t0 = time.monotonic()
+    try:
+        for p in photos:
+            for b in BOXES:
+                m.ref(p, b)
+        files, version = sharp_files(m, photos)
+        jobs = calibrate.jobs()  # the same encodes as the calibration's (cached)
+        for label, (fmt, _o, _q) in SHARP_ENCODERS.items():
+            jobs.append((label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version))
+        rows = m.run(photos, jobs)
+        for fmt in GRID:  # the calibrated setting, per box
+            for box in BOXES:
+                q = calibration.quality_for(fmt, args.target, box)
+                rows += m.run(
+                    photos,
+                    [(f"shipped {fmt}", fmt, (q,), engine_encoder(fmt), "shipped")],
+                    boxes=(box,),
+                )
+    finally:
+        m.close()
+    names = [p.name for p in photos]
+    summary = summarise(rows, args.target, names)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bytes.json").write_text(
+        json.dumps({"summary": summary, "rows": [r.__dict__ for r in rows]}, indent=1)
+    )
+    (RESULTS / "bytes.md").write_text(render(summary, names, m.scorer, version))
+    log.info("wrote benchmarks/results/bytes.md in %.0f s", time.monotonic() - t0)
+
+
+if __name__ == "__main__":
+    main()
