@@ -57,9 +57,9 @@ SHARP_ENCODERS: dict[str, tuple[str, dict[str, Any], int]] = {
     "sharp avif": ("avif", {}, 50),
 }
 SHARP_GRID: dict[str, tuple[int, ...]] = {
-    "jpeg": (50, 60, 70, 80, 85, 90, 95),
-    "webp": (50, 60, 70, 80, 85, 90, 95),
-    "avif": (35, 45, 50, 55, 60, 70, 80),
+    "jpeg": (70, 80, 88, 95),
+    "webp": (70, 80, 88, 95),
+    "avif": (50, 60, 70, 80),
 }
 
 
@@ -297,6 +297,24 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
     for label, r in summary["sharp"].items():
         name = label if "/" in label else f"{label.split()[1]} (ours) / {label}"
         lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
+    cost = summary.get("ladder_cost")
+    if cost:
+        b, d = cost["before"], cost["default"]
+        lines += [
+            "",
+            f"## What the default ladder costs (whole engine, {cost['images']} photos, "
+            f"{cost['memory_mb']} MB)",
+            "",
+            "| ladder | CPU ms/image (median) | wall ms (median) | billed ms per 1,000 images "
+            "| USD per 1,000 (arm64) |",
+            "|---|---:|---:|---:|---:|",
+            f"| before: JPEG q82 + WebP q80 | {b['cpu_ms']} | {b['wall_ms']} "
+            f"| {b['billed_ms_per_1000']:,} | {b['usd_per_1000_arm64']} |",
+            f"| default: AVIF + WebP + JPEG at target {t:g} | {d['cpu_ms']} | {d['wall_ms']} "
+            f"| {d['billed_ms_per_1000']:,} | {d['usd_per_1000_arm64']} |",
+            "",
+            f"CPU {cost['cpu_ratio']}x, billed time {cost['billed_ratio']}x the ladder before.",
+        ]
     lines += [
         "",
         "sharp's default qualities reach (median score): "
@@ -307,6 +325,53 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
     return "\n".join(lines)
 
 
+MEMORY_MB = 2048  # infra/template.yaml ProcessorMemory's default
+
+
+def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
+    """The whole engine on each photo, the ladder before the calibration (JPEG q82 + WebP
+    q80 at both sizes) against today's default (AVIF + WebP + JPEG at the target), taking
+    turns on each photo; billed ms per image at the default memory (benchmarks/cost.py)."""
+    from benchmarks.cost import Prices, estimate
+    from processor.core.config import EngineConfig, Quality
+    from processor.imaging.engine import Engine
+
+    new = EngineConfig()
+    old_quality = Quality(jpeg=82, jpeg_effort=0, webp=80)
+    old = EngineConfig(
+        renditions=tuple(
+            r.model_copy(update={"formats": ("jpeg", "webp"), "quality": old_quality})
+            for r in new.renditions
+        )
+    )
+    engines = {"before": Engine(old), "default": Engine(new)}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
+    out_bytes: dict[str, int] = dict.fromkeys(engines, 0)
+    for _ in range(rounds):
+        for path in photos:
+            for name, engine in engines.items():
+                c0, w0 = time.process_time(), time.perf_counter()
+                result = engine.process(path, image_id="bench", versioned=False)
+                times[name].append(
+                    ((time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3)
+                )
+                out_bytes[name] += sum(len(o.data) for o in result.outputs)
+    out: dict[str, Any] = {"memory_mb": MEMORY_MB, "images": len(photos) * rounds}
+    for name, t in times.items():
+        e = estimate(t, MEMORY_MB, 0, Prices())
+        out[name] = {
+            "cpu_ms": round(statistics.median(c for _, c in t)),
+            "wall_ms": round(statistics.median(w for w, _ in t)),
+            "billed_ms_per_1000": round(e.ms_per_image * 1000),
+            "usd_per_1000_arm64": round(e.usd_per_1000["arm64"], 4),
+        }
+    out["cpu_ratio"] = round(out["default"]["cpu_ms"] / out["before"]["cpu_ms"], 2)
+    out["billed_ratio"] = round(
+        out["default"]["billed_ms_per_1000"] / out["before"]["billed_ms_per_1000"], 2
+    )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from processor.core import calibration
     from processor.core.config import DEFAULT_TARGET
@@ -315,21 +380,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--target", type=float, default=DEFAULT_TARGET)
+    parser.add_argument(
+        "--cost", type=int, default=4, help="photos the whole-engine CPU is measured on (0: none)"
+    )
+    parser.add_argument(
+        "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pyvips").setLevel(logging.WARNING)
     photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
-    m = Measurer(args.workers)
+    # Its own cache file (a calibration may be running), reading the calibration's too.
+    m = Measurer(args.workers, cache_file="bytes-scores.json", also_read=["scores.json"])
     t0 = time.monotonic()
     try:
         for p in photos:
             for b in BOXES:
                 m.ref(p, b)
         files, version = sharp_files(m, photos)
-        jobs = calibrate.jobs()  # the same encodes as the calibration's (cached)
-        for label, (fmt, _o, _q) in SHARP_ENCODERS.items():
-            jobs.append((label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version))
-        rows = m.run(photos, jobs)
+        jobs = [
+            (label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version)
+            for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
+        ]
+        if args.sharp_only:
+            m.run(photos, jobs)
+            return
+        # the same encodes as the calibration's (cached)
+        rows = m.run(photos, calibrate.jobs() + jobs)
         for fmt in GRID:  # the calibrated setting, per box
             for box in BOXES:
                 q = calibration.quality_for(fmt, args.target, box)
@@ -342,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         m.close()
     names = [p.name for p in photos]
     summary = summarise(rows, args.target, names)
+    if args.cost:
+        summary["ladder_cost"] = ladder_cost(photos[: args.cost])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bytes.json").write_text(
         json.dumps({"summary": summary, "rows": [r.__dict__ for r in rows]}, indent=1)

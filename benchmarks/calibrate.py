@@ -202,14 +202,17 @@ class Measurer:
     benchmarks.bytes after a calibration, skips what it has: same photo, box, encoder label,
     quality and encoder version string)."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(
+        self, workers: int = 2, cache_file: str = "scores.json", also_read: Sequence[str] = ()
+    ) -> None:
         self.binary = ssimulacra2()
         self.scorer = scorer_name(self.binary)
         self.workers = workers
-        self.cache_file = CACHE / "scores.json"
+        self.cache_file = CACHE / cache_file
         self.cache: dict[str, dict[str, Any]] = {}
-        if self.cache_file.is_file():
-            self.cache = json.loads(self.cache_file.read_text())
+        for name in (*also_read, cache_file):
+            if (CACHE / name).is_file():
+                self.cache.update(json.loads((CACHE / name).read_text()))
         self.work = Path(tempfile.mkdtemp(prefix="calibrate-"))
         self.refs: dict[tuple[str, int], tuple[pyvips.Image, Path]] = {}
 

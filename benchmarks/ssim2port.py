@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -165,7 +166,6 @@ def score(original: npt.NDArray[np.uint8], distorted: npt.NDArray[np.uint8]) -> 
     if original.shape != distorted.shape or original.ndim != 3 or original.shape[2] != 3:
         raise ValueError(f"two RGB images of one size needed: {original.shape}, {distorted.shape}")
     lin1, lin2 = _linear(original), _linear(distorted)
-    total = 0.0
     per_scale = []
     for s in range(_SCALES):
         if lin1.shape[0] < 8 or lin1.shape[1] < 8:  # (height, width, 3) in linear RGB
@@ -184,6 +184,13 @@ def score(original: npt.NDArray[np.uint8], distorted: npt.NDArray[np.uint8]) -> 
         per_scale.append(
             [(_norms(ssim[c]), _norms(artifact[c]), _norms(lost[c])) for c in range(3)]
         )
+    return _final(per_scale)
+
+
+def _final(per_scale: list[list[tuple[tuple[float, float], ...]]]) -> float:
+    """The 108 weights over (channel, scale, norm) x (SSIM', artefact, lost detail), and the
+    reference's final polynomial."""
+    total = 0.0
     i = 0
     for c in range(3):
         for scale in per_scale:
@@ -219,3 +226,62 @@ def _load(path: str) -> npt.NDArray[np.uint8]:
 
 if __name__ == "__main__":
     print(f"{score(_load(sys.argv[1]), _load(sys.argv[2])):.8f}")
+
+
+def _vips_blur(image: Any) -> Any:
+    import pyvips
+
+    taps = dict(_kernel())
+    r = max(abs(j) for j in taps)
+    mask = pyvips.Image.new_from_list([[taps.get(j, 0.0) for j in range(-r, r + 1)]])
+    w, h = image.width, image.height
+    padded = image.embed(r, r, w + 2 * r, h + 2 * r, extend="black")
+    return padded.convsep(mask, precision="float").crop(r, r, w, h).copy_memory()
+
+
+def _vips_xyb(linear: Any) -> Any:
+    """libvips' fused pipeline of _xyb: the same arithmetic, a few times less CPU."""
+    mixed = linear.recomb(_M.tolist()).linear([1, 1, 1], [float(_BIAS)] * 3)
+    mixed = (mixed > 0).ifthenelse(mixed, 0) ** (1 / 3)
+    cb = float(np.cbrt(_BIAS))
+    xyb = mixed.recomb([[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]])
+    return xyb.linear([1, 1, 1], [0.42, 0.01 - cb, 0.55]).cast("float").copy_memory()
+
+
+def _vips_norms(d: Any) -> list[tuple[float, float]]:
+    """Per band: the mean of ``d`` and the fourth root of the mean of its fourth power."""
+    n = d.width * d.height
+    s1, s2 = d.stats(), (d * d).stats()
+    return [(s1(2, 1 + c)[0] / n, (s2(3, 1 + c)[0] / n) ** 0.25) for c in range(d.bands)]
+
+
+def score_vips(original: Any, distorted: Any) -> float:
+    """``score`` on two 8-bit sRGB pyvips images, the maps computed by libvips."""
+    import pyvips
+
+    lut = pyvips.Image.new_from_memory(
+        _linear(np.arange(256, dtype=np.uint8).reshape(1, 256, 1)).tobytes(), 256, 1, 1, "float"
+    )
+    lin1, lin2 = original.maplut(lut).copy_memory(), distorted.maplut(lut).copy_memory()
+    per_scale = []
+    for s in range(_SCALES):
+        if lin1.width < 8 or lin1.height < 8:
+            break
+        if s:
+            w, h = lin1.width + lin1.width % 2, lin1.height + lin1.height % 2
+            lin1 = lin1.embed(0, 0, w, h, extend="copy").shrink(2, 2).copy_memory()
+            lin2 = lin2.embed(0, 0, w, h, extend="copy").shrink(2, 2).copy_memory()
+        i1, i2 = _vips_xyb(lin1), _vips_xyb(lin2)
+        s11, s22, s12 = _vips_blur(i1 * i1), _vips_blur(i2 * i2), _vips_blur(i1 * i2)
+        mu1, mu2 = _vips_blur(i1), _vips_blur(i2)
+        num_m = 1 - (mu1 - mu2) * (mu1 - mu2)
+        num_s = (s12 - mu1 * mu2) * 2 + _C2
+        denom_s = (s11 - mu1 * mu1) + (s22 - mu2 * mu2) + _C2
+        ssim = 1 - num_m * num_s / denom_s
+        ssim = (ssim > 0).ifthenelse(ssim, 0).cast("float")
+        d1 = (1 + (i2 - mu2).abs()) / (1 + (i1 - mu1).abs()) - 1
+        artifact = (d1 > 0).ifthenelse(d1, 0).cast("float")
+        lost = (d1 < 0).ifthenelse(d1 * -1, 0).cast("float")
+        a, b, c = _vips_norms(ssim), _vips_norms(artifact), _vips_norms(lost)
+        per_scale.append([(a[k], b[k], c[k]) for k in range(3)])
+    return _final(per_scale)

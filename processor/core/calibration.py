@@ -12,12 +12,20 @@ a rendition reads the curve measured at the size nearest its own (on a log scale
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 from processor.core import calibration_table as table
 
 # The metric the targets and the table are in.
 METRIC = table.METRIC
+
+
+def fingerprint() -> str:
+    """Short hash of the curves: what the calibrated settings are read off."""
+    payload = json.dumps({f: {str(k): v for k, v in c.items()} for f, c in table.CURVES.items()})
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def sizes(fmt: str) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processor.core import calibration
 from processor.core.encoders import ENCODERS, encoder, setting
 from processor.core.errors import ImageTooLarge
 
@@ -162,10 +163,19 @@ class EngineConfig(BaseModel):
     def version(self) -> str:
         """Short hash of what decides the output pixels (limits excluded: they only refuse or
         keep an animation still, and the record says which)."""
-        decisive = {
+        decisive: dict[str, object] = {
             "renditions": [_decisive(r) for r in self.renditions],
             "poster_frame": self.poster_frame,
         }
+        if any(
+            getattr(r.quality, e.quality.field) is None
+            for r in self.renditions
+            for e in (encoder(f) for f in r.formats)
+            if e.calibrated
+        ):
+            # A quality read off the calibration table changes when the table is measured
+            # anew: so does the version, and `imgpipe reprocess` finds the images made before.
+            decisive["calibration"] = calibration.fingerprint()
         payload = json.dumps(decisive, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
