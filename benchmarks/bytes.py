@@ -41,7 +41,7 @@ from typing import Any
 
 import pyvips
 
-from benchmarks import calibrate
+from benchmarks import bytes_readme, calibrate
 from benchmarks.calibrate import BOXES, GRID, PHOTOS, Encoder, Measurer, Row, engine_encoder
 
 log = logging.getLogger(__name__)
@@ -398,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for b in BOXES:
                 m.ref(p, b)
         files, version = sharp_files(m, photos)
-        jobs = [
+        jobs: list[tuple[str, str, Sequence[int], Encoder, str]] = [
             (label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version)
             for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
         ]
@@ -426,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         json.dumps({"summary": summary, "rows": [r.__dict__ for r in rows]}, indent=1)
     )
     (RESULTS / "bytes.md").write_text(render(summary, names, m.scorer, version))
+    bytes_readme.update(summary)
     log.info("wrote benchmarks/results/bytes.md in %.0f s", time.monotonic() - t0)
 
 

@@ -187,7 +187,10 @@ def score(original: npt.NDArray[np.uint8], distorted: npt.NDArray[np.uint8]) -> 
     return _final(per_scale)
 
 
-def _final(per_scale: list[list[tuple[tuple[float, float], ...]]]) -> float:
+Norms = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+def _final(per_scale: list[list[Norms]]) -> float:
     """The 108 weights over (channel, scale, norm) x (SSIM', artefact, lost detail), and the
     reference's final polynomial."""
     total = 0.0

@@ -39,7 +39,7 @@ def test_every_good_file_is_processed(results: dict[str, Result]) -> None:
         names = {o.info.name for o in r.outputs}
         assert names == {"thumb", "optimized"}, name
         formats = {o.info.format for o in r.outputs}
-        expected = {"png", "webp"} if r.facts.has_alpha else {"jpeg", "webp"}
+        expected = {"png", "webp", "avif"} if r.facts.has_alpha else {"jpeg", "webp", "avif"}
         assert formats == expected, name
         for o in r.outputs:
             box = 320 if o.info.name == "thumb" else 2048

@@ -78,7 +78,7 @@ def test_upload_becomes_renditions_and_a_done_record(world):
     assert record.source_key == "raw/cat.jpg" and record.bucket == BUCKET
     assert record.config_version == EngineConfig().version
     assert record.content_version and record.facts and record.facts.input_bytes == len(JPEG)
-    assert len(record.renditions) == 4  # thumb + optimized, jpeg + webp
+    assert len(record.renditions) == 6  # thumb + optimized, avif + webp + jpeg
     assert sorted("public/" + r.key for r in record.renditions) == rendition_objects(store)
     for r in record.renditions:
         assert record.content_version in r.key and iid in r.key
@@ -99,7 +99,7 @@ def test_duplicate_delivery_does_nothing_twice(world):
     assert first.action is Action.done
     assert (second.action, second.reason) == (Action.skipped, "duplicate")
     assert len(engine.processed) == 1 and len(repo.records) == 1
-    assert len(rendition_objects(store)) == 4
+    assert len(rendition_objects(store)) == 6
 
 
 def test_duplicate_without_sequencer_is_recognised_by_content(world):
@@ -110,7 +110,7 @@ def test_duplicate_without_sequencer_is_recognised_by_content(world):
     service.handle(event)
     again = service.handle(event)
     assert (again.action, again.reason) == (Action.skipped, "unchanged")
-    assert len(engine.processed) == 1 and len(rendition_objects(store)) == 4
+    assert len(engine.processed) == 1 and len(rendition_objects(store)) == 6
 
 
 def test_stale_event_never_overwrites_newer_state(world):
@@ -277,7 +277,7 @@ def test_stale_delete_is_dropped(world):
     outcome = service.handle(removed(key, "03"))  # an older delete, delivered late
     assert (outcome.action, outcome.reason) == (Action.skipped, "stale")
     assert repo.records[image_id(BUCKET, key)].status is Status.done
-    assert len(rendition_objects(store)) == 4
+    assert len(rendition_objects(store)) == 6
 
 
 def test_delete_without_sequencer_while_the_object_exists_again(world):
@@ -382,7 +382,7 @@ def test_transient_store_failure_raises_and_marks_nothing_done(world, method):
     assert record is None or record.status is Status.processing
     # the queue's retry then succeeds, and leaves exactly one set of renditions
     assert service.handle(created(key, store, "01")).action is Action.done
-    assert len(rendition_objects(store)) == 4
+    assert len(rendition_objects(store)) == 6
 
 
 def test_transient_repository_failure_on_save_then_retry(world):
@@ -394,7 +394,7 @@ def test_transient_repository_failure_on_save_then_retry(world):
         service.handle(created(key, store, "01"))
     assert repo.records[image_id(BUCKET, key)].status is Status.processing
     assert service.handle(created(key, store, "01")).action is Action.done
-    assert len(rendition_objects(store)) == 4  # same keys written again, none extra
+    assert len(rendition_objects(store)) == 6  # same keys written again, none extra
 
 
 def test_content_dedupe_copies_instead_of_decoding(world):
@@ -444,7 +444,7 @@ def test_reprocess_forces_a_new_derive(world):
     assert len(engine.processed) == 2
     record = repo.records[outcome.image_id]
     assert record.sequencer == normalize_sequencer("01")  # the order is kept
-    assert len(rendition_objects(store)) == 4
+    assert len(rendition_objects(store)) == 6
 
 
 def test_reprocess_under_a_new_config_moves_to_new_keys(world):
@@ -524,7 +524,7 @@ def test_failed_cleanup_is_reported_as_orphans_not_retried(world):
     store.upload(BUCKET, key, b"two")
     store.failures["delete"] = 1
     outcome = service.handle(created(key, store, "02"))
-    assert outcome.action is Action.done and len(outcome.orphaned) == 4
+    assert outcome.action is Action.done and len(outcome.orphaned) == 6
     assert repo.records[outcome.image_id].status is Status.done
 
 

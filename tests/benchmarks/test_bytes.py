@@ -1,0 +1,31 @@
+"""The bytes benchmark: the README shows what its last run measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import bytes_readme
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_readme_bytes_table_is_the_last_runs() -> None:
+    summary = bytes_readme.last_summary()
+    text = bytes_readme.README.read_text(encoding="utf-8")
+    assert bytes_readme.readme_block(summary) in text, "run python -m benchmarks.bytes"
+    # every goal of the quality target is there, met or not
+    for goal in ("median score at 2048 px", "JPEG bytes now / before", "AVIF / JPEG bytes"):
+        assert goal in text
+    assert "billed ms per 1,000 images" in text
+
+
+def test_a_goal_says_pass_or_miss_from_the_numbers() -> None:
+    summary = bytes_readme.last_summary()
+    summary = {
+        **summary,
+        "avif/jpeg": {"both": {"total": 0.7}},
+        "before": {"jpeg 2048": {"total": 0.8}},
+    }
+    block = bytes_readme.readme_block(summary)
+    assert "| AVIF / JPEG bytes at the target, both sizes | 0.7x | ≤ 0.6x | **MISS** |" in block
+    assert "equal score, 2048 px | 0.8x | ≤ 0.85x | PASS |" in block
