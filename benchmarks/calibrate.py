@@ -30,6 +30,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -367,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(text)
         return
     TABLE.write_text(text)
-    subprocess.run(["ruff", "format", str(TABLE)], check=False, capture_output=True)
+    ruff = Path(sys.executable).with_name("ruff")
+    subprocess.run([str(ruff), "format", str(TABLE)], check=False, capture_output=True)
     log.info("wrote %s", TABLE.relative_to(REPO))
 
 

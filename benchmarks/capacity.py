@@ -414,7 +414,8 @@ def settings_for(params: Mapping[str, Any]) -> list[Settings]:
         lambda_quota=5_000,
         api_account_rps=30_000,
         table_warm_wcu=40_000,
-        s3_partitions=8,
+        # three renditions a folder (AVIF, WebP, JPEG): 3,500 PUT/s a partition needs 9 of them
+        s3_partitions=12,
         changes=(
             "MaxConcurrency=1000 (one event source mapping's most)",
             "three processing queues, each with its own event source mapping (S3 notifications"
@@ -423,7 +424,7 @@ def settings_for(params: Mapping[str, Any]) -> list[Settings]:
             "ListShards=64",
             "the account's Lambda concurrency quota raised to 5,000",
             "WarmThroughput of 40,000 WCU/s on the table and its indexes (a template change)",
-            "raw/ and public/<folder>/ partitioned 8 ways by S3 (it splits them under sustained"
+            "raw/ and public/<folder>/ partitioned 12 ways by S3 (it splits them under sustained"
             " load, answering 503 Slow Down meanwhile; AWS support can do it ahead)",
         ),
     )

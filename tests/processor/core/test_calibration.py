@@ -38,10 +38,9 @@ def test_the_table_is_current_every_lossy_format_at_every_default_rendition_size
 
 
 def test_the_default_target_keeps_the_quality_the_jpeg_had_before_the_calibration() -> None:
-    # The default was chosen from measurement: at least the median JPEG q82 score, at both
-    # sizes, so no one's JPEG got worse.
-    for size, before in table.BEFORE["jpeg"].items():
-        assert DEFAULT_TARGET >= math.floor(before), size
+    # The default was chosen from measurement: the median JPEG q82 score rounded up, at the
+    # size where it was highest, so no one's JPEG got worse.
+    assert DEFAULT_TARGET >= math.ceil(max(table.BEFORE["jpeg"].values()))
 
 
 def test_the_quality_for_a_target_is_the_lowest_setting_that_reaches_it() -> None:

@@ -79,9 +79,26 @@ def test_more_jpeg_effort_writes_fewer_bytes_at_the_same_setting_where_it_only_c
     # Efforts 0 and 1 change only the coding (Huffman tables, scans), never the pixels.
     image = pyvips.Image.thumbnail(str(CAMERA_PHOTO), 1024).copy_memory()
     files = [
-        encode.encode(hold(image), Encode(format="jpeg", quality=80, effort=e)).data
-        for e in (0, 1)
+        encode.encode(hold(image), Encode(format="jpeg", quality=80, effort=e)).data for e in (0, 1)
     ]
     decoded = [pyvips.Image.new_from_buffer(f, "") for f in files]
     assert decoded[0].subtract(decoded[1]).abs().max() == 0
     assert len(files[1]) < len(files[0])
+
+
+def test_the_default_ladder_writes_avif_webp_and_a_progressive_jpeg_of_each_size() -> None:
+    from processor.core.config import EngineConfig
+    from processor.imaging.engine import Engine
+
+    result = Engine(EngineConfig()).process(GOOD / "flowers.jpeg", image_id="img")
+    got = {(o.info.name, o.info.format): o for o in result.outputs}
+    assert set(got) == {(n, f) for n in ("thumb", "optimized") for f in ("avif", "webp", "jpeg")}
+    for (name, fmt), o in got.items():
+        im = pyvips.Image.new_from_buffer(o.data, "")
+        assert (im.width, im.height) == (o.info.width, o.info.height), (name, fmt)
+        if fmt == "jpeg":
+            assert _sof_markers(o.data) == {0xC2}, name  # progressive: jpeg_effort 2
+    # at one perceptual target, AVIF needs the fewest bytes and JPEG the most
+    for name in ("thumb", "optimized"):
+        sizes = [len(got[(name, f)].data) for f in ("avif", "webp", "jpeg")]
+        assert sizes == sorted(sizes), (name, sizes)

@@ -36,7 +36,11 @@ def test_an_animation_keeps_its_frames_in_webp_and_a_poster_in_the_still_formats
     plan = make_plan(animation(), EngineConfig())
     assert plan.animated and plan.motion is not None and plan.motion.kept
     for r in plan.renditions:
-        assert {(e.format, e.animated) for e in r.encodes} == {("png", False), ("webp", True)}
+        assert {(e.format, e.animated) for e in r.encodes} == {
+            ("avif", False),
+            ("png", False),
+            ("webp", True),
+        }
     assert plan.motion.duration_ms == 60 * 40 and plan.motion.loop == 0
     assert "holds every frame" in plan.cost.how
 

@@ -126,10 +126,10 @@ def test_encoder_effort_comes_from_the_config() -> None:
         width=9,
         height=9,
         formats=("webp", "avif", "jpeg"),
-        quality=Quality(webp_effort=2, avif_effort=5),
+        quality=Quality(webp_effort=2, avif_effort=5, jpeg_effort=1),
     )
     assert [(e.format, e.effort) for e in resolve_formats(spec, has_alpha=False)] == [
         ("webp", 2),
         ("avif", 5),
-        ("jpeg", 0),
+        ("jpeg", 1),
     ]
