@@ -226,10 +226,16 @@ class Measurer:
             self.refs[k] = (image, f)
         return self.refs[k]
 
+    def key(self, photo: Path, box: int, label: str, quality: int, tag: str) -> str:
+        return _key(photo.name, box, label, quality, tag, self.scorer, pyvips.version(1))
+
+    def cached(self, photo: Path, box: int, label: str, quality: int, tag: str) -> bool:
+        return self.key(photo, box, label, quality, tag) in self.cache
+
     def one(
         self, photo: Path, box: int, label: str, fmt: str, quality: int, fn: Encoder, tag: str
     ) -> Row:
-        key = _key(photo.name, box, label, quality, tag, self.scorer, pyvips.version(1))
+        key = self.key(photo, box, label, quality, tag)
         if key in self.cache:
             return Row(**self.cache[key])
         image, ref_file = self.ref(photo, box)
