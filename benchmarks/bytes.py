@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -76,9 +75,8 @@ def sharp_files(
     m: Measurer, photos: Sequence[Path]
 ) -> tuple[dict[tuple[str, str, int], Path], str]:
     """sharp's files for every reference PNG, encoder and quality, in one node process."""
-    from benchmarks.motion import ensure_sharp
+    from benchmarks.motion import run_sharp
 
-    ensure_sharp()
     refs = {str(m.ref(p, b)[1]): (p, b) for p in photos for b in BOXES}
     out = Path(tempfile.mkdtemp(prefix="sharp-", dir=m.work))
     job = {
@@ -89,18 +87,9 @@ def sharp_files(
             for label, (fmt, opts, _q) in SHARP_ENCODERS.items()
         ],
     }
-    done = subprocess.run(
-        ["node", str(SHARP / "still.js")],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=SHARP,
-    )
     files: dict[tuple[str, str, int], Path] = {}
     version = ""
-    for line in done.stdout.splitlines():
-        row = json.loads(line)
+    for row in run_sharp("still.js", job):
         version = row["version"]
         photo, box = refs[row["file"]]
         files[(f"{photo}:{box}", row["label"], row["quality"])] = Path(row["path"])

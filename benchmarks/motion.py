@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from benchmarks.decode_memory import MB, Case, animate, measure
 
@@ -89,6 +90,19 @@ def ensure_sharp() -> None:
         )
 
 
+def run_sharp(script: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """One node process running ``script`` (benchmarks/sharp/) on ``job``: its JSON lines."""
+    done = subprocess.run(
+        ["node", str(SHARP / script)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=SHARP,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 def sharp_runs(files: list[Path], rounds: int) -> tuple[dict[str, dict[str, float]], str]:
     ensure_sharp()
     job = {
@@ -98,18 +112,9 @@ def sharp_runs(files: list[Path], rounds: int) -> tuple[dict[str, dict[str, floa
         "effort": 4,
         "rounds": rounds,
     }
-    done = subprocess.run(
-        ["node", str(SHARP / "animated.js")],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=SHARP,
-    )
     out: dict[str, dict[str, float]] = {}
     version = ""
-    for line in done.stdout.splitlines():
-        row = json.loads(line)
+    for row in run_sharp("animated.js", job):
         version = row["version"]
         total = out.setdefault(row["file"], {"bytes": 0, "cpu_ms": 0.0})
         total["bytes"] += row["bytes"]
