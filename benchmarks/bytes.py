@@ -370,6 +370,57 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
     return out
 
 
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "bytes.png"
+PLOTTED = (
+    "engine avif",
+    "engine webp",
+    "engine jpeg",
+    "sharp avif",
+    "sharp webp",
+    "sharp jpeg mozjpeg",
+    "sharp jpeg",
+)
+
+
+def plot(rows: list[Row], target: float, path: Path = PLOT) -> None:
+    """Rate against score per encoder at 2048 px: bits per pixel over all photos at each
+    score, where every photo's curve reaches it; the settings before as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = _by(rows)
+    photos = sorted({r.photo for r in rows})
+    big = [r for r in rows if r.box == 2048]
+    pixels = {r.photo: r.width * r.height for r in big}
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    for label in PLOTTED:
+        xs, ys = [], []
+        for score in [60 + 0.5 * i for i in range(64)]:
+            got = [at_score(by.get((label, p, 2048), []), score) for p in photos]
+            if got and all(g is not None for g in got):
+                xs.append(score)
+                ys.append(8 * sum(g for g in got if g) / sum(pixels[p] for p in photos))
+        style = "-" if label.startswith("engine") else "--"
+        ax.plot(xs, ys, style, label=label)
+    for fmt in GRID:
+        old = [r for r in big if r.label == f"before {fmt}"]
+        if old:
+            x = statistics.median(r.score for r in old)
+            y = 8 * sum(r.bytes for r in old) / sum(pixels[r.photo] for r in old)
+            ax.plot([x], [y], "o", label=f"before: {fmt} q{old[0].quality}")
+    ax.axvline(target, color="grey", linewidth=0.8)
+    ax.set_xlabel("SSIMULACRA2 (every photo at this score; the old settings: their median)")
+    ax.set_ylabel("bits per pixel (all photos)")
+    ax.set_title(f"Rate against score, 2048 px box, {len(photos)} photos")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from processor.core import calibration
     from processor.core.config import DEFAULT_TARGET
@@ -434,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     (RESULTS / "bytes.md").write_text(render(summary, names, m.scorer, version))
     bytes_readme.update(summary)
+    plot(rows, args.target)
     log.info("wrote benchmarks/results/bytes.md in %.0f s", time.monotonic() - t0)
 
 
