@@ -64,10 +64,13 @@ PILLOW_DIFFERS = {
     "pillow/apng/blend_op_over_near_transparent.png",
 }
 
+# WebP (animated) and JPEG (PNG with alpha: a lossless still, compared pixel for pixel).
 WEBP_AND_STILL = EngineConfig(
     renditions=(
-        RenditionSpec(name="full", folder="full", width=4096, height=4096),
-        RenditionSpec(name="small", folder="small", width=48, height=48),
+        RenditionSpec(
+            name="full", folder="full", width=4096, height=4096, formats=("webp", "jpeg")
+        ),
+        RenditionSpec(name="small", folder="small", width=48, height=48, formats=("webp", "jpeg")),
     )
 )
 
