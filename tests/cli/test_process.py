@@ -43,7 +43,7 @@ def test_folder_with_good_and_bad(tmp_path: Path) -> None:
     for rendition in flowers["renditions"]:
         assert (out / rendition["key"]).stat().st_size == rendition["bytes"]
         assert rendition["key"].split("/")[0] in ("thumbs", "optimized")
-    assert {r["format"] for r in by_name["with-alpha.png"]["renditions"]} == {"png", "webp"}
+    assert {r["format"] for r in by_name["with-alpha.png"]["renditions"]} == {"png", "webp", "avif"}
 
 
 def test_all_good_exits_zero(tmp_path: Path) -> None:
