@@ -150,6 +150,11 @@ def test_gallery_uploads_and_shows_a_thumbnail(fake_aws: None, tmp_path: Path) -
                     " return i && i.complete && i.naturalWidth > 0; }",
                     timeout=10_000,
                 )
+                # the browser took the first source it reads: AVIF
+                shown = page.evaluate(
+                    "() => document.querySelector('#detail[open] picture img').currentSrc"
+                )
+                assert shown.endswith(".avif"), shown
                 assert errors == []
             finally:
                 browser.close()
