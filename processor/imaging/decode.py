@@ -76,8 +76,13 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
 
 def _thumbnail_options(plan: Plan, **more: Any) -> dict[str, Any]:
     """``thumbnail``'s options; the loaders get fail_on="error": a truncated or damaged image
-    is refused, never rendered half-grey."""
-    options: dict[str, Any] = {"height": plan.decode_height, "size": "down", **more}
+    is refused, never rendered half-grey.
+
+    ``size="force"``: exactly the planned width and height, each side scaled on its own (the
+    plan rounds both sides and never asks for more than the source). Keeping the aspect ratio
+    instead can land a pixel short (1622x2880 into 2048: 1153x2047), and the largest rendition
+    would then be resampled a second time."""
+    options: dict[str, Any] = {"height": plan.decode_height, "size": "force", **more}
     if plan.colour_manage:
         # Embedded profile (or libvips' CMYK fallback) -> sRGB.
         options["export_profile"] = "srgb"
@@ -217,7 +222,7 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
         )
         if pixels.premultiplied:
             image = image.unpremultiply().cast("uchar")
-        options: dict[str, Any] = {"height": plan.decode_height, "size": "down"}
+        options: dict[str, Any] = {"height": plan.decode_height, "size": "force"}
         if pixels.icc:
             image = image.copy()
             image.set_type(pyvips.GValue.blob_type, "icc-profile-data", pixels.icc)
