@@ -218,8 +218,11 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
         )
     try:
         image = pyvips.Image.new_from_memory(
-            pixels.data, pixels.width, pixels.height, pixels.bands, "uchar"
+            pixels.data, pixels.width, pixels.height, pixels.bands, pixels.band_format
         )
+        if pixels.bands < 3:
+            grey = "grey16" if pixels.band_format == "ushort" else "b-w"
+            image = image.copy(interpretation=grey)
         if pixels.premultiplied:
             image = image.unpremultiply().cast("uchar")
         options: dict[str, Any] = {"height": plan.decode_height, "size": "force"}
@@ -229,7 +232,9 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
             if plan.colour_manage:
                 options["export_profile"] = "srgb"
         image = image.thumbnail_image(plan.decode_width, **options)
-        matrix = None if pixels.icc else nclx_to_srgb_matrix(pixels.nclx)
+        # Greyscale has no primaries to convert: its one channel is neutral in any of them.
+        colour = pixels.bands >= 3 and not pixels.icc
+        matrix = nclx_to_srgb_matrix(pixels.nclx) if colour else None
         if matrix is not None:
             image = primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
