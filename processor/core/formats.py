@@ -158,6 +158,12 @@ def not_decodable(fmt: ImageFormat, codec: str | None = None) -> str:
     return f"{name} is not supported by this build; send {accepted_labels()}"
 
 
+def not_decodable_feature(fmt: ImageFormat, feature: str) -> str:
+    """The refusal for a file of an accepted format whose codec or sample layout this build
+    cannot decode, named (a valid file: never called damaged)."""
+    return f"{fmt.label} with {feature} is not supported by this build; send {accepted_labels()}"
+
+
 def content_type_for(name: str) -> str:
     return BY_NAME[name].content_types[0]
 

@@ -31,7 +31,7 @@ from processor.core.formats import BY_NAME
 from processor.core.sniff import ftyp_brands
 from processor.imaging import cms, frames, vips
 from processor.imaging.budget import UNLIMITED, TimeBudget
-from processor.imaging.pixels import Held, Pixels, hold, to_srgb
+from processor.imaging.pixels import Held, Pixels, display_range, hold, to_srgb
 from processor.imaging.spool import Spooled
 from processor.rules.cost import jpeg_shrink
 from processor.rules.header import Header
@@ -65,6 +65,13 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
         if fmt == "avif" and _avif_sequence(spooled):
             image = pyvips.Image.heifload(str(spooled.path), access="sequential", fail_on="error")
             image = image.thumbnail_image(plan.decode_width, **_thumbnail_options(plan))
+        elif header.signed_or_float:
+            # thumbnail would cast these samples to 8 bits as they are (floats from 0 to 1:
+            # black): moved to the display range first, then resized.
+            image = vips.LOAD[fmt](str(spooled.path), access="sequential", fail_on="error")
+            image = display_range(image).thumbnail_image(
+                plan.decode_width, **_thumbnail_options(plan)
+            )
         else:
             options = _thumbnail_options(plan, fail_on="error")
             image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)

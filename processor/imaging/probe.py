@@ -11,10 +11,10 @@ from dataclasses import replace
 
 import pyvips
 
-from processor.core import apng
+from processor.core import apng, tiff
 from processor.core import avis as avis_boxes
 from processor.core.errors import CorruptImage, TooManyFrames, UnsupportedFormat
-from processor.core.formats import BY_NAME, not_decodable
+from processor.core.formats import BY_NAME, not_decodable, not_decodable_feature
 from processor.core.sniff import ftyp_brands
 from processor.imaging import avis, vips
 from processor.imaging.spool import Spooled
@@ -25,6 +25,7 @@ from processor.rules.metadata import icc_description
 _HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
 # Bytes per band sample of each libvips band format (the cost model's sample depth).
 _SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "double": 8}
+_SIGNED_OR_FLOAT = frozenset({"char", "short", "int", "float", "double", "complex", "dpcomplex"})
 # Formats whose frames libvips' own header describes as an animation.
 _VIPS_ANIMATIONS = frozenset({"gif", "webp"})
 
@@ -45,6 +46,8 @@ def heif_format(image: pyvips.Image, sniffed: str) -> str:
 def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, pyvips.Image]:
     """Read the header only (libvips decodes no pixel until asked). ``max_frames``: an
     animation with more frames is refused before its frames are listed."""
+    if fmt == "tiff":
+        _check_tiff(spooled)
     try:
         image = vips.LOAD[fmt](str(spooled.path), access="sequential", fail_on="error")
         fields = set(image.get_fields())
@@ -69,6 +72,7 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
             interpretation=str(image.interpretation),
             bands=image.bands,
             sample_bytes=_SAMPLE_BYTES.get(str(image.format), 4),
+            signed_or_float=str(image.format) in _SIGNED_OR_FLOAT,
             # libvips marks progressive JPEGs and Adam7 PNGs: both are decoded whole.
             interlaced="interlaced" in fields and bool(image.get("interlaced")),
             animation=fmt in _VIPS_ANIMATIONS and frames > 1,
@@ -78,6 +82,9 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
         )
     except pyvips.Error as e:
         detail = vips.message(e, spooled, fmt)
+        codec = tiff.missing_codec(detail) if fmt == "tiff" else None
+        if codec is not None:
+            raise UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], codec)) from e
         raise CorruptImage(
             f"the {BY_NAME[fmt].label} header cannot be read" + (f": {detail}" if detail else "")
         ) from e
@@ -88,6 +95,14 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
     elif fmt == "avif":
         header = _avif_sequence(spooled, header, max_frames)
     return header, image
+
+
+def _check_tiff(spooled: Spooled) -> None:
+    """A codec or sample layout this build cannot decode, refused by name from IFD0."""
+    ifd = tiff.read(spooled.path)
+    reason = tiff.refusal(ifd) if ifd is not None else None
+    if reason is not None:
+        raise UnsupportedFormat(not_decodable_feature(BY_NAME["tiff"], reason))
 
 
 def _apng(spooled: Spooled, header: Header, max_frames: int) -> Header:

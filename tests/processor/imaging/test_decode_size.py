@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pyvips
 import pytest
+import pyvips
 
 from processor.core.config import EngineConfig, RenditionSpec
 from processor.imaging.decode import decode

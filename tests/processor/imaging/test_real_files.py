@@ -1,0 +1,115 @@
+"""Real files from public test suites (tests/samples/SOURCES.md): every one either done with
+the pixels an independent decoder sees, or refused with the code that tells the truth
+(``unsupported_format`` naming the codec or layout for a valid file this build cannot decode,
+never ``corrupt_image``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+import pytest
+import pyvips
+from PIL import Image
+
+from processor.core.config import EngineConfig, RenditionSpec
+from processor.core.errors import ImageRejected
+from processor.imaging.engine import Engine, Result
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+CONFIG = EngineConfig(
+    renditions=(RenditionSpec(name="o", folder="o", width=2048, height=2048, formats=("png",)),)
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(CONFIG)
+
+
+def _pixels(result: Result) -> np.ndarray:
+    out = pyvips.Image.new_from_buffer(result.outputs[-1].data, "")
+    return np.asarray(out.numpy(), dtype=float)
+
+
+def _refusal(engine: Engine, name: str) -> ImageRejected:
+    with pytest.raises(ImageRejected) as e:
+        engine.process(SAMPLES / name, image_id="x")
+    return e.value
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("image-tiff/libtiffpic/zackthecat.tif", "old-style JPEG"),  # tiles: decoded all zero
+        ("pillow/old-style-jpeg-compression.tif", "old-style JPEG"),
+        ("pillow/hopper_lzma.tif", "LZMA compression"),
+        ("image-tiff/int16_zstd.tif", "ZSTD compression"),
+        ("pillow/tiff_tiled_planar_lzw.tiff", "separate colour planes in tiles"),
+        ("pillow/hopper.Lab.tif", "8-bit CIELAB"),
+        ("pillow/12bit.cropped.tif", "12-bit samples"),
+        ("image-tiff/libtiffpic/caspian.tif", "64-bit samples"),
+        ("pillow/10ct_32bit_128.tiff", "no PhotometricInterpretation tag"),
+    ],
+)
+def test_tiffs_this_build_cannot_decode_are_named(engine: Engine, name: str, named: str) -> None:
+    refused = _refusal(engine, name)
+    assert refused.code == "unsupported_format"
+    assert f"TIFF with {named}" in refused.message
+    assert "damaged" not in refused.message
+
+
+def test_float_tiff_from_0_to_1_is_not_black(engine: Engine) -> None:
+    name = "image-tiff/gradient-1c-32b-float.tiff"
+    expected = np.asarray(Image.open(SAMPLES / name), dtype=float) * 255
+    got = _pixels(engine.process(SAMPLES / name, image_id="x"))
+    assert got.shape[:2] == expected.shape
+    assert np.abs(got[..., 0] - expected).max() <= 1
+
+
+def test_signed_8_bit_tiff_is_offset_not_clipped(engine: Engine) -> None:
+    name = "image-tiff/int8.tif"
+    signed = pyvips.Image.tiffload(str(SAMPLES / name)).numpy().astype(float)
+    assert signed.min() < 0  # the sample really is signed
+    got = _pixels(engine.process(SAMPLES / name, image_id="x"))
+    assert np.abs(got[..., 0] - (signed + 128)).max() <= 1
+
+
+def test_signed_rgb_tiff_keeps_its_range(engine: Engine) -> None:
+    got = _pixels(engine.process(SAMPLES / "image-tiff/int8_rgb.tif", image_id="x"))
+    assert got.min() < 16 and got.max() > 240  # not clipped at the signed zero
+
+
+@pytest.mark.parametrize(
+    ("name", "bits"),
+    [("L_8__29x100.heif", 8), ("L_10__29x100.heif", 10), ("L_12__29x100.heif", 12)],
+)
+def test_greyscale_heic_decodes(engine: Engine, name: str, bits: int) -> None:
+    path = SAMPLES / "pillow-heif" / name
+    heif = pillow_heif.open_heif(path)
+    reference = np.asarray(heif[heif.primary_index], dtype=float)
+    if reference.dtype != np.uint8 and bits > 8:
+        reference = reference / 257
+    result = engine.process(path, image_id="x")
+    got = _pixels(result)
+    assert got.shape[:2] == reference.shape[:2]
+    assert np.abs(got[..., 0] - reference).mean() < 1.5
+    assert result.facts.bits_per_sample == bits
+
+
+def test_greyscale_heic_with_alpha_keeps_its_alpha(engine: Engine) -> None:
+    result = engine.process(SAMPLES / "pillow-heif/LA_8__29x100.heif", image_id="x")
+    assert result.facts.has_alpha
+    assert _pixels(result).shape[2] == 4
+
+
+def test_ten_and_twelve_bit_sources_report_their_depth(engine: Engine) -> None:
+    for name, bits in (
+        ("link-u/fox.profile0.10bpc.yuv420.avif", 10),
+        ("link-u/fox.profile2.12bpc.yuv444.avif", 12),
+        ("pillow-heif/RGB_10__29x100.heif", 10),
+    ):
+        assert engine.process(SAMPLES / name, image_id="x").facts.bits_per_sample == bits, name
