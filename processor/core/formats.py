@@ -102,7 +102,9 @@ FORMATS: tuple[ImageFormat, ...] = (
         name="heic",
         label="HEIC",
         extensions=("heic", "heif", "hif"),
-        content_types=("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"),
+        # Not image/heic-sequence: an image sequence's frames are not read, and one without
+        # a still image is refused; the upload schema offers only what can be processed.
+        content_types=("image/heic", "image/heif"),
         brands=HEVC_BRANDS | GENERIC_HEIF_BRANDS,
         loader="VipsForeignLoadHeif",
         decoder="pi-heif",

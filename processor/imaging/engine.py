@@ -165,7 +165,8 @@ class Engine:
     ) -> Result:
         t_read = time.perf_counter()
         fmt = sniff(spooled)
-        header, head = probe(spooled, fmt, self.config.limits.max_frames)
+        limits = self.config.limits
+        header, head = probe(spooled, fmt, limits.max_frames, limits)
         planned = plan(header, self.config)  # limits and cost checked, before any pixel
         decoded = decode(spooled, planned, header, budget)
         budget.check("decoding")

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from processor.core.errors import CorruptImage, UnsupportedFormat
-from processor.core.formats import BY_NAME, not_decodable
+from processor.core.formats import BY_NAME, not_decodable, not_decodable_feature
 
 _lock = threading.Lock()
 _module: ModuleType | None = None
@@ -97,6 +97,10 @@ def decode_primary(path: Path) -> HeicPixels:
         text = _message(e)
         if "Unsupported codec" in text or "not been built in" in text:
             raise UnsupportedFormat(not_decodable(BY_NAME["heic"])) from e
+        if "Security limit exceeded" in text or "Unsupported feature" in text:
+            # A valid file past what libheif opens (item counts) or a kind it lacks: named.
+            feature = text.split(":")[-1].strip()
+            raise UnsupportedFormat(not_decodable_feature(BY_NAME["heic"], feature)) from e
         raise CorruptImage(f"the HEIC image data cannot be decoded: {text}") from e
     if mode not in _LAYOUTS:
         raise UnsupportedFormat(

@@ -13,13 +13,21 @@ import pyvips
 
 from processor.core import apng, tiff
 from processor.core import avis as avis_boxes
+from processor.core import heif as heif_boxes
+from processor.core.config import Limits
 from processor.core.errors import CorruptImage, TooManyFrames, UnsupportedFormat
-from processor.core.formats import BY_NAME, not_decodable, not_decodable_feature
+from processor.core.formats import (
+    BY_NAME,
+    accepted_labels,
+    not_decodable,
+    not_decodable_feature,
+)
 from processor.core.sniff import ftyp_brands
 from processor.imaging import avis, vips
 from processor.imaging.spool import Spooled
 from processor.rules.header import Header
 from processor.rules.metadata import icc_description
+from processor.rules.plan import check_limits
 
 # HEIF's primary-image codec, as libvips' header reports it ("heif-compression").
 _HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
@@ -43,9 +51,12 @@ def heif_format(image: pyvips.Image, sniffed: str) -> str:
     return fmt
 
 
-def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, pyvips.Image]:
+def probe(
+    spooled: Spooled, fmt: str, max_frames: int = 1_000, limits: Limits | None = None
+) -> tuple[Header, pyvips.Image]:
     """Read the header only (libvips decodes no pixel until asked). ``max_frames``: an
-    animation with more frames is refused before its frames are listed."""
+    animation with more frames is refused before its frames are listed. ``limits``: what a
+    HEIF libheif will not open (too many tiles) is measured against."""
     if fmt == "tiff":
         _check_tiff(spooled)
     try:
@@ -85,6 +96,8 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
         codec = tiff.missing_codec(detail) if fmt == "tiff" else None
         if codec is not None:
             raise UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], codec)) from e
+        if fmt in ("heic", "avif"):
+            _heif_refusal(spooled, fmt, detail, limits or Limits())
         raise CorruptImage(
             f"the {BY_NAME[fmt].label} header cannot be read" + (f": {detail}" if detail else "")
         ) from e
@@ -95,6 +108,32 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
     elif fmt == "avif":
         header = _avif_sequence(spooled, header, max_frames)
     return header, image
+
+
+def _heif_refusal(spooled: Spooled, fmt: str, detail: str, limits: Limits) -> None:
+    """A valid HEIF libheif will not open, named from its boxes: too big, a kind of image this
+    build lacks, or an image sequence with no still. Returns where the bytes look damaged."""
+    label = BY_NAME[fmt].label
+    if "Security limit exceeded" in detail:
+        size = heif_boxes.largest_size(spooled.path)
+        if size is not None:
+            # The plan's own limits, from the container's extents (a 200 MP photo in tiles).
+            check_limits(Header(fmt, *size, input_bytes=spooled.size), limits)
+        raise UnsupportedFormat(
+            not_decodable_feature(BY_NAME[fmt], "more items (tiles) than libheif opens")
+        )
+    if "Image item of type 'unci'" in detail:
+        raise UnsupportedFormat(
+            not_decodable_feature(BY_NAME[fmt], "uncompressed ('unci') image items")
+        )
+    brands = ftyp_brands(spooled.head)
+    if brands is not None and brands[0] in heif_boxes.SEQUENCE_BRANDS:
+        raise UnsupportedFormat(
+            f"{label} image sequences without a still image are not "
+            f"supported by this build; send {accepted_labels()}"
+        )
+    if "Unsupported feature" in detail:
+        raise UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], detail.split(":")[-1].strip()))
 
 
 def _check_tiff(spooled: Spooled) -> None:

@@ -113,3 +113,24 @@ def test_ten_and_twelve_bit_sources_report_their_depth(engine: Engine) -> None:
         ("pillow-heif/RGB_10__29x100.heif", 10),
     ):
         assert engine.process(SAMPLES / name, image_id="x").facts.bits_per_sample == bits, name
+
+
+def test_a_200_megapixel_heic_in_822_tiles_is_too_many_pixels(engine: Engine) -> None:
+    """libheif will not open it (822 items, its limit 256); the size is in the boxes."""
+    refused = _refusal(engine, "pillow-heif/200MP.heic")
+    assert refused.code == "too_many_pixels"
+    assert "16320x12240" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("libheif/uncompressed_comp_RGB.heif", "uncompressed ('unci') image items"),
+        ("libheif/rgb_generic_compressed_zlib.heif", "uncompressed ('unci') image items"),
+        ("libheif/seq_seed.heif", "image sequences without a still image"),
+    ],
+)
+def test_heifs_this_build_cannot_decode_are_named(engine: Engine, name: str, named: str) -> None:
+    refused = _refusal(engine, name)
+    assert refused.code == "unsupported_format"
+    assert named in refused.message
