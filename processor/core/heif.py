@@ -37,3 +37,28 @@ def largest_size(path: Path) -> tuple[int, int] | None:
         return None
     width, height = max(sizes, key=lambda s: s[0] * s[1])
     return int(width), int(height)
+
+
+def nclx(path: Path) -> dict[str, int] | None:
+    """The first ``colr`` box of type ``nclx`` among the item properties (ISO/IEC 23091-2 code
+    points), as libheif names them; None where the file has none."""
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            meta = avis._find(m, 0, len(m), b"meta")
+            if meta is None:
+                return None
+            ipco = avis._path(m, (meta[0] + 4, meta[1]), (b"iprp", b"ipco"))
+            if ipco is None:
+                return None
+            for start, end in avis._boxes(m, *ipco, b"colr"):
+                if end - start >= 11 and m[start : start + 4] == b"nclx":
+                    primaries, transfer, matrix = struct.unpack_from(">HHH", m, start + 4)
+                    return {
+                        "color_primaries": primaries,
+                        "transfer_characteristics": transfer,
+                        "matrix_coefficients": matrix,
+                        "full_range_flag": m[start + 10] >> 7,
+                    }
+    except (OSError, ValueError, struct.error):
+        return None
+    return None

@@ -26,10 +26,11 @@ from typing import Any
 import pyvips
 
 from processor.core import apng
+from processor.core import heif as heif_boxes
 from processor.core.errors import CorruptImage
 from processor.core.formats import BY_NAME
 from processor.core.sniff import ftyp_brands
-from processor.imaging import cms, frames, vips
+from processor.imaging import cms, frames, hdr, vips
 from processor.imaging.budget import UNLIMITED, TimeBudget
 from processor.imaging.pixels import Held, Pixels, display_range, hold, to_srgb
 from processor.imaging.spool import Spooled
@@ -73,8 +74,16 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
                 plan.decode_width, **_thumbnail_options(plan)
             )
         else:
+            nclx = heif_boxes.nclx(spooled.path) if fmt == "avif" and not header.has_icc else None
+            if hdr.is_hdr(nclx):
+                assert nclx is not None
+                return hold(budget.watch(_hdr_avif(spooled, plan, nclx)))
             options = _thumbnail_options(plan, fail_on="error")
             image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)
+            matrix = nclx_to_srgb_matrix(nclx)
+            if matrix is not None and image.bands >= 3:
+                # nclx-described primaries (Display P3: Apple's AVIFs), as for HEIC.
+                return hold(budget.watch(primaries_to_srgb(to_srgb(image), matrix)))
         # Materialise once: every rendition and format below reads these pixels, never the file.
         return hold(budget.watch(to_srgb(image)))
     except pyvips.Error as e:
@@ -94,6 +103,16 @@ def _thumbnail_options(plan: Plan, **more: Any) -> dict[str, Any]:
         # Embedded profile (or libvips' CMYK fallback) -> sRGB.
         options["export_profile"] = "srgb"
     return options
+
+
+def _hdr_avif(spooled: Spooled, plan: Plan, nclx: dict[str, Any]) -> pyvips.Image:
+    """A PQ or HLG AVIF at the decode size, tone-mapped to SDR sRGB (processor/imaging/hdr.py)
+    from its full-depth samples (``thumbnail`` would cut them to 8 bits first)."""
+    image = pyvips.Image.heifload(str(spooled.path), access="sequential", fail_on="error")
+    w, h = plan.decode_width, plan.decode_height
+    if (image.width, image.height) != (w, h):
+        image = image.resize(w / image.width, vscale=h / image.height, kernel="lanczos3")
+    return hdr.to_sdr(image, nclx, nclx_to_srgb_matrix(nclx))
 
 
 def _avif_sequence(spooled: Spooled) -> bool:
@@ -242,7 +261,10 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
         # Greyscale has no primaries to convert: its one channel is neutral in any of them.
         colour = pixels.bands >= 3 and not pixels.icc
         matrix = nclx_to_srgb_matrix(pixels.nclx) if colour else None
-        if matrix is not None:
+        if colour and hdr.is_hdr(pixels.nclx):
+            assert pixels.nclx is not None
+            image = hdr.to_sdr(image, pixels.nclx, matrix)  # from 8-bit codes: coarser
+        elif matrix is not None:
             image = primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
         decoded = hold(budget.watch(to_srgb(image)))
