@@ -25,7 +25,7 @@ from typing import Any
 
 import pyvips
 
-from processor.core import apng
+from processor.core import apng, gif
 from processor.core import heif as heif_boxes
 from processor.core.errors import CorruptImage
 from processor.core.formats import BY_NAME
@@ -63,7 +63,9 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
         if decoded is not None:
             return decoded
     try:
-        if fmt == "avif" and _avif_sequence(spooled):
+        if fmt == "gif" and header.has_alpha:
+            image = _gif_first_frame(spooled, plan)
+        elif fmt == "avif" and _avif_sequence(spooled):
             image = pyvips.Image.heifload(str(spooled.path), access="sequential", fail_on="error")
             image = image.thumbnail_image(plan.decode_width, **_thumbnail_options(plan))
         elif header.signed_or_float:
@@ -105,6 +107,19 @@ def _thumbnail_options(plan: Plan, **more: Any) -> dict[str, Any]:
     return options
 
 
+def _gif_first_frame(spooled: Spooled, plan: Plan) -> pyvips.Image:
+    """A GIF's first frame on its canvas as a browser shows it: where the frame does not
+    reach, transparent (libvips paints it black when the GIF has no transparent colour)."""
+    image = pyvips.Image.gifload(str(spooled.path), access="sequential", fail_on="error")
+    first = gif.first_frame(spooled.path)
+    if image.bands == 3 and first is not None and not first.covers_canvas:
+        painted = pyvips.Image.black(image.width, image.height).draw_rect(
+            255, first.left, first.top, first.width, first.height, fill=True
+        )
+        image = image.bandjoin(painted.cast("uchar")).copy(interpretation="srgb")
+    return image.thumbnail_image(plan.decode_width, **_thumbnail_options(plan))
+
+
 def _hdr_avif(spooled: Spooled, plan: Plan, nclx: dict[str, Any]) -> pyvips.Image:
     """A PQ or HLG AVIF at the decode size, tone-mapped to SDR sRGB (processor/imaging/hdr.py)
     from its full-depth samples (``thumbnail`` would cut them to 8 bits first)."""
@@ -125,7 +140,9 @@ def _poster(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) ->
     """An animation kept still: its poster frame only, as a still image's decode."""
     assert plan.motion is not None
     index = plan.motion.poster
-    if header.format in ("gif", "webp"):
+    if header.format == "gif" and index == 0 and header.has_alpha:
+        image = _gif_first_frame(spooled, plan)
+    elif header.format in ("gif", "webp"):
         # The first frame is today's still, exactly: libvips' thumbnail of page 0.
         extra = {"option_string": f"page={index}"} if index else {}
         options = _thumbnail_options(plan, fail_on="error", **extra)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pyvips
 
-from processor.core import apng, tiff
+from processor.core import apng, gif, tiff
 from processor.core import avis as avis_boxes
 from processor.core import heif as heif_boxes
 from processor.core.config import Limits
@@ -103,6 +103,11 @@ def probe(
         ) from e
     if header.frames > max_frames and header.animation:
         return header, image  # the plan refuses it, naming the count
+    if fmt == "gif" and not header.has_alpha:
+        first = gif.first_frame(spooled.path)
+        if first is not None and not first.covers_canvas:
+            # The canvas the first frame leaves unpainted is transparent, as browsers show it.
+            header = replace(header, has_alpha=True, bands=4)
     if fmt == "png":
         header = _apng(spooled, header, max_frames)
     elif fmt == "avif":

@@ -194,3 +194,17 @@ def test_hdr_heic_is_tone_mapped_too(engine: Engine, tmp_path: Path) -> None:
     got = _pixels(engine.process(path, image_id="x"))
     reference = np.asarray(pyvips.Image.heifload(str(SAMPLES / HDR_PAIRS[0][1])).numpy())
     assert np.abs(got - reference.astype(float)).mean() < 18
+
+
+def test_a_gif_whose_first_frame_is_one_pixel_shows_the_canvas_transparent(
+    engine: Engine,
+) -> None:
+    """A 1x1 frame at (3, 2) on a 5x5 canvas, no transparent colour: browsers show one blue
+    pixel on a transparent canvas; libvips alone painted the rest black."""
+    result = engine.process(SAMPLES / "wuffs/small-frame-interlaced.gif", image_id="x")
+    got = _pixels(result)
+    assert result.facts.has_alpha
+    assert got.shape == (5, 5, 4)
+    opaque = np.argwhere(got[..., 3] > 0)
+    assert opaque.tolist() == [[2, 3]]
+    assert got[2, 3].tolist() == [0, 0, 255, 255]
