@@ -16,7 +16,9 @@ from PIL import Image, ImageCms
 
 from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.errors import ImageRejected
+from processor.imaging import blank
 from processor.imaging.engine import Engine, Result
+from processor.imaging.spool import spool
 from tests.processor.imaging import heic_samples as hs
 
 pytestmark = pytest.mark.integration
@@ -208,3 +210,24 @@ def test_a_gif_whose_first_frame_is_one_pixel_shows_the_canvas_transparent(
     opaque = np.argwhere(got[..., 3] > 0)
     assert opaque.tolist() == [[2, 3]]
     assert got[2, 3].tolist() == [0, 0, 255, 255]
+
+
+def test_a_blank_decode_that_another_decoder_sees_as_a_picture_is_refused() -> None:
+    """libvips decodes old-style JPEG in tiles to all-zero pixels, with no error (the engine
+    refuses that codec earlier, from IFD0; this is the guard behind it)."""
+    path = SAMPLES / "image-tiff/libtiffpic/zackthecat.tif"
+    decoded = pyvips.Image.tiffload(str(path))
+    assert blank.is_blank(decoded)
+    with spool(path, 10**9) as spooled, pytest.raises(ImageRejected) as e:
+        blank.check(decoded, spooled, "tiff")
+    assert e.value.code == "unsupported_format"
+    assert "blank" in e.value.message
+
+
+def test_a_really_blank_image_is_done(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "black.png"
+    Image.new("RGB", (40, 30), (0, 0, 0)).save(path)
+    assert engine.process(path, image_id="x").outputs
+    spacer = tmp_path / "spacer.png"
+    Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(spacer)
+    assert engine.process(spacer, image_id="x").outputs
