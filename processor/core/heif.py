@@ -15,15 +15,20 @@ from processor.core import avis
 SEQUENCE_BRANDS = frozenset({b"msf1", b"hevs", b"hevc", b"avcs"})
 
 
+def _properties(m: mmap.mmap) -> tuple[int, int] | None:
+    """The item property container (meta/iprp/ipco); meta is a FullBox (4 bytes first)."""
+    meta = avis._find(m, 0, len(m), b"meta")
+    if meta is None:
+        return None
+    return avis._path(m, (meta[0] + 4, meta[1]), (b"iprp", b"ipco"))
+
+
 def largest_size(path: Path) -> tuple[int, int] | None:
     """The largest ``ispe`` (image spatial extents) among the item properties: a grid's own
     extents, where the image is made of tiles. None where there is none."""
     try:
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            meta = avis._find(m, 0, len(m), b"meta")
-            if meta is None:
-                return None
-            ipco = avis._path(m, (meta[0] + 4, meta[1]), (b"iprp", b"ipco"))  # FullBox
+            ipco = _properties(m)
             if ipco is None:
                 return None
             sizes = [
@@ -44,10 +49,7 @@ def nclx(path: Path) -> dict[str, int] | None:
     points), as libheif names them; None where the file has none."""
     try:
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            meta = avis._find(m, 0, len(m), b"meta")
-            if meta is None:
-                return None
-            ipco = avis._path(m, (meta[0] + 4, meta[1]), (b"iprp", b"ipco"))
+            ipco = _properties(m)
             if ipco is None:
                 return None
             for start, end in avis._boxes(m, *ipco, b"colr"):
