@@ -6,7 +6,8 @@ JPEG in tiles did: every pixel (0, 0, 0, 0), no error). Blank images exist (a bl
 transparent spacer), so blank alone is no reason to refuse: Pillow, bundled for its WebP
 encoder, decodes the file again, and only when it sees a picture where libvips saw none is the
 image refused, naming it. The check reads the smallest rendition (a few thousand pixels), so
-it costs nothing measurable on the images that are not blank.
+it costs nothing measurable on the images that are not blank; Pillow decodes a TIFF whole, so
+it is asked only up to ``SECOND_OPINION_PIXELS``.
 """
 
 from __future__ import annotations
@@ -18,18 +19,22 @@ from processor.core.formats import BY_NAME, not_decodable_feature
 from processor.imaging.pillow import image_module
 from processor.imaging.spool import Spooled
 
-# Formats Pillow reads without a plugin (HEIC and AVIF have their own decoders' checks).
-_PILLOW_READS = frozenset({"jpeg", "png", "gif", "tiff", "webp"})
+# Where libvips' decoder and Pillow's differ: TIFF (libtiff's many codec and layout paths;
+# Pillow reads the first page with its own unpackers). JPEG, PNG and WebP are the same
+# libraries in both; an animation's first frame is not Pillow's still.
+_SECOND_OPINION = frozenset({"tiff"})
+
+
+# Pillow decodes a TIFF whole: the second opinion is asked only up to this many pixels (64 MB
+# of RGBA), so a genuinely black giant does not double the image's memory unaccounted.
+SECOND_OPINION_PIXELS = 16_000_000
 
 
 def is_blank(image: pyvips.Image) -> bool:
-    """Every band one value, or an alpha band that is zero everywhere."""
-    stats = image.stats()
-    lows = [stats(0, band + 1)[0] for band in range(image.bands)]
-    highs = [stats(1, band + 1)[0] for band in range(image.bands)]
-    if image.hasalpha() and highs[-1] == 0:
-        return True
-    return lows == highs
+    """Every sample zero (black, or black and transparent: how a decoder that did not read
+    the data leaves its buffer), or an alpha band that is zero everywhere."""
+    highs = [image.stats()(1, band + 1)[0] for band in range(image.bands)]
+    return all(h == 0 for h in highs) or (image.hasalpha() and highs[-1] == 0)
 
 
 def _pillow_sees_a_picture(spooled: Spooled) -> bool:
@@ -48,9 +53,10 @@ def _pillow_sees_a_picture(spooled: Spooled) -> bool:
     return any(low != high for low, high in bands)
 
 
-def check(image: pyvips.Image, spooled: Spooled, fmt: str) -> None:
-    """Refuse a blank decode that a second decoder sees as a picture."""
-    if fmt not in _PILLOW_READS or not is_blank(image):
+def check(image: pyvips.Image, spooled: Spooled, fmt: str, pixels: int) -> None:
+    """Refuse a blank decode that a second decoder sees as a picture (``pixels``: the
+    source's, which Pillow would decode)."""
+    if fmt not in _SECOND_OPINION or pixels > SECOND_OPINION_PIXELS or not is_blank(image):
         return
     if _pillow_sees_a_picture(spooled):
         raise UnsupportedFormat(

@@ -175,7 +175,8 @@ class Engine:
         encodes = Encodes(self._pool, budget)
         try:
             smallest = derive_all(decoded, planned, budget, then=encodes.submit)
-            blank.check(smallest.image, spooled, header.format)  # never a blank "done"
+            pixels = header.width * header.height
+            blank.check(smallest.image, spooled, header.format, pixels)  # no blank "done"
             budget.check("deriving the renditions")
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()

@@ -219,15 +219,15 @@ def test_a_blank_decode_that_another_decoder_sees_as_a_picture_is_refused() -> N
     decoded = pyvips.Image.tiffload(str(path))
     assert blank.is_blank(decoded)
     with spool(path, 10**9) as spooled, pytest.raises(ImageRejected) as e:
-        blank.check(decoded, spooled, "tiff")
+        blank.check(decoded, spooled, "tiff", decoded.width * decoded.height)
     assert e.value.code == "unsupported_format"
     assert "blank" in e.value.message
 
 
 def test_a_really_blank_image_is_done(engine: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "black.png"
+    path = tmp_path / "black.tif"
     Image.new("RGB", (40, 30), (0, 0, 0)).save(path)
     assert engine.process(path, image_id="x").outputs
-    spacer = tmp_path / "spacer.png"
+    spacer = tmp_path / "spacer.tif"
     Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(spacer)
     assert engine.process(spacer, image_id="x").outputs
