@@ -64,3 +64,8 @@ def test_the_readme_claims_the_list() -> None:
     for fmt in formats.ACCEPTED:
         assert re.search(rf"\b{re.escape(fmt.label)}\b", row), fmt.label
     assert "HEIF/AVIF" not in readme
+
+
+def test_the_upload_types_offer_only_what_can_be_processed() -> None:
+    # An image sequence's frames are not read, and one without a still is refused.
+    assert not any("sequence" in t for t in formats.ACCEPTED_CONTENT_TYPES)
