@@ -16,6 +16,7 @@ The operator, in linear light (docs/formats.md, "HDR"):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyvips
@@ -31,7 +32,7 @@ _C1, _C2, _C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
 # BT.2100 HLG constants.
 _A = 0.17883277
 _B = 1 - 4 * _A
-_C = 0.5 - _A * 0.5596157879354227  # 0.5 - a * ln(4a)
+_C = 0.5 - _A * math.log(4 * _A)  # 0.55991073
 
 
 def is_hdr(nclx: dict[str, Any] | None) -> bool:

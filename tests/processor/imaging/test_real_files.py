@@ -17,6 +17,7 @@ from PIL import Image, ImageCms
 from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.errors import ImageRejected
 from processor.imaging import blank
+from processor.imaging import hdr as hdr_curves
 from processor.imaging.engine import Engine, Result
 from processor.imaging.spool import spool
 from tests.processor.imaging import heic_samples as hs
@@ -231,3 +232,22 @@ def test_a_really_blank_image_is_done(engine: Engine, tmp_path: Path) -> None:
     spacer = tmp_path / "spacer.tif"
     Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(spacer)
     assert engine.process(spacer, image_id="x").outputs
+
+
+def _sdr_level(transfer: int, code: float) -> float:
+    grey = (pyvips.Image.black(4, 4, bands=3) + code * 65535).cast("ushort")
+    out = hdr_curves.to_sdr(
+        grey.copy(interpretation="rgb16"), {"transfer_characteristics": transfer}, None
+    )
+    return float(out.avg())
+
+
+def test_the_hdr_operator_maps_reference_white_and_the_peak_as_documented() -> None:
+    """BT.2408: HDR reference white (203 nits) is PQ 58 % and HLG 75 % (on a 1000-nit display):
+    both land on the same SDR level, Reinhard's half-way point in linear light (sRGB about
+    190); the 1000-nit peak (PQ 75.2 %, HLG 100 %) lands on white."""
+    pq_white, hlg_white = _sdr_level(hdr_curves.PQ, 0.58), _sdr_level(hdr_curves.HLG, 0.75)
+    assert abs(pq_white - hlg_white) <= 4
+    assert 182 <= pq_white <= 198
+    assert _sdr_level(hdr_curves.PQ, 0.7518) >= 253
+    assert _sdr_level(hdr_curves.HLG, 1.0) >= 253
