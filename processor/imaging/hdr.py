@@ -5,7 +5,8 @@ The operator, in linear light (docs/formats.md, "HDR"):
 1. the code values through the transfer's EOTF: PQ (SMPTE ST 2084) to absolute nits; HLG
    (BT.2100) through its inverse OETF and the BT.2100 OOTF for a 1000-nit display (system
    gamma 1.2, applied per channel);
-2. nits to SDR units: BT.2408's HDR reference white, 203 nits, becomes SDR white (1.0);
+2. nits to SDR units: BT.2408's HDR reference white, 203 nits, is 1.0 (the curve below
+   puts it at about 190 of 255, half-way in linear light);
 3. the source primaries (BT.2020, Display P3) to sRGB's, a 3x3 matrix
    (processor/rules/metadata.py), negatives clipped;
 4. extended Reinhard on the largest channel (hue kept): ``m * (1 + m / w^2) / (1 + m)`` with
