@@ -251,3 +251,9 @@ def test_the_hdr_operator_maps_reference_white_and_the_peak_as_documented() -> N
     assert 182 <= pq_white <= 198
     assert _sdr_level(hdr_curves.PQ, 0.7518) >= 253
     assert _sdr_level(hdr_curves.HLG, 1.0) >= 253
+
+
+def test_heif_in_its_low_overhead_form_is_named(engine: Engine) -> None:
+    refused = _refusal(engine, "libheif/lightning_mini.heif")
+    assert refused.code == "unsupported_format"
+    assert "low-overhead form (brand mif3)" in refused.message
