@@ -204,6 +204,10 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
     )
     if args.dry_run:
         out.write("dry run: nothing is built, pushed or deployed\n" + plan.describe() + "\n")
+        # A new stack with these parameters (an update keeps previous values nobody passed,
+        # which only the real deploy can read): what CloudFormation's Rules would refuse.
+        preflight.check_rules(plan, None)
+        out.write("rules        the template's Rules accept these parameters (new stack)\n")
         return 0
 
     cfn = session.client("cloudformation")

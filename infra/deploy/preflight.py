@@ -19,6 +19,7 @@ from infra.deploy.plan import Plan, stack_parameters, template_defaults
 from infra.deploy.stack import previous_parameters
 from infra.errors import DeployError
 from infra.template import load_template
+from processor.core.errors import UnresolvedReference
 
 # ------------------------------------------------------------------ region -----------------
 
@@ -241,9 +242,20 @@ def check(
     )
     out.write(f"concurrency  {fit.note}\n")
     parameters = {**plan.parameters, **derived, **fit.changes}
-    broken = tpl.rule_violations(
-        effective_parameters(parameters, defaults, previous), load_template(plan.template)
-    )
+    planned = replace(plan, parameters=parameters)
+    check_rules(planned, previous)
+    return planned
+
+
+def check_rules(plan: Plan, previous: Mapping[str, str] | None) -> None:
+    """Refuse parameters the template's Rules refuse, before any build."""
+    defaults = template_defaults(plan.template)
+    try:
+        broken = tpl.rule_violations(
+            effective_parameters(plan.parameters, defaults, previous),
+            load_template(plan.template),
+        )
+    except UnresolvedReference as e:
+        raise DeployError(f"the template's Rules cannot be evaluated: {e}") from e
     if broken:
         raise DeployError("the template's rules refuse these parameters: " + "; ".join(broken))
-    return replace(plan, parameters=parameters)
