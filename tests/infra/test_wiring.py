@@ -409,7 +409,7 @@ def test_processor_environment(template: dict[str, Any]) -> None:
         "IMGPIPE_BACKFILL_SOURCES": "",
         "MALLOC_ARENA_MAX": "2",
         "POWERTOOLS_SERVICE_NAME": "processor",
-        "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
+        "POWERTOOLS_METRICS_NAMESPACE": f"imgpipe/{FAKE_REFS['AWS::StackName']}",
         "LOG_LEVEL": "INFO",
     }
     assert tpl.function_spec("processor", template=template).memory == 2048
@@ -425,7 +425,7 @@ def test_api_environment(template: dict[str, Any]) -> None:
         env["IMGPIPE_MAX_UPLOAD_BYTES"]
         == tpl.function_env("processor", FAKE_REFS, template)["IMGPIPE_MAX_INPUT_BYTES"]
     )
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"imgpipe/{FAKE_REFS['AWS::StackName']}"
     # Readers and writers must agree on the shards, or a listing misses what was written.
     shared = ("IMGPIPE_BUCKET", "IMGPIPE_TABLE", "IMGPIPE_LIST_SHARDS", "IMGPIPE_QUEUE_URL")
     for key in (*shared, "IMGPIPE_PUBLIC_PREFIX"):
@@ -641,8 +641,8 @@ def _alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str]]:
         if "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
             found.append((metric["Namespace"], metric["MetricName"]))
-        elif query.get("Expression", "").startswith("SELECT"):
-            found.append(("insights", query["Expression"]))
+        elif isinstance(query.get("Expression"), dict):  # !Sub: the stack's own namespace
+            found.append(("insights", query["Expression"]["Fn::Sub"]))
     return found
 
 
@@ -654,7 +654,7 @@ def test_alarms_cover_the_issue_and_notify_the_topic(template: dict[str, Any]) -
     assert ("AWS/ApiGateway", "5xx") in covered
     assert ("AWS/Lambda", "Throttles") in covered
     assert ("AWS/Lambda", "Duration") in covered
-    assert any(ns == "insights" and "ImagesFailed" in q and "imgpipe" in q for ns, q in covered)
+    assert any(ns == "insights" and "ImagesFailed" in q and "imgpipe/${AWS::StackName}" in q for ns, q in covered)
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
     subscription = props(template, "AlertSubscription")
