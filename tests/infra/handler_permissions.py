@@ -40,9 +40,7 @@ def from_schemas(types: list[str]) -> dict[str, Any]:
             (schemas / "resources" / f"{index[name]}.json").read_text(encoding="utf-8")
         )
         handlers = schema.get("handlers", {})
-        table[name] = {
-            h: sorted(handlers[h]["permissions"]) for h in HANDLERS if h in handlers
-        }
+        table[name] = {h: sorted(handlers[h]["permissions"]) for h in HANDLERS if h in handlers}
     return {
         "source": (
             "CloudFormation resource provider schemas, handlers.<handler>.permissions "

@@ -49,7 +49,9 @@ ARNS: dict[str, dict[str, str]] = {
     "AWS::DynamoDB::Table": {
         "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/imgpipe-Table-1A2B3C4D5E6F"
     },
-    "AWS::Events::EventBus": {"events": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/imgpipe-images"},
+    "AWS::Events::EventBus": {
+        "events": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/imgpipe-images"
+    },
     "AWS::IAM::Role": {"iam": _ROLE},
     "AWS::Lambda::EventSourceMapping": {
         "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:"
@@ -102,53 +104,96 @@ NOT_NEEDED: dict[str, list[tuple[str, set[str]]]] = {
     "AWS::ApiGatewayV2::Authorizer": [("AuthorizerCredentialsArn", {"iam:PassRole"})],
     "AWS::ApiGatewayV2::Integration": [("CredentialsArn", {"iam:PassRole"})],
     "AWS::CloudFront::Distribution": [
-        ("DistributionConfig.ConnectionMode", {"cloudfront:CreateConnectionGroup",
-                                               "cloudfront:GetConnectionGroup"}),
+        (
+            "DistributionConfig.ConnectionMode",
+            {"cloudfront:CreateConnectionGroup", "cloudfront:GetConnectionGroup"},
+        ),
         ("DistributionConfig.Origins.VpcOriginConfig", {"cloudfront:GetVpcOrigin"}),
-        ("DistributionConfig.ContinuousDeploymentPolicyId",
-         {"cloudfront:UpdateDistributionWithStagingConfig"}),
+        (
+            "DistributionConfig.ContinuousDeploymentPolicyId",
+            {"cloudfront:UpdateDistributionWithStagingConfig"},
+        ),
     ],
     "AWS::DynamoDB::Table": [
-        ("ImportSourceSpecification", {
-            "dynamodb:ImportTable", "dynamodb:DescribeImport", "s3:GetObject",
-            "s3:GetObjectMetadata", "s3:ListBucket", "logs:CreateLogGroup",
-            "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-            "logs:PutLogEvents", "logs:PutRetentionPolicy",
-            # An import fills the table; a stack's own table starts empty, and the deployer
-            # gets no item access to the images' records.
-            "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem",
-            "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-        }),
-        ("KinesisStreamSpecification", {
-            "dynamodb:EnableKinesisStreamingDestination",
-            "dynamodb:DisableKinesisStreamingDestination",
-            "dynamodb:UpdateKinesisStreamingDestination", "kinesis:DescribeStream",
-            "kinesis:PutRecords",
-        }),
-        ("SSESpecification.KMSMasterKeyId", {
-            "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:ListAliases",
-            "kms:Encrypt", "kms:RevokeGrant",
-        }),
+        (
+            "ImportSourceSpecification",
+            {
+                "dynamodb:ImportTable",
+                "dynamodb:DescribeImport",
+                "s3:GetObject",
+                "s3:GetObjectMetadata",
+                "s3:ListBucket",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogGroups",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+                "logs:PutRetentionPolicy",
+                # An import fills the table; a stack's own table starts empty, and the deployer
+                # gets no item access to the images' records.
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:PutItem",
+                "dynamodb:GetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            },
+        ),
+        (
+            "KinesisStreamSpecification",
+            {
+                "dynamodb:EnableKinesisStreamingDestination",
+                "dynamodb:DisableKinesisStreamingDestination",
+                "dynamodb:UpdateKinesisStreamingDestination",
+                "kinesis:DescribeStream",
+                "kinesis:PutRecords",
+            },
+        ),
+        (
+            "SSESpecification.KMSMasterKeyId",
+            {
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:ListAliases",
+                "kms:Encrypt",
+                "kms:RevokeGrant",
+            },
+        ),
         ("ResourcePolicy", {"dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy"}),
-        ("ContributorInsightsSpecification", {
-            "dynamodb:UpdateContributorInsights", "iam:CreateServiceLinkedRole",
-        }),
+        (
+            "ContributorInsightsSpecification",
+            {
+                "dynamodb:UpdateContributorInsights",
+                "iam:CreateServiceLinkedRole",
+            },
+        ),
         ("TimeToLiveSpecification", {"dynamodb:UpdateTimeToLive"}),
         # Replicas belong to AWS::DynamoDB::GlobalTable; this table has none.
         ("Replicas", {"dynamodb:CreateTableReplica", "dynamodb:AssociateTableReplica"}),
     ],
     "AWS::Events::EventBus": [
-        ("KmsKeyIdentifier", {
-            "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt",
-            "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt", "kms:ReEncryptFrom",
-            "kms:ReEncryptTo", "kms:Encrypt",
-        }),
+        (
+            "KmsKeyIdentifier",
+            {
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "kms:Decrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:Encrypt",
+            },
+        ),
         ("Policy", {"events:PutPermission", "events:RemovePermission"}),
     ],
     "AWS::IAM::Role": [
         ("ManagedPolicyArns", {"iam:AttachRolePolicy"}),
-        ("PermissionsBoundary", {"iam:PutRolePermissionsBoundary",
-                                 "iam:DeleteRolePermissionsBoundary"}),
+        (
+            "PermissionsBoundary",
+            {"iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"},
+        ),
         ("MaxSessionDuration", {"iam:UpdateRole"}),
         ("Description", {"iam:UpdateRoleDescription"}),
     ],
@@ -157,42 +202,84 @@ NOT_NEEDED: dict[str, list[tuple[str, set[str]]]] = {
     ],
     "AWS::Lambda::Function": [
         ("Code.S3Bucket", {"s3:GetObject", "s3:GetObjectVersion"}),
-        ("VpcConfig", {"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
-                       "ec2:DescribeVpcs", "ec2:DescribeNetworkInterfaces"}),
-        ("FileSystemConfigs", {"elasticfilesystem:DescribeMountTargets",
-                               "s3files:ListMountTargets"}),
-        ("KmsKeyArn", {"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
-                       "kms:GenerateDataKey"}),
+        (
+            "VpcConfig",
+            {
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeNetworkInterfaces",
+            },
+        ),
+        (
+            "FileSystemConfigs",
+            {"elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"},
+        ),
+        (
+            "KmsKeyArn",
+            {
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+            },
+        ),
         ("Layers", {"lambda:GetLayerVersion"}),
         ("CapacityProviderConfig", {"lambda:PassCapacityProvider"}),
-        ("RuntimeManagementConfig", {"lambda:AssociateRuntimeAlias",
-                                     "lambda:PutRuntimeManagementConfig"}),
-        ("CodeSigningConfigArn", {"lambda:GetCodeSigningConfig",
-                                  "lambda:PutFunctionCodeSigningConfig",
-                                  "lambda:DeleteFunctionCodeSigningConfig"}),
+        (
+            "RuntimeManagementConfig",
+            {"lambda:AssociateRuntimeAlias", "lambda:PutRuntimeManagementConfig"},
+        ),
+        (
+            "CodeSigningConfigArn",
+            {
+                "lambda:GetCodeSigningConfig",
+                "lambda:PutFunctionCodeSigningConfig",
+                "lambda:DeleteFunctionCodeSigningConfig",
+            },
+        ),
         ("RecursiveLoop", {"lambda:PutFunctionRecursionConfig"}),
         ("FunctionScalingConfig", {"lambda:PutFunctionScalingConfig"}),
     ],
     "AWS::Logs::LogGroup": [
-        ("DataProtectionPolicy", {"logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy",
-                                  "logs:DeleteDataProtectionPolicy"}),
+        (
+            "DataProtectionPolicy",
+            {
+                "logs:GetDataProtectionPolicy",
+                "logs:PutDataProtectionPolicy",
+                "logs:DeleteDataProtectionPolicy",
+            },
+        ),
         ("KmsKeyId", {"logs:AssociateKmsKey", "logs:DisassociateKmsKey"}),
-        ("FieldIndexPolicies", {"logs:PutIndexPolicy", "logs:DeleteIndexPolicy",
-                                "logs:DescribeIndexPolicies"}),
+        (
+            "FieldIndexPolicies",
+            {"logs:PutIndexPolicy", "logs:DeleteIndexPolicy", "logs:DescribeIndexPolicies"},
+        ),
         ("ResourcePolicyDocument", {"logs:DeleteResourcePolicy"}),
         ("BearerTokenAuthenticationEnabled", {"logs:PutBearerTokenAuthentication"}),
         ("DeletionProtectionEnabled", {"logs:PutLogGroupDeletionProtection"}),
         ("LogGroupClass", {"s3:REST.PUT.OBJECT", "firehose:TagDeliveryStream"}),
     ],
     "AWS::S3::Bucket": [
-        ("ReplicationConfiguration", {"iam:PassRole", "s3:PutBucketReplication",
-                                      "s3:PutReplicationConfiguration"}),
-        ("MetadataTableConfiguration", {
-            "s3tables:CreateNamespace", "s3tables:CreateTable", "s3tables:CreateTableBucket",
-            "s3tables:GetTable", "s3tables:PutTableBucketPolicy", "s3tables:PutTableEncryption",
-            "s3tables:PutTablePolicy", "s3tables:GetTableMetadataLocation",
-            "s3tables:UpdateTableMetadataLocation",
-        }),
+        (
+            "ReplicationConfiguration",
+            {"iam:PassRole", "s3:PutBucketReplication", "s3:PutReplicationConfiguration"},
+        ),
+        (
+            "MetadataTableConfiguration",
+            {
+                "s3tables:CreateNamespace",
+                "s3tables:CreateTable",
+                "s3tables:CreateTableBucket",
+                "s3tables:GetTable",
+                "s3tables:PutTableBucketPolicy",
+                "s3tables:PutTableEncryption",
+                "s3tables:PutTablePolicy",
+                "s3tables:GetTableMetadataLocation",
+                "s3tables:UpdateTableMetadataLocation",
+            },
+        ),
         ("AccessControl", {"s3:PutObjectAcl"}),
         # Object deletes: only for an ObjectLockConfiguration test object; the deployer never
         # deletes the images.
@@ -204,8 +291,13 @@ NOT_NEEDED: dict[str, list[tuple[str, set[str]]]] = {
         ("DataProtectionPolicy", {"sns:PutDataProtectionPolicy"}),
     ],
     "AWS::SecretsManager::Secret": [
-        ("ReplicaRegions", {"secretsmanager:ReplicateSecretToRegions",
-                            "secretsmanager:RemoveRegionsFromReplication"}),
+        (
+            "ReplicaRegions",
+            {
+                "secretsmanager:ReplicateSecretToRegions",
+                "secretsmanager:RemoveRegionsFromReplication",
+            },
+        ),
     ],
 }
 
@@ -235,8 +327,9 @@ def allowed(policy: dict[str, Any], action: str, arn: str, context: dict[str, st
     for statement in policy["Statement"]:
         if statement["Effect"] != "Allow" or not _conditions_hold(statement, context):
             continue
-        if not any(fnmatch.fnmatchcase(action.lower(), a.lower())
-                   for a in _listed(statement["Action"])):
+        if not any(
+            fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(statement["Action"])
+        ):
             continue
         if any(fnmatch.fnmatchcase(arn, r) for r in _listed(statement["Resource"])):
             return True
@@ -303,8 +396,12 @@ def test_the_evaluator_refuses_what_the_policy_does_not_grant() -> None:
     # The permission a first deploy was refused: tagging the queue's event source mapping.
     esm = ARNS["AWS::Lambda::EventSourceMapping"]["lambda"]
     assert allowed(policy, "lambda:TagResource", esm, {})
-    assert not allowed(policy, "lambda:TagResource", esm.replace("imgpipe", "x")
-                       .replace("event-source-mapping", "layer"), {})
+    assert not allowed(
+        policy,
+        "lambda:TagResource",
+        esm.replace("imgpipe", "x").replace("event-source-mapping", "layer"),
+        {},
+    )
     role = ARNS["AWS::IAM::Role"]["iam"]
     assert not allowed(policy, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})
     assert not allowed(policy, "s3:DeleteObject", ARNS["AWS::S3::Bucket"]["s3"] + "/raw/x", {})

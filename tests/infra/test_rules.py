@@ -33,8 +33,15 @@ def test_a_function_rules_do_not_allow_is_refused_not_evaluated() -> None:
     template = {
         "Parameters": {"A": {"Type": "CommaDelimitedList", "Default": ""}},
         "Rules": {
-            "R": {"Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [
-                {"Fn::Join": ["", {"Ref": "A"}]}, ""]}]}}]}
+            "R": {
+                "Assertions": [
+                    {
+                        "Assert": {
+                            "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "A"}]}, ""]}]
+                        }
+                    }
+                ]
+            }
         },
     }
     with pytest.raises(UnresolvedReference, match="Fn::Join is not allowed in a Rule"):

@@ -654,7 +654,10 @@ def test_alarms_cover_the_issue_and_notify_the_topic(template: dict[str, Any]) -
     assert ("AWS/ApiGateway", "5xx") in covered
     assert ("AWS/Lambda", "Throttles") in covered
     assert ("AWS/Lambda", "Duration") in covered
-    assert any(ns == "insights" and "ImagesFailed" in q and "imgpipe/${AWS::StackName}" in q for ns, q in covered)
+    assert any(
+        ns == "insights" and "ImagesFailed" in q and "imgpipe/${AWS::StackName}" in q
+        for ns, q in covered
+    )
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
     subscription = props(template, "AlertSubscription")
