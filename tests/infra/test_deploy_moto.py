@@ -160,3 +160,55 @@ def test_an_image_of_another_architecture_stops_the_deploy_before_the_stack(
     assert "linux/amd64, but the stack's functions run linux/arm64" in capsys.readouterr().err
     stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
     assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
+
+
+# ------------------------------------------------------------------ template over 51,200 bytes
+
+
+def test_a_template_over_the_inline_limit_goes_through_a_private_bucket(
+    aws: None, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    from infra.deploy.artifacts import MAX_TEMPLATE_BODY_BYTES
+
+    # GIVEN the moto template grown past the inline limit (top-level Metadata is sent as is)
+    big = tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS)
+    big.setdefault("Metadata", {})["Padding"] = "x" * (MAX_TEMPLATE_BODY_BYTES + 1000)
+    path = tmp_path / "big-template.json"
+    path.write_text(json.dumps(big))
+    args = ["deploy", "--tag", "abc1234", "--template", str(path)]
+
+    # WHEN it is deployed, then deployed again with a parameter changed
+    code, out = run([*args, "--alert-email", "ops@example.com"], FakeBuilder())
+    assert code == 0, out
+    code, again = run([*args, "--parameter", "ProcessorMemory=3008"], FakeBuilder())
+    assert code == 0, again
+
+    # THEN CloudFormation read it from the deploy's own bucket: private, encrypted, reused
+    bucket = f"imgpipe-cfn-{ACCOUNT}-{REGION}"
+    assert f"sent as s3://{bucket}/templates/" in out
+    assert "creating s3://" in out and "creating s3://" not in again
+    s3 = boto3.client("s3")
+    (obj,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert obj["Size"] > MAX_TEMPLATE_BODY_BYTES
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    cfn = boto3.client("cloudformation")
+    (stack,) = cfn.describe_stacks(StackName="imgpipe")["Stacks"]
+    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["ProcessorMemory"] == "3008"
+    assert "Padding" in json.dumps(cfn.get_template(StackName="imgpipe")["TemplateBody"])
+
+
+def test_a_template_that_fits_is_sent_inline_and_makes_no_bucket(
+    aws: None, moto_template: Path
+) -> None:
+    code, out = run(
+        ["deploy", "--tag", "abc1234", "--alert-email", "a@b.co", "--template", str(moto_template)],
+        FakeBuilder(),
+    )
+    assert code == 0, out
+    names = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    assert not any("-cfn-" in n for n in names), names

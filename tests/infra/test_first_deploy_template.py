@@ -424,7 +424,13 @@ def test_documented_policy_covers_every_call_the_deploy_makes() -> None:
 
 
 # IAM actions whose name is not the operation's.
-_IAM_ACTION = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectVersions": "s3:ListBucketVersions"}
+_IAM_ACTION = {
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+}
 _CLIENTS = {"cfn": "cloudformation", "ecr": "ecr", "s3": "s3", "dynamodb": "dynamodb", "sns": "sns"}
 
 
