@@ -123,6 +123,7 @@ _SKIP_NOTES = {
     Reason.stale: "stale event dropped",
     Reason.duplicate: "duplicate event: already applied",
     Reason.recreated: "delete without order, but the object exists again: skipped",
+    Reason.purged: "a version erased after the image's delete: already counted",
 }
 _REFUSALS = (Reason.foreign_bucket, Reason.outside_raw_prefix)
 
