@@ -221,8 +221,7 @@ def _retry(message: dict[str, Any]) -> ObjectEvent:
     except ValueError as e:
         raise MalformedMessage(f"{RETRY} with an unknown kind: {message}") from e
     if (
-        kind in REMOVALS
-        or not isinstance(bucket, str)
+        not isinstance(bucket, str)
         or not isinstance(key, str)
         or not bucket
         or not key
