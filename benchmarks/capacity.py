@@ -757,8 +757,8 @@ def deletes_section(facts: Facts) -> list[str]:
         "- The processor sends exact paths: with wildcards (`/thumbs/<id>*`, one per folder, "
         "what it folds an erase of more than 50 paths into) the bound is 15 paths in progress, "
         f"{15 // folders} images at a time, so a bulk delete would crawl; exact paths cost "
-        f"{exact // folders}x what wildcards cost and go {in_progress / exact / (15 // folders):,.0f}x "
-        "faster.",
+        f"{exact // folders}x what wildcards cost and go "
+        f"{in_progress / exact / (15 // folders):,.0f}x faster.",
         "- An erase CloudFront refuses (`TooManyInvalidationsInProgress`) is put back on the "
         f"queue for minutes, up to {total_wait_s() / 3600:.1f} h in all, and deletes nothing "
         "until the CDN took its paths ([security](security.md#deleted-means-gone)).",
