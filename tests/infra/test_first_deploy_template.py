@@ -457,3 +457,19 @@ def _deploy_calls() -> set[str]:
 
 def _camel(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
+
+
+def test_the_table_is_encrypted_with_the_aws_owned_key_as_its_comment_says(
+    template: dict[str, Any],
+) -> None:
+    # SSEEnabled: true means the AWS managed KMS key (KMS requests billed), not the free AWS
+    # owned key; leaving SSESpecification out (or SSEEnabled false) means the owned key.
+    sse = props(template, "Table").get("SSESpecification", {"SSEEnabled": False})
+    assert sse.get("SSEEnabled") is False and "KMSMasterKeyId" not in sse
+    (skip,) = [
+        s
+        for s in template["Resources"]["Table"]["Metadata"]["checkov"]["skip"]
+        if s["id"] == "CKV_AWS_119"
+    ]
+    assert "AWS owned key" in skip["comment"]
+
