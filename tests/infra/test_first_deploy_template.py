@@ -472,4 +472,3 @@ def test_the_table_is_encrypted_with_the_aws_owned_key_as_its_comment_says(
         if s["id"] == "CKV_AWS_119"
     ]
     assert "AWS owned key" in skip["comment"]
-
