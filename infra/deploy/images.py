@@ -198,6 +198,12 @@ def check_pushed(pushed: PushedImage, plan: Plan) -> None:
     points a function at it; Lambda would only fail when it first starts the image.
     """
     wanted = OCI_ARCHITECTURES[plan.architecture]
+    if pushed.index:
+        raise DeployError(
+            f"{pushed.uri} is a multi-platform manifest list, which Lambda refuses: build one "
+            f"platform (--platform linux/{wanted} --provenance=false, as `python -m "
+            "infra.deploy build` does) and push it under a new tag"
+        )
     if (pushed.os, pushed.architecture) != ("linux", wanted):
         raise DeployError(
             f"{pushed.uri} is {pushed.os}/{pushed.architecture}, but the stack's functions run "
