@@ -212,3 +212,56 @@ def test_a_template_that_fits_is_sent_inline_and_makes_no_bucket(
     assert code == 0, out
     names = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     assert not any("-cfn-" in n for n in names), names
+
+
+# ------------------------------------------------------------------ images kept --------------
+
+
+def _expired(images: list[tuple[int, set[str]]], policy: dict[str, Any]) -> set[int]:
+    """ECR's lifecycle evaluation, as documented: rules in priority order; an image whose tags
+    a rule selects belongs to that rule alone; a count rule expires all but the newest."""
+    expired: set[int] = set()
+    taken: set[int] = set()
+    for rule in sorted(policy["rules"], key=lambda r: r["rulePriority"]):
+        sel = rule["selection"]
+        prefixes = sel.get("tagPrefixList", [])
+        chosen = [
+            (pushed, n)
+            for n, (pushed, tags) in enumerate(images)
+            if n not in taken
+            and (sel["tagStatus"] == "any" or any(t.startswith(p) for t in tags for p in prefixes))
+        ]
+        taken |= {n for _, n in chosen}
+        newest_first = sorted(chosen, reverse=True)
+        expired |= {n for _, n in newest_first[sel["countNumber"] :]}
+    return expired
+
+
+def test_the_image_a_function_runs_is_never_expired_by_later_builds(
+    aws: None, moto_template: Path
+) -> None:
+    from infra.deploy.images import DEPLOYED_PREFIX, KEEP_OTHERS, lifecycle_policy
+
+    # GIVEN a deploy: its images get a deployed- tag and the policy that keeps them
+    args = ["deploy", "--alert-email", "a@b.co", "--template", str(moto_template)]
+    code, out = run([*args, "--tag", "abc1234"], FakeBuilder())
+    assert code == 0, out
+    ecr = boto3.client("ecr")
+    for repository in ("imgpipe/processor", "imgpipe/api"):
+        tags = {
+            t
+            for d in ecr.describe_images(repositoryName=repository)["imageDetails"]
+            for t in d.get("imageTags", [])
+        }
+        assert "abc1234" in tags and any(t.startswith(DEPLOYED_PREFIX) for t in tags), tags
+        policy = json.loads(
+            ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"]
+        )
+        assert policy == lifecycle_policy()
+
+    # WHEN many more builds are pushed after it and never deployed
+    images = [(0, {"abc1234", f"{DEPLOYED_PREFIX}20260101T000000Z"})]
+    images += [(n, {f"build{n}"}) for n in range(1, KEEP_OTHERS * 2)]
+    # THEN the lifecycle expires old builds, never the deployed image
+    expired = _expired(images, lifecycle_policy())
+    assert 0 not in expired and len(expired) == len(images) - 1 - KEEP_OTHERS
