@@ -710,6 +710,36 @@ def test_dashboard_shows_the_pipeline_metrics(template: dict[str, Any]) -> None:
     assert len(body["widgets"]) >= 5
 
 
+def test_every_http_api_has_a_5xx_alarm_and_dashboard_series(template: dict[str, Any]) -> None:
+    apis = tpl.resources(template, "AWS::ApiGatewayV2::Api")
+    assert set(apis) == {"HttpApi", "BrowserApi"}
+    alarms = tpl.resources(template, "AWS::CloudWatch::Alarm").values()
+    for logical_id, api in apis.items():
+        (alarm,) = [
+            a
+            for a in alarms
+            if a["Properties"].get("MetricName") == "5xx"
+            and {"Name": "ApiId", "Value": {"Ref": logical_id}} in a["Properties"]["Dimensions"]
+        ]
+        # Present exactly when the API is (the browser API only with a JwtIssuer).
+        assert alarm.get("Condition") == api.get("Condition"), logical_id
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    refs = {
+        **FAKE_REFS,
+        "ProcessorFunction": "imgpipe-processor",
+        "ApiFunction": "imgpipe-api",
+        "AuthorizerFunction": "imgpipe-authorizer",
+        "HttpApi": "abc123",
+        "BrowserApi": "jwt456",
+        "Queue.QueueName": "imgpipe-Queue-X",
+        "DeadLetterQueue.QueueName": "imgpipe-DeadLetterQueue-X",
+    }
+    dashboard = props(template, "Dashboard")["DashboardBody"]
+    with_jwt = tpl.resolve(dashboard, {**refs, "JwtIssuer": "https://issuer.example"}, template)
+    assert '"5xx","ApiId","jwt456"' in with_jwt
+    assert "jwt456" not in tpl.resolve(dashboard, refs, template)
+
+
 # ------------------------------------------------------------------ outputs and size ---------
 
 
