@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.conftest import DOCKERFILES, ROOT
+from tests.infra.images import COPY_SOURCES
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +77,7 @@ def test_final_stage_is_non_root_and_carries_no_secrets_or_tests(name: str) -> N
     assert users and users[-1].split(":")[0] not in ("0", "root")
     for line in re.findall(r"^(?:ENV|ARG)\s+(.+)$", text, flags=re.M):
         assert not re.search(r"(?i)secret|password|token|access_key|api_key", line), line
-    copied = re.findall(r"^COPY\s+(?!--from)(?:--chmod=\S+\s+)?(.+?)\s+\S+$", text, flags=re.M)
+    copied = COPY_SOURCES.findall(text)
     sources = {src for group in copied for src in group.split()}
     assert not any(s.startswith(("tests", ".", "infra", "benchmarks")) for s in sources), sources
 
@@ -107,7 +108,7 @@ def test_build_context_allows_only_what_the_images_copy() -> None:
     assert allowed == {"pyproject.toml", "docker/requirements.py", "processor", "api"}
     for path in DOCKERFILES.values():
         text = path.read_text()
-        copied = re.findall(r"^COPY\s+(?!--from)(?:--chmod=\S+\s+)?(.+?)\s+\S+$", text, flags=re.M)
+        copied = COPY_SOURCES.findall(text)
         for group in copied:
             for source in group.split():
                 top = source.rstrip("/").split("/")[0]
