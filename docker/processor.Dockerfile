@@ -29,7 +29,9 @@ FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
 # Only what the function imports (tests/infra/test_layers.py checks it): the processor package,
 # every layer of it; the CLI and the local stack live outside it (cli/) and stay out.
-COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
+# --chmod: COPY keeps the checkout's modes, and one made under umask 077 (0600 files, 0700
+# folders) would be unreadable to Lambda's unprivileged user.
+COPY --chmod=755 processor/ ${LAMBDA_TASK_ROOT}/processor/
 # glibc's per-thread malloc arenas make a long-lived image worker's RSS grow; two is enough.
 ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1
