@@ -27,17 +27,19 @@ RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary,pi-heif
 
 FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
-# --chmod: COPY keeps the checkout's modes, and one made under umask 077 (0600 files, 0700
-# folders) would be unreadable to Lambda's unprivileged user.
-COPY --chmod=755 api/ ${LAMBDA_TASK_ROOT}/api/
+COPY api/ ${LAMBDA_TASK_ROOT}/api/
 # Only what the function imports (tests/infra/test_layers.py checks it): the shared core (the
 # record, keys, errors, ports, settings) and the AWS adapters; no engine, no local stack.
-COPY --chmod=755 processor/__init__.py ${LAMBDA_TASK_ROOT}/processor/
-COPY --chmod=755 processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
-COPY --chmod=755 processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
+COPY processor/__init__.py ${LAMBDA_TASK_ROOT}/processor/
+COPY processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
+COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
 ENV PYTHONDONTWRITEBYTECODE=1
-# Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
-RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
+# COPY keeps the checkout's modes, and one made under umask 077 (0600 files, 0700 folders)
+# would be unreadable to Lambda's unprivileged user: world-readable here (a RUN, since the
+# legacy builder has no COPY --chmod). Lambda's file system is read-only: bytecode compiled
+# now saves every cold start compiling it.
+RUN chmod -R a+rX "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor" \
+    && python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
 # OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy/plan.py).
 LABEL org.opencontainers.image.title="imgpipe-api" \
       org.opencontainers.image.description="FastAPI metadata and upload API behind API Gateway (AWS Lambda)" \

@@ -86,15 +86,17 @@ def test_final_stage_is_non_root_and_carries_no_secrets_or_tests(name: str) -> N
 def test_the_code_is_readable_by_lambdas_user_whatever_the_checkouts_umask(name: str) -> None:
     # COPY keeps the build context's permission bits: a checkout made under umask 077 has
     # 0600 files and 0700 folders, which Lambda's unprivileged user cannot read.
+    # The legacy builder (DOCKER_BUILDKIT=0) has no COPY --chmod: a RUN makes them readable.
     text = DOCKERFILES[name].read_text()
     final = text[text.rindex("\nFROM ") :]
-    copies = re.findall(r"^COPY\s+(?!--from)(.+)$", final, flags=re.M)
-    assert copies
-    for line in copies:
-        mode = re.match(r"--chmod=([0-7]{3,4})\s", line)
-        assert mode, f"{name}: COPY {line} keeps the checkout's modes"
-        # world read on files, world read and traverse on folders
-        assert int(mode.group(1), 8) & 0o555 == 0o555, line
+    copied = re.findall(r"^COPY\s+(?!--from)\S+\s+\$\{LAMBDA_TASK_ROOT\}/(\w+)/", final, flags=re.M)
+    assert copied
+    assert not re.search(r"^COPY\s+--chmod", final, flags=re.M)
+    runs = " ".join(re.findall(r"^RUN\s+((?:.*\\\n)*.*)$", final, flags=re.M))
+    made_readable = set(re.findall(r'chmod -R a\+rX ((?:"\$\{LAMBDA_TASK_ROOT\}/\w+"\s*)+)', runs))
+    folders = {f for group in made_readable for f in re.findall(r"/(\w+)\"", group)}
+    assert set(copied) <= folders, (name, copied, folders)
+    assert final.index("chmod -R a+rX") < final.index("\nUSER ")
 
 
 def test_build_context_allows_only_what_the_images_copy() -> None:
