@@ -89,3 +89,25 @@ def test_a_target_outside_the_metrics_useful_range_is_refused_by_name() -> None:
     for wrong in (10, 99):
         with pytest.raises(ValidationError, match="target"):
             RenditionSpec(name="t", folder="t", width=1, height=1, target=wrong)
+
+
+def test_a_new_calibration_changes_the_config_version_so_reprocess_finds_the_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = DEFAULT_CONFIG.version
+    curves = {f: dict(c) for f, c in table.CURVES.items()}
+    curves["jpeg"][2048] = tuple((q, s + 1) for q, s in curves["jpeg"][2048])
+    monkeypatch.setattr(table, "CURVES", curves)
+    assert DEFAULT_CONFIG.version != before
+    # a config whose every lossy quality is set does not read the table: its version stays
+    fixed = DEFAULT_CONFIG.model_copy(
+        update={
+            "renditions": tuple(
+                r.model_copy(update={"quality": Quality(jpeg=80, webp=80, avif=60)})
+                for r in DEFAULT_CONFIG.renditions
+            )
+        }
+    )
+    version = fixed.version
+    monkeypatch.setattr(table, "CURVES", {})
+    assert fixed.version == version
