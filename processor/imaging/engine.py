@@ -24,7 +24,7 @@ from typing import IO
 
 import pyvips
 
-from processor.core.config import EngineConfig
+from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.errors import TimeBudgetExceeded
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
@@ -60,6 +60,17 @@ class Result:
     # Milliseconds: read (spool + hash), decode (one decode to the largest rendition),
     # encode (smaller renditions, placeholder and every encode, overlapped), total.
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendition made alone (``Engine.render``)."""
+
+    format: str  # the encoder table's name of what ``data`` holds
+    width: int
+    height: int
+    animated: bool
+    data: bytes
 
 
 # --- the steps that run side by side: derive and encode --------------------------------------
@@ -159,6 +170,47 @@ class Engine:
             return self._process(source, image_id, versioned, started, budget)
         with self.spool(source) as spooled:
             return self._process(spooled, image_id, versioned, started, budget)
+
+    def render(
+        self,
+        source: str | Path | IO[bytes],
+        spec: RenditionSpec,
+        *,
+        time_budget_s: float | None = None,
+    ) -> Rendered:
+        """One rendition, as ``process`` makes each of its own (the same steps, limits and
+        budget, the configured poster frame), without the facts and placeholder: a size made
+        on demand (processor/service/ondemand.py) from the original or a larger rendition."""
+        config = self.config.model_copy(update={"renditions": (spec,)})
+        budgets = [b for b in (config.limits.max_seconds, time_budget_s) if b is not None]
+        budget = TimeBudget(min(budgets, default=None))
+        with self.spool(source) as spooled:
+            fmt = sniff(spooled)
+            header, _ = probe(spooled, fmt, config.limits.max_frames)
+            planned = plan(header, config)
+            decoded = decode(spooled, planned, header, budget)
+            encodes = Encodes(self._pool, budget)
+            try:
+                derive_all(decoded, planned, budget, then=encodes.submit)
+                blobs = encodes.results()
+            except pyvips.Error as e:
+                encodes.cancel()
+                raise vips.failure(e, budget, "making the rendition", spooled, header.format) from e
+            except TimeBudgetExceeded:
+                encodes.cancel()
+                raise
+        # An animated source makes a moving and a still encode of the same format: keep the
+        # moving one, as the eager WebP rendition of an animation is.
+        (_, pixels, enc), blob = max(
+            zip(encodes.jobs, blobs, strict=True), key=lambda job: job[1].animated
+        )
+        return Rendered(
+            format=enc.format,
+            width=pixels.size[0],
+            height=pixels.size[1],
+            animated=blob.animated,
+            data=blob.data,
+        )
 
     def _process(
         self, spooled: Spooled, image_id: str, versioned: bool, started: float, budget: TimeBudget
