@@ -50,7 +50,6 @@ from processor.core.errors import (
 )
 from processor.core.events import REMOVALS, Kind, ObjectEvent, retry_message
 from processor.core.keys import image_id, rendition_folder
-from processor.core.sizes import FOLDER as SIZES_FOLDER
 from processor.core.messages import TRIES_ATTRIBUTE
 from processor.core.ports import (
     IMMUTABLE,
@@ -66,6 +65,7 @@ from processor.core.ports import (
     Spooled,
 )
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.sizes import FOLDER as SIZES_FOLDER
 from processor.core.sources import Source
 from processor.rules.decide import (
     Donor,
