@@ -587,11 +587,13 @@ class DynamoImageRepository:
             "#cv": "content_version",
             "#claim": f"{SIZE_CLAIM}{key}",
             "#claimed": SIZES_CLAIMED,
+            "#made": SIZES_MADE,
         }
         values = serialize(
             {
                 ":done": Status.done.value,
                 ":cv": content_version,
+                ":key": key,
                 ":now": now,
                 ":stale": stale_before,
                 ":one": 1,
@@ -603,7 +605,9 @@ class DynamoImageRepository:
                 TableName=self.table,
                 Key={"id": {"S": image_id}},
                 UpdateExpression="SET #claim = :now ADD #claimed :one",
-                ConditionExpression="#status = :done AND #cv = :cv"
+                # Made and listed already: a request that missed the file just before it
+                # was written must not make it again once the claim is released.
+                ConditionExpression="#status = :done AND #cv = :cv AND NOT contains(#made, :key)"
                 " AND (attribute_not_exists(#claim) OR #claim < :stale)"
                 " AND (attribute_not_exists(#claimed) OR #claimed < :max)",
                 ExpressionAttributeNames=names,
@@ -624,6 +628,8 @@ class DynamoImageRepository:
             content_version
         ):
             raise NoSuchRendition(f"no done image {image_id} at version {content_version}")
+        if key in stored.get(SIZES_MADE, set()):
+            return False  # made: its file is there to read
         claim = stored.get(f"{SIZE_CLAIM}{key}")
         if claim is not None and int(claim) >= stale_before:
             return False  # someone else is making it

@@ -349,8 +349,9 @@ class SizeClaims(Protocol):
         max_per_image: int,
     ) -> bool:
         """Claim the making of ``key`` (``now``: epoch seconds): True for the one claimant
-        while the image is done at ``content_version``; False while another claim newer than
-        ``stale_before`` holds it (someone else is making it). Raises NoSuchRendition when the
+        while the image is done at ``content_version``; False when the record lists it made
+        already, or while another claim newer than ``stale_before`` holds it (someone else is
+        making it): its file is the one to read. Raises NoSuchRendition when the
         image is not done at that version, OnDemandLimit when it has had ``max_per_image``
         sizes claimed already."""
         ...

@@ -107,31 +107,36 @@ def caller_of(headers: Mapping[str, str], source_ip: str | None) -> str | None:
     return source_ip
 
 
-def answer(ondemand: OnDemand, method: str, path: str, caller: str | None) -> dict[str, Any]:
-    """The function URL response for one request (the local CDN stand-in calls it too)."""
+def answer(
+    ondemand: OnDemand, method: str, path: str, caller: str | None
+) -> tuple[dict[str, Any], str]:
+    """The function URL response for one request, and the metric it counts in (the local
+    CDN stand-in answers its misses with it too)."""
     if method not in ("GET", "HEAD"):
-        return _problem(405, "method_not_allowed", f"{method} is not served", NO_STORE)
+        return _problem(405, "method_not_allowed", f"{method} is not served", NO_STORE), (
+            "SizesRefused"
+        )
     try:
         served = ondemand.serve(path, caller)
     except PipelineError as e:
         status = status_of(e)
         cache = REFUSED_CACHE if status in (400, 404) else NO_STORE
         if status == 429:
-            metrics.add_metric(name="SizesThrottled", unit=MetricUnit.Count, value=1)
+            metric = "SizesThrottled"
         elif status >= 500:
             logger.warning("size not made", extra={"error_code": e.code, "error": e.message})
-            metrics.add_metric(name="SizeErrors", unit=MetricUnit.Count, value=1)
+            metric = "SizeErrors"
         else:
-            metrics.add_metric(name="SizesRefused", unit=MetricUnit.Count, value=1)
-        return _problem(status, e.code, e.message, cache)
+            metric = "SizesRefused"
+        return _problem(status, e.code, e.message, cache), metric
     except Exception:  # a bug: logged whole, counted, and never a half answer
         logger.exception("size not made: unexpected error")
-        metrics.add_metric(name="SizeErrors", unit=MetricUnit.Count, value=1)
-        return _problem(500, "internal_error", "the size could not be made", NO_STORE)
-    metrics.add_metric(
-        name="SizesMade" if served.made else "SizesServed", unit=MetricUnit.Count, value=1
+        return _problem(500, "internal_error", "the size could not be made", NO_STORE), (
+            "SizeErrors"
+        )
+    return _served(served, head_only=method == "HEAD"), (
+        "SizesMade" if served.made else "SizesServed"
     )
-    return _served(served, head_only=method == "HEAD")
 
 
 def _served(served: Served, *, head_only: bool) -> dict[str, Any]:
@@ -171,9 +176,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("settings refused", extra={"error_code": e.code, "error": e.message})
         metrics.add_metric(name="SizeErrors", unit=MetricUnit.Count, value=1)
         return _problem(500, e.code, "the function is misconfigured", NO_STORE)
-    return answer(
+    response, metric = answer(
         ondemand,
         str(http.get("method", "GET")).upper(),
         str(event.get("rawPath", "")),
         caller_of(headers, http.get("sourceIp")),
     )
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return response
