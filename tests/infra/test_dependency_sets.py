@@ -152,6 +152,29 @@ def test_image_dependency_set_runs_the_handler(name: str) -> None:
         assert response == {"batchItemFailures": []}
 
 
+@pytest.mark.slow
+def test_the_processor_image_dependency_set_runs_the_on_demand_handler() -> None:
+    """The sizes function runs the processor's image with another handler: it imports only
+    what that image holds, builds its engine, and refuses a size outside the set from there."""
+    event = json.loads((ROOT / "tests" / "events" / "function_url_get_size.json").read_text())
+    event["rawPath"] = f"/sizes/{'a' * 26}-0123456789-641w.jpg"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "imgpipe-sizes",
+        **tpl.function_env("OnDemandFunction", FAKE_REFS),
+    }
+    handler = tpl.handlers()["OnDemandFunction"]
+    response = run_in_image(
+        _PROBE, blocked_modules("processor"), "RESPONSE", handler, json.dumps(event), env=env
+    )
+    assert response["statusCode"] == 400, response
+    assert json.loads(response["body"])["code"] == "size_not_allowed"
+
+
 def test_the_processor_image_dependency_set_decodes_heic(tmp_path: Path) -> None:
     """What the processor image holds (and nothing else) turns a HEVC HEIC into renditions."""
     from tests.processor.imaging import heic_samples as hs
