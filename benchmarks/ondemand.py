@@ -31,21 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import DEFAULT_CORPUS
+from benchmarks.motion import SHARP, ensure_sharp
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARP = Path(__file__).resolve().parent / "sharp"
 RESULTS = Path(__file__).resolve().parent / "results" / "ondemand.md"
 GOOD = DEFAULT_CORPUS.resolve()
 PHOTOS = ("2569067123_aca715a2ee_o.jpg", "flowers.jpeg", "Landscape_1.jpg")
 WIDTHS = (480, 768, 1280)
 BUCKET, TABLE = "imgpipe-bench-ondemand", "imgpipe-bench-ondemand"
-
-
-def ensure_sharp() -> None:
-    if not (SHARP / "node_modules" / "sharp").is_dir():
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SHARP, check=True
-        )
 
 
 def sharp_ms(files: list[Path], rounds: int) -> tuple[dict[tuple[str, int], float], str]:

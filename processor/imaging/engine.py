@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -100,6 +101,19 @@ class Encodes:
         for future in self._futures.values():
             future.cancel()  # what has not started yet would only run out of time again
 
+    @contextmanager
+    def failing(self, spooled: Spooled, fmt: str, doing: str) -> Iterator[None]:
+        """What stops the encodes (a libvips error, the time budget) cancels those not
+        started; a libvips error becomes the project's, saying what was being done."""
+        try:
+            yield
+        except pyvips.Error as e:
+            self.cancel()
+            raise vips.failure(e, self._budget, doing, spooled, fmt) from e
+        except TimeBudgetExceeded:
+            self.cancel()
+            raise
+
 
 def derive_all(
     decoded: Pixels,
@@ -149,6 +163,11 @@ class Engine:
             thread_name_prefix="imgpipe-encode",
         )
 
+    def _budget(self, time_budget_s: float | None) -> TimeBudget:
+        """The smaller of the configured budget and the caller's."""
+        budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
+        return TimeBudget(min(budgets, default=None))
+
     def spool(self, source: str | Path | IO[bytes]) -> Spooled:
         return spool(source, self.config.limits.max_input_bytes, self.tmp_dir)
 
@@ -164,8 +183,7 @@ class Engine:
         """``time_budget_s``: this image's budget when the caller has less time than the
         configured one (``limits.max_seconds``); the smaller of the two applies."""
         started = time.perf_counter()
-        budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
-        budget = TimeBudget(min(budgets, default=None))
+        budget = self._budget(time_budget_s)
         if isinstance(source, Spooled):
             return self._process(source, image_id, versioned, started, budget)
         with self.spool(source) as spooled:
@@ -182,23 +200,16 @@ class Engine:
         budget, the configured poster frame), without the facts and placeholder: a size made
         on demand (processor/service/ondemand.py) from the original or a larger rendition."""
         config = self.config.model_copy(update={"renditions": (spec,)})
-        budgets = [b for b in (config.limits.max_seconds, time_budget_s) if b is not None]
-        budget = TimeBudget(min(budgets, default=None))
+        budget = self._budget(time_budget_s)
         with self.spool(source) as spooled:
             fmt = sniff(spooled)
             header, _ = probe(spooled, fmt, config.limits.max_frames)
             planned = plan(header, config)
             decoded = decode(spooled, planned, header, budget)
             encodes = Encodes(self._pool, budget)
-            try:
+            with encodes.failing(spooled, header.format, "making the rendition"):
                 derive_all(decoded, planned, budget, then=encodes.submit)
                 blobs = encodes.results()
-            except pyvips.Error as e:
-                encodes.cancel()
-                raise vips.failure(e, budget, "making the rendition", spooled, header.format) from e
-            except TimeBudgetExceeded:
-                encodes.cancel()
-                raise
         # An animated source makes a moving and a still encode of the same format: keep the
         # moving one, as the eager WebP rendition of an animation is.
         (_, pixels, enc), blob = max(
@@ -224,17 +235,11 @@ class Engine:
         t_decode = time.perf_counter()
 
         encodes = Encodes(self._pool, budget)
-        try:
+        with encodes.failing(spooled, header.format, "making the renditions"):
             smallest = derive_all(decoded, planned, budget, then=encodes.submit)
             budget.check("deriving the renditions")
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
-        except pyvips.Error as e:
-            encodes.cancel()
-            raise vips.failure(e, budget, "making the renditions", spooled, header.format) from e
-        except TimeBudgetExceeded:
-            encodes.cancel()
-            raise
         t_encode = time.perf_counter()
 
         version = content_version(spooled.sha256, self.config.version) if versioned else None
