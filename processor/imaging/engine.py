@@ -26,10 +26,10 @@ from typing import IO
 import pyvips
 
 from processor.core.config import EngineConfig, RenditionSpec
-from processor.core.errors import TimeBudgetExceeded
+from processor.core.errors import ImageRejected
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
-from processor.imaging import vips
+from processor.imaging import blank, vips
 from processor.imaging.budget import TimeBudget
 from processor.imaging.decode import decode
 from processor.imaging.derive import derive
@@ -110,7 +110,7 @@ class Encodes:
         except pyvips.Error as e:
             self.cancel()
             raise vips.failure(e, self._budget, doing, spooled, fmt) from e
-        except TimeBudgetExceeded:
+        except ImageRejected:  # the time budget's kill, a blank decode
             self.cancel()
             raise
 
@@ -203,12 +203,13 @@ class Engine:
         budget = self._budget(time_budget_s)
         with self.spool(source) as spooled:
             fmt = sniff(spooled)
-            header, _ = probe(spooled, fmt, config.limits.max_frames)
+            header, _ = probe(spooled, fmt, config.limits.max_frames, config.limits)
             planned = plan(header, config)
             decoded = decode(spooled, planned, header, budget)
             encodes = Encodes(self._pool, budget)
             with encodes.failing(spooled, header.format, "making the rendition"):
-                derive_all(decoded, planned, budget, then=encodes.submit)
+                made = derive_all(decoded, planned, budget, then=encodes.submit)
+                blank.check(made.image, spooled, header.format, header.width * header.height)
                 blobs = encodes.results()
         # An animated source makes a moving and a still encode of the same format: keep the
         # moving one, as the eager WebP rendition of an animation is.
@@ -228,7 +229,8 @@ class Engine:
     ) -> Result:
         t_read = time.perf_counter()
         fmt = sniff(spooled)
-        header, head = probe(spooled, fmt, self.config.limits.max_frames)
+        limits = self.config.limits
+        header, head = probe(spooled, fmt, limits.max_frames, limits)
         planned = plan(header, self.config)  # limits and cost checked, before any pixel
         decoded = decode(spooled, planned, header, budget)
         budget.check("decoding")
@@ -237,6 +239,8 @@ class Engine:
         encodes = Encodes(self._pool, budget)
         with encodes.failing(spooled, header.format, "making the renditions"):
             smallest = derive_all(decoded, planned, budget, then=encodes.submit)
+            pixels = header.width * header.height
+            blank.check(smallest.image, spooled, header.format, pixels)  # no blank "done"
             budget.check("deriving the renditions")
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()

@@ -6,7 +6,9 @@ independent decodes in tests/processor/imaging/test_motion.py (docs/engine.md, "
 - GIF: libvips' ``gifload`` (libnsgif), ``n=-1``. It matches Pillow frame for frame, and
   browsers too, but for one case: a frame that disposes to the background and has no
   transparent colour, where libnsgif fills the GIF's background colour as the GIF
-  specification says and browsers clear to transparent.
+  specification says and browsers clear to transparent. Where a GIF has no transparent
+  colour and its first frame leaves part of the screen unpainted, libnsgif paints it black;
+  here it stays transparent until a frame covers it, as browsers show it.
 - WebP: libvips' ``webpload`` (libwebp's demuxer and its blending), ``n=-1``: the same pixels
   as Pillow's libwebp decoder.
 - APNG: composed here from its frames (processor/imaging/apng.py).
@@ -25,6 +27,7 @@ from pathlib import Path
 import pyvips
 
 from processor.core import apng as apng_chunks
+from processor.core import gif
 from processor.imaging import apng, avis
 from processor.imaging.budget import TimeBudget
 from processor.imaging.pixels import Frames, Held, to_srgb
@@ -94,11 +97,38 @@ def _vips_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Imag
     load = pyvips.Image.gifload if header.format == "gif" else pyvips.Image.webpload
     roll = load(str(path), n=-1, access="sequential", fail_on="error")
     page = header.height
+    unpainted = _unpainted_canvas(path, header, roll.bands)
     for index in range(header.frames):
         frame = roll.crop(0, index * page, header.width, page)
+        if unpainted is not None:
+            frame = unpainted(frame, index)
         if plan.colour_manage and "icc-profile-data" in frame.get_fields():
             frame = frame.icc_transform("srgb", embedded=True, intent="relative")
         yield _upright(frame, header.orientation)
+
+
+def _unpainted_canvas(
+    path: Path, header: Header, bands: int
+) -> Callable[[pyvips.Image, int], pyvips.Image] | None:
+    """A GIF with no transparent colour whose first frame leaves part of the screen
+    unpainted: libnsgif paints that part black, browsers show it transparent until a frame
+    covers it. The alpha of frame ``i`` is the union of the rectangles of frames 0..i."""
+    if header.format != "gif" or bands != 3 or not header.has_alpha:
+        return None
+    rects = gif.rectangles(path, limit=header.frames)
+    if not rects or rects[0].covers_canvas:
+        return None
+    masks: list[pyvips.Image] = []
+
+    def with_alpha(frame: pyvips.Image, index: int) -> pyvips.Image:
+        mask = masks[-1] if masks else pyvips.Image.black(header.width, header.height)
+        if index < len(rects):
+            r = rects[index]
+            mask = mask.draw_rect(255, r.left, r.top, r.width, r.height, fill=True)
+        masks[:] = [mask.copy_memory()]
+        return frame.bandjoin(masks[0].cast("uchar")).copy(interpretation="srgb")
+
+    return with_alpha
 
 
 def _apng_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Image]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -373,3 +374,53 @@ def test_an_avif_sequence_kept_still_is_its_first_frame_not_damaged() -> None:
 def test_a_plain_png_is_no_animation() -> None:
     r = Engine(WEBP_AND_STILL).process(GOOD / "with-alpha.png", image_id="p")
     assert not r.facts.animated and r.facts.frames == 1 and r.facts.duration_ms is None
+
+
+def _gif_growing_from_a_corner(path: Path) -> Path:
+    """Three opaque 4x4 frames, no transparent colour, on an 8x8 screen: at (0,0), (4,0) and
+    (0,4). Browsers show what no frame has painted yet as transparent."""
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        "GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=100,
+        disposal=1,
+        optimize=False,
+        loop=0,
+    )
+    data = bytearray(buffer.getvalue())
+    struct.pack_into("<HH", data, 6, 8, 8)  # the logical screen, larger than any frame
+    descriptor = b"\x2c\x00\x00\x00\x00\x04\x00\x04\x00"
+    starts = [i for i in range(len(data)) if data[i : i + 9] == descriptor]
+    assert len(starts) == 3
+    struct.pack_into("<HH", data, starts[1] + 1, 4, 0)
+    struct.pack_into("<HH", data, starts[2] + 1, 0, 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_gif_canvas_no_frame_has_painted_yet_stays_transparent(tmp_path: Path) -> None:
+    source = _gif_growing_from_a_corner(tmp_path / "corner.gif")
+    frames = decoded_frames(source, WEBP_AND_STILL)
+    painted = [(0, 0), (4, 0), (0, 4)]
+    for index in range(3):
+        alpha = np.asarray(frame_image(frames, index))[..., 3]
+        for n, (left, top) in enumerate(painted):
+            expected = 255 if n <= index else 0
+            assert (alpha[top : top + 4, left : left + 4] == expected).all(), (index, n)
+        assert (alpha[4:, 4:] == 0).all()  # never painted
+    # ... and the animated rendition keeps it
+    result = Engine(WEBP_AND_STILL).process(source, image_id="a")
+    webp = next(o for o in result.outputs if o.info.animated)
+    played_frames = pyvips.Image.new_from_buffer(webp.data, "", n=-1)
+    assert played_frames.bands == 4
+    assert (
+        played_frames.crop(0, 0, played_frames.width, played_frames.width).extract_band(3).max() > 0
+    )
+    assert (
+        played_frames.crop(0, 0, played_frames.width, played_frames.width).extract_band(3).min()
+        == 0
+    )
