@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from processor.service.ondemand import OnDemand, Served
 
 logger = Logger(service="ondemand")
-metrics = Metrics(namespace=NAMESPACE, service="ondemand")
+# The namespace comes from POWERTOOLS_METRICS_NAMESPACE (imgpipe/<stack>), else NAMESPACE.
+metrics = Metrics(service="ondemand")
+metrics.namespace = metrics.namespace or NAMESPACE
 
 # A function URL answers at most 6 MB; base64 makes 4 bytes of 3. Past this the stored file
 # is fetched again through the CDN (a redirect to the same path, not cached), from S3.

@@ -12,7 +12,8 @@ independent decodes in tests/processor/imaging/test_motion.py (docs/engine.md, "
 - WebP: libvips' ``webpload`` (libwebp's demuxer and its blending), ``n=-1``: the same pixels
   as Pillow's libwebp decoder.
 - APNG: composed here from its frames (processor/imaging/apng.py).
-- AVIF sequences: libavif through Pillow (processor/imaging/avis.py): each frame is whole.
+- AVIF sequences: libavif through Pillow (processor/imaging/avis.py): each frame is whole;
+  nclx primaries and HDR transfers converted as for a still AVIF.
 
 Every frame is resized to the decode size on its own (a resize of the whole roll would blend
 the last rows of one frame into the first rows of the next), colour-managed, made 8-bit
@@ -28,10 +29,12 @@ import pyvips
 
 from processor.core import apng as apng_chunks
 from processor.core import gif
-from processor.imaging import apng, avis
+from processor.core import heif as heif_boxes
+from processor.imaging import apng, avis, cms, hdr
 from processor.imaging.budget import TimeBudget
 from processor.imaging.pixels import Frames, Held, to_srgb
 from processor.rules.header import Header
+from processor.rules.metadata import nclx_to_srgb_matrix
 from processor.rules.plan import Plan
 
 
@@ -139,13 +142,23 @@ def _apng_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Imag
 
 
 def _avis_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Image]:
+    # libavif gives 8-bit codes in the file's own primaries and transfer: an ICC profile,
+    # or nclx code points (Display P3, or HDR PQ/HLG), converted as a still AVIF's are.
+    # (The plan's ``colour_manage`` is about ICC profiles; nclx is read from the boxes.)
+    nclx = heif_boxes.nclx(path)
+    matrix = nclx_to_srgb_matrix(nclx)
     for frame in avis.frames(path, header.frames):
         image = pyvips.Image.new_from_memory(
             frame.data, header.width, header.height, frame.bands, "uchar"
         ).copy(interpretation="srgb")
-        if frame.icc and plan.colour_manage:
-            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", frame.icc)
-            image = image.icc_transform("srgb", embedded=True, intent="relative")
+        if frame.icc:  # a profile says it all (the plan skips sRGB's own)
+            if plan.colour_manage:
+                image.set_type(pyvips.GValue.blob_type, "icc-profile-data", frame.icc)
+                image = image.icc_transform("srgb", embedded=True, intent="relative")
+        elif nclx is not None and hdr.is_hdr(nclx):
+            image = hdr.to_sdr(image, nclx, matrix)
+        elif matrix is not None:
+            image = cms.primaries_to_srgb(image, matrix)
         yield _upright(image, header.orientation)
 
 

@@ -155,3 +155,10 @@ def test_a_size_made_on_demand_by_hand() -> None:
     found = by_name(capacity.on_demand_parts(FACTS, SETTINGS, traffic))
     assert found["on-demand function (account concurrency)"].admits == 1_000 / 0.5
     assert found["DynamoDB: one image's item (many sizes of one image at once)"].admits == 250
+
+
+def test_invalidation_paths_cost_past_the_free_thousand() -> None:
+    assert capacity.invalidation_usd(1_000) == 0
+    assert capacity.invalidation_usd(1_001) == pytest.approx(0.005)
+    # 50,000 deleted images of 4 rendition files each: 200,000 exact paths.
+    assert capacity.invalidation_usd(200_000) == pytest.approx(995.0)

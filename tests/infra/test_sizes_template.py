@@ -92,7 +92,8 @@ def test_the_function_runs_the_processor_image_with_the_on_demand_handler(
     assert function["Timeout"] <= 30
     env = tpl.function_env("OnDemandFunction", template=template)
     assert float(env["IMGPIPE_IMAGE_TIME_BUDGET_S"]) < function["Timeout"]
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
+    processor_env = tpl.function_env("processor", template=template)
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == processor_env["POWERTOOLS_METRICS_NAMESPACE"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "ondemand"
 
 
@@ -112,6 +113,10 @@ def test_errors_and_throttles_of_sizes_are_alarmed(template: dict[str, Any]) -> 
     metrics = {q["Id"]: q["MetricStat"]["Metric"] for q in errors["Metrics"] if "MetricStat" in q}
     assert {m["MetricName"] for m in metrics.values()} == {"SizeErrors", "Errors"}
     throttled = props(template, "OnDemandThrottlesAlarm")
-    assert (throttled["Namespace"], throttled["MetricName"]) == ("imgpipe", "SizesThrottled")
+    assert throttled["MetricName"] == "SizesThrottled"
+    namespace = tpl.function_env("OnDemandFunction", template=template)[
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+    assert throttled["Namespace"] == namespace
     for alarm in (errors, throttled):
         assert tpl.references(alarm["AlarmActions"]) == {"AlertTopic"}

@@ -424,3 +424,35 @@ def test_a_gif_canvas_no_frame_has_painted_yet_stays_transparent(tmp_path: Path)
         played_frames.crop(0, 0, played_frames.width, played_frames.width).extract_band(3).min()
         == 0
     )
+
+
+def _srgb_from_display_p3(rgb: tuple[int, int, int]) -> np.ndarray:
+    """An independent conversion: sRGB's transfer, Display P3 to sRGB primaries (D65)."""
+    c = np.asarray(rgb, dtype=float) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    p3_to_srgb = np.array(
+        [[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]]
+    )
+    out = np.clip(p3_to_srgb @ linear, 0, 1)
+    return 255 * np.where(out <= 0.0031308, out * 12.92, 1.055 * out ** (1 / 2.4) - 0.055)
+
+
+def test_an_avif_sequence_in_display_p3_is_converted_frame_by_frame(tmp_path: Path) -> None:
+    colours = [(180, 120, 100), (100, 150, 120)]
+    buffer = io.BytesIO()
+    first, *rest = (Image.new("RGB", (16, 16), c) for c in colours)
+    first.save(buffer, "AVIF", save_all=True, append_images=rest, duration=100, quality=100)
+    data = buffer.getvalue()
+    # libavif wrote BT.709 primaries (1) in both colr boxes (the still's and the track's):
+    # say Display P3 (12) instead, as Apple's files do.
+    marker = b"colrnclx\x00\x01"
+    assert data.count(marker) == 2
+    source = tmp_path / "p3.avif"
+    source.write_bytes(data.replace(marker, b"colrnclx\x00\x0c"))
+
+    frames = decoded_frames(source, WEBP_AND_STILL)
+    for index, colour in enumerate(colours):
+        got = np.asarray(frame_image(frames, index))[8, 8, :3].astype(float)
+        expected = _srgb_from_display_p3(colour)
+        assert np.abs(got - expected).max() <= 4, (index, got, expected)
+        assert np.abs(got - np.asarray(colour)).max() >= 10  # converted, not passed through
