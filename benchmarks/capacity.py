@@ -122,6 +122,10 @@ class Traffic:
     feed_round_trip_ms: float = 25.0
     # The processor's invocation per object of an S3 Batch Operations job: it only queues.
     enqueue_ms: float = 20.0
+    # One invocation of the on-demand function: reading the record and a source, making one
+    # size, its PUT and two writes (stated, generous: the engine's whole ladder measures under
+    # a tenth of this per corpus image; benchmarks/ondemand.py measures a miss).
+    on_demand_ms: float = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -511,6 +515,82 @@ def cost_lines(
     ]
 
 
+# --- sizes made on demand (docs/sizes.md) ----------------------------------------------------
+
+
+def write_units(size: float) -> float:
+    """WCU of one write of an item of ``size`` bytes (an UpdateItem is charged the larger of
+    the item before and after, whole)."""
+    return float(max(1, math.ceil(size / 1024)))
+
+
+def on_demand_lines(
+    facts: Facts,
+    settings: Settings,
+    traffic: Traffic = Traffic(),
+    prices: Prices = Prices(),
+) -> list[CostLine]:
+    """What 1,000 CDN misses on sizes cost: each is an invocation that reads the record,
+    claims the size, reads a source, makes one file, PUTs it and lists it. A hit costs
+    nothing beyond any rendition's (the CDN, and S3 GETs to fill its caches)."""
+    per_k = 1000 / 1e6
+    item = facts.item_bytes["done"]
+    # GetItem (consistent), the claim's UpdateItem, and the listing's UpdateItem, which
+    # by_created projects (the renditions), so its index entry is written again too.
+    reads = read_units(int(item), consistent=True)
+    writes = write_units(item) + 2 * write_units(item + 300)
+    gb_s = traffic.on_demand_ms / 1000 * settings.memory_mb / 1024
+    return [
+        CostLine(
+            "on-demand Lambda",
+            per_k * prices.lambda_requests_per_million + 1000 * gb_s * prices.lambda_arm64_gb_s,
+            f"one invocation of {traffic.on_demand_ms:,.0f} ms (stated; the whole ladder "
+            f"measures {facts.wall_ms:,.0f} ms of engine time per corpus image)",
+        ),
+        CostLine(
+            "S3 GETs",
+            2 * prices.s3_get_per_1000,
+            "the miss's own (S3 answers 403/404) and the source's",
+        ),
+        CostLine("S3 PUT of the size", prices.s3_put_per_1000, "one file"),
+        CostLine(
+            "DynamoDB",
+            per_k * (reads * prices.ddb_read_per_million + writes * prices.ddb_write_per_million),
+            f"{reads:g} RCU (GetItem), {writes:g} WCU (claim, listing and its index entry)",
+        ),
+    ]
+
+
+def on_demand_parts(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> list[Part]:
+    """What bounds misses per second (a miss makes one file: ``per_image`` is per miss)."""
+    item = facts.item_bytes["done"]
+    seconds = traffic.on_demand_ms / 1000
+    return [
+        Part(
+            "on-demand function (account concurrency)",
+            settings.lambda_quota / seconds,
+            "misses/s",
+            1.0,
+            "unless OnDemandConcurrency reserves fewer",
+        ),
+        Part(
+            "S3 public/sizes/ PUT",
+            LIMITS["s3_prefix_put"].value * settings.s3_partitions,
+            "PUT/s",
+            1.0,
+            "one prefix, as each rendition folder",
+        ),
+        Part(
+            "DynamoDB: one image's item (many sizes of one image at once)",
+            LIMITS["ddb_partition_wcu"].value,
+            "WCU/s",
+            write_units(item) + write_units(item + 300),
+            "claim and listing on the same item",
+            partition=True,
+        ),
+    ]
+
+
 def cost_per_1000(lines: Sequence[CostLine], feed: str = "") -> float:
     """Every image's parts plus one feed's ("" for uploads)."""
     return sum(line.usd_per_1000 for line in lines if line.feed in ("", feed))
@@ -654,6 +734,28 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         "- Storage, CDN transfer and the API are not per-image processing costs and are left out.",
         "",
         *deletes_section(facts),
+        "## Sizes on demand",
+        "",
+        "A CDN miss on a size (docs/sizes.md) is one invocation of the on-demand function, two "
+        "S3 GETs, one PUT and three DynamoDB requests; the size is then a stored file, and every "
+        "later request a CDN hit or an S3 GET like any rendition's. Per 1,000 misses:",
+        "",
+    ]
+    misses = on_demand_lines(facts, defaults, traffic)
+    lines += _table(
+        ["part", "USD per 1,000 misses", "note"],
+        [[c.part, f"${c.usd_per_1000:.5f}", c.note] for c in misses],
+    )
+    lines += [
+        "",
+        f"- {cost_per_1000(misses):.4f} USD per 1,000 sizes made; an image may have at most "
+        "`max_per_image` made (48 by default), so the bucket and this bill are bounded per "
+        "image.",
+    ]
+    for part in on_demand_parts(facts, defaults, traffic):
+        lines.append(f"- {part.name}: {_n(part.admits)} misses/s ({part.note}).")
+    lines += [
+        "",
         "## Backfill",
         "",
         "A backfill feeds the same queue as uploads and makes no API calls, so its ceiling is "

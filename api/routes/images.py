@@ -203,7 +203,12 @@ def read_image(
     ] = None,
 ) -> Response:
     record = _load(repo, image_id, caller)
-    view = image_public(record, settings.cdn_base_url, private=caller.may_manage(record.uploader))
+    view = image_public(
+        record,
+        settings.cdn_base_url,
+        private=caller.may_manage(record.uploader),
+        on_demand=settings.on_demand,
+    )
     body = view.model_dump_json().encode()
     etag = _etag(body)
     headers = {"ETag": etag, **_cache_headers(caller)}

@@ -129,7 +129,7 @@ def banner(stack: Any, out: TextIO) -> None:
         f"  gallery    {urls.gallery}",
         f"  api docs   {urls.docs}",
         f"  api        {urls.api}",
-        f"  cdn        {urls.cdn}  (/thumbs/..., /optimized/...)",
+        f"  cdn        {urls.cdn}  (/thumbs/..., /optimized/..., /sizes/... made on demand)",
         f"  aws        {aws}",
         f"  bucket     {res.bucket}  (upload to raw/, renditions in public/)",
         f"  table      {res.table}",

@@ -19,12 +19,15 @@ proves that the processor invalidated it, as it must for CloudFront.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,9 +40,11 @@ from api.settings import ApiSettings
 from processor.core.errors import RangeNotSatisfiable, SourceMissing
 from processor.core.keys import CONTENT_TYPES
 from processor.core.ports import IMMUTABLE, StoredObject
+from processor.core.sizes import FOLDER as SIZES_FOLDER
 
 if TYPE_CHECKING:
     from processor.aws.s3 import S3ObjectStore
+    from processor.service.ondemand import OnDemand
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +216,16 @@ def create_cdn_app(
     folders: Sequence[str] = ("thumbs", "optimized"),
     distribution_id: str | None = None,
     edge_headers: Mapping[str, str] | None = None,
+    on_demand: OnDemand | None = None,
 ) -> FastAPI:
     """The CDN stand-in: a route per rendition folder, nothing else (no docs, no schema).
 
     ``edge_headers``: what the template's response headers policy adds (cli/local/spec.py);
     by default, read from infra/template.yaml. With ``distribution_id`` (the embedded AWS's
     distribution) renditions are cached as an edge caches them, until invalidated there.
+    With ``on_demand``, ``/sizes/...`` is the template's origin group: S3 first, and on its
+    404 the on-demand function's answer (processor/entrypoints/ondemand.py), made in this
+    process against the same embedded AWS.
     """
     if edge_headers is None:
         from cli.local.spec import TEMPLATE, edge_response_headers
@@ -225,7 +234,9 @@ def create_cdn_app(
         edge_headers = edge_response_headers(load_template(TEMPLATE))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     problems.install(app)
-    cdn = LocalCdn(settings, distribution_id, edge_headers=edge_headers)
+    cdn = LocalCdn(settings, distribution_id, edge_headers=edge_headers, on_demand=on_demand)
+    if on_demand is not None:
+        folders = [*folders, SIZES_FOLDER]
     for folder in folders:
         app.add_api_route(
             f"/{folder}/{{name}}",
@@ -246,8 +257,10 @@ class LocalCdn:
         distribution_id: str | None = None,
         *,
         edge_headers: Mapping[str, str],
+        on_demand: OnDemand | None = None,
     ) -> None:
         self.settings = settings
+        self.on_demand = on_demand
         self.edge_headers = dict(edge_headers)
         self.edge = (
             EdgeCache(self._client("cloudfront"), distribution_id) if distribution_id else None
@@ -300,7 +313,13 @@ class LocalCdn:
         entry = self.edge.get(path) if self.edge is not None and wanted is None else None
         if entry is not None:
             return _cached_response(entry, head_only, if_none_match, self.edge_headers)
-        obj = self._fetch(folder, name, head_only=head_only, wanted=wanted, asked=range_)
+        try:
+            obj = self._fetch(folder, name, head_only=head_only, wanted=wanted, asked=range_)
+        except NotFound:
+            if self.on_demand is None or folder != SIZES_FOLDER:
+                raise
+            # The origin group's second origin: S3 said 404, the function answers.
+            return self._failover(path, request, if_none_match)
         if media_type(obj.content_type) not in RENDITION_TYPES:
             # Not something the processor wrote: never served, so never run as a page.
             if obj.body is not None:
@@ -316,6 +335,31 @@ class LocalCdn:
                     Cached(obj, data), head_only, if_none_match, self.edge_headers
                 )
         return _respond(obj, wanted, if_none_match, self.edge_headers)
+
+    def _failover(self, path: str, request: Request, if_none_match: str | None) -> Response:
+        """What CloudFront returns from the on-demand function's URL: its answer, kept at the
+        edge when it is a rendition, as any origin's 200 is."""
+        from processor.entrypoints.ondemand import answer
+
+        assert self.on_demand is not None
+        caller = request.client.host if request.client else None
+        response, _ = answer(self.on_demand, request.method, path, caller)
+        status, headers = int(response["statusCode"]), dict(response["headers"])
+        body = response.get("body", "")
+        data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+        if status != 200 or request.method == "HEAD":
+            headers.pop("Content-Length", None)
+            return Response(data, status_code=status, headers={**headers, **self.edge_headers})
+        obj = StoredObject(
+            etag=f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"',
+            size=len(data),
+            content_type=headers["Content-Type"],
+            cache_control=headers["Cache-Control"],
+            last_modified=datetime.now(UTC),
+        )
+        if self.edge is not None:
+            self.edge.put(path, obj, data)
+        return _cached_response(Cached(obj, data), False, if_none_match, self.edge_headers)
 
     def _fetch(
         self, folder: str, name: str, *, head_only: bool, wanted: str | None, asked: str | None

@@ -168,7 +168,9 @@ def distribution_config(
                 continue  # OriginAccessControlId, CachePolicyId, ResponseHeadersPolicyId
         return out
 
-    origins = [known(o) for o in props["Origins"]]
+    # Origins only AWS has (the on-demand function's URL) are left out, with the origin group
+    # and path behaviours that use them: the CDN stand-in plays that part (cli/local/cdn.py).
+    origins = [o for o in (known(o) for o in props["Origins"]) if "DomainName" in o]
     behaviour = known(props["DefaultCacheBehavior"])
     for listed in ("AllowedMethods", "CachedMethods"):
         behaviour.pop(listed, None)
@@ -176,7 +178,8 @@ def distribution_config(
     cached = cfn.resolve(props["DefaultCacheBehavior"].get("CachedMethods", allowed))
     behaviour["AllowedMethods"] = {**_listed(allowed), "CachedMethods": _listed(cached)}
     behaviour.setdefault("MinTTL", 0)  # required without a cache policy
-    top = known({k: v for k, v in props.items() if k not in ("Origins", "DefaultCacheBehavior")})
+    aws_only = ("Origins", "DefaultCacheBehavior", "OriginGroups", "CacheBehaviors")
+    top = known({k: v for k, v in props.items() if k not in aws_only})
     if "IPV6Enabled" in top:
         top["IsIPV6Enabled"] = top.pop("IPV6Enabled")
     return {

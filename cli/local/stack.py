@@ -505,8 +505,26 @@ class LocalStack:
                 folders=self._rendition_folders(),
                 distribution_id=self.resources.distribution_id or None,
                 edge_headers=edge_response_headers(self.spec.template),
+                on_demand=self._on_demand(),
             )
             self._serve(cdn, self._cdn_socket, "cdn")
+
+    def _on_demand(self) -> Any:
+        """The on-demand function's service, with the processor's environment (the template
+        gives both functions the same), run in the CDN stand-in's process on a miss."""
+        from processor.entrypoints.ondemand import build
+        from processor.entrypoints.settings import ProcessorSettings
+
+        assert self.spec is not None and self.resources is not None and self.urls is not None
+        env = self._function_environment(self.spec, self.resources, self.urls.aws)
+        values: dict[str, Any] = {
+            name.removeprefix("IMGPIPE_").lower(): value
+            for name, value in env.items()
+            if name.startswith("IMGPIPE_")
+            and name.removeprefix("IMGPIPE_").lower() in ProcessorSettings.model_fields
+        }
+        values["AWS_REGION"] = self.options.region
+        return build(ProcessorSettings.model_validate(values))
 
     def _serve(self, app: Any, sock: socket.socket, name: str) -> None:
         import uvicorn

@@ -210,12 +210,20 @@ def mark_deployed(ecr: Any, repository: str, tag: str, when: str) -> str:
         "images"
     ]
     media = image.get("imageManifestMediaType")
-    ecr.put_image(
-        repositoryName=repository,
-        imageManifest=image["imageManifest"],
-        imageTag=new_tag,
-        **({"imageManifestMediaType": media} if media else {}),
-    )
+    try:
+        ecr.put_image(
+            repositoryName=repository,
+            imageManifest=image["imageManifest"],
+            imageTag=new_tag,
+            **({"imageManifestMediaType": media} if media else {}),
+        )
+    except Exception as e:
+        from processor.aws.errors import error_code  # botocore is loaded by now
+
+        # A redeploy of the same image within the same second: the tag is already this
+        # image's (another image under it would be ImageTagAlreadyExistsException).
+        if error_code(e) != "ImageAlreadyExistsException":
+            raise
     ecr.put_lifecycle_policy(
         repositoryName=repository, lifecyclePolicyText=json.dumps(lifecycle_policy())
     )

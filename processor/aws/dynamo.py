@@ -35,15 +35,25 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from processor.aws.errors import translate, translated
-from processor.core.errors import ConcurrentWrite, StaleEvent, TransientError
+from processor.core.errors import (
+    ConcurrentWrite,
+    NoSuchRendition,
+    OnDemandLimit,
+    StaleEvent,
+    TransientError,
+)
 from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
 from processor.core.ports import Page
-from processor.core.record import ImageRecord, Status
+from processor.core.record import ImageRecord, RenditionInfo, Status
 
 BY_CREATED = "by_created"
 BY_STATE = "by_state"
 BY_SHA256 = "by_sha256"
 BY_UPLOADER = "by_uploader"
+# Attributes of sizes made on demand, beside the record's own (claim_size, add_size).
+SIZE_CLAIM = "size_claim#"
+SIZES_CLAIMED = "sizes_claimed"
+SIZES_MADE = "sizes_made"
 # Record fields a listing does not return (by_created and by_state leave them out of their
 # projection): get() the record before acting on them.
 UNLISTED = frozenset(
@@ -554,3 +564,107 @@ class DynamoImageRepository:
             if not isinstance(error, StaleEvent):
                 raise error from e
             # The record has moved on: the newer state carries (and settles) its own event.
+
+    # --- sizes made on demand (SizeClaims, processor/core/ports.py) ----------------------
+    #
+    # Two attributes of the image's item that the record model does not carry, so the next
+    # state the processor saves (a whole PutItem) drops them with the sizes it replaces:
+    # ``size_claim#<key>`` (epoch seconds of the claim) and ``sizes_made`` (a string set of
+    # the keys the record lists, so a size is listed once), plus the counter ``sizes_claimed``.
+
+    def claim_size(
+        self,
+        image_id: str,
+        *,
+        key: str,
+        content_version: str,
+        now: int,
+        stale_before: int,
+        max_per_image: int,
+    ) -> bool:
+        names = {
+            "#status": "status",
+            "#cv": "content_version",
+            "#claim": f"{SIZE_CLAIM}{key}",
+            "#claimed": SIZES_CLAIMED,
+            "#made": SIZES_MADE,
+        }
+        values = serialize(
+            {
+                ":done": Status.done.value,
+                ":cv": content_version,
+                ":key": key,
+                ":now": now,
+                ":stale": stale_before,
+                ":one": 1,
+                ":max": max_per_image,
+            }
+        )
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": image_id}},
+                UpdateExpression="SET #claim = :now ADD #claimed :one",
+                # Made and listed already: a request that missed the file just before it
+                # was written must not make it again once the claim is released.
+                ConditionExpression="#status = :done AND #cv = :cv AND NOT contains(#made, :key)"
+                " AND (attribute_not_exists(#claim) OR #claim < :stale)"
+                " AND (attribute_not_exists(#claimed) OR #claimed < :max)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, f"UpdateItem {self.table} {image_id} (claim {key})")
+            if not isinstance(error, StaleEvent):
+                raise error from e
+        # Refused: say why, from the item as it is now.
+        with translated(f"GetItem {self.table} {image_id}"):
+            item = self._client.get_item(
+                TableName=self.table, Key={"id": {"S": image_id}}, ConsistentRead=True
+            ).get("Item")
+        stored = deserialize(item) if item else {}
+        if stored.get("status") != Status.done.value or stored.get("content_version") != (
+            content_version
+        ):
+            raise NoSuchRendition(f"no done image {image_id} at version {content_version}")
+        if key in stored.get(SIZES_MADE, set()):
+            return False  # made: its file is there to read
+        claim = stored.get(f"{SIZE_CLAIM}{key}")
+        if claim is not None and int(claim) >= stale_before:
+            return False  # someone else is making it
+        if int(stored.get(SIZES_CLAIMED, 0)) >= max_per_image:
+            raise OnDemandLimit(
+                f"image {image_id} has had its {max_per_image} sizes made on demand"
+            )
+        return False  # raced with a claim that has just gone stale or been released
+
+    def add_size(self, image_id: str, *, content_version: str, info: RenditionInfo) -> bool:
+        rendition = info.to_item()
+        names = {
+            "#status": "status",
+            "#cv": "content_version",
+            "#r": "renditions",
+            "#made": SIZES_MADE,
+            "#claim": f"{SIZE_CLAIM}{info.key}",
+        }
+        values = serialize({":done": Status.done.value, ":cv": content_version, ":key": info.key})
+        values[":new"] = {"L": [_serializer.serialize(rendition)]}
+        values[":keys"] = {"SS": [info.key]}
+        values[":none"] = {"L": []}
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key={"id": {"S": image_id}},
+                UpdateExpression="SET #r = list_append(if_not_exists(#r, :none), :new)"
+                " ADD #made :keys REMOVE #claim",
+                ConditionExpression="#status = :done AND #cv = :cv AND NOT contains(#made, :key)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, f"UpdateItem {self.table} {image_id} (add {info.key})")
+            if not isinstance(error, StaleEvent):
+                raise error from e
+            return False
+        return True

@@ -222,6 +222,33 @@ class UnresolvedReference(PipelineError, KeyError):
     code = "unresolved_reference"
 
 
+# --- sizes made on demand (processor/core/sizes.py, processor/service/ondemand.py) ----------
+
+
+class SizeNotAllowed(PipelineError):
+    """A size, fit or format outside the allowed set: refused before anything is read."""
+
+    code = "size_not_allowed"
+
+
+class NoSuchRendition(PipelineError):
+    """No done image has this id and content version (or the path names no rendition)."""
+
+    code = "no_such_rendition"
+
+
+class OnDemandLimit(PipelineError):
+    """The image (or the caller) has had as many sizes made on demand as it may."""
+
+    code = "on_demand_limit"
+
+
+class RenditionInProgress(TransientError):
+    """Another request is making this very size: ask again in a moment."""
+
+    code = "rendition_in_progress"
+
+
 class WorkerError(PipelineError, RuntimeError):
     """A benchmark worker died, hung or never became ready."""
 

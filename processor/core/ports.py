@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol
 
 from processor.core.changes import Announcement
+from processor.core.config import RenditionSpec
 from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
 
 # --- records: the read side, shared by the API and the processor -----------------------------
@@ -297,6 +298,67 @@ class ImageEngine(Protocol):
     ) -> EngineResult:
         """Renditions and facts, or an ImageRejected subclass for a bad image (including one
         that computed past ``time_budget_s`` or the configured budget: TimeBudgetExceeded)."""
+        ...
+
+
+# --- sizes made on demand (processor/service/ondemand.py) ----------------------------------
+
+
+class Rendered(Protocol):
+    """One rendition the engine made alone."""
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def animated(self) -> bool: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+class Renderer(Protocol):
+    def render(
+        self, source: IO[bytes], spec: RenditionSpec, *, time_budget_s: float | None = None
+    ) -> Rendered:
+        """One rendition of ``source`` as ``spec`` says, under the engine's limits; an
+        ImageRejected subclass when the source is refused."""
+        ...
+
+
+class SizeClaims(Protocol):
+    """The image table's side of sizes made on demand: each size is claimed by one maker,
+    then added to the record, both by conditional writes on the image's item."""
+
+    def get(self, image_id: str) -> ImageRecord | None: ...
+
+    def claim_size(
+        self,
+        image_id: str,
+        *,
+        key: str,
+        content_version: str,
+        now: int,
+        stale_before: int,
+        max_per_image: int,
+    ) -> bool:
+        """Claim the making of ``key`` (``now``: epoch seconds): True for the one claimant
+        while the image is done at ``content_version``; False when the record lists it made
+        already, or while another claim newer than ``stale_before`` holds it (someone else is
+        making it): its file is the one to read. Raises NoSuchRendition when the
+        image is not done at that version, OnDemandLimit when it has had ``max_per_image``
+        sizes claimed already."""
+        ...
+
+    def add_size(self, image_id: str, *, content_version: str, info: RenditionInfo) -> bool:
+        """Add the made size to the record and release its claim, if the image is still done
+        at ``content_version`` and does not list it yet; False when the record moved on."""
         ...
 
 

@@ -43,6 +43,13 @@ class RenditionInfo(BaseModel):
     # The file is an animation (an animated upload's WebP); False: a still, the poster frame
     # for an animated upload.
     animated: bool = False
+    # Made on its first request (processor/core/sizes.py), not at upload.
+    on_demand: bool = False
+
+    def to_item(self) -> dict[str, Any]:
+        """As the record's ``renditions`` list holds it in DynamoDB."""
+        item: dict[str, Any] = _to_dynamo(self.model_dump(mode="json", exclude_none=True))
+        return item
 
 
 class StillReason(BaseModel):

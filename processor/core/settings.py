@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.core.errors import ConfigError
 from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS
+from processor.core.sizes import OnDemandConfig
 
 
 class AwsSettings(BaseSettings):
@@ -33,6 +34,9 @@ class AwsSettings(BaseSettings):
     # Local stack, LocalStack or tests: e.g. http://127.0.0.1:4566. Unset means real AWS.
     endpoint_url: str | None = None
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    # The sizes the CDN makes on their first request (IMGPIPE_ON_DEMAND, JSON; docs/sizes.md):
+    # the API lists them, the on-demand function makes them.
+    on_demand: OnDemandConfig = OnDemandConfig()
 
     @field_validator("raw_prefix", "public_prefix")
     @classmethod

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processor.core.encoders import SERVED_FIRST
 from processor.core.record import ImageRecord, RenditionInfo, Status
+from processor.core.sizes import OnDemandConfig, Size, on_demand_formats, widths_for
 
 # Formats a browser can show without a <source type> guard, best fallback first.
 FALLBACK_FORMATS = ("jpeg", "png")
@@ -32,6 +33,9 @@ class RenditionPublic(BaseModel):
     url: str = Field(description="absolute URL on the CDN")
     animated: bool = Field(
         False, description="the file is an animation (an animated upload's WebP); false: a still"
+    )
+    on_demand: bool = Field(
+        False, description="made on its first request (docs/sizes.md), not at upload"
     )
 
 
@@ -136,6 +140,11 @@ class ImagePublic(BaseModel):
         default_factory=dict, description="per format: 'url 320w, url 2048w', for <source srcset>"
     )
     src: str | None = Field(None, description="largest JPEG/PNG rendition, for <img src>")
+    srcset_on_demand: dict[str, str] = Field(
+        default_factory=dict,
+        description="per format: every allowed width up to the image's own, made on the "
+        "first request of each (docs/sizes.md), for <source srcset>",
+    )
 
 
 def rendition_url(cdn_base_url: str, info: RenditionInfo) -> str:
@@ -175,9 +184,16 @@ def fallback_src(renditions: list[RenditionPublic]) -> str | None:
     return None
 
 
-def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = False) -> ImagePublic:
+def image_public(
+    record: ImageRecord,
+    cdn_base_url: str,
+    *,
+    private: bool = False,
+    on_demand: OnDemandConfig | None = None,
+) -> ImagePublic:
     """The record as a caller may see it: ``private`` (write authorisation) adds what
-    reveals an upload, its key in the bucket and why it failed."""
+    reveals an upload, its key in the bucket and why it failed. ``on_demand``: the sizes
+    that may be asked for, listed per format (None: none)."""
     facts = record.facts
     # A deleted image's files are gone: URLs to them would only 404.
     infos = [] if record.status is Status.deleted else record.renditions
@@ -191,6 +207,7 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
             bytes=i.bytes,
             url=rendition_url(cdn_base_url, i),
             animated=i.animated,
+            on_demand=i.on_demand,
         )
         for i in infos
     ]
@@ -219,6 +236,28 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
         else None,
         tries=record.tries,
         renditions=renditions,
-        srcset=srcsets(renditions),
-        src=fallback_src(renditions),
+        # Sizes made on demand are listed by srcset_on_demand, with the sizes not made yet.
+        srcset=srcsets([r for r in renditions if not r.on_demand]),
+        src=fallback_src([r for r in renditions if not r.on_demand]),
+        srcset_on_demand=on_demand_srcsets(record, cdn_base_url, on_demand),
     )
+
+
+def on_demand_srcsets(
+    record: ImageRecord, cdn_base_url: str, config: OnDemandConfig | None
+) -> dict[str, str]:
+    """Per format, every allowed width worth asking for (processor/core/sizes.py), each
+    described by the width it comes out at (never upscaled)."""
+    facts, version = record.facts, record.content_version
+    if config is None or record.status is not Status.done or facts is None or not version:
+        return {}
+    widths = widths_for(facts.width, config)
+    out: dict[str, str] = {}
+    # In the order a <picture> offers them, as ``srcsets``.
+    for fmt in sorted(on_demand_formats(facts.has_alpha, config), key=SERVED_FIRST.index):
+        candidates = []
+        for w in widths:
+            size = Size(record.id, version, w, None, "contain", fmt)
+            candidates.append(f"{cdn_base_url}/{size.key} {min(w, facts.width)}w")
+        out[fmt] = ", ".join(candidates)
+    return out

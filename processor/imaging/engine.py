@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import pyvips
 
-from processor.core.config import EngineConfig
+from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.errors import ImageRejected
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
@@ -62,6 +63,17 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """One rendition made alone (``Engine.render``)."""
+
+    format: str  # the encoder table's name of what ``data`` holds
+    width: int
+    height: int
+    animated: bool
+    data: bytes
+
+
 # --- the steps that run side by side: derive and encode --------------------------------------
 
 
@@ -88,6 +100,19 @@ class Encodes:
     def cancel(self) -> None:
         for future in self._futures.values():
             future.cancel()  # what has not started yet would only run out of time again
+
+    @contextmanager
+    def failing(self, spooled: Spooled, fmt: str, doing: str) -> Iterator[None]:
+        """What stops the encodes (a libvips error, the time budget) cancels those not
+        started; a libvips error becomes the project's, saying what was being done."""
+        try:
+            yield
+        except pyvips.Error as e:
+            self.cancel()
+            raise vips.failure(e, self._budget, doing, spooled, fmt) from e
+        except ImageRejected:  # the time budget's kill, a blank decode
+            self.cancel()
+            raise
 
 
 def derive_all(
@@ -138,6 +163,11 @@ class Engine:
             thread_name_prefix="imgpipe-encode",
         )
 
+    def _budget(self, time_budget_s: float | None) -> TimeBudget:
+        """The smaller of the configured budget and the caller's."""
+        budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
+        return TimeBudget(min(budgets, default=None))
+
     def spool(self, source: str | Path | IO[bytes]) -> Spooled:
         return spool(source, self.config.limits.max_input_bytes, self.tmp_dir)
 
@@ -153,12 +183,46 @@ class Engine:
         """``time_budget_s``: this image's budget when the caller has less time than the
         configured one (``limits.max_seconds``); the smaller of the two applies."""
         started = time.perf_counter()
-        budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
-        budget = TimeBudget(min(budgets, default=None))
+        budget = self._budget(time_budget_s)
         if isinstance(source, Spooled):
             return self._process(source, image_id, versioned, started, budget)
         with self.spool(source) as spooled:
             return self._process(spooled, image_id, versioned, started, budget)
+
+    def render(
+        self,
+        source: str | Path | IO[bytes],
+        spec: RenditionSpec,
+        *,
+        time_budget_s: float | None = None,
+    ) -> Rendered:
+        """One rendition, as ``process`` makes each of its own (the same steps, limits and
+        budget, the configured poster frame), without the facts and placeholder: a size made
+        on demand (processor/service/ondemand.py) from the original or a larger rendition."""
+        config = self.config.model_copy(update={"renditions": (spec,)})
+        budget = self._budget(time_budget_s)
+        with self.spool(source) as spooled:
+            fmt = sniff(spooled)
+            header, _ = probe(spooled, fmt, config.limits.max_frames, config.limits)
+            planned = plan(header, config)
+            decoded = decode(spooled, planned, header, budget)
+            encodes = Encodes(self._pool, budget)
+            with encodes.failing(spooled, header.format, "making the rendition"):
+                made = derive_all(decoded, planned, budget, then=encodes.submit)
+                blank.check(made.image, spooled, header.format, header.width * header.height)
+                blobs = encodes.results()
+        # An animated source makes a moving and a still encode of the same format: keep the
+        # moving one, as the eager WebP rendition of an animation is.
+        (_, pixels, enc), blob = max(
+            zip(encodes.jobs, blobs, strict=True), key=lambda job: job[1].animated
+        )
+        return Rendered(
+            format=enc.format,
+            width=pixels.size[0],
+            height=pixels.size[1],
+            animated=blob.animated,
+            data=blob.data,
+        )
 
     def _process(
         self, spooled: Spooled, image_id: str, versioned: bool, started: float, budget: TimeBudget
@@ -173,19 +237,13 @@ class Engine:
         t_decode = time.perf_counter()
 
         encodes = Encodes(self._pool, budget)
-        try:
+        with encodes.failing(spooled, header.format, "making the renditions"):
             smallest = derive_all(decoded, planned, budget, then=encodes.submit)
             pixels = header.width * header.height
             blank.check(smallest.image, spooled, header.format, pixels)  # no blank "done"
             budget.check("deriving the renditions")
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
-        except pyvips.Error as e:
-            encodes.cancel()
-            raise vips.failure(e, budget, "making the renditions", spooled, header.format) from e
-        except ImageRejected:  # the time budget's kill, a blank decode
-            encodes.cancel()
-            raise
         t_encode = time.perf_counter()
 
         version = content_version(spooled.sha256, self.config.version) if versioned else None

@@ -67,6 +67,7 @@ from processor.core.ports import (
     Spooled,
 )
 from processor.core.record import ErrorInfo, ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.sizes import FOLDER as SIZES_FOLDER
 from processor.core.sources import Source
 from processor.rules.decide import (
     Donor,
@@ -617,10 +618,12 @@ class ProcessorService:
         """Every version of the original (None: read in place, never erased) and of the
         renditions, and the CDN's copies (erase.py).
 
-        The config's folders and the stored renditions' (a config change may have moved
-        them). Raises TransientError: the message is retried, and erasing resumes.
+        The config's folders, the stored renditions' (a config change may have moved
+        them) and the folder of sizes made on demand (whether or not the record lists them:
+        a size made while the image was deleted is listed nowhere). Raises TransientError:
+        the message is retried, and erasing resumes.
         """
-        folders = {spec.folder for spec in self.config.renditions}
+        folders = {spec.folder for spec in self.config.renditions} | {SIZES_FOLDER}
         if current is not None:
             folders.update(f for r in current.renditions if (f := rendition_folder(r.key)))
         self._eraser.erase(iid, source_key, folders)

@@ -139,6 +139,24 @@ def test_a_backfill_is_bounded_by_the_pipeline_less_the_api_and_by_its_feeder() 
     assert capacity.bottleneck(found).admits == pytest.approx(40)
 
 
+def test_a_size_made_on_demand_by_hand() -> None:
+    prices = capacity.Prices()
+    traffic = Traffic(on_demand_ms=500.0)
+    lines = {c.part: c.usd_per_1000 for c in capacity.on_demand_lines(FACTS, SETTINGS, traffic)}
+    # 1,000 invocations of 0.5 s at 1769 MB, and their requests
+    gb_s = 1000 * 0.5 * 1769 / 1024
+    expected = gb_s * prices.lambda_arm64_gb_s + 1000 / 1e6 * prices.lambda_requests_per_million
+    assert math.isclose(lines["on-demand Lambda"], expected)
+    assert math.isclose(lines["S3 GETs"], 2 * prices.s3_get_per_1000)
+    assert math.isclose(lines["S3 PUT of the size"], prices.s3_put_per_1000)
+    # a 1,200 B item: 1 RCU (consistent), 2 WCU for the claim, 2 x 2 for the listing and index
+    ddb = 1000 / 1e6 * (1 * prices.ddb_read_per_million + 6 * prices.ddb_write_per_million)
+    assert math.isclose(lines["DynamoDB"], ddb)
+    found = by_name(capacity.on_demand_parts(FACTS, SETTINGS, traffic))
+    assert found["on-demand function (account concurrency)"].admits == 1_000 / 0.5
+    assert found["DynamoDB: one image's item (many sizes of one image at once)"].admits == 250
+
+
 def test_invalidation_paths_cost_past_the_free_thousand() -> None:
     assert capacity.invalidation_usd(1_000) == 0
     assert capacity.invalidation_usd(1_001) == pytest.approx(0.005)

@@ -150,7 +150,14 @@ def test_gallery_uploads_and_shows_a_thumbnail(fake_aws: None, tmp_path: Path) -
                     " return i && i.complete && i.naturalWidth > 0; }",
                     timeout=10_000,
                 )
-                # the browser took the first source it reads: AVIF
+                # ... then the size the view needs, made on demand by the CDN (docs/sizes.md)
+                page.wait_for_function(
+                    "() => { const i = document.querySelector('#detail[open] picture img');"
+                    " return i && i.currentSrc.includes('/sizes/') && i.complete"
+                    " && i.naturalWidth > 0; }",
+                    timeout=30_000,
+                )
+                # the browser took the first source it reads: AVIF (made on demand too)
                 shown = page.evaluate(
                     "() => document.querySelector('#detail[open] picture img').currentSrc"
                 )

@@ -316,6 +316,47 @@ def test_a_bad_image_is_done_with_a_failed_record(run: Run) -> None:
     assert not any(key.startswith(f"public/{record['id']}") for key in run.result.objects)
 
 
+def test_the_processor_image_makes_a_size_on_demand_as_the_url_function_runs_it(
+    run: Run, engine: DockerEngine, images: dict[str, Built]
+) -> None:
+    """The sizes function: the processor image with the template's other Command, given
+    function URL events as CloudFront's origin group sends them (docs/sizes.md)."""
+    import base64
+
+    import pyvips
+
+    from infra import template as tpl
+    from tests.conftest import ROOT
+
+    assert run.stack.urls is not None
+    record = run.result.records["raw/good/Landscape_6.jpg"]
+    path = f"/sizes/{record['id']}-{record['content_version']}-160w.webp"
+    event = json.loads((ROOT / "tests" / "events" / "function_url_get_size.json").read_text())
+    function = LambdaFunction(
+        engine,
+        images["processor"].ref,
+        name="imgpipe-sizes",
+        environment={**run.function.environment, "IMGPIPE_ENDPOINT_URL": str(run.stack.urls.aws)},
+        timeout_s=30.0,
+        command=tpl.handlers()["OnDemandFunction"],
+    )
+    answers = []
+    with function:
+        for asked in (path, path, path.replace("-160w", "-161w")):
+            answers.append(function.invoke({**event, "rawPath": asked}))
+    assert [a.kind for a in answers] == ["response"] * 3, function.logs()
+    made, again, refused = (a.payload for a in answers)
+    assert made["statusCode"] == 200 and made["headers"]["Content-Type"] == "image/webp"
+    data = base64.b64decode(made["body"])
+    assert pyvips.Image.new_from_buffer(data, "").width == 160
+    assert base64.b64decode(again["body"]) == data  # the stored file, read back
+    assert refused["statusCode"] == 400
+    stored = clients(str(run.stack.urls.aws))["s3"].get_object(
+        Bucket=run.stack.resources.bucket if run.stack.resources else "", Key=f"public{path}"
+    )
+    assert stored["Body"].read() == data
+
+
 def test_a_transient_fault_comes_back_as_a_batch_item_failure(run: Run) -> None:
     # Only the faulty object's message is handed back; the rest of the batch is done.
     assert _failed(run.first) == {run.first_ids[FAULT_KEY]}

@@ -99,6 +99,20 @@ print("RESPONSE " + json.dumps(response))
 )
 
 
+def function_env(function: str, function_name: str) -> dict[str, str]:
+    """A function's environment as the template gives it, with fake credentials."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **tpl.function_env(function, FAKE_REFS),
+    }
+
+
 def probe_event(name: str) -> dict[str, Any]:
     events = ROOT / "tests" / "events"
     if name == "api":
@@ -133,16 +147,7 @@ def test_image_dependency_set_runs_the_handler(name: str) -> None:
     assert ("pyvips" in blocked) == (name == "api")
     assert ("fastapi" in blocked) == (name == "processor")
     assert "pytest" in blocked and "moto" in blocked
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": f"imgpipe-{name}",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        **tpl.function_env(name, FAKE_REFS),
-    }
+    env = function_env(name, f"imgpipe-{name}")
     response = run_in_image(
         _PROBE, blocked, "RESPONSE", handler, json.dumps(probe_event(name)), env=env
     )
@@ -150,6 +155,21 @@ def test_image_dependency_set_runs_the_handler(name: str) -> None:
         assert response["statusCode"] == 200, response
     else:
         assert response == {"batchItemFailures": []}
+
+
+@pytest.mark.slow
+def test_the_processor_image_dependency_set_runs_the_on_demand_handler() -> None:
+    """The sizes function runs the processor's image with another handler: it imports only
+    what that image holds, builds its engine, and refuses a size outside the set from there."""
+    event = json.loads((ROOT / "tests" / "events" / "function_url_get_size.json").read_text())
+    event["rawPath"] = f"/sizes/{'a' * 26}-0123456789-641w.jpg"
+    env = function_env("OnDemandFunction", "imgpipe-sizes")
+    handler = tpl.handlers()["OnDemandFunction"]
+    response = run_in_image(
+        _PROBE, blocked_modules("processor"), "RESPONSE", handler, json.dumps(event), env=env
+    )
+    assert response["statusCode"] == 400, response
+    assert json.loads(response["body"])["code"] == "size_not_allowed"
 
 
 def test_the_processor_image_dependency_set_decodes_heic(tmp_path: Path) -> None:

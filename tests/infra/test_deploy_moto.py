@@ -265,3 +265,18 @@ def test_the_image_a_function_runs_is_never_expired_by_later_builds(
     # THEN the lifecycle expires old builds, never the deployed image
     expired = _expired(images, lifecycle_policy())
     assert 0 not in expired and len(expired) == len(images) - 1 - KEEP_OTHERS
+
+
+def test_two_deploys_of_one_image_in_the_same_second_both_succeed(
+    aws: None, moto_template: Path
+) -> None:
+    from infra.deploy.images import DEPLOYED_PREFIX, mark_deployed
+
+    args = ["deploy", "--alert-email", "a@b.co", "--template", str(moto_template)]
+    code, out = run([*args, "--tag", "abc1234"], FakeBuilder())
+    assert code == 0, out
+    ecr = boto3.client("ecr")
+    # the deployed- tag is to the second: the same image tagged twice under one name is done
+    first = mark_deployed(ecr, "imgpipe/processor", "abc1234", "20260101T000000Z")
+    again = mark_deployed(ecr, "imgpipe/processor", "abc1234", "20260101T000000Z")
+    assert first == again == f"{DEPLOYED_PREFIX}20260101T000000Z"

@@ -37,6 +37,9 @@ ARNS: dict[str, dict[str, str]] = {
     "AWS::CloudFront::CachePolicy": {"cloudfront": f"{_CF}:cache-policy/0123-abcd"},
     "AWS::CloudFront::Distribution": {"cloudfront": f"{_CF}:distribution/E1ABCDEF"},
     "AWS::CloudFront::OriginAccessControl": {"cloudfront": f"{_CF}:origin-access-control/E2A"},
+    "AWS::CloudFront::OriginRequestPolicy": {
+        "cloudfront": f"{_CF}:origin-request-policy/0123-abcd"
+    },
     "AWS::CloudFront::ResponseHeadersPolicy": {
         "cloudfront": f"{_CF}:response-headers-policy/0123-abcd"
     },
@@ -64,6 +67,7 @@ ARNS: dict[str, dict[str, str]] = {
     "AWS::Lambda::Permission": {
         "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imgpipe-processor"
     },
+    "AWS::Lambda::Url": {"lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imgpipe-sizes"},
     "AWS::Logs::LogGroup": {
         "logs": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/imgpipe-processor:*"
     },
@@ -88,6 +92,7 @@ UNSCOPED = {
     "cloudfront:createdistribution",
     "cloudfront:createdistributionwithtags",
     "cloudfront:createoriginaccesscontrol",
+    "cloudfront:createoriginrequestpolicy",
     "cloudfront:createresponseheaderspolicy",
     "lambda:createeventsourcemapping",
     "logs:createlogdelivery",

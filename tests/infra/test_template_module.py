@@ -111,8 +111,9 @@ def test_load_template_returns_an_independent_copy() -> None:
     assert tpl.load_template()["Resources"]
 
 
-def test_handlers_lists_both_functions() -> None:
+def test_handlers_lists_every_function() -> None:
     assert tpl.handlers() == {
         "ProcessorFunction": "processor.entrypoints.handler.lambda_handler",
         "ApiFunction": "api.handler.lambda_handler",
+        "OnDemandFunction": "processor.entrypoints.ondemand.lambda_handler",
     }

@@ -35,6 +35,7 @@ SYMBOLS = {
     "ProcessorLogGroup.Arn": "LOGS:processor",
     "ApiLogGroup.Arn": "LOGS:api",
     "AuthorizerLogGroup.Arn": "LOGS:authorizer",
+    "OnDemandLogGroup.Arn": "LOGS:sizes",
     "ApiKeySecret": "SECRET:api-key",
     "Distribution": "DISTRIBUTION",
 }
@@ -611,7 +612,7 @@ def test_bucket_is_private_encrypted_tls_only_and_cleans_up_multipart(
 
 def test_cloudfront_reads_only_the_public_prefix_through_oac(template: dict[str, Any]) -> None:
     config = props(template, "Distribution")["DistributionConfig"]
-    (origin,) = config["Origins"]
+    (origin,) = [o for o in config["Origins"] if "S3OriginConfig" in o]
     assert origin["OriginPath"] == "/public"
     assert tpl.references(origin["OriginAccessControlId"]) == {"OriginAccessControl"}
     assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
@@ -640,15 +641,20 @@ def test_cloudfront_reads_only_the_public_prefix_through_oac(template: dict[str,
 # ------------------------------------------------------------------ alarms and dashboard -----
 
 
+def _namespace(value: Any) -> str:
+    """A namespace as written: the stack's own is a !Sub (imgpipe/${AWS::StackName})."""
+    return str(value["Fn::Sub"]) if isinstance(value, dict) else str(value)
+
+
 def _alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str]]:
     p = alarm["Properties"]
     if "MetricName" in p:
-        return [(p["Namespace"], p["MetricName"])]
+        return [(_namespace(p["Namespace"]), p["MetricName"])]
     found = []
     for query in p["Metrics"]:
         if "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
-            found.append((metric["Namespace"], metric["MetricName"]))
+            found.append((_namespace(metric["Namespace"]), metric["MetricName"]))
         elif isinstance(query.get("Expression"), dict):  # !Sub: the stack's own namespace
             found.append(("insights", query["Expression"]["Fn::Sub"]))
     return found

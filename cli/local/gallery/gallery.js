@@ -394,6 +394,30 @@ async function poll() {
 
 let shown = null;
 
+// Every allowed width up to the image's own (docs/sizes.md): the browser asks for the one
+// the view needs, which the CDN makes on its first request; the eager ladder otherwise.
+function detailPicture(record) {
+  const onDemand = record.srcset_on_demand || {};
+  const sets = Object.keys(onDemand).length ? onDemand : record.srcset;
+  const picture = el("picture");
+  // AVIF first (the fewest bytes at the same quality), but not for an animation: its AVIF
+  // is a still, and a browser takes the first source it reads.
+  if (sets.avif && !record.animated) {
+    picture.append(el("source", { type: "image/avif", srcset: sets.avif, sizes: "60vw" }));
+  }
+  if (sets.webp) {
+    // An animated image's WebP plays; with reduced motion asked for, the still shows.
+    const source = { type: "image/webp", srcset: sets.webp, sizes: "60vw" };
+    if (record.animated) source.media = "(prefers-reduced-motion: no-preference)";
+    picture.append(el("source", source));
+  }
+  const fallback = sets.jpeg || sets.png;
+  const img = el("img", { src: record.src, alt: fileName(record), width: String(record.width), height: String(record.height) });
+  if (fallback) { img.srcset = fallback; img.sizes = "60vw"; }
+  picture.append(img);
+  return picture;
+}
+
 function openDetail(id) {
   const record = records.get(id);
   if (!record) return;
@@ -403,23 +427,15 @@ function openDetail(id) {
   frame.style.background = record.dominant_color || "";
   frame.replaceChildren();
   if (record.status === "done" && record.src) {
-    const picture = el("picture");
-    // AVIF first (the fewest bytes at the same quality), but not for an animation: its AVIF
-    // is a still, and a browser takes the first source it reads.
-    if (record.srcset.avif && !record.animated) {
-      picture.append(el("source", { type: "image/avif", srcset: record.srcset.avif, sizes: "60vw" }));
+    frame.append(detailPicture(record));
+    if (!Object.keys(record.srcset_on_demand || {}).length) {
+      // Listings leave out what the sizes made on demand need: the image's own read has it.
+      api(`/images/${id}`).then((full) => {
+        if (shown === id && $("#detail").open && full.status === "done" && full.src) {
+          frame.replaceChildren(detailPicture(full));
+        }
+      }).catch(() => {});
     }
-    if (record.srcset.webp) {
-      // An animated image's WebP plays; with reduced motion asked for, the still shows.
-      const source = { type: "image/webp", srcset: record.srcset.webp, sizes: "60vw" };
-      if (record.animated) source.media = "(prefers-reduced-motion: no-preference)";
-      picture.append(el("source", source));
-    }
-    const fallback = record.srcset.jpeg || record.srcset.png;
-    const img = el("img", { src: record.src, alt: fileName(record), width: String(record.width), height: String(record.height) });
-    if (fallback) { img.srcset = fallback; img.sizes = "60vw"; }
-    picture.append(img);
-    frame.append(picture);
   } else {
     frame.append(el("p", { class: record.error ? "error" : "summary",
       text: record.error ? `${record.error.code}: ${record.error.message}` : record.status }));

@@ -549,3 +549,36 @@ def test_a_race_in_first_sight_is_retried_not_called_superseded(world):
     with pytest.raises(TransientError, match="try started"):
         service.handle(created(key, store, "01"))
     assert engine.processed == [] and rendition_objects(store) == [] and repo.records == {}
+
+
+def test_a_new_version_drops_the_sizes_made_on_demand_of_the_old_one(world):
+    """Sizes made on demand are renditions of a content version: a new upload (or config)
+    deletes them with the eager ones, and each is made again at the new version on request."""
+    from processor.core.record import RenditionInfo
+
+    service, store, repo, _ = world
+    key = "raw/cat.jpg"
+    store.upload(BUCKET, key, b"first")
+    service.handle(created(key, store, "01"))
+    first = repo.records[image_id(BUCKET, key)]
+    size = f"sizes/{first.id}-{first.content_version}-640w.webp"
+    store.put(BUCKET, f"public/{size}", b"made", content_type="image/webp", cache_control="x")
+    made = RenditionInfo(
+        name="w640",
+        key=size,
+        format="webp",
+        content_type="image/webp",
+        width=640,
+        height=480,
+        bytes=4,
+        on_demand=True,
+    )
+    repo.records[first.id] = first.model_copy(update={"renditions": [*first.renditions, made]})
+
+    store.upload(BUCKET, key, b"second")
+    assert service.handle(created(key, store, "02")).action is Action.done
+
+    second = repo.records[first.id]
+    assert not any(r.on_demand for r in second.renditions)
+    assert f"public/{size}" not in rendition_objects(store)
+    assert rendition_objects(store) == sorted("public/" + r.key for r in second.renditions)
