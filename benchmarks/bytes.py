@@ -433,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cost", type=int, default=4, help="photos the whole-engine CPU is measured on (0: none)"
     )
+    parser.add_argument("--port", action="store_true", help="score with benchmarks/ssim2port.py")
     parser.add_argument(
         "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"
     )
@@ -441,7 +442,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("pyvips").setLevel(logging.WARNING)
     photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
     # Its own cache file (a calibration may be running), reading the calibration's too.
-    m = Measurer(args.workers, cache_file="bytes-scores.json", also_read=["scores.json"])
+    m = Measurer(
+        args.workers, cache_file="bytes-scores.json", also_read=["scores.json"], port=args.port
+    )
     t0 = time.monotonic()
     try:
         for p in photos:
