@@ -238,7 +238,7 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "",
         f"`python -m benchmarks.bytes --photos {len(photos)}`: {len(photos)} real photos "
         f"({', '.join(photos)}), boxes {' and '.join(map(str, BOXES))} px, scored with "
-        f"SSIMULACRA2 ({scorer}); sharp {sharp}; libvips "
+        f"SSIMULACRA2 ({scorer}); sharp {sharp or '(left out)'}; libvips "
         f"{'.'.join(str(pyvips.version(i)) for i in range(3))}. Bytes at equal score are read "
         "off each photo's rate curve; a ratio under 1 means the engine needs fewer bytes.",
         "",
@@ -294,7 +294,8 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
     ]
     for label, r in summary["sharp"].items():
         name = label if "/" in label else f"{label.split()[1]} (ours) / {label}"
-        lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
+        if r["n"]:
+            lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
     cost = summary.get("ladder_cost")
     if cost:
         b, d = cost["before"], cost["default"]
@@ -434,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--cost", type=int, default=4, help="photos the whole-engine CPU is measured on (0: none)"
     )
     parser.add_argument("--port", action="store_true", help="score with benchmarks/ssim2port.py")
+    parser.add_argument("--no-sharp", action="store_true", help="leave sharp out")
     parser.add_argument(
         "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"
     )
@@ -450,9 +452,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for p in photos:
             for b in BOXES:
                 m.ref(p, b)
-        version = sharp_version()
+        version = sharp_version() if not args.no_sharp else ""
         files: dict[tuple[str, str, int], Path] = {}
-        if not all(
+        if not args.no_sharp and not all(
             m.cached(p, b, label, q, version)
             for p in photos
             for b in BOXES
@@ -463,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         jobs: list[tuple[str, str, Sequence[int], Encoder, str]] = [
             (label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version)
             for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
+            if not args.no_sharp
         ]
         if args.sharp_only:
             m.run(photos, jobs)

@@ -57,7 +57,7 @@ class Quality(BaseModel):
 # lossless to most viewers at 1:1, 70: artefacts visible when looked for). Chosen from
 # measurement: the median score of the JPEG q82 the engine wrote before the calibration,
 # rounded up, so no rendition got worse (core/calibration_table.py, BEFORE).
-DEFAULT_TARGET = 81.0
+DEFAULT_TARGET = 80.0
 
 
 class RenditionSpec(BaseModel):
