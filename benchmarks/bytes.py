@@ -404,8 +404,8 @@ def plot(rows: list[Row], target: float, path: Path = PLOT) -> None:
             if len(bpp) * 2 > len(photos):  # most photos' curves reach this score
                 xs.append(score)
                 ys.append(statistics.median(bpp))
-        style = "-" if label.startswith("engine") else "--"
-        ax.plot(xs, ys, style, label=label)
+        if xs:
+            ax.plot(xs, ys, "-" if label.startswith("engine") else "--", label=label)
     for fmt in GRID:
         old = [r for r in big if r.label == f"before {fmt}"]
         if old:
