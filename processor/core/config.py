@@ -123,6 +123,24 @@ def check_bytes(size: int, limit: int, *, at_least: bool = False) -> None:
         raise ImageTooLarge(f"the upload is {size:,} bytes{more}; the limit is {limit:,} bytes")
 
 
+class Scoring(BaseModel):
+    """The score step: each still rendition's SSIMULACRA2 against the pixels it was encoded
+    from (processor/imaging/score.py). It reads and writes no output pixel, so it is not part
+    of the config version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    # A rendition with more pixels is scored on its centred crop of about this many (same
+    # aspect, never below 8x8): the cost grows with the pixels (about 0.9 us of CPU a pixel),
+    # and a crop keeps the artifacts at their own scale, where a downscaled copy would hide
+    # them (`python -m benchmarks.score_check` measures crop against whole).
+    max_pixels: int = Field(512 * 512, ge=64)
+    # Scoring is skipped (the score stays null) when less than this share of the image's time
+    # budget is left after the encodes: a score must never turn a done image into a timeout.
+    min_budget_left: float = Field(0.5, ge=0, le=1)
+
+
 class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -134,6 +152,7 @@ class EngineConfig(BaseModel):
     # The frame (from 0) an animated upload's still renditions show: its poster. Past the last
     # frame, the last.
     poster_frame: int = Field(0, ge=0)
+    scoring: Scoring = Scoring()
 
     @model_validator(mode="after")
     def _names_unique(self) -> EngineConfig:

@@ -32,6 +32,12 @@ class RenditionPublic(BaseModel):
     animated: bool = Field(
         False, description="the file is an animation (an animated upload's WebP); false: a still"
     )
+    score: float | None = Field(
+        None,
+        description="SSIMULACRA2 of the file's decoded pixels against the pixels it was encoded "
+        "from: 100 identical, about 90 indistinguishable at 1:1, 70 high quality, 50 medium; "
+        "null when not scored (an animated file, or no time left in the image's budget)",
+    )
 
 
 class StillReasonPublic(BaseModel):
@@ -77,6 +83,7 @@ class ImagePublic(BaseModel):
                             "bytes": 14200,
                             "url": f"{EXAMPLE_CDN}/thumbs/{EXAMPLE_ID}-1a2b3c4d5e.webp",
                             "animated": False,
+                            "score": 78.4,
                         }
                     ],
                     "srcset": {
@@ -180,6 +187,7 @@ def image_public(record: ImageRecord, cdn_base_url: str, *, private: bool = Fals
             bytes=i.bytes,
             url=rendition_url(cdn_base_url, i),
             animated=i.animated,
+            score=i.score,
         )
         for i in infos
     ]

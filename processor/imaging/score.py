@@ -1,4 +1,8 @@
-"""SSIMULACRA2 in libvips: how close a rendition's decoded pixels are to its reference.
+"""Step 9, score: how close each rendition's decoded pixels are to its reference (SSIMULACRA2).
+
+``score`` is the step: it decodes a rendition's own bytes and compares them with the pixels
+they were encoded from (resized, colour-converted, flattened onto white for a format without
+alpha); ``ssimulacra2`` is the metric.
 
 A port of the reference tool (libjxl's ``tools/ssimulacra2.cc``, version 2.1, BSD-3-Clause, by
 Jon Sneyers, Cloudinary), checked against its binary on real photos and encodes
@@ -29,6 +33,12 @@ from __future__ import annotations
 import math
 
 import pyvips
+
+from processor.core.config import Scoring
+from processor.core.encoders import ENCODERS
+from processor.imaging.budget import TimeBudget
+from processor.imaging.describe import flatten
+from processor.imaging.pixels import Held, Pixels
 
 SCALES = 6
 MIN_SIDE = 8  # the reference stops before a scale narrower or shorter than this
@@ -78,6 +88,37 @@ assert len(WEIGHTS) == SCALES * 3 * 2 * 3
 
 class ScoreError(ValueError):
     """The two images cannot be compared (sizes differ, or smaller than 8x8)."""
+
+
+def score(
+    pixels: Pixels, fmt: str, data: bytes, scoring: Scoring, budget: TimeBudget
+) -> float | None:
+    """The score of one encoded rendition, rounded to 0.01; None for an animation (its frames
+    are not scored; an animated upload's still renditions, its poster, are), when scoring is
+    off, or when less than ``scoring.min_budget_left`` of the time budget is left."""
+    if not isinstance(pixels, Held) or not scoring.enabled:
+        return None
+    if budget.share_left() < scoring.min_budget_left:
+        return None
+    reference = pixels.image if ENCODERS[fmt].alpha else flatten(pixels.image)
+    decoded = pyvips.Image.new_from_buffer(data, "")
+    if decoded.width != reference.width or decoded.height != reference.height:
+        return None  # not comparable; the rendition itself is what it is
+    reference, decoded = _centre(reference, scoring.max_pixels), _centre(decoded, scoring.max_pixels)
+    if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
+        return None  # too small for the metric (a 4x300 strip): no score rather than a guess
+    return round(ssimulacra2(reference, decoded), 2)
+
+
+def _centre(image: pyvips.Image, max_pixels: int) -> pyvips.Image:
+    """The centred crop of about ``max_pixels`` with the image's aspect (at least 8 pixels a
+    side where the image has them)."""
+    if image.width * image.height <= max_pixels:
+        return image
+    shrink = math.sqrt(max_pixels / (image.width * image.height))
+    width = min(image.width, max(MIN_SIDE, round(image.width * shrink)))
+    height = min(image.height, max(MIN_SIDE, round(image.height * shrink)))
+    return image.crop((image.width - width) // 2, (image.height - height) // 2, width, height)
 
 
 def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image) -> float:
