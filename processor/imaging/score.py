@@ -104,7 +104,8 @@ def score(
     decoded = pyvips.Image.new_from_buffer(data, "")
     if decoded.width != reference.width or decoded.height != reference.height:
         return None  # not comparable; the rendition itself is what it is
-    reference, decoded = _centre(reference, scoring.max_pixels), _centre(decoded, scoring.max_pixels)
+    reference = _centre(reference, scoring.max_pixels)
+    decoded = _centre(decoded, scoring.max_pixels)
     if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
         return None  # too small for the metric (a 4x300 strip): no score rather than a guess
     return round(ssimulacra2(reference, decoded), 2)
@@ -138,8 +139,7 @@ def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image) -> float:
         # onto the middle grey it uses for an opaque original.
         return _score(_blend(ref, ref_alpha, 0.5), _blend(dist, dist_alpha, 0.5))
     return min(
-        _score(_blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg))
-        for bg in ALPHA_BACKGROUNDS
+        _score(_blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg)) for bg in ALPHA_BACKGROUNDS
     )
 
 
@@ -215,7 +215,8 @@ def _norms(img1: pyvips.Image, img2: pyvips.Image) -> list[float]:
     4-norm, detail-lost mean, detail-lost 4-norm] in the reference's order."""
     # Each blurred plane is read by several terms below: computed once, held.
     mu1, mu2 = _blur(img1).copy_memory(), _blur(img2).copy_memory()
-    s11, s22, s12 = (_blur(a * b).copy_memory() for a, b in ((img1, img1), (img2, img2), (img1, img2)))
+    pairs = ((img1, img1), (img2, img2), (img1, img2))
+    s11, s22, s12 = (_blur(a * b).copy_memory() for a, b in pairs)
     num_m = 1.0 - (mu1 - mu2) * (mu1 - mu2)
     num_s = 2.0 * (s12 - mu1 * mu2) + C2
     denom_s = (s11 - mu1 * mu1) + (s22 - mu2 * mu2) + C2
@@ -269,4 +270,4 @@ def _final(per_scale: list[list[float]]) -> float:
     )
     if total <= 0:
         return 100.0
-    return 100.0 - 10.0 * total**0.6276336467831387
+    return 100.0 - 10.0 * math.pow(total, 0.6276336467831387)
