@@ -104,14 +104,14 @@ def score(
     decoded = pyvips.Image.new_from_buffer(data, "")
     if decoded.width != reference.width or decoded.height != reference.height:
         return None  # not comparable; the rendition itself is what it is
-    reference = _centre(reference, scoring.max_pixels)
-    decoded = _centre(decoded, scoring.max_pixels)
+    reference = centre_crop(reference, scoring.max_pixels)
+    decoded = centre_crop(decoded, scoring.max_pixels)
     if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
         return None  # too small for the metric (a 4x300 strip): no score rather than a guess
     return round(ssimulacra2(reference, decoded), 2)
 
 
-def _centre(image: pyvips.Image, max_pixels: int) -> pyvips.Image:
+def centre_crop(image: pyvips.Image, max_pixels: int) -> pyvips.Image:
     """The centred crop of about ``max_pixels`` with the image's aspect (at least 8 pixels a
     side where the image has them)."""
     if image.width * image.height <= max_pixels:
