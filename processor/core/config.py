@@ -132,10 +132,11 @@ class Scoring(BaseModel):
 
     enabled: bool = True
     # A rendition with more pixels is scored on its centred crop of about this many (same
-    # aspect, never below 8x8): the cost grows with the pixels (about 0.9 us of CPU a pixel),
-    # and a crop keeps the artifacts at their own scale, where a downscaled copy would hide
-    # them (`python -m benchmarks.score_check` measures crop against whole).
-    max_pixels: int = Field(512 * 512, ge=64)
+    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2.5 s
+    # of CPU for a 2048x1672 rendition, 0.2 s for a 320 px one). The default scores the
+    # default ladder whole: a 512x512 crop read up to 20 points off the whole rendition's
+    # score (`python -m benchmarks.score_check`, benchmarks/results/score.md).
+    max_pixels: int = Field(2048 * 2048, ge=64)
     # Scoring is skipped (the score stays null) when less than this share of the image's time
     # budget is left after the encodes: a score must never turn a done image into a timeout.
     min_budget_left: float = Field(0.5, ge=0, le=1)

@@ -18,7 +18,7 @@ from processor.core.config import EngineConfig, Quality, RenditionSpec, Scoring
 from processor.imaging.budget import TimeBudget
 from processor.imaging.engine import Engine
 from processor.imaging.pixels import hold
-from processor.imaging.score import ScoreError, score, ssimulacra2
+from processor.imaging.score import ScoreError, centre_crop, score, ssimulacra2
 from tests.conftest import CORPUS, GOOD
 
 pytestmark = pytest.mark.integration
@@ -81,12 +81,18 @@ def test_the_step_skips_what_it_should_not_score() -> None:
     assert score(held, "jpeg", data, Scoring(), spent) is None
 
 
-def test_a_large_rendition_is_scored_on_its_centred_crop_close_to_whole() -> None:
+def test_a_large_rendition_is_scored_whole_unless_a_crop_is_configured() -> None:
     ref = hold(pyvips.Image.thumbnail(str(PHOTO), 2048).colourspace("srgb"))
     data = ref.image.jpegsave_buffer(Q=70)
-    whole = ssimulacra2(ref.image, pyvips.Image.new_from_buffer(data, ""))
-    cropped = score(ref, "jpeg", data, Scoring(max_pixels=512 * 512), TimeBudget(None))
-    assert cropped is not None and cropped == pytest.approx(whole, abs=5)
+    decoded = pyvips.Image.new_from_buffer(data, "")
+    whole = ssimulacra2(ref.image, decoded)
+    assert score(ref, "jpeg", data, Scoring(), TimeBudget(None)) == round(whole, 2)
+    # a cost cap: the centred crop of about that many pixels, the rendition's aspect
+    cap = 512 * 512
+    cropped = score(ref, "jpeg", data, Scoring(max_pixels=cap), TimeBudget(None))
+    window = centre_crop(ref.image, cap)
+    assert (window.width, window.height) == (567, 463)  # 2048x1672 scaled by 0.277
+    assert cropped == round(ssimulacra2(window, centre_crop(decoded, cap)), 2)
 
 
 def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() -> None:
