@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,8 +152,11 @@ class Measured:
         )
 
 
-def measure(case: Case, directory: Path) -> Measured:
-    path = generate(case, directory)
+def measure(
+    case: Case, directory: Path, make: Callable[[Case, Path], Path] | None = None
+) -> Measured:
+    """``make``: writes the case's file in the directory (default: ``generate``)."""
+    path = (make or generate)(case, directory)
     warm = directory / "warm-up.png"
     if not warm.exists():
         import pyvips

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -57,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the console script (an in-process caller keeps its own process)
         reexec_with_small_malloc_arenas(args.command)
     code: int = args.func(args)
+    if argv is None and "pyarrow" in sys.modules:
+        # Arrow's C++ threads abort an orderly interpreter exit now and then ("terminate
+        # called without an active exception", apache/arrow #34314) after the work is done:
+        # flushed, the command leaves without the interpreter's teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
     return code
 
 

@@ -149,15 +149,17 @@ class Inventory:
                 yield dict(zip(self.columns, values, strict=False))
             return
         try:
+            import pyarrow as pa
             import pyarrow.parquet as pq
         except ModuleNotFoundError as e:  # the Lambda runtime set has no pyarrow
             raise SourceError("reading a Parquet inventory needs pyarrow (make install)") from e
-        # One thread, no prefetch: Arrow's pools are C++ threads that abort the process
-        # ("terminate called without an active exception") if the interpreter exits while
-        # one is still winding down, and a file of one inventory part gains nothing from them.
-        table = pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
+        # One part of an inventory gains nothing from Arrow's thread pools; the console
+        # script leaves without the interpreter's teardown once pyarrow is loaded (cli/main.py).
+        table = pq.read_table(pa.BufferReader(data), use_threads=False, pre_buffer=False)
+        rows = table.to_pylist()
+        del table
         names = {v: k for k, v in _PARQUET_NAMES.items()}
-        for row in table.to_pylist():
+        for row in rows:
             yield {names.get(k, k): v for k, v in row.items()}
 
     def _entry(self, row: dict[str, Any]) -> Entry | None:

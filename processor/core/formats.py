@@ -102,7 +102,9 @@ FORMATS: tuple[ImageFormat, ...] = (
         name="heic",
         label="HEIC",
         extensions=("heic", "heif", "hif"),
-        content_types=("image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"),
+        # Not image/heic-sequence: an image sequence's frames are not read, and one without
+        # a still image is refused; the upload schema offers only what can be processed.
+        content_types=("image/heic", "image/heif"),
         brands=HEVC_BRANDS | GENERIC_HEIF_BRANDS,
         loader="VipsForeignLoadHeif",
         decoder="pi-heif",
@@ -156,6 +158,12 @@ def not_decodable(fmt: ImageFormat, codec: str | None = None) -> str:
     what = codec or fmt.codec
     name = f"{fmt.label} with {what} compression" if what else fmt.label
     return f"{name} is not supported by this build; send {accepted_labels()}"
+
+
+def not_decodable_feature(fmt: ImageFormat, feature: str) -> str:
+    """The refusal for a file of an accepted format whose codec or sample layout this build
+    cannot decode, named (a valid file: never called damaged)."""
+    return f"{fmt.label} with {feature} is not supported by this build; send {accepted_labels()}"
 
 
 def content_type_for(name: str) -> str:

@@ -66,4 +66,8 @@ def describe_unknown(head: bytes) -> str:
             return label
     if not head:
         return "empty data"
+    brands = ftyp_brands(head)
+    if brands is not None and brands[0] == b"mif3":
+        # HEIF's low-overhead form (a 'mini' box, no 'meta'): libheif reads it, libvips not.
+        return "HEIF in its low-overhead form (brand mif3)"
     return "an unrecognised format"

@@ -1,18 +1,16 @@
 """The processor Lambda: SQS batches of S3 events (or a direct S3 trigger) -> the service.
 
-Thin on purpose: parse, let the service record the first sight of the batch's uploads
-before any image starts (each has its record while the invocation holds its message), hand
-each object event to ``ProcessorService`` with the invocation's time budget, and report.
-Records run ``images_in_flight`` at a time, those that come back alone (batch.py); outcomes
-and errors become log lines, metrics and the retry decision in outcomes.py. Import stays
-light (no boto3, no pyvips): the container is built on the first invocation.
+Thin on purpose: first sights recorded (first_sight.py), records run side by side
+(batch.py), each object event handed to ``ProcessorService`` with the invocation's time
+budget (invocation.py), outcomes turned into logs, metrics and the retry decision
+(outcomes.py). Import stays light (no boto3, no pyvips): the container is built on the
+first invocation.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,12 +18,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from processor.core.errors import MalformedMessage, PipelineError
+from processor.core.errors import MalformedMessage
 from processor.core.events import ObjectEvent, parse_body, parse_message
 from processor.core.keys import image_id
 from processor.entrypoints import batch_operations
 from processor.entrypoints.batch import Record, Turn, run_batch
 from processor.entrypoints.bootstrap import get_container
+from processor.entrypoints.first_sight import batch_events, first_sights
 from processor.entrypoints.invocation import Invocation
 from processor.entrypoints.outcomes import NAMESPACE, Outcomes
 from processor.rules.pacing import most_received_first, runs_alone
@@ -58,42 +57,6 @@ def apply(event: ObjectEvent, invocation: Invocation, turn: Turn) -> None:
     finally:
         logger.thread_safe_remove_keys([*keys, "sequencer"])
     outcomes.outcome(outcome)
-
-
-def first_sights(events: list[ObjectEvent]) -> None:
-    """Give every upload that may wait for its turn its record before any image starts:
-    should the invocation die, none is left without one. The writes go out together (one
-    round trip, not one per message); a failure only leaves it to the image's own turn."""
-    service = get_container().service
-
-    def one(event: ObjectEvent) -> None:
-        try:
-            service.first_sight(event)
-        except PipelineError as e:
-            logger.warning(
-                "first sight not recorded early; the image's turn records it",
-                extra={"key": event.key, "error_code": e.code, "error": e.message},
-            )
-        except Exception:  # a bug: logged whole, and still no reason to fail the batch
-            logger.exception("first sight failed", extra={"key": event.key})
-
-    if len(events) <= 1:
-        for event in events:
-            one(event)
-        return
-    with ThreadPoolExecutor(max_workers=len(events), thread_name_prefix="imgpipe-seen") as pool:
-        list(pool.map(one, events))
-
-
-def batch_events(records: Sequence[Record]) -> list[ObjectEvent]:
-    """The object events of a batch's readable messages (the others are reported in turn)."""
-    events: list[ObjectEvent] = []
-    for record in records:
-        try:
-            events += parse_body(str(record.get("body", "")))
-        except MalformedMessage:
-            continue
-    return events
 
 
 def record_handler(record: Record, turn: Turn, invocation: Invocation) -> None:
@@ -137,7 +100,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
         # Messages put off before go first: each is put off at most once in a row.
         ordered = most_received_first(records)
         # The first image starts at once and records itself; the others may wait for a turn.
-        first_sights(batch_events(ordered[1:]))
+        first_sights(get_container().service, batch_events(ordered[1:]), logger)
         return run_batch(
             ordered,
             functools.partial(record_handler, invocation=invocation),
@@ -150,7 +113,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     except MalformedMessage as e:
         outcomes.malformed(e, event)
         return {"batchItemFailures": []}
-    first_sights(object_events[1:])
+    first_sights(get_container().service, object_events[1:], logger)
     for object_event in object_events:
         apply(object_event, invocation, Turn.alone())
     return {"batchItemFailures": []}

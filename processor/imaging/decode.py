@@ -25,13 +25,14 @@ from typing import Any
 
 import pyvips
 
-from processor.core import apng
+from processor.core import apng, gif
+from processor.core import heif as heif_boxes
 from processor.core.errors import CorruptImage
 from processor.core.formats import BY_NAME
 from processor.core.sniff import ftyp_brands
-from processor.imaging import cms, frames, vips
+from processor.imaging import cms, frames, hdr, vips
 from processor.imaging.budget import UNLIMITED, TimeBudget
-from processor.imaging.pixels import Held, Pixels, hold, to_srgb
+from processor.imaging.pixels import Held, Pixels, display_range, hold, to_srgb
 from processor.imaging.spool import Spooled
 from processor.rules.cost import jpeg_shrink
 from processor.rules.header import Header
@@ -62,12 +63,29 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
         if decoded is not None:
             return decoded
     try:
-        if fmt == "avif" and _avif_sequence(spooled):
+        if fmt == "gif" and header.has_alpha:
+            image = _gif_first_frame(spooled, plan)
+        elif fmt == "avif" and _avif_sequence(spooled):
             image = pyvips.Image.heifload(str(spooled.path), access="sequential", fail_on="error")
             image = image.thumbnail_image(plan.decode_width, **_thumbnail_options(plan))
+        elif header.signed_or_float:
+            # thumbnail would cast these samples to 8 bits as they are (floats from 0 to 1:
+            # black): moved to the display range first, then resized.
+            image = vips.LOAD[fmt](str(spooled.path), access="sequential", fail_on="error")
+            image = display_range(image).thumbnail_image(
+                plan.decode_width, **_thumbnail_options(plan)
+            )
         else:
+            nclx = heif_boxes.nclx(spooled.path) if fmt == "avif" and not header.has_icc else None
+            if hdr.is_hdr(nclx):
+                assert nclx is not None
+                return hold(budget.watch(_hdr_avif(spooled, plan, nclx)))
             options = _thumbnail_options(plan, fail_on="error")
             image = pyvips.Image.thumbnail(str(spooled.path), plan.decode_width, **options)
+            matrix = nclx_to_srgb_matrix(nclx)
+            if matrix is not None and image.bands >= 3:
+                # nclx-described primaries (Display P3: Apple's AVIFs), as for HEIC.
+                return hold(budget.watch(primaries_to_srgb(to_srgb(image), matrix)))
         # Materialise once: every rendition and format below reads these pixels, never the file.
         return hold(budget.watch(to_srgb(image)))
     except pyvips.Error as e:
@@ -76,12 +94,40 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
 
 def _thumbnail_options(plan: Plan, **more: Any) -> dict[str, Any]:
     """``thumbnail``'s options; the loaders get fail_on="error": a truncated or damaged image
-    is refused, never rendered half-grey."""
-    options: dict[str, Any] = {"height": plan.decode_height, "size": "down", **more}
+    is refused, never rendered half-grey.
+
+    ``size="force"``: exactly the planned width and height, each side scaled on its own (the
+    plan rounds both sides and never asks for more than the source). Keeping the aspect ratio
+    instead can land a pixel short (1622x2880 into 2048: 1153x2047), and the largest rendition
+    would then be resampled a second time."""
+    options: dict[str, Any] = {"height": plan.decode_height, "size": "force", **more}
     if plan.colour_manage:
         # Embedded profile (or libvips' CMYK fallback) -> sRGB.
         options["export_profile"] = "srgb"
     return options
+
+
+def _gif_first_frame(spooled: Spooled, plan: Plan) -> pyvips.Image:
+    """A GIF's first frame on its canvas as a browser shows it: where the frame does not
+    reach, transparent (libvips paints it black when the GIF has no transparent colour)."""
+    image = pyvips.Image.gifload(str(spooled.path), access="sequential", fail_on="error")
+    first = gif.first_frame(spooled.path)
+    if image.bands == 3 and first is not None and not first.covers_canvas:
+        painted = pyvips.Image.black(image.width, image.height).draw_rect(
+            255, first.left, first.top, first.width, first.height, fill=True
+        )
+        image = image.bandjoin(painted.cast("uchar")).copy(interpretation="srgb")
+    return image.thumbnail_image(plan.decode_width, **_thumbnail_options(plan))
+
+
+def _hdr_avif(spooled: Spooled, plan: Plan, nclx: dict[str, Any]) -> pyvips.Image:
+    """A PQ or HLG AVIF at the decode size, tone-mapped to SDR sRGB (processor/imaging/hdr.py)
+    from its full-depth samples (``thumbnail`` would cut them to 8 bits first)."""
+    image = pyvips.Image.heifload(str(spooled.path), access="sequential", fail_on="error")
+    w, h = plan.decode_width, plan.decode_height
+    if (image.width, image.height) != (w, h):
+        image = image.resize(w / image.width, vscale=h / image.height, kernel="lanczos3")
+    return hdr.to_sdr(image, nclx, nclx_to_srgb_matrix(nclx))
 
 
 def _avif_sequence(spooled: Spooled) -> bool:
@@ -94,7 +140,9 @@ def _poster(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget) ->
     """An animation kept still: its poster frame only, as a still image's decode."""
     assert plan.motion is not None
     index = plan.motion.poster
-    if header.format in ("gif", "webp"):
+    if header.format == "gif" and index == 0 and header.has_alpha:
+        image = _gif_first_frame(spooled, plan)
+    elif header.format in ("gif", "webp"):
         # The first frame is today's still, exactly: libvips' thumbnail of page 0.
         extra = {"option_string": f"page={index}"} if index else {}
         options = _thumbnail_options(plan, fail_on="error", **extra)
@@ -213,19 +261,27 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
         )
     try:
         image = pyvips.Image.new_from_memory(
-            pixels.data, pixels.width, pixels.height, pixels.bands, "uchar"
+            pixels.data, pixels.width, pixels.height, pixels.bands, pixels.band_format
         )
+        if pixels.bands < 3:
+            grey = "grey16" if pixels.band_format == "ushort" else "b-w"
+            image = image.copy(interpretation=grey)
         if pixels.premultiplied:
             image = image.unpremultiply().cast("uchar")
-        options: dict[str, Any] = {"height": plan.decode_height, "size": "down"}
+        options: dict[str, Any] = {"height": plan.decode_height, "size": "force"}
         if pixels.icc:
             image = image.copy()
             image.set_type(pyvips.GValue.blob_type, "icc-profile-data", pixels.icc)
             if plan.colour_manage:
                 options["export_profile"] = "srgb"
         image = image.thumbnail_image(plan.decode_width, **options)
-        matrix = None if pixels.icc else nclx_to_srgb_matrix(pixels.nclx)
-        if matrix is not None:
+        # Greyscale has no primaries to convert: its one channel is neutral in any of them.
+        colour = pixels.bands >= 3 and not pixels.icc
+        matrix = nclx_to_srgb_matrix(pixels.nclx) if colour else None
+        if colour and hdr.is_hdr(pixels.nclx):
+            assert pixels.nclx is not None
+            image = hdr.to_sdr(image, pixels.nclx, matrix)  # from 8-bit codes: coarser
+        elif matrix is not None:
             image = primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
         decoded = hold(budget.watch(to_srgb(image)))

@@ -51,6 +51,9 @@ def facts(header: Header, head_image: pyvips.Image, spooled: Spooled, plan: Plan
     )
     width, height = header.oriented_size
     bits = {"uchar": 8, "char": 8, "ushort": 16, "short": 16}.get(str(head_image.format), 32)
+    if header.format in ("heic", "avif") and "bits-per-sample" in fields:
+        # libheif's coded depth (10, 12): the container's 16-bit samples are not the source's.
+        bits = int(head_image.get("bits-per-sample"))
     motion = plan.motion
     return {
         "sha256": spooled.sha256,

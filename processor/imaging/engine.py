@@ -25,10 +25,10 @@ from typing import IO
 import pyvips
 
 from processor.core.config import EngineConfig
-from processor.core.errors import TimeBudgetExceeded
+from processor.core.errors import ImageRejected
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
-from processor.imaging import vips
+from processor.imaging import blank, vips
 from processor.imaging.budget import TimeBudget
 from processor.imaging.decode import decode
 from processor.imaging.derive import derive
@@ -167,7 +167,8 @@ class Engine:
     ) -> Result:
         t_read = time.perf_counter()
         fmt = sniff(spooled)
-        header, head = probe(spooled, fmt, self.config.limits.max_frames)
+        limits = self.config.limits
+        header, head = probe(spooled, fmt, limits.max_frames, limits)
         planned = plan(header, self.config)  # limits and cost checked, before any pixel
         decoded = decode(spooled, planned, header, budget)
         budget.check("decoding")
@@ -176,13 +177,15 @@ class Engine:
         encodes = Encodes(self._pool, budget)
         try:
             smallest = derive_all(decoded, planned, budget, then=encodes.submit)
+            pixels = header.width * header.height
+            blank.check(smallest.image, spooled, header.format, pixels)  # no blank "done"
             budget.check("deriving the renditions")
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
         except pyvips.Error as e:
             encodes.cancel()
             raise vips.failure(e, budget, "making the renditions", spooled, header.format) from e
-        except TimeBudgetExceeded:
+        except ImageRejected:  # the time budget's kill, a blank decode
             encodes.cancel()
             raise
         t_encode = time.perf_counter()

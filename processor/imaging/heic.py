@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from processor.core.errors import CorruptImage, UnsupportedFormat
-from processor.core.formats import BY_NAME, not_decodable
+from processor.core.formats import BY_NAME, not_decodable, not_decodable_feature
 
 _lock = threading.Lock()
 _module: ModuleType | None = None
@@ -30,15 +30,29 @@ _module: ModuleType | None = None
 class HeicPixels:
     width: int  # upright: after irot/imir
     height: int
-    bands: int  # 3, or 4 with alpha
+    bands: int  # 3, or 4 with alpha; greyscale: 1, or 2 with alpha
     premultiplied: bool
-    data: Any  # a buffer of height x width x bands bytes, 8 bits a sample
-    bit_depth: int  # as coded: 8, 10 or 12 (the pixels are always 8-bit here)
+    data: Any  # a buffer of height x width x bands samples
+    bit_depth: int  # as coded: 8, 10 or 12 (colour pixels are 8-bit here, see _LAYOUTS)
     icc: bytes | None
     nclx: dict[str, Any] | None
     # `data` is a view of libheif's own buffer, freed with the image that owns it: whoever
     # reads `data` must keep this (the pi-heif file) alive until it has copied the pixels.
     owner: Any = None
+    band_format: str = "uchar"  # libvips' name: "uchar", or "ushort" for deep greyscale
+
+
+# pi-heif's modes: (bands, libvips band format). Colour is converted to 8 bits by libheif;
+# 10- and 12-bit greyscale comes as 16-bit samples (scaled to the whole 16-bit range).
+_LAYOUTS = {
+    "RGB": (3, "uchar"),
+    "RGBA": (4, "uchar"),
+    "RGBa": (4, "uchar"),
+    "L": (1, "uchar"),
+    "LA": (2, "uchar"),
+    "I;16": (1, "ushort"),
+    "I;16L": (1, "ushort"),
+}
 
 
 def _pi_heif() -> ModuleType:
@@ -83,11 +97,17 @@ def decode_primary(path: Path) -> HeicPixels:
         text = _message(e)
         if "Unsupported codec" in text or "not been built in" in text:
             raise UnsupportedFormat(not_decodable(BY_NAME["heic"])) from e
+        if "Security limit exceeded" in text or "Unsupported feature" in text:
+            # A valid file past what libheif opens (item counts) or a kind it lacks: named.
+            feature = text.split(":")[-1].strip()
+            raise UnsupportedFormat(not_decodable_feature(BY_NAME["heic"], feature)) from e
         raise CorruptImage(f"the HEIC image data cannot be decoded: {text}") from e
-    if mode not in ("RGB", "RGBA", "RGBa"):
-        raise CorruptImage(f"the HEIC image decoded to an unexpected pixel layout ({mode})")
-    bands = 4 if mode != "RGB" else 3
-    if len(data) != width * height * bands:
+    if mode not in _LAYOUTS:
+        raise UnsupportedFormat(
+            f"HEIC images whose pixels decode as {mode} are not supported by this build"
+        )
+    bands, band_format = _LAYOUTS[mode]
+    if len(data) != width * height * bands * (2 if band_format == "ushort" else 1):
         raise CorruptImage("the HEIC image decoded to fewer pixels than its header declares")
     return HeicPixels(
         width=width,
@@ -99,4 +119,5 @@ def decode_primary(path: Path) -> HeicPixels:
         icc=info.get("icc_profile") or None,
         nclx=info.get("nclx_profile") or None,
         owner=heif,
+        band_format=band_format,
     )

@@ -60,8 +60,31 @@ def hold(image: pyvips.Image) -> Held:
     )
 
 
+# Interpretations whose float samples are display values from 0 to 1 (TIFF's and libvips'
+# convention); scRGB, LAB and XYZ floats are colour coordinates that colourspace converts.
+_DISPLAY_FLOATS = frozenset({"b-w", "srgb", "rgb", "multiband", "grey16", "rgb16"})
+
+
+def display_range(image: pyvips.Image) -> pyvips.Image:
+    """Signed and floating-point samples moved to the unsigned range a cast keeps: a cast
+    alone clips signed samples at 0 (a signed 8-bit photo comes out dark) and floats from 0 to
+    1 to 0 or 1 (black)."""
+    fmt = str(image.format)
+    grey = image.bands < 3
+    if fmt in ("float", "double") and image.interpretation in _DISPLAY_FLOATS:
+        scaled = (image * 255 + 0.5).cast("uchar")
+        return scaled.copy(interpretation="b-w" if grey else "srgb")
+    if fmt == "char":
+        return (image + 128).cast("uchar").copy(interpretation="b-w" if grey else "srgb")
+    if fmt == "short":
+        return (image + 32768).cast("ushort").copy(interpretation="grey16" if grey else "rgb16")
+    return image
+
+
 def to_srgb(image: pyvips.Image) -> pyvips.Image:
-    """Greyscale, 16-bit, LAB and untagged CMYK all end as 8-bit sRGB (alpha kept)."""
+    """Greyscale, 16-bit, signed, floating-point, LAB and untagged CMYK all end as 8-bit sRGB
+    (alpha kept)."""
+    image = display_range(image)
     if image.interpretation != "srgb":
         image = image.colourspace("srgb")
     if image.format != "uchar":

@@ -11,20 +11,29 @@ from dataclasses import replace
 
 import pyvips
 
-from processor.core import apng
+from processor.core import apng, gif, tiff
 from processor.core import avis as avis_boxes
+from processor.core import heif as heif_boxes
+from processor.core.config import Limits
 from processor.core.errors import CorruptImage, TooManyFrames, UnsupportedFormat
-from processor.core.formats import BY_NAME, not_decodable
+from processor.core.formats import (
+    BY_NAME,
+    accepted_labels,
+    not_decodable,
+    not_decodable_feature,
+)
 from processor.core.sniff import ftyp_brands
 from processor.imaging import avis, vips
 from processor.imaging.spool import Spooled
 from processor.rules.header import Header
 from processor.rules.metadata import icc_description
+from processor.rules.plan import check_limits
 
 # HEIF's primary-image codec, as libvips' header reports it ("heif-compression").
 _HEIF_CODECS = {"hevc": "heic", "av1": "avif"}
 # Bytes per band sample of each libvips band format (the cost model's sample depth).
 _SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "double": 8}
+_SIGNED_OR_FLOAT = frozenset({"char", "short", "int", "float", "double", "complex", "dpcomplex"})
 # Formats whose frames libvips' own header describes as an animation.
 _VIPS_ANIMATIONS = frozenset({"gif", "webp"})
 
@@ -42,9 +51,14 @@ def heif_format(image: pyvips.Image, sniffed: str) -> str:
     return fmt
 
 
-def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, pyvips.Image]:
+def probe(
+    spooled: Spooled, fmt: str, max_frames: int = 1_000, limits: Limits | None = None
+) -> tuple[Header, pyvips.Image]:
     """Read the header only (libvips decodes no pixel until asked). ``max_frames``: an
-    animation with more frames is refused before its frames are listed."""
+    animation with more frames is refused before its frames are listed. ``limits``: what a
+    HEIF libheif will not open (too many tiles) is measured against."""
+    if fmt == "tiff":
+        _check_tiff(spooled)
     try:
         image = vips.LOAD[fmt](str(spooled.path), access="sequential", fail_on="error")
         fields = set(image.get_fields())
@@ -69,6 +83,7 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
             interpretation=str(image.interpretation),
             bands=image.bands,
             sample_bytes=_SAMPLE_BYTES.get(str(image.format), 4),
+            signed_or_float=str(image.format) in _SIGNED_OR_FLOAT,
             # libvips marks progressive JPEGs and Adam7 PNGs: both are decoded whole.
             interlaced="interlaced" in fields and bool(image.get("interlaced")),
             animation=fmt in _VIPS_ANIMATIONS and frames > 1,
@@ -78,16 +93,60 @@ def probe(spooled: Spooled, fmt: str, max_frames: int = 1_000) -> tuple[Header, 
         )
     except pyvips.Error as e:
         detail = vips.message(e, spooled, fmt)
+        codec = tiff.missing_codec(detail) if fmt == "tiff" else None
+        if codec is not None:
+            raise UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], codec)) from e
+        if fmt in ("heic", "avif"):
+            _heif_refusal(spooled, fmt, detail, limits or Limits())
         raise CorruptImage(
             f"the {BY_NAME[fmt].label} header cannot be read" + (f": {detail}" if detail else "")
         ) from e
     if header.frames > max_frames and header.animation:
         return header, image  # the plan refuses it, naming the count
+    if fmt == "gif" and not header.has_alpha:
+        first = gif.first_frame(spooled.path)
+        if first is not None and not first.covers_canvas:
+            # The canvas the first frame leaves unpainted is transparent, as browsers show it.
+            header = replace(header, has_alpha=True, bands=4)
     if fmt == "png":
         header = _apng(spooled, header, max_frames)
     elif fmt == "avif":
         header = _avif_sequence(spooled, header, max_frames)
     return header, image
+
+
+def _heif_refusal(spooled: Spooled, fmt: str, detail: str, limits: Limits) -> None:
+    """A valid HEIF libheif will not open, named from its boxes: too big, a kind of image this
+    build lacks, or an image sequence with no still. Returns where the bytes look damaged."""
+    label = BY_NAME[fmt].label
+    if "Security limit exceeded" in detail:
+        size = heif_boxes.largest_size(spooled.path)
+        if size is not None:
+            # The plan's own limits, from the container's extents (a 200 MP photo in tiles).
+            check_limits(Header(fmt, *size, input_bytes=spooled.size), limits)
+        raise UnsupportedFormat(
+            not_decodable_feature(BY_NAME[fmt], "more items (tiles) than libheif opens")
+        )
+    if "Image item of type 'unci'" in detail:
+        raise UnsupportedFormat(
+            not_decodable_feature(BY_NAME[fmt], "uncompressed ('unci') image items")
+        )
+    brands = ftyp_brands(spooled.head)
+    if brands is not None and brands[0] in heif_boxes.SEQUENCE_BRANDS:
+        raise UnsupportedFormat(
+            f"{label} image sequences without a still image are not "
+            f"supported by this build; send {accepted_labels()}"
+        )
+    if "Unsupported feature" in detail:
+        raise UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], detail.split(":")[-1].strip()))
+
+
+def _check_tiff(spooled: Spooled) -> None:
+    """A codec or sample layout this build cannot decode, refused by name from IFD0."""
+    ifd = tiff.read(spooled.path)
+    reason = tiff.refusal(ifd) if ifd is not None else None
+    if reason is not None:
+        raise UnsupportedFormat(not_decodable_feature(BY_NAME["tiff"], reason))
 
 
 def _apng(spooled: Spooled, header: Header, max_frames: int) -> Header:

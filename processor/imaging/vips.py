@@ -13,9 +13,10 @@ from typing import Any
 
 import pyvips
 
+from processor.core import tiff
 from processor.core.diagnostics import vips_detail
-from processor.core.errors import CorruptImage
-from processor.core.formats import BY_NAME, LOADERS
+from processor.core.errors import CorruptImage, ImageRejected, UnsupportedFormat
+from processor.core.formats import BY_NAME, LOADERS, not_decodable_feature
 from processor.imaging.budget import TimeBudget
 from processor.imaging.spool import Spooled
 
@@ -56,9 +57,13 @@ def message(e: pyvips.Error, spooled: Spooled, fmt: str) -> str:
     return vips_detail(str(e.detail or ""), str(spooled.path), BY_NAME[fmt].error_domains)
 
 
-def damaged(e: pyvips.Error, spooled: Spooled, fmt: str) -> CorruptImage:
+def damaged(e: pyvips.Error, spooled: Spooled, fmt: str) -> ImageRejected:
+    """Damaged data, unless libvips' words say a codec is missing from this build."""
     label = BY_NAME[fmt].label
     detail = message(e, spooled, fmt)
+    codec = tiff.missing_codec(detail) if fmt == "tiff" else None
+    if codec is not None:
+        return UnsupportedFormat(not_decodable_feature(BY_NAME[fmt], codec))
     return CorruptImage(
         f"the {label} image data is damaged or truncated" + (f": {detail}" if detail else "")
     )

@@ -31,6 +31,9 @@ class Header:
     # Each frame's delay as the file stores it, in ms; empty where the header does not say.
     delays_ms: tuple[int, ...] = ()
     loop: int = 0  # plays of the whole animation, 0 = forever (GIF's "repeats" plus one)
+    # Samples that are signed or floating point (libvips' "char", "short", "int", "float",
+    # "double"): moved to the display range before any resize (processor/imaging/pixels.py).
+    signed_or_float: bool = False
 
     @property
     def icc_is_srgb(self) -> bool:

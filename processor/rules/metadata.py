@@ -173,6 +173,16 @@ def blurhash(rgb: bytes, width: int, height: int, x_comp: int = 4, y_comp: int =
 # ITU-T H.273 colour_primaries codes whose primaries and white are sRGB's (BT.709), or unset.
 _SRGB_PRIMARIES = {1, 2}
 _SRGB_XY = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290))
+_D65 = (0.3127, 0.3290)
+# ITU-T H.273 colour primaries code points: (red, green, blue, white) chromaticities.
+PRIMARIES_XY = {
+    1: _SRGB_XY,  # BT.709
+    5: ((0.64, 0.33), (0.29, 0.60), (0.15, 0.06), _D65),  # BT.601 625
+    6: ((0.630, 0.340), (0.310, 0.595), (0.155, 0.070), _D65),  # BT.601 525
+    9: ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046), _D65),  # BT.2020
+    11: ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), (0.314, 0.351)),  # DCI P3
+    12: ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), _D65),  # Display P3
+}
 # Bradford cone response, for adapting a non-D65 white (DCI P3) to sRGB's D65.
 _BRADFORD = ((0.8951, 0.2664, -0.1614), (-0.7502, 1.7135, 0.0367), (0.0389, -0.0685, 1.0296))
 
@@ -222,6 +232,14 @@ def nclx_to_srgb_matrix(nclx: dict[str, Any] | None) -> Matrix | None:
     """
     if not nclx or nclx.get("color_primaries", 2) in _SRGB_PRIMARIES:
         return None
+    if "color_primary_red_x" not in nclx and nclx.get("color_primaries") in PRIMARIES_XY:
+        # Only the code point (read from the box): its chromaticities from ITU-T H.273.
+        table = PRIMARIES_XY[nclx["color_primaries"]]
+        nclx = {
+            f"color_primary_{c}_{axis}": table[i][j]
+            for i, c in enumerate(("red", "green", "blue", "white"))
+            for j, axis in enumerate(("x", "y"))
+        }
     try:
         xy = tuple(
             (float(nclx[f"color_primary_{c}_x"]), float(nclx[f"color_primary_{c}_y"]))

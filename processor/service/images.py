@@ -231,23 +231,7 @@ class ProcessorService:
         skip = screen(event, current, self.config)
         if skip is not None:
             return self._skipped(skip, iid, current)
-        if current is None or current.status is Status.processing:
-            # The try starts: counted before anything heavy, so a delivery after an
-            # invocation that died with it knows.
-            current = self.repo.take_up(
-                image_id=iid,
-                bucket=event.bucket,
-                source_key=event.key,
-                now=self._now(),
-                exists=current is not None,
-            )
-            if current is None:
-                raise TransientError("the record changed while this try started")
-        counted = current.tries if current.status is Status.processing else None
-        stopped = interrupted(event_tries=event.tries, counted=counted)
-        if stopped >= MAX_INTERRUPTED:
-            return self._interrupted(event, current, stopped)
-        tries = this_try(event_tries=event.tries, counted=counted)
+        counted: int | None = None
         started = time.perf_counter()
         try:
             with ExitStack() as stack:
@@ -261,6 +245,25 @@ class ProcessorService:
                     # processed. A StaleEvent later is a lost race, reported as one.
                     log.info("the object was replaced since this event: skipped")
                     return Outcome(Action.skipped, iid, Reason.superseded)
+                # The try starts once the source is there (an object gone before its turn
+                # leaves no record; a backfill's in-place source gets no delete event to
+                # clean one up), and is counted before anything heavy, so a delivery after
+                # an invocation that died with it knows.
+                if current is None or current.status is Status.processing:
+                    current = self.repo.take_up(
+                        image_id=iid,
+                        bucket=event.bucket,
+                        source_key=event.key,
+                        now=self._now(),
+                        exists=current is not None,
+                    )
+                    if current is None:
+                        raise TransientError("the record changed while this try started")
+                counted = current.tries if current.status is Status.processing else None
+                stopped = interrupted(event_tries=event.tries, counted=counted)
+                if stopped >= MAX_INTERRUPTED:
+                    return self._interrupted(event, current, stopped)
+                tries = this_try(event_tries=event.tries, counted=counted)
                 return self._apply(event, current, source, started, time_budget_s, tries)
         except SourceMissing:
             log.info("the object is gone: skipped (its delete event cleans up)")

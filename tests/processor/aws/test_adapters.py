@@ -242,7 +242,10 @@ def test_take_up_counts_tries_on_a_processing_record_only(repo, aws):
         repo.put_back("i1")
     assert repo.get("i1").tries == 0
     # a record past processing is not taken up, nor put back
-    done = _record("i1", "2024-01-01T00:00:00.000000Z").model_copy(update={"tries": 1})
+    version = repo.get("i1").version + 1  # each saved state has a newer version
+    done = _record("i1", "2024-01-01T00:00:00.000000Z").model_copy(
+        update={"tries": 1, "version": version}
+    )
     repo.save(done)
     assert repo.take_up(image_id="i1", bucket=BUCKET, source_key="raw/i1.jpg", now="x") is None
     repo.put_back("i1")

@@ -58,9 +58,14 @@ def test_outputs_are_the_configs_output_formats() -> None:
 
 
 def test_the_readme_claims_the_list() -> None:
-    # The engine's error table moved from the README to docs/engine.md; the README stays short.
-    readme = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    # The one error table is in docs/formats.md (tests/processor/core/test_error_table.py).
+    readme = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
     (row,) = [line for line in readme.splitlines() if line.startswith("| `unsupported_format`")]
     for fmt in formats.ACCEPTED:
         assert re.search(rf"\b{re.escape(fmt.label)}\b", row), fmt.label
     assert "HEIF/AVIF" not in readme
+
+
+def test_the_upload_types_offer_only_what_can_be_processed() -> None:
+    # An image sequence's frames are not read, and one without a still is refused.
+    assert not any("sequence" in t for t in formats.ACCEPTED_CONTENT_TYPES)

@@ -152,3 +152,16 @@ def test_settings_share_the_function_memory_less_the_reserve(
 
 
 # --- the time budget ----------------------------------------------------------------------
+
+
+def test_a_50_megapixel_avif_is_costed_as_decoded_whole() -> None:
+    """libheif decodes an AVIF whole: about 16 bytes a pixel per sample byte, measured on
+    detailed 8- and 10-bit AVIFs (``python -m benchmarks.avif_memory``: 16.0 to 22.6)."""
+    eight = make_plan(header("avif", 8660, 5773), EngineConfig()).cost
+    assert eight.whole
+    assert 780 * MB < eight.memory_bytes < 1000 * MB  # 16 B/px x 50 MP, plus the output
+    ten = make_plan(header("avif", 8660, 5773, sample_bytes=2), EngineConfig()).cost
+    assert ten.memory_bytes > eight.memory_bytes + 700 * MB
+    # A 1,024 MB function gives one image 768 MB: the 50 MP AVIF is too costly there, by name.
+    with pytest.raises(ImageTooCostly, match=r"8660x5773 needs about 8\d\d MB; this function"):
+        make_plan(header("avif", 8660, 5773), budget(768))

@@ -1,0 +1,59 @@
+"""A GIF's logical screen and where its first frame lies on it, from the blocks alone.
+
+A first frame smaller than the screen leaves the rest of the canvas unpainted: browsers show
+it transparent, where libvips' GIF loader (without a transparent colour in the file) paints
+it black. Pure: no pixel decoded here. GIF89a specification, sections 18 to 23.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+_MAX_BLOCKS = 10_000
+
+
+@dataclass(frozen=True)
+class FirstFrame:
+    canvas: tuple[int, int]
+    left: int
+    top: int
+    width: int
+    height: int
+
+    @property
+    def covers_canvas(self) -> bool:
+        cw, ch = self.canvas
+        return (
+            self.left <= 0
+            and self.top <= 0
+            and self.left + self.width >= cw
+            and self.top + self.height >= ch
+        )
+
+
+def first_frame(path: Path) -> FirstFrame | None:
+    """The first image descriptor's rectangle, or None where the blocks cannot be read."""
+    try:
+        data = path.read_bytes()
+        if data[:6] not in (b"GIF87a", b"GIF89a"):
+            return None
+        width, height, packed = struct.unpack_from("<HHB", data, 6)
+        pos = 13
+        if packed & 0x80:
+            pos += 3 * (2 ** ((packed & 0x07) + 1))
+        for _ in range(_MAX_BLOCKS):
+            kind = data[pos]
+            if kind == 0x2C:
+                left, top, w, h = struct.unpack_from("<HHHH", data, pos + 1)
+                return FirstFrame((width, height), left, top, w, h)
+            if kind != 0x21:
+                return None
+            pos += 2  # introducer and label, then data sub-blocks up to an empty one
+            while data[pos]:
+                pos += data[pos] + 1
+            pos += 1
+    except (OSError, IndexError, struct.error):
+        return None
+    return None
