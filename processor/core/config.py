@@ -132,7 +132,7 @@ class Scoring(BaseModel):
 
     enabled: bool = True
     # A rendition with more pixels is scored on its centred crop of about this many (same
-    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2.5 s
+    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2 s
     # of CPU for a 2048x1672 rendition, 0.2 s for a 320 px one). The default scores the
     # default ladder whole: a 512x512 crop read up to 20 points off the whole rendition's
     # score (`python -m benchmarks.score_check`, benchmarks/results/score.md).
