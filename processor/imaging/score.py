@@ -22,10 +22,12 @@ The algorithm, as the reference has it:
 - for each of the 6 x 3 x 3 maps its mean and its 4-norm, weighted by the reference's 108
   weights, through the reference's polynomial and power to the 100-based score.
 
-Everything is libvips operations on float images, computed one scale at a time; the only
-Python loop is the 108-term sum. The Gaussian is libvips' separable convolution where the
-reference uses a recursive (IIR) approximation of the same Gaussian, hence differences of a
-fraction of a point.
+Everything is libvips operations on float images, both images of the pair held side by side
+in one 6-band image, computed one scale at a time; the only Python loop is the 108-term sum.
+The blur is one separable convolution with the impulse response of the reference's recursive
+Gaussian. The reference runs that filter in float32 as a recursion whose poles sit on the unit
+circle, and its rounding noise grows along long flat rows: there it reads lower than this port
+(docs/engine.md, Scores).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from processor.imaging.pixels import Held, Pixels
 SCALES = 6
 MIN_SIDE = 8  # the reference stops before a scale narrower or shorter than this
 SIGMA = 1.5
-BLUR_MIN_AMPL = 0.001  # the mask reaches past 3.5 sigma: the recursive filter has no cut-off
 C2 = 0.0009
 ALPHA_BACKGROUNDS = (0.1, 0.9)  # the reference's dark and bright grey for transparent pixels
 
@@ -179,10 +180,21 @@ def _eotf(v: pyvips.Image) -> pyvips.Image:
     return (v <= 0.04045).ifthenelse(v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
+def _block(matrix: list[list[float]]) -> list[list[float]]:
+    """The 3x3 matrix applied to both images of a pair held as one 6-band image."""
+    zero = [0.0, 0.0, 0.0]
+    return [row + zero for row in matrix] + [zero + row for row in matrix]
+
+
+_M6 = _block(_M)
+_POSITIVE_XYB6 = _block(_POSITIVE_XYB)
+
+
 def _xyb(linear: pyvips.Image) -> pyvips.Image:
-    mixed = linear.recomb(_M) + _BIAS
+    """Linear RGB to positive XYB, for both images at once (6 bands)."""
+    mixed = linear.recomb(_M6) + _BIAS
     mixed = (mixed < 0).ifthenelse(0.0, mixed)
-    return (mixed ** (1 / 3)).recomb(_POSITIVE_XYB) + _POSITIVE_OFFSET
+    return (mixed ** (1 / 3)).recomb(_POSITIVE_XYB6) + _POSITIVE_OFFSET * 2
 
 
 def _half(linear: pyvips.Image) -> pyvips.Image:
@@ -193,7 +205,38 @@ def _half(linear: pyvips.Image) -> pyvips.Image:
     return linear.shrink(2, 2)
 
 
-_PAD = math.ceil(SIGMA * math.sqrt(-2 * math.log(BLUR_MIN_AMPL))) + 1
+def _kernel(sigma: float) -> list[float]:
+    """The impulse response of the reference's recursive Gaussian (libjxl
+    ``CreateRecursiveGaussian``, Charalampidis 2016: three cosines over a support of N = 5
+    pixels a side for sigma 1.5), so that one convolution gives what its filter gives."""
+    n = round(3.2795 * sigma + 0.2546)
+    omega = [math.pi * k / (2 * n) for k in (1, 3, 5)]
+    p = [1 / math.tan(w / 2) * sign for w, sign in zip(omega, (1, -1, 1), strict=True)]
+    r = [pk * pk / math.sin(w) * sign for pk, w, sign in zip(p, omega, (1, -1, 1), strict=True)]
+    rho = [math.exp(-0.5 * sigma * sigma * w * w) / n for w in omega]
+    d13, d35, d51 = p[0] * r[1] - r[0] * p[1], p[1] * r[2] - r[1] * p[2], p[2] * r[0] - r[2] * p[0]
+    a = [p, r, [d35 / d13, d51 / d13, 1.0]]
+    gamma = [1.0, n * n - sigma * sigma, d35 / d13 * rho[0] + d51 / d13 * rho[1] + rho[2]]
+    beta = [_det(_column(a, i, gamma)) / _det(a) for i in range(3)]  # Cramer's rule
+    return [
+        sum(b * math.cos(w * x) for b, w in zip(beta, omega, strict=True)) for x in range(-n, n + 1)
+    ]
+
+
+def _column(m: list[list[float]], i: int, v: list[float]) -> list[list[float]]:
+    return [[v[j] if k == i else m[j][k] for k in range(3)] for j in range(3)]
+
+
+def _det(m: list[list[float]]) -> float:
+    return (
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    )
+
+
+_KERNEL = _kernel(SIGMA)
+_PAD = len(_KERNEL) // 2
 
 
 def _blur(image: pyvips.Image) -> pyvips.Image:
@@ -202,7 +245,8 @@ def _blur(image: pyvips.Image) -> pyvips.Image:
     framed = image.embed(
         _PAD, _PAD, image.width + 2 * _PAD, image.height + 2 * _PAD, extend="black"
     )
-    blurred = framed.gaussblur(SIGMA, min_ampl=BLUR_MIN_AMPL, precision="float")
+    mask = pyvips.Image.new_from_list([_KERNEL], scale=1.0)
+    blurred = framed.convsep(mask, precision="float")
     return blurred.crop(_PAD, _PAD, image.width, image.height)
 
 
@@ -210,24 +254,23 @@ def _positive(image: pyvips.Image) -> pyvips.Image:
     return (image > 0).ifthenelse(image, 0.0)
 
 
-def _norms(img1: pyvips.Image, img2: pyvips.Image) -> list[float]:
-    """One scale's 18 norms: per channel, [ssim mean, ssim 4-norm, artifact mean, artifact
-    4-norm, detail-lost mean, detail-lost 4-norm] in the reference's order."""
-    # Each blurred plane is read by several terms below: computed once, held.
-    mu1, mu2 = _blur(img1).copy_memory(), _blur(img2).copy_memory()
-    pairs = ((img1, img1), (img2, img2), (img1, img2))
-    s11, s22, s12 = (_blur(a * b).copy_memory() for a, b in pairs)
+def _norms(xyb: pyvips.Image) -> list[float]:
+    """One scale's 18 norms, from both images' XYB (6 bands): per channel, [ssim mean, ssim
+    4-norm, artifact mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm], in the
+    reference's order."""
+    img1, img2 = xyb.extract_band(0, n=3), xyb.extract_band(3, n=3)
+    # The five blurred planes in one pass, held: each is read by several terms below.
+    blurred = _blur(xyb.bandjoin([img1 * img1, img2 * img2, img1 * img2])).copy_memory()
+    mu1, mu2, s11, s22, s12 = (blurred.extract_band(3 * i, n=3) for i in range(5))
     num_m = 1.0 - (mu1 - mu2) * (mu1 - mu2)
     num_s = 2.0 * (s12 - mu1 * mu2) + C2
     denom_s = (s11 - mu1 * mu1) + (s22 - mu2 * mu2) + C2
-    ssim = _positive(1.0 - num_m * num_s / denom_s).copy_memory()
-    d1 = ((1.0 + (img2 - mu2).abs()) / (1.0 + (img1 - mu1).abs()) - 1.0).copy_memory()
-    artifact, detail = _positive(d1), _positive(-1.0 * d1)
-    maps = [ssim, artifact, detail]
-    squares = [m * m for m in maps]  # multiplications: libvips' pow is far slower
-    stacked = maps[0].bandjoin(maps[1:] + [q * q for q in squares])
-    stats = stacked.stats()  # one pass over every map: row 1 + band, column 4 is the mean
-    means = [stats(4, 1 + band)[0] for band in range(stacked.bands)]
+    ssim = _positive(1.0 - num_m * num_s / denom_s)
+    d1 = (1.0 + (img2 - mu2).abs()) / (1.0 + (img1 - mu1).abs()) - 1.0
+    maps = ssim.bandjoin([_positive(d1), _positive(-1.0 * d1)]).copy_memory()
+    squares = maps * maps  # multiplications: libvips' pow is far slower
+    stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 4: the mean
+    means = [row[4] for row in stats.crop(0, 1, stats.width, 18).tolist()]
     # bands: ssim c0..2, artifact c0..2, detail c0..2, then the same to the 4th power
     out = []
     for c in range(3):
@@ -238,16 +281,20 @@ def _norms(img1: pyvips.Image, img2: pyvips.Image) -> list[float]:
 
 
 def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image) -> float:
-    lin1, lin2 = _linear(ref_srgb).copy_memory(), _linear(dist_srgb).copy_memory()
+    # Both images side by side in the bands, so each step is one operation for the pair.
+    if ref_srgb.format != dist_srgb.format:  # one blended onto a grey: both 0..1 floats
+        ref_srgb, dist_srgb = (
+            i.cast("float") / 255.0 if i.format == "uchar" else i for i in (ref_srgb, dist_srgb)
+        )
+    linear = _linear(ref_srgb.bandjoin(dist_srgb)).copy_memory()
     per_scale: list[list[float]] = []
     for scale in range(SCALES):
-        if lin1.width < MIN_SIDE or lin1.height < MIN_SIDE:
+        if linear.width < MIN_SIDE or linear.height < MIN_SIDE:
             break
         if scale:
             # The reference checks the size before halving, so its last scale may be smaller.
-            lin1, lin2 = _half(lin1).copy_memory(), _half(lin2).copy_memory()
-        img1, img2 = _xyb(lin1).copy_memory(), _xyb(lin2).copy_memory()
-        per_scale.append(_norms(img1, img2))
+            linear = _half(linear).copy_memory()
+        per_scale.append(_norms(_xyb(linear).copy_memory()))
     return _final(per_scale)
 
 
