@@ -259,15 +259,15 @@ def _norms(xyb: pyvips.Image) -> list[float]:
     4-norm, artifact mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm], in the
     reference's order."""
     img1, img2 = xyb.extract_band(0, n=3), xyb.extract_band(3, n=3)
-    # The five blurred planes in one pass, held: each is read by several terms below.
-    blurred = _blur(xyb.bandjoin([img1 * img1, img2 * img2, img1 * img2])).copy_memory()
+    # The five blurred planes in one convolution.
+    blurred = _blur(xyb.bandjoin([img1 * img1, img2 * img2, img1 * img2]))
     mu1, mu2, s11, s22, s12 = (blurred.extract_band(3 * i, n=3) for i in range(5))
     num_m = 1.0 - (mu1 - mu2) * (mu1 - mu2)
     num_s = 2.0 * (s12 - mu1 * mu2) + C2
     denom_s = (s11 - mu1 * mu1) + (s22 - mu2 * mu2) + C2
     ssim = _positive(1.0 - num_m * num_s / denom_s)
     d1 = (1.0 + (img2 - mu2).abs()) / (1.0 + (img1 - mu1).abs()) - 1.0
-    maps = ssim.bandjoin([_positive(d1), _positive(-1.0 * d1)]).copy_memory()
+    maps = ssim.bandjoin([_positive(d1), _positive(-1.0 * d1)])
     squares = maps * maps  # multiplications: libvips' pow is far slower
     stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 4: the mean
     means = [row[4] for row in stats.crop(0, 1, stats.width, 18).tolist()]
@@ -286,15 +286,15 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image) -> float:
         ref_srgb, dist_srgb = (
             i.cast("float") / 255.0 if i.format == "uchar" else i for i in (ref_srgb, dist_srgb)
         )
-    linear = _linear(ref_srgb.bandjoin(dist_srgb)).copy_memory()
+    linear = _linear(ref_srgb.bandjoin(dist_srgb))
     per_scale: list[list[float]] = []
     for scale in range(SCALES):
         if linear.width < MIN_SIDE or linear.height < MIN_SIDE:
             break
         if scale:
             # The reference checks the size before halving, so its last scale may be smaller.
-            linear = _half(linear).copy_memory()
-        per_scale.append(_norms(_xyb(linear).copy_memory()))
+            linear = _half(linear)
+        per_scale.append(_norms(_xyb(linear)))
     return _final(per_scale)
 
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 PAIRS = json.loads(FIXTURE.read_text(encoding="utf-8"))["pairs"]
 PHOTO = GOOD / "2569067123_aca715a2ee_o.jpg"  # a 2725x2225 camera photo
+ON = Scoring(enabled=True)
 
 
 @pytest.mark.parametrize(
@@ -72,13 +73,13 @@ def test_sizes_must_match_and_reach_8x8() -> None:
 def test_the_step_skips_what_it_should_not_score() -> None:
     held = hold(pyvips.Image.thumbnail(str(PHOTO), 64).colourspace("srgb"))
     data = held.image.jpegsave_buffer(Q=50)
-    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is not None
-    # turned off, or too little of the image's budget left: null, never a guess
-    assert score(held, "jpeg", data, Scoring(enabled=False), TimeBudget(None)) is None
+    assert score(held, "jpeg", data, ON, TimeBudget(None)) is not None
+    # turned off (the default), or too little of the image's budget left: null, never a guess
+    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is None
     spent = TimeBudget(0.001)
     while not spent.expired:
         pass
-    assert score(held, "jpeg", data, Scoring(), spent) is None
+    assert score(held, "jpeg", data, ON, spent) is None
 
 
 def test_a_large_rendition_is_scored_whole_unless_a_crop_is_configured() -> None:
@@ -86,10 +87,10 @@ def test_a_large_rendition_is_scored_whole_unless_a_crop_is_configured() -> None
     data = ref.image.jpegsave_buffer(Q=70)
     decoded = pyvips.Image.new_from_buffer(data, "")
     whole = ssimulacra2(ref.image, decoded)
-    assert score(ref, "jpeg", data, Scoring(), TimeBudget(None)) == round(whole, 2)
+    assert score(ref, "jpeg", data, ON, TimeBudget(None)) == round(whole, 2)
     # a cost cap: the centred crop of about that many pixels, the rendition's aspect
     cap = 512 * 512
-    cropped = score(ref, "jpeg", data, Scoring(max_pixels=cap), TimeBudget(None))
+    cropped = score(ref, "jpeg", data, ON.model_copy(update={"max_pixels": cap}), TimeBudget(None))
     window = centre_crop(ref.image, cap)
     assert (window.width, window.height) == (567, 463)  # 2048x1672 scaled by 0.277
     assert cropped == round(ssimulacra2(window, centre_crop(decoded, cap)), 2)
@@ -99,11 +100,12 @@ def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() ->
     # GIVEN the default ladder, and the same with JPEG and WebP at a deliberately low quality
     low = Quality(jpeg=20, webp=15)
     configs = {
-        "default": EngineConfig(),
+        "default": EngineConfig(scoring=ON),
         "low": EngineConfig(
             renditions=tuple(
                 r.model_copy(update={"quality": low}) for r in EngineConfig().renditions
-            )
+            ),
+            scoring=ON,
         ),
     }
     scores = {}
@@ -120,7 +122,7 @@ def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() ->
 
 def test_an_animation_is_not_scored_and_its_poster_is(corpus: Path) -> None:
     spec = RenditionSpec(name="thumb", folder="thumbs", width=320, height=320)
-    result = Engine(EngineConfig(renditions=(spec,))).process(
+    result = Engine(EngineConfig(renditions=(spec,), scoring=ON)).process(
         corpus / "good" / "animated-loop-3.gif", image_id="img"
     )
     by_format = {o.info.format: o.info for o in result.outputs}
