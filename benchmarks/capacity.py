@@ -299,7 +299,7 @@ def parts(facts: Facts, settings: Settings, traffic: Traffic = Traffic()) -> lis
             lim["cloudfront_invalidation_paths"].value,
             "paths",
             0.0,
-            "none: rendition keys carry a content version, nothing is ever invalidated",
+            "uploads none (rendition keys carry a content version); deletes: see Deletes",
         ),
         Part(
             "DynamoDB table, what it takes at once",
@@ -446,6 +446,8 @@ class Prices:
     lambda_requests_per_million: float = 0.20
     lambda_arm64_gb_s: float = 0.0000133334
     batch_ops_per_job: float = 0.25
+    cloudfront_free_paths_per_month: int = 1_000  # invalidation paths; a wildcard is one
+    cloudfront_per_path: float = 0.005
     batch_ops_per_million_objects: float = 1.00
 
 
@@ -650,6 +652,7 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         f"${cost_per_1000(costs, 'batch'):.4f} plus ${Prices().batch_ops_per_job:.2f} a job.",
         "- Storage, CDN transfer and the API are not per-image processing costs and are left out.",
         "",
+        *deletes_section(facts),
         "## Backfill",
         "",
         "A backfill feeds the same queue as uploads and makes no API calls, so its ceiling is "
@@ -706,6 +709,66 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         [[k, f"{_n(v.value)} {v.unit}", v.source] for k, v in LIMITS.items()],
     )
     return "\n".join(lines) + "\n"
+
+
+BULK_DELETES = (1_000, 50_000)
+
+
+def invalidation_usd(paths: int, prices: Prices = Prices()) -> float:
+    """One month's invalidation paths past the free ones."""
+    return max(0, paths - prices.cloudfront_free_paths_per_month) * prices.cloudfront_per_path
+
+
+def deletes_section(facts: Facts) -> list[str]:
+    """What deleting images costs at the CDN, and how fast CloudFront lets it go."""
+    from processor.rules.invalidations import total_wait_s
+
+    prices = Prices()
+    exact = sum(facts.files_per_folder.values())
+    folders = len(facts.files_per_folder)
+    in_progress = LIMITS["cloudfront_invalidation_paths"].value
+    rows = [
+        [
+            f"{n:,}",
+            f"{n * exact:,}",
+            f"${invalidation_usd(n * exact, prices):,.2f}",
+            f"{n * folders:,}",
+            f"${invalidation_usd(n * folders, prices):,.2f}",
+        ]
+        for n in BULK_DELETES
+    ]
+    lines = [
+        "## Deletes and the CDN",
+        "",
+        f"Erasing a deleted image invalidates its rendition paths: {exact} exact paths an image "
+        f"(one per file, {folders} folders). CloudFront bills invalidation paths past "
+        f"{prices.cloudfront_free_paths_per_month:,} a month at "
+        f"${prices.cloudfront_per_path} a path (a wildcard path counts as one), and holds at "
+        f"most {in_progress:,.0f} paths in progress per distribution (15 wildcard paths): "
+        f"{in_progress / exact:,.0f} images' erases at once.",
+        "",
+    ]
+    lines += _table(
+        ["images deleted in a month", "exact paths", "cost", "wildcard paths", "cost"],
+        rows,
+    )
+    lines += [
+        "",
+        "- The processor sends exact paths: with wildcards (`/thumbs/<id>*`, one per folder, "
+        "what it folds an erase of more than 50 paths into) the bound is 15 paths in progress, "
+        f"{15 // folders} images at a time, so a bulk delete would crawl; exact paths cost "
+        f"{exact // folders}x what wildcards cost and go "
+        f"{in_progress / exact / (15 // folders):,.0f}x faster.",
+        "- An erase CloudFront refuses (`TooManyInvalidationsInProgress`) is put back on the "
+        f"queue for minutes, up to {total_wait_s() / 3600:.1f} h in all, and deletes nothing "
+        "until the CDN took its paths ([security](security.md#deleted-means-gone)).",
+        "- Not done: coalescing across images. Each image's erase sends its own paths, so a "
+        "bulk delete pays per image as in the table; one wildcard per folder for the whole "
+        "delete (2 paths, every cached rendition fetched from S3 once more) would need the "
+        "erases batched, which the processor does not do yet.",
+        "",
+    ]
+    return lines
 
 
 def load_inputs(records: Path = RECORDS, results: Path = RESULTS) -> tuple[Facts, dict[str, Any]]:

@@ -34,8 +34,12 @@ COPY processor/__init__.py ${LAMBDA_TASK_ROOT}/processor/
 COPY processor/core/ ${LAMBDA_TASK_ROOT}/processor/core/
 COPY processor/aws/ ${LAMBDA_TASK_ROOT}/processor/aws/
 ENV PYTHONDONTWRITEBYTECODE=1
-# Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
-RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
+# COPY keeps the checkout's modes, and one made under umask 077 (0600 files, 0700 folders)
+# would be unreadable to Lambda's unprivileged user: world-readable here (a RUN, since the
+# legacy builder has no COPY --chmod). Lambda's file system is read-only: bytecode compiled
+# now saves every cold start compiling it.
+RUN chmod -R a+rX "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor" \
+    && python -m compileall -q "${LAMBDA_TASK_ROOT}/api" "${LAMBDA_TASK_ROOT}/processor"
 # OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy/plan.py).
 LABEL org.opencontainers.image.title="imgpipe-api" \
       org.opencontainers.image.description="FastAPI metadata and upload API behind API Gateway (AWS Lambda)" \

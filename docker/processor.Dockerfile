@@ -33,8 +33,12 @@ COPY processor/ ${LAMBDA_TASK_ROOT}/processor/
 # glibc's per-thread malloc arenas make a long-lived image worker's RSS grow; two is enough.
 ENV MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1
-# Lambda's file system is read-only: bytecode compiled now saves every cold start compiling it.
-RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/processor"
+# COPY keeps the checkout's modes, and one made under umask 077 (0600 files, 0700 folders)
+# would be unreadable to Lambda's unprivileged user: world-readable here (a RUN, since the
+# legacy builder has no COPY --chmod). Lambda's file system is read-only: bytecode compiled
+# now saves every cold start compiling it.
+RUN chmod -R a+rX "${LAMBDA_TASK_ROOT}/processor" \
+    && python -m compileall -q "${LAMBDA_TASK_ROOT}/processor"
 # OCI labels; a deploy adds org.opencontainers.image.revision and .version (infra/deploy/plan.py).
 LABEL org.opencontainers.image.title="imgpipe-processor" \
       org.opencontainers.image.description="SQS batches of S3 uploads to libvips renditions and DynamoDB records (AWS Lambda)" \

@@ -69,6 +69,9 @@ class PushedImage:
     labels: dict[str, str]
     size: int  # bytes stored in the registry: config plus compressed layers
     layers: int
+    # The tag names a multi-platform list (an OCI index), not one image: Lambda refuses
+    # those, whatever platform the list holds.
+    index: bool = False
 
 
 class RegistryClient:
@@ -109,7 +112,8 @@ class RegistryClient:
         ref = ImageReference.parse(uri)
         manifest, digest = self._json(f"{ref.base_url}/manifests/{ref.tag}", _SINGLE + _LISTS)
         media_type = str(manifest.get("mediaType", ""))
-        if media_type in _LISTS or "manifests" in manifest:
+        index = media_type in _LISTS or "manifests" in manifest
+        if index:
             platforms = [
                 m
                 for m in manifest.get("manifests", [])
@@ -136,4 +140,5 @@ class RegistryClient:
             labels=dict((config.get("config") or {}).get("Labels") or {}),
             size=int(config_ref.get("size", 0)) + sum(int(la.get("size", 0)) for la in layers),
             layers=len(layers),
+            index=index,
         )

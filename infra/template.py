@@ -377,25 +377,109 @@ def _evaluate(expr: Any, known: Mapping[str, Any], tpl: Mapping[str, Any]) -> bo
     raise UnresolvedReference(f"cannot evaluate condition {key}")
 
 
+# What CloudFormation allows inside a Rule: Ref and the rule functions, nothing else (no
+# Fn::Join, Fn::Sub, Fn::If: a stack create with them fails on the template, not on a value).
+RULE_FUNCTIONS = frozenset(
+    {
+        "Fn::And",
+        "Fn::Contains",
+        "Fn::EachMemberEquals",
+        "Fn::EachMemberIn",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::Or",
+        "Fn::RefAll",
+        "Fn::ValueOf",
+        "Fn::ValueOfAll",
+    }
+)
+# Rule functions that read the account (RefAll: every VPC id of the region, ValueOf: a
+# parameter's AWS-side attribute): only CloudFormation can answer them.
+_ACCOUNT_RULE_FUNCTIONS = frozenset({"Fn::RefAll", "Fn::ValueOf", "Fn::ValueOfAll"})
+
+
 def rule_violations(
     values: Mapping[str, str], template: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The AssertDescription of every template Rule that ``values`` (parameter -> text) break.
 
     CloudFormation checks Rules when a stack is created or updated; the deploy checks them
-    first, before a ten-minute image build, and moto does not check them at all.
+    first, before a ten-minute image build, and moto does not check them at all. Only what
+    CloudFormation allows in a Rule is evaluated: anything else raises UnresolvedReference.
     """
     tpl = _template(template)
-    known: dict[str, Any] = {**PSEUDO_DEFAULTS, **parameter_defaults(tpl), **values}
+    params = tpl.get("Parameters", {})
+    known: dict[str, Any] = {**parameter_defaults(tpl), **values}
+    for name, value in list(known.items()):
+        # A list parameter's Ref is the list (CloudFormation splits the text on commas).
+        if str(params.get(name, {}).get("Type", "")).startswith(("List<", "CommaDelimitedList")):
+            known[name] = str(value).split(",")
     broken = []
-    for rule in tpl.get("Rules", {}).values():
+    for name, rule in tpl.get("Rules", {}).items():
         condition = rule.get("RuleCondition")
-        if condition is not None and not _evaluate(condition, known, tpl):
+        if condition is not None and not _rule_true(condition, known, name):
             continue
         for assertion in rule["Assertions"]:
-            if not _evaluate(assertion["Assert"], known, tpl):
+            if not _rule_true(assertion["Assert"], known, name):
                 broken.append(str(assertion.get("AssertDescription", assertion["Assert"])))
     return broken
+
+
+def _rule_true(expr: Any, known: Mapping[str, Any], rule: str) -> bool:
+    value = _rule_value(expr, known, rule)
+    if not isinstance(value, bool):
+        raise UnresolvedReference(f"rule {rule}: {expr!r} is not true or false")
+    return value
+
+
+def _rule_value(node: Any, known: Mapping[str, Any], rule: str) -> Any:
+    if isinstance(node, list):
+        return [_rule_value(v, known, rule) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1:
+        raise UnresolvedReference(f"rule {rule}: {node!r} is not a rule function")
+    ((key, value),) = node.items()
+    if key == "Ref":
+        if value.startswith("AWS::") or value not in known:
+            raise UnresolvedReference(f"rule {rule}: no parameter {value!r}")
+        return known[value]
+    if key not in RULE_FUNCTIONS:
+        raise UnresolvedReference(f"rule {rule}: {key} is not allowed in a Rule")
+    if key in _ACCOUNT_RULE_FUNCTIONS:
+        raise UnresolvedReference(f"rule {rule}: {key} needs the account; only AWS evaluates it")
+    args = [_rule_value(v, known, rule) for v in value]
+    if key == "Fn::Not":
+        return not _truth(args[0], rule)
+    if key == "Fn::And":
+        return all(_truth(a, rule) for a in args)
+    if key == "Fn::Or":
+        return any(_truth(a, rule) for a in args)
+    if key == "Fn::Equals":
+        return _text(args[0]) == _text(args[1])
+    if key == "Fn::Contains":  # [list of strings, string]
+        return _text(args[1]) in [_text(v) for v in _as_list(args[0])]
+    if key == "Fn::EachMemberEquals":  # [list, string]
+        return all(_text(v) == _text(args[1]) for v in _as_list(args[0]))
+    # Fn::EachMemberIn: [list, list]
+    allowed = [_text(v) for v in _as_list(args[1])]
+    return all(_text(v) in allowed for v in _as_list(args[0]))
+
+
+def _truth(value: Any, rule: str) -> bool:
+    if not isinstance(value, bool):
+        raise UnresolvedReference(f"rule {rule}: {value!r} is not true or false")
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        raise UnresolvedReference(f"a list where a rule compares text: {value!r}")
+    return str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 # ------------------------------------------------------------------ what callers need ------

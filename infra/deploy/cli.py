@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.deploy import preflight
+from infra.deploy.artifacts import MAX_TEMPLATE_BODY_BYTES, artifacts_bucket, template_source
 from infra.deploy.images import ContainerBuilder, DockerCli, ManifestReader, publish_images
 from infra.deploy.plan import (
     ACCOUNT_PLACEHOLDER,
@@ -204,6 +205,13 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
     )
     if args.dry_run:
         out.write("dry run: nothing is built, pushed or deployed\n" + plan.describe() + "\n")
+        # A new stack with these parameters (an update keeps previous values nobody passed,
+        # which only the real deploy can read): what CloudFormation's Rules would refuse.
+        preflight.check_rules(plan, None)
+        out.write("rules        the template's Rules accept these parameters (new stack)\n")
+        size = len(body.encode())
+        sent = "inline" if size <= MAX_TEMPLATE_BODY_BYTES else f"via s3://{artifacts_bucket(plan)}"
+        out.write(f"template     {size} bytes as compact JSON, sent {sent}\n")
         return 0
 
     cfn = session.client("cloudformation")
@@ -211,7 +219,8 @@ def _run(args: argparse.Namespace, context: _Context, out: TextIO) -> int:
     plan = preflight.check(plan, session, current, extra, context.concurrency_reader, out)
     out.write(plan.describe() + "\n")
     publish_images(session.client("ecr"), context.builder, plan, out, context.manifests)
-    outputs = deploy_stack(cfn, plan, body, out)
+    source = template_source(session.client("s3"), plan, body, out)
+    outputs = deploy_stack(cfn, plan, source, out)
     write_outputs(outputs, out)
     if "TopicArn" in outputs:
         pending = pending_alert_subscriptions(session.client("sns"), outputs["TopicArn"])

@@ -7,9 +7,11 @@ so that tests run the whole deploy against moto with fakes.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -159,16 +161,65 @@ def ensure_repository(ecr: Any, name: str, out: TextIO) -> None:
         imageScanningConfiguration={"scanOnPush": True},
         encryptionConfiguration={"encryptionType": "AES256"},
     )
-    # Old images cost storage; keep enough to roll back a few deploys.
-    ecr.put_lifecycle_policy(
-        repositoryName=name,
-        lifecyclePolicyText=(
-            '{"rules":[{"rulePriority":1,"description":"keep the last 20 images",'
-            '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":20},'
-            '"action":{"type":"expire"}}]}'
-        ),
-    )
     out.write(f"repository   {name} created\n")
+
+
+# Each deploy adds a tag with this prefix to the images the stack will run. ECR's lifecycle
+# gives an image to the first rule (by priority) whose tags select it, and a lower rule never
+# expires it: the deployed images answer only to the first rule, which keeps the last few
+# deploys, so the count rule for everything else (builds never deployed) cannot expire the
+# image a function still runs.
+DEPLOYED_PREFIX = "deployed-"
+KEEP_DEPLOYED = 5
+KEEP_OTHERS = 20
+
+
+def lifecycle_policy() -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"keep the images of the last {KEEP_DEPLOYED} deploys",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": [DEPLOYED_PREFIX],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": KEEP_DEPLOYED,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"keep the last {KEEP_OTHERS} images never deployed",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": KEEP_OTHERS,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+
+
+def mark_deployed(ecr: Any, repository: str, tag: str, when: str) -> str:
+    """Tag the image ``tag`` names as deployed (tags are immutable: a new tag each deploy),
+    and (re)apply the lifecycle policy that keeps it. Returns the new tag."""
+    new_tag = f"{DEPLOYED_PREFIX}{when}"
+    (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])[
+        "images"
+    ]
+    media = image.get("imageManifestMediaType")
+    ecr.put_image(
+        repositoryName=repository,
+        imageManifest=image["imageManifest"],
+        imageTag=new_tag,
+        **({"imageManifestMediaType": media} if media else {}),
+    )
+    ecr.put_lifecycle_policy(
+        repositoryName=repository, lifecyclePolicyText=json.dumps(lifecycle_policy())
+    )
+    return new_tag
 
 
 def image_exists(ecr: Any, repository: str, tag: str) -> bool:
@@ -198,6 +249,12 @@ def check_pushed(pushed: PushedImage, plan: Plan) -> None:
     points a function at it; Lambda would only fail when it first starts the image.
     """
     wanted = OCI_ARCHITECTURES[plan.architecture]
+    if pushed.index:
+        raise DeployError(
+            f"{pushed.uri} is a multi-platform manifest list, which Lambda refuses: build one "
+            f"platform (--platform linux/{wanted} --provenance=false, as `python -m "
+            "infra.deploy build` does) and push it under a new tag"
+        )
     if (pushed.os, pushed.architecture) != ("linux", wanted):
         raise DeployError(
             f"{pushed.uri} is {pushed.os}/{pushed.architecture}, but the stack's functions run "
@@ -249,4 +306,8 @@ def publish_images(
             f"{found.size / 1e6:.0f} MB in {found.layers} layers, {found.digest}\n"
         )
         pushed[image.name] = found
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for image in plan.images:
+        kept = mark_deployed(ecr, image.repository, plan.tag, when)
+        out.write(f"image        {image.repository}:{kept} (kept by the lifecycle policy)\n")
     return pushed

@@ -19,6 +19,8 @@ from infra.deploy.plan import Plan, stack_parameters, template_defaults
 from infra.deploy.stack import previous_parameters
 from infra.errors import DeployError
 from infra.template import load_template
+from processor.core.errors import UnresolvedReference
+from processor.entrypoints.settings import ProcessorSettings
 
 # ------------------------------------------------------------------ region -----------------
 
@@ -68,14 +70,21 @@ EPHEMERAL_MIN_MB = 512  # Lambda's range
 EPHEMERAL_MAX_MB = 10240
 
 
-def ephemeral_storage_mb(max_upload_bytes: int) -> int:
-    """Processor /tmp size for an upload limit (MB counted as 10^6 bytes: never too small)."""
-    needed = math.ceil(max_upload_bytes / 1_000_000) + EPHEMERAL_HEADROOM_MB
+# Images one processor invocation spools at once (IMGPIPE_IMAGES_AT_ONCE, which the template
+# leaves at the processor's default): each holds its whole upload in /tmp.
+IMAGES_AT_ONCE: int = ProcessorSettings.model_fields["images_at_once"].default
+
+
+def ephemeral_storage_mb(max_upload_bytes: int, images_at_once: int = IMAGES_AT_ONCE) -> int:
+    """Processor /tmp size for an upload limit: a spool per image in flight, plus headroom
+    (MB counted as 10^6 bytes: never too small)."""
+    needed = math.ceil(max_upload_bytes * images_at_once / 1_000_000) + EPHEMERAL_HEADROOM_MB
     if needed > EPHEMERAL_MAX_MB:
+        largest = (EPHEMERAL_MAX_MB - EPHEMERAL_HEADROOM_MB) * 1_000_000 // images_at_once
         raise DeployError(
-            f"MaxUploadBytes={max_upload_bytes} needs {needed} MB of /tmp; Lambda allows "
-            f"{EPHEMERAL_MAX_MB}: use at most "
-            f"{(EPHEMERAL_MAX_MB - EPHEMERAL_HEADROOM_MB) * 1_000_000}"
+            f"MaxUploadBytes={max_upload_bytes} needs {needed} MB of /tmp for "
+            f"{images_at_once} images at once; Lambda allows {EPHEMERAL_MAX_MB}: use at most "
+            f"{largest}"
         )
     return max(EPHEMERAL_MIN_MB, needed)
 
@@ -241,9 +250,20 @@ def check(
     )
     out.write(f"concurrency  {fit.note}\n")
     parameters = {**plan.parameters, **derived, **fit.changes}
-    broken = tpl.rule_violations(
-        effective_parameters(parameters, defaults, previous), load_template(plan.template)
-    )
+    planned = replace(plan, parameters=parameters)
+    check_rules(planned, previous)
+    return planned
+
+
+def check_rules(plan: Plan, previous: Mapping[str, str] | None) -> None:
+    """Refuse parameters the template's Rules refuse, before any build."""
+    defaults = template_defaults(plan.template)
+    try:
+        broken = tpl.rule_violations(
+            effective_parameters(plan.parameters, defaults, previous),
+            load_template(plan.template),
+        )
+    except UnresolvedReference as e:
+        raise DeployError(f"the template's Rules cannot be evaluated: {e}") from e
     if broken:
         raise DeployError("the template's rules refuse these parameters: " + "; ".join(broken))
-    return replace(plan, parameters=parameters)

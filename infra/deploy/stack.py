@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra import template as tpl
+from infra.deploy.artifacts import MAX_TEMPLATE_URL_BYTES
 from infra.deploy.plan import Plan, stack_parameters, template_defaults
 from infra.errors import DeployError
 
-# CloudFormation's limit for a template passed inline (TemplateBody); larger needs S3.
-MAX_TEMPLATE_BODY_BYTES = 51_200
-
 
 def template_body(template: Path) -> str:
-    """The template as CloudFormation receives it: compact JSON, inline."""
+    """The template as CloudFormation receives it: compact JSON (inline, or from S3 when
+    it is over the inline limit: infra/deploy/artifacts.py)."""
     body = tpl.compact_body(template)
-    if len(body.encode()) > MAX_TEMPLATE_BODY_BYTES:
+    if len(body.encode()) > MAX_TEMPLATE_URL_BYTES:
         raise DeployError(
-            f"{template} is over CloudFormation's {MAX_TEMPLATE_BODY_BYTES} bytes even as "
+            f"{template} is over CloudFormation's {MAX_TEMPLATE_URL_BYTES} bytes even as "
             "compact JSON"
         )
     return body
@@ -113,9 +112,12 @@ def _wait(cfn: Any, waiter: str, name: str, delay: int) -> None:
 
 
 def deploy_stack(
-    cfn: Any, plan: Plan, template_body: str, out: TextIO, delay: int = 15
+    cfn: Any, plan: Plan, source: Mapping[str, str], out: TextIO, delay: int = 15
 ) -> dict[str, str]:
-    """Create or update the stack, wait for it, and return its outputs."""
+    """Create or update the stack, wait for it, and return its outputs.
+
+    ``source`` is ``{"TemplateBody": ...}`` or ``{"TemplateURL": ...}`` (template_source).
+    """
     defaults = template_defaults(plan.template)
     current = describe_stack(cfn, plan.stack_name)
     if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
@@ -133,7 +135,7 @@ def deploy_stack(
         raise DeployError(f"stack {plan.stack_name} is {current['StackStatus']}; try again later")
     common = {
         "StackName": plan.stack_name,
-        "TemplateBody": template_body,
+        **source,
         "Capabilities": ["CAPABILITY_IAM"],
         "Tags": [{"Key": "project", "Value": "imgpipe"}],
     }

@@ -18,13 +18,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from processor.aws.errors import error_code, translate
 from processor.core.cdn import batches
-from processor.core.errors import TransientError
+from processor.core.errors import CdnBusy, TransientError
 
 log = logging.getLogger(__name__)
 
 # CloudFront's answers that mean "later": its API rate, or too many invalidations in progress
-# (a bulk delete). Retried here with backoff, then left to the queue as a TransientError.
-_LATER = frozenset({"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException"})
+# (a bulk delete). Retried here with backoff; then the API rate is left to the queue as a
+# TransientError, and a full distribution as CdnBusy, which waits minutes, not seconds.
+_BUSY = "TooManyInvalidationsInProgress"
+_LATER = frozenset({_BUSY, "Throttling", "ThrottlingException"})
 
 
 class CloudFrontInvalidator:
@@ -66,7 +68,8 @@ class CloudFrontInvalidator:
                 if error_code(e) not in _LATER:
                     raise translate(e, what) from e
                 if attempt == self._attempts:
-                    raise TransientError(f"{what}: {error_code(e)} after {attempt} tries") from e
+                    error = CdnBusy if error_code(e) == _BUSY else TransientError
+                    raise error(f"{what}: {error_code(e)} after {attempt} tries") from e
                 # Full jitter: many processors throttled together must not retry together.
                 delay = random.uniform(0, self._base_delay_s * 2 ** (attempt - 1))
                 log.info("CloudFront says later", extra={"code": error_code(e), "delay_s": delay})

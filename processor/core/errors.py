@@ -115,6 +115,14 @@ class ConcurrentWrite(TransientError):
     code = "concurrent_write"
 
 
+class CdnBusy(TransientError):
+    """The CDN refuses more invalidations until some in progress finish (CloudFront: 3,000
+    paths, or 15 wildcard paths, in progress per distribution). Minutes, not seconds: the
+    message comes back later (processor/rules/pacing.py) instead of spending its receives."""
+
+    code = "cdn_busy"
+
+
 class NotEnoughTime(PipelineError):
     """Too little of the invocation is left to give this image its time budget: not started.
 

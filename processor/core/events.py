@@ -61,6 +61,18 @@ class ObjectEvent:
     # Tries this event has had before this delivery, as its message says (an imgpipe.retry
     # carries them; every other message is a first try). The record counts the rest.
     tries: int = 0
+    # S3's versionId of the version this event is about. On ObjectRemoved:Delete in a
+    # versioned bucket it names a version deleted for good, not a new delete marker.
+    version_id: str | None = None
+
+    @property
+    def purges_a_version(self) -> bool:
+        """One version (or delete marker) deleted for good, as erasing a deleted image does.
+
+        A delete in a versioned bucket adds a delete marker (ObjectRemoved:DeleteMarkerCreated);
+        only DeleteObject with a VersionId sends ObjectRemoved:Delete with that version's id.
+        """
+        return self.name == "ObjectRemoved:Delete" and self.version_id not in (None, "", "null")
 
     @property
     def force(self) -> bool:
@@ -152,6 +164,7 @@ def parse_s3_record(record: Any) -> ObjectEvent | None:
         size=int(size) if size is not None and str(size).isdigit() else None,
         name=name,
         time=record.get("eventTime"),
+        version_id=str(obj["versionId"]) if obj.get("versionId") else None,
     )
 
 
@@ -208,8 +221,7 @@ def _retry(message: dict[str, Any]) -> ObjectEvent:
     except ValueError as e:
         raise MalformedMessage(f"{RETRY} with an unknown kind: {message}") from e
     if (
-        kind in REMOVALS
-        or not isinstance(bucket, str)
+        not isinstance(bucket, str)
         or not isinstance(key, str)
         or not bucket
         or not key

@@ -35,25 +35,40 @@ class FirstFrame:
 
 def first_frame(path: Path) -> FirstFrame | None:
     """The first image descriptor's rectangle, or None where the blocks cannot be read."""
+    frames = rectangles(path, limit=1)
+    return frames[0] if frames else None
+
+
+def rectangles(path: Path, limit: int = _MAX_BLOCKS) -> list[FirstFrame]:
+    """Each frame's rectangle on the screen, in order (up to ``limit``); empty where the
+    blocks cannot be read."""
+    found: list[FirstFrame] = []
     try:
         data = path.read_bytes()
         if data[:6] not in (b"GIF87a", b"GIF89a"):
-            return None
+            return []
         width, height, packed = struct.unpack_from("<HHB", data, 6)
         pos = 13
         if packed & 0x80:
             pos += 3 * (2 ** ((packed & 0x07) + 1))
         for _ in range(_MAX_BLOCKS):
             kind = data[pos]
+            if kind == 0x3B or len(found) >= limit:
+                return found
             if kind == 0x2C:
-                left, top, w, h = struct.unpack_from("<HHHH", data, pos + 1)
-                return FirstFrame((width, height), left, top, w, h)
-            if kind != 0x21:
-                return None
-            pos += 2  # introducer and label, then data sub-blocks up to an empty one
+                left, top, w, h, local = struct.unpack_from("<HHHHB", data, pos + 1)
+                found.append(FirstFrame((width, height), left, top, w, h))
+                pos += 10
+                if local & 0x80:
+                    pos += 3 * (2 ** ((local & 0x07) + 1))
+                pos += 1  # the LZW minimum code size, then the data sub-blocks
+            elif kind == 0x21:
+                pos += 2  # introducer and label, then data sub-blocks up to an empty one
+            else:
+                return found
             while data[pos]:
                 pos += data[pos] + 1
             pos += 1
     except (OSError, IndexError, struct.error):
-        return None
-    return None
+        return found
+    return found

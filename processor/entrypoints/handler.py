@@ -32,7 +32,9 @@ from processor.rules.pacing import most_received_first, runs_alone
 # The logger named "processor" is the parent of every processor.* module logger: their lines
 # get the same JSON format and the keys appended here.
 logger = Logger(service="processor")
-metrics = Metrics(namespace=NAMESPACE, service="processor")
+# The namespace comes from POWERTOOLS_METRICS_NAMESPACE (imgpipe/<stack>), else NAMESPACE.
+metrics = Metrics(service="processor")
+metrics.namespace = metrics.namespace or NAMESPACE
 outcomes = Outcomes(logger, metrics)
 
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     # Only for annotations: importing the service pulls pydantic models in at import time.
     from processor.service.images import Outcome
 
+# Where metrics go when the function is not told (tests, `imgpipe process`): a deployed stack
+# sets POWERTOOLS_METRICS_NAMESPACE to imgpipe/<stack name>, so one stack's alarms and dashboard
+# never read another's images.
 NAMESPACE = "imgpipe"
 
 
@@ -106,7 +109,7 @@ class Outcomes:
             name=name,
             unit=MetricUnit.Count,
             value=1,
-            namespace=NAMESPACE,
+            namespace=self.metrics.namespace or NAMESPACE,
             default_dimensions={"service": "processor"},
         ) as metric:
             if dimension is not None:

@@ -18,6 +18,8 @@ import functools
 import io
 from typing import Any
 
+import pyvips
+
 
 @functools.cache
 def _image_cms() -> tuple[Any, Any] | None:
@@ -62,3 +64,13 @@ def cmyk_to_srgb(pixels: Any, width: int, height: int, profile: bytes) -> bytes:
     cmyk = image_module.frombuffer("CMYK", (width, height), pixels, "raw", "CMYK", 0, 1)
     rgb: bytes = cms.applyTransform(cmyk, transform).tobytes()
     return rgb
+
+
+def primaries_to_srgb(image: pyvips.Image, matrix: Any) -> pyvips.Image:
+    """nclx-described colour (Display P3, BT.2020) to sRGB: in linear light, a 3x3 matrix."""
+    alpha = image.extract_band(3) if image.bands == 4 else None
+    rgb = image.extract_band(0, n=3) if image.bands == 4 else image
+    linear = rgb.copy(interpretation="srgb").colourspace("scrgb")
+    mixed = linear.recomb([list(row) for row in matrix]).copy(interpretation="scrgb")
+    out = mixed.colourspace("srgb")
+    return out.bandjoin(alpha) if alpha is not None else out

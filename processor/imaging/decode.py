@@ -85,7 +85,7 @@ def decode(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget = UN
             matrix = nclx_to_srgb_matrix(nclx)
             if matrix is not None and image.bands >= 3:
                 # nclx-described primaries (Display P3: Apple's AVIFs), as for HEIC.
-                return hold(budget.watch(primaries_to_srgb(to_srgb(image), matrix)))
+                return hold(budget.watch(cms.primaries_to_srgb(to_srgb(image), matrix)))
         # Materialise once: every rendition and format below reads these pixels, never the file.
         return hold(budget.watch(to_srgb(image)))
     except pyvips.Error as e:
@@ -282,20 +282,10 @@ def decode_heic(spooled: Spooled, plan: Plan, header: Header, budget: TimeBudget
             assert pixels.nclx is not None
             image = hdr.to_sdr(image, pixels.nclx, matrix)  # from 8-bit codes: coarser
         elif matrix is not None:
-            image = primaries_to_srgb(image, matrix)
+            image = cms.primaries_to_srgb(image, matrix)
         # `pixels` (and so libheif's buffer) stays referenced until this copy is done.
         decoded = hold(budget.watch(to_srgb(image)))
         del pixels
         return decoded
     except pyvips.Error as e:
         raise vips.failure(e, budget, "decoding", spooled, "heic") from e
-
-
-def primaries_to_srgb(image: pyvips.Image, matrix: Any) -> pyvips.Image:
-    """nclx-described colour (Display P3, BT.2020) to sRGB: in linear light, a 3x3 matrix."""
-    alpha = image.extract_band(3) if image.bands == 4 else None
-    rgb = image.extract_band(0, n=3) if image.bands == 4 else image
-    linear = rgb.copy(interpretation="srgb").colourspace("scrgb")
-    mixed = linear.recomb([list(row) for row in matrix]).copy(interpretation="scrgb")
-    out = mixed.colourspace("srgb")
-    return out.bandjoin(alpha) if alpha is not None else out

@@ -6,11 +6,14 @@ independent decodes in tests/processor/imaging/test_motion.py (docs/engine.md, "
 - GIF: libvips' ``gifload`` (libnsgif), ``n=-1``. It matches Pillow frame for frame, and
   browsers too, but for one case: a frame that disposes to the background and has no
   transparent colour, where libnsgif fills the GIF's background colour as the GIF
-  specification says and browsers clear to transparent.
+  specification says and browsers clear to transparent. Where a GIF has no transparent
+  colour and its first frame leaves part of the screen unpainted, libnsgif paints it black;
+  here it stays transparent until a frame covers it, as browsers show it.
 - WebP: libvips' ``webpload`` (libwebp's demuxer and its blending), ``n=-1``: the same pixels
   as Pillow's libwebp decoder.
 - APNG: composed here from its frames (processor/imaging/apng.py).
-- AVIF sequences: libavif through Pillow (processor/imaging/avis.py): each frame is whole.
+- AVIF sequences: libavif through Pillow (processor/imaging/avis.py): each frame is whole;
+  nclx primaries and HDR transfers converted as for a still AVIF.
 
 Every frame is resized to the decode size on its own (a resize of the whole roll would blend
 the last rows of one frame into the first rows of the next), colour-managed, made 8-bit
@@ -25,10 +28,13 @@ from pathlib import Path
 import pyvips
 
 from processor.core import apng as apng_chunks
-from processor.imaging import apng, avis
+from processor.core import gif
+from processor.core import heif as heif_boxes
+from processor.imaging import apng, avis, cms, hdr
 from processor.imaging.budget import TimeBudget
 from processor.imaging.pixels import Frames, Held, to_srgb
 from processor.rules.header import Header
+from processor.rules.metadata import nclx_to_srgb_matrix
 from processor.rules.plan import Plan
 
 
@@ -94,11 +100,38 @@ def _vips_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Imag
     load = pyvips.Image.gifload if header.format == "gif" else pyvips.Image.webpload
     roll = load(str(path), n=-1, access="sequential", fail_on="error")
     page = header.height
+    unpainted = _unpainted_canvas(path, header, roll.bands)
     for index in range(header.frames):
         frame = roll.crop(0, index * page, header.width, page)
+        if unpainted is not None:
+            frame = unpainted(frame, index)
         if plan.colour_manage and "icc-profile-data" in frame.get_fields():
             frame = frame.icc_transform("srgb", embedded=True, intent="relative")
         yield _upright(frame, header.orientation)
+
+
+def _unpainted_canvas(
+    path: Path, header: Header, bands: int
+) -> Callable[[pyvips.Image, int], pyvips.Image] | None:
+    """A GIF with no transparent colour whose first frame leaves part of the screen
+    unpainted: libnsgif paints that part black, browsers show it transparent until a frame
+    covers it. The alpha of frame ``i`` is the union of the rectangles of frames 0..i."""
+    if header.format != "gif" or bands != 3 or not header.has_alpha:
+        return None
+    rects = gif.rectangles(path, limit=header.frames)
+    if not rects or rects[0].covers_canvas:
+        return None
+    masks: list[pyvips.Image] = []
+
+    def with_alpha(frame: pyvips.Image, index: int) -> pyvips.Image:
+        mask = masks[-1] if masks else pyvips.Image.black(header.width, header.height)
+        if index < len(rects):
+            r = rects[index]
+            mask = mask.draw_rect(255, r.left, r.top, r.width, r.height, fill=True)
+        masks[:] = [mask.copy_memory()]
+        return frame.bandjoin(masks[0].cast("uchar")).copy(interpretation="srgb")
+
+    return with_alpha
 
 
 def _apng_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Image]:
@@ -109,13 +142,23 @@ def _apng_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Imag
 
 
 def _avis_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Image]:
+    # libavif gives 8-bit codes in the file's own primaries and transfer: an ICC profile,
+    # or nclx code points (Display P3, or HDR PQ/HLG), converted as a still AVIF's are.
+    # (The plan's ``colour_manage`` is about ICC profiles; nclx is read from the boxes.)
+    nclx = heif_boxes.nclx(path)
+    matrix = nclx_to_srgb_matrix(nclx)
     for frame in avis.frames(path, header.frames):
         image = pyvips.Image.new_from_memory(
             frame.data, header.width, header.height, frame.bands, "uchar"
         ).copy(interpretation="srgb")
-        if frame.icc and plan.colour_manage:
-            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", frame.icc)
-            image = image.icc_transform("srgb", embedded=True, intent="relative")
+        if frame.icc:  # a profile says it all (the plan skips sRGB's own)
+            if plan.colour_manage:
+                image.set_type(pyvips.GValue.blob_type, "icc-profile-data", frame.icc)
+                image = image.icc_transform("srgb", embedded=True, intent="relative")
+        elif nclx is not None and hdr.is_hdr(nclx):
+            image = hdr.to_sdr(image, nclx, matrix)
+        elif matrix is not None:
+            image = cms.primaries_to_srgb(image, matrix)
         yield _upright(image, header.orientation)
 
 

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     rejected = "rejected"
     # retried: a try starved of CPU comes back later, alone (processor/rules/tries.py)
     starved = "starved"
+    cdn_busy = "cdn_busy"  # an erase the CDN refused for now comes back minutes later
     # deleted
     removed = "removed"
     # skipped
@@ -42,6 +43,7 @@ class Reason(StrEnum):
     outside_raw_prefix = "outside_raw_prefix"  # not an upload (e.g. our own output)
     foreign_bucket = "foreign_bucket"  # an event for a bucket this service does not own
     recreated = "recreated"  # a delete without order while the object exists again
+    purged = "purged"  # a version deleted for good after the image's delete (erasing's echo)
 
 
 # --- decisions -----------------------------------------------------------------------------
@@ -204,6 +206,10 @@ def decide_removal(
     """A delete event. ``object_exists``: S3 holds the key again (asked only without order)."""
     if current is not None and is_older(event.sequencer, current.sequencer):
         return Skip(Reason.stale)
+    if event.purges_a_version and current is not None and current.status is Status.deleted:
+        # Erasing the deleted image removes its versions one by one, and S3 tells the queue
+        # about each: the image was deleted once and is counted once.
+        return Skip(Reason.purged)
     if event.sequencer is None and object_exists:
         # Without a sequencer S3 itself is the judge: the key holds an object again, so
         # this delete is older than that upload, whose own event derives it.

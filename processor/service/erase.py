@@ -9,8 +9,13 @@ Order, chosen so that a retry after a failure at any step finds what is left to 
 2. invalidate the CDN paths of every rendition key seen (the objects themselves are already
    deleted, so the CDN's next fetch of them misses): a failure here raises before anything
    is purged, and the retry lists the same keys again;
-3. delete those versions. A live current original is never touched: it is a newer upload of
-   the same key, whose own event the processor handles.
+3. delete those versions: the renditions and the original's object versions first, its
+   delete markers last. Deleting the marker first would make the original current again in
+   ``raw/`` until the rest went too, and for good if the rest then failed. A live current
+   original is never touched: it is a newer upload of the same key, whose own event the
+   processor handles. S3 reports each version deleted here as ``ObjectRemoved:Delete`` with
+   that version's id; the processor recognises those echoes of an erase and skips them
+   (decide_removal), so one delete is one tombstone and one ``ImagesDeleted``.
 
 Erasing twice is harmless: the second listing finds nothing, and nothing is invalidated.
 """
@@ -62,8 +67,13 @@ class Eraser:
         if paths and self.cdn is not None:
             self.cdn.invalidate(paths)
         doomed = [*renditions, *originals]
+        markers = [v for v in originals if v.is_delete_marker]
+        first = [v for v in doomed if v not in markers]
+        if first:
+            self.store.delete_versions(self.bucket, first)
+        if markers:  # only once every version behind them is gone (raises otherwise)
+            self.store.delete_versions(self.bucket, markers)
         if doomed:
-            self.store.delete_versions(self.bucket, doomed)
             log.info("image erased", extra={"versions": len(doomed), "cdn_paths": len(paths)})
         return Erased(versions=len(doomed), paths=tuple(paths))
 

@@ -28,6 +28,7 @@ give every upload of a batch its record before any image starts.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from enum import StrEnum
 from processor.core.changes import announcement
 from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
+    CdnBusy,
     ConcurrentWrite,
     EmptyImage,
     ImageRejected,
@@ -77,6 +79,7 @@ from processor.rules.decide import (
     decide_removal,
     screen,
 )
+from processor.rules.invalidations import busy_wait_s
 from processor.rules.tries import (
     MAX_INTERRUPTED,
     cpu_ratio,
@@ -123,6 +126,7 @@ _SKIP_NOTES = {
     Reason.stale: "stale event dropped",
     Reason.duplicate: "duplicate event: already applied",
     Reason.recreated: "delete without order, but the object exists again: skipped",
+    Reason.purged: "a version erased after the image's delete: already counted",
 }
 _REFUSALS = (Reason.foreign_bucket, Reason.outside_raw_prefix)
 
@@ -572,7 +576,8 @@ class ProcessorService:
         if isinstance(decision, Skip):
             if decision.reason is Reason.duplicate:
                 # A redelivery, maybe after erasing failed: erasing again finds what is left.
-                self._erase(iid, event.key if owned else None, current)
+                if not self._erase_or_put_back(event, iid, owned, current):
+                    return Outcome(Action.retried, iid, Reason.cdn_busy, tries=event.tries + 1)
             return self._skipped(decision, iid, current)
         now = self._now()
         base = current or ImageRecord.first_sight(
@@ -582,9 +587,28 @@ class ProcessorService:
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, iid, Reason.stale)
-        self._erase(iid, event.key if owned else None, current)
+        self._erase_or_put_back(event, iid, owned, current)
         log.info("image deleted")
         return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
+
+    def _erase_or_put_back(
+        self, event: ObjectEvent, iid: str, owned: bool, current: ImageRecord | None
+    ) -> bool:
+        """Erase; False when the CDN was too busy and the event was put back on the queue,
+        minutes later (processor/rules/invalidations.py). Other errors raise."""
+        try:
+            self._erase(iid, event.key if owned else None, current)
+            return True
+        except CdnBusy:
+            tries = event.tries + 1
+            wait = busy_wait_s(tries, random.random())
+            if self.retry_queue is None or wait is None:
+                raise  # the queue's own retries, then the dead-letter queue
+            self.retry_queue.send_later(
+                retry_message(event, tries), delay_s=wait, attributes={TRIES_ATTRIBUTE: str(tries)}
+            )
+            log.warning("the CDN is busy: erasing again later", extra={"try": tries, "in_s": wait})
+            return False
 
     def _owned(self, bucket: str, key: str) -> bool:
         """An upload (under the raw prefix of this bucket), not an original read in place."""

@@ -137,3 +137,10 @@ def test_a_backfill_is_bounded_by_the_pipeline_less_the_api_and_by_its_feeder() 
     assert feeder.admits == pytest.approx(10 * 1000 / TRAFFIC.feed_round_trip_ms)
     # the processor's 40 images/s (by hand above) is the first bottleneck here
     assert capacity.bottleneck(found).admits == pytest.approx(40)
+
+
+def test_invalidation_paths_cost_past_the_free_thousand() -> None:
+    assert capacity.invalidation_usd(1_000) == 0
+    assert capacity.invalidation_usd(1_001) == pytest.approx(0.005)
+    # 50,000 deleted images of 4 rendition files each: 200,000 exact paths.
+    assert capacity.invalidation_usd(200_000) == pytest.approx(995.0)

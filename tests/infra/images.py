@@ -13,6 +13,9 @@ from packaging.requirements import Requirement
 
 from tests.infra.conftest import DOCKERFILES, ROOT
 
+# The build-context sources of each COPY (not --from a stage), past its --chmod option.
+COPY_SOURCES = re.compile(r"^COPY\s+(?!--from)(?:--chmod=\S+\s+)?(.+?)\s+\S+$", flags=re.M)
+
 
 def dockerfile_cmd(name: str) -> str:
     text = DOCKERFILES[name].read_text()
@@ -31,7 +34,7 @@ def image_contents(name: str) -> tuple[set[str], set[str]]:
     (exclude,) = re.findall(r"--exclude\s+(\S+)", text)
     excluded = {canonical(n) for n in exclude.split(",")}
     # `COPY processor/core/ ...` and `COPY processor/*.py ...` both bring in `processor`.
-    folders = set(re.findall(r"^COPY\s+(\w+)/", text, flags=re.M))
+    folders = set(re.findall(r"^COPY\s+(?:--chmod=\S+\s+)?(\w+)/", text, flags=re.M))
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     wanted = [Requirement(p) for p in pins if canonical(Requirement(p).name) not in excluded]
     # pip resolves dependencies in the image; walk the same graph through installed metadata.

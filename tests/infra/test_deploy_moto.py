@@ -160,3 +160,108 @@ def test_an_image_of_another_architecture_stops_the_deploy_before_the_stack(
     assert "linux/amd64, but the stack's functions run linux/arm64" in capsys.readouterr().err
     stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
     assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
+
+
+# ------------------------------------------------------------------ template over 51,200 bytes
+
+
+def test_a_template_over_the_inline_limit_goes_through_a_private_bucket(
+    aws: None, tmp_path: Path, template: dict[str, Any]
+) -> None:
+    from infra.deploy.artifacts import MAX_TEMPLATE_BODY_BYTES
+
+    # GIVEN the moto template grown past the inline limit (top-level Metadata is sent as is)
+    big = tpl.subset_template(template, MOTO_TYPES, MOTO_STAND_INS)
+    big.setdefault("Metadata", {})["Padding"] = "x" * (MAX_TEMPLATE_BODY_BYTES + 1000)
+    path = tmp_path / "big-template.json"
+    path.write_text(json.dumps(big))
+    args = ["deploy", "--tag", "abc1234", "--template", str(path)]
+
+    # WHEN it is deployed, then deployed again with a parameter changed
+    code, out = run([*args, "--alert-email", "ops@example.com"], FakeBuilder())
+    assert code == 0, out
+    code, again = run([*args, "--parameter", "ProcessorMemory=3008"], FakeBuilder())
+    assert code == 0, again
+
+    # THEN CloudFormation read it from the deploy's own bucket: private, encrypted, reused
+    bucket = f"imgpipe-cfn-{ACCOUNT}-{REGION}"
+    assert f"sent as s3://{bucket}/templates/" in out
+    assert "creating s3://" in out and "creating s3://" not in again
+    s3 = boto3.client("s3")
+    (obj,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert obj["Size"] > MAX_TEMPLATE_BODY_BYTES
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    cfn = boto3.client("cloudformation")
+    (stack,) = cfn.describe_stacks(StackName="imgpipe")["Stacks"]
+    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["ProcessorMemory"] == "3008"
+    assert "Padding" in json.dumps(cfn.get_template(StackName="imgpipe")["TemplateBody"])
+
+
+def test_a_template_that_fits_is_sent_inline_and_makes_no_bucket(
+    aws: None, moto_template: Path
+) -> None:
+    code, out = run(
+        ["deploy", "--tag", "abc1234", "--alert-email", "a@b.co", "--template", str(moto_template)],
+        FakeBuilder(),
+    )
+    assert code == 0, out
+    names = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    assert not any("-cfn-" in n for n in names), names
+
+
+# ------------------------------------------------------------------ images kept --------------
+
+
+def _expired(images: list[tuple[int, set[str]]], policy: dict[str, Any]) -> set[int]:
+    """ECR's lifecycle evaluation, as documented: rules in priority order; an image whose tags
+    a rule selects belongs to that rule alone; a count rule expires all but the newest."""
+    expired: set[int] = set()
+    taken: set[int] = set()
+    for rule in sorted(policy["rules"], key=lambda r: r["rulePriority"]):
+        sel = rule["selection"]
+        prefixes = sel.get("tagPrefixList", [])
+        chosen = [
+            (pushed, n)
+            for n, (pushed, tags) in enumerate(images)
+            if n not in taken
+            and (sel["tagStatus"] == "any" or any(t.startswith(p) for t in tags for p in prefixes))
+        ]
+        taken |= {n for _, n in chosen}
+        newest_first = sorted(chosen, reverse=True)
+        expired |= {n for _, n in newest_first[sel["countNumber"] :]}
+    return expired
+
+
+def test_the_image_a_function_runs_is_never_expired_by_later_builds(
+    aws: None, moto_template: Path
+) -> None:
+    from infra.deploy.images import DEPLOYED_PREFIX, KEEP_OTHERS, lifecycle_policy
+
+    # GIVEN a deploy: its images get a deployed- tag and the policy that keeps them
+    args = ["deploy", "--alert-email", "a@b.co", "--template", str(moto_template)]
+    code, out = run([*args, "--tag", "abc1234"], FakeBuilder())
+    assert code == 0, out
+    ecr = boto3.client("ecr")
+    for repository in ("imgpipe/processor", "imgpipe/api"):
+        tags = {
+            t
+            for d in ecr.describe_images(repositoryName=repository)["imageDetails"]
+            for t in d.get("imageTags", [])
+        }
+        assert "abc1234" in tags and any(t.startswith(DEPLOYED_PREFIX) for t in tags), tags
+        policy = json.loads(
+            ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"]
+        )
+        assert policy == lifecycle_policy()
+
+    # WHEN many more builds are pushed after it and never deployed
+    images = [(0, {"abc1234", f"{DEPLOYED_PREFIX}20260101T000000Z"})]
+    images += [(n, {f"build{n}"}) for n in range(1, KEEP_OTHERS * 2)]
+    # THEN the lifecycle expires old builds, never the deployed image
+    expired = _expired(images, lifecycle_policy())
+    assert 0 not in expired and len(expired) == len(images) - 1 - KEEP_OTHERS

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.conftest import DOCKERFILES, ROOT
+from tests.infra.images import COPY_SOURCES
 
 pytestmark = pytest.mark.unit
 
@@ -76,9 +77,26 @@ def test_final_stage_is_non_root_and_carries_no_secrets_or_tests(name: str) -> N
     assert users and users[-1].split(":")[0] not in ("0", "root")
     for line in re.findall(r"^(?:ENV|ARG)\s+(.+)$", text, flags=re.M):
         assert not re.search(r"(?i)secret|password|token|access_key|api_key", line), line
-    copied = re.findall(r"^COPY\s+(?!--from)(.+?)\s+\S+$", text, flags=re.M)
+    copied = COPY_SOURCES.findall(text)
     sources = {src for group in copied for src in group.split()}
     assert not any(s.startswith(("tests", ".", "infra", "benchmarks")) for s in sources), sources
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_the_code_is_readable_by_lambdas_user_whatever_the_checkouts_umask(name: str) -> None:
+    # COPY keeps the build context's permission bits: a checkout made under umask 077 has
+    # 0600 files and 0700 folders, which Lambda's unprivileged user cannot read.
+    # The legacy builder (DOCKER_BUILDKIT=0) has no COPY --chmod: a RUN makes them readable.
+    text = DOCKERFILES[name].read_text()
+    final = text[text.rindex("\nFROM ") :]
+    copied = re.findall(r"^COPY\s+(?!--from)\S+\s+\$\{LAMBDA_TASK_ROOT\}/(\w+)/", final, flags=re.M)
+    assert copied
+    assert not re.search(r"^COPY\s+--chmod", final, flags=re.M)
+    runs = " ".join(re.findall(r"^RUN\s+((?:.*\\\n)*.*)$", final, flags=re.M))
+    made_readable = set(re.findall(r'chmod -R a\+rX ((?:"\$\{LAMBDA_TASK_ROOT\}/\w+"\s*)+)', runs))
+    folders = {f for group in made_readable for f in re.findall(r"/(\w+)\"", group)}
+    assert set(copied) <= folders, (name, copied, folders)
+    assert final.index("chmod -R a+rX") < final.index("\nUSER ")
 
 
 def test_build_context_allows_only_what_the_images_copy() -> None:
@@ -92,7 +110,7 @@ def test_build_context_allows_only_what_the_images_copy() -> None:
     assert allowed == {"pyproject.toml", "docker/requirements.py", "processor", "api"}
     for path in DOCKERFILES.values():
         text = path.read_text()
-        copied = re.findall(r"^COPY\s+(?!--from)(.+?)\s+\S+$", text, flags=re.M)
+        copied = COPY_SOURCES.findall(text)
         for group in copied:
             for source in group.split():
                 top = source.rstrip("/").split("/")[0]

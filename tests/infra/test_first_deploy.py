@@ -341,14 +341,14 @@ def test_ephemeral_storage_follows_the_upload_limit_across_updates(
     assert code == 0, out + capsys.readouterr().err
     # (moto's Lambda ignores EphemeralStorage; the template passes the parameter to it, see
     # test_first_deploy_template.py)
-    assert _parameters(_stack("eu-west-1"))["ProcessorEphemeralStorage"] == "2512"  # type: ignore[arg-type]
+    assert _parameters(_stack("eu-west-1"))["ProcessorEphemeralStorage"] == "4512"  # type: ignore[arg-type]
     # An update that does not pass the limit again keeps it, and the storage that goes with it.
     code, out, _ = _deploy(template, "--parameter", "ProcessorMemory=3008")
     assert code == 0, out + capsys.readouterr().err
     params = _parameters(_stack("eu-west-1"))  # type: ignore[arg-type]
     assert (params["MaxUploadBytes"], params["ProcessorEphemeralStorage"]) == (
         "2000000000",
-        "2512",
+        "4512",
     )
 
 

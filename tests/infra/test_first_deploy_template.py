@@ -231,7 +231,8 @@ def test_throttles_alarm_fills_idle_series_and_covers_every_function(
 
 def _insights(alarm: dict[str, Any]) -> str:
     (query,) = [q for q in alarm["Properties"]["Metrics"] if q.get("ReturnData", True)]
-    return str(query["Expression"])
+    expression = query["Expression"]
+    return str(expression["Fn::Sub"] if isinstance(expression, dict) else expression)
 
 
 @pytest.mark.parametrize(
@@ -245,7 +246,7 @@ def test_processor_outcomes_are_alarmed_over_every_dimension(
     found = [a for a in alarms.values() if "Metrics" in a["Properties"] and metric in _insights(a)]
     (alarm,) = found
     # Metrics Insights sums every error code, including codes added later.
-    assert _insights(alarm) == f"SELECT SUM({metric}) FROM imgpipe"
+    assert _insights(alarm) == f'SELECT SUM({metric}) FROM "{STACK_NAMESPACE}"'
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
@@ -300,21 +301,30 @@ def _emitted_metrics() -> dict[str, set[str]]:
     return found
 
 
+# Each stack's own namespace, so a staging stack neither pages production nor fills its dashboard.
+STACK_NAMESPACE = "imgpipe/${AWS::StackName}"
+
+
 def _template_metric_names(template: dict[str, Any]) -> set[str]:
     """Names of the imgpipe metrics the alarms and the dashboard read."""
     names: set[str] = set()
     for alarm in tpl.resources(template, "AWS::CloudWatch::Alarm").values():
         p = alarm["Properties"]
-        if p.get("Namespace") == "imgpipe":
-            names.add(p["MetricName"])
+        assert not str(p.get("Namespace", "AWS/")).startswith("imgpipe"), p
         for query in p.get("Metrics", []):
             metric = query.get("MetricStat", {}).get("Metric", {})
-            if metric.get("Namespace") == "imgpipe":
-                names.add(metric["MetricName"])
-            expression = str(query.get("Expression", ""))
-            names |= set(re.findall(r"SELECT \w+\((\w+)\) FROM imgpipe\b", expression))
+            assert not str(metric.get("Namespace", "AWS/")).startswith("imgpipe"), metric
+            expression = query.get("Expression", "")
+            if isinstance(expression, dict):
+                expression = expression["Fn::Sub"]
+            names |= set(
+                re.findall(r'SELECT \w+\((\w+)\) FROM "imgpipe/\$\{AWS::StackName\}"', expression)
+            )
+            assert "FROM imgpipe" not in expression
     body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
-    names |= set(re.findall(r'Namespace=\\"imgpipe\\" MetricName=\\"(\w+)\\"', body))
+    names |= set(
+        re.findall(r'Namespace=\\"imgpipe/\$\{AWS::StackName\}\\" MetricName=\\"(\w+)\\"', body)
+    )
     return names
 
 
@@ -326,9 +336,18 @@ def test_alarms_and_dashboard_read_metrics_the_code_emits(template: dict[str, An
     # Namespace: what the functions are told and what the handler uses.
     for function in ("processor", "api"):
         env = tpl.function_env(function, FAKE_REFS, template)
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"imgpipe/{FAKE_REFS['AWS::StackName']}"
+        raw = tpl.function_env(function, None, template)
+        assert raw["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": STACK_NAMESPACE}
     body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
-    assert set(re.findall(r'Namespace=\\"(\w+)\\"', body)) == {"imgpipe"}
+    assert set(re.findall(r'Namespace=\\"([^\\]+)\\"', body)) == {STACK_NAMESPACE}
+    queries = [
+        q["Expression"]
+        for alarm in tpl.resources(template, "AWS::CloudWatch::Alarm").values()
+        for q in alarm["Properties"].get("Metrics", [])
+        if "Expression" in q and "SELECT" in str(q["Expression"])
+    ]
+    assert queries and all(STACK_NAMESPACE in q["Fn::Sub"] for q in queries)
     # The per-code views name the dimension the code really sets.
     assert "error_code" in emitted["ImagesFailed"]
     assert "error_code" in emitted["RetriedErrors"]
@@ -405,7 +424,13 @@ def test_documented_policy_covers_every_call_the_deploy_makes() -> None:
 
 
 # IAM actions whose name is not the operation's.
-_IAM_ACTION = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectVersions": "s3:ListBucketVersions"}
+_IAM_ACTION = {
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+}
 _CLIENTS = {"cfn": "cloudformation", "ecr": "ecr", "s3": "s3", "dynamodb": "dynamodb", "sns": "sns"}
 
 
@@ -432,3 +457,18 @@ def _deploy_calls() -> set[str]:
 
 def _camel(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
+
+
+def test_the_table_is_encrypted_with_the_aws_owned_key_as_its_comment_says(
+    template: dict[str, Any],
+) -> None:
+    # SSEEnabled: true means the AWS managed KMS key (KMS requests billed), not the free AWS
+    # owned key; leaving SSESpecification out (or SSEEnabled false) means the owned key.
+    sse = props(template, "Table").get("SSESpecification", {"SSEEnabled": False})
+    assert sse.get("SSEEnabled") is False and "KMSMasterKeyId" not in sse
+    (skip,) = [
+        s
+        for s in template["Resources"]["Table"]["Metadata"]["checkov"]["skip"]
+        if s["id"] == "CKV_AWS_119"
+    ]
+    assert "AWS owned key" in skip["comment"]

@@ -17,6 +17,7 @@ import grimp
 import pytest
 
 from tests.infra.conftest import DOCKERFILES, ROOT
+from tests.infra.images import COPY_SOURCES
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +61,7 @@ def copied(dockerfile: Path) -> tuple[set[str], set[str]]:
     final = text[text.rindex("\nFROM ") :]
     packages: set[str] = set()
     modules: set[str] = set()
-    for sources in re.findall(r"^COPY\s+(?!--from)(.+?)\s+\S+$", final, flags=re.M):
+    for sources in COPY_SOURCES.findall(final):
         for source in sources.split():
             if source.endswith("/"):
                 packages.add(source.rstrip("/").replace("/", "."))

@@ -111,6 +111,7 @@ def test_processor_runs_its_image_with_the_real_names_and_consumes_the_queue(
             **MOTO_STAND_INS,
             # What a stand-in's attribute becomes (infra/template.py subset_template).
             "Distribution.DomainName": "Distribution.DomainName.stand-in",
+            "AWS::StackName": STACK,
         },
     )
     assert {k: str(v) for k, v in env.items()} == expected

@@ -162,11 +162,14 @@ def test_effective_parameters_layer_ours_over_previous_over_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("upload", "storage"),
-    [(1, 513), (209_715_200, 722), (2_000_000_000, 2512), (9_728_000_000, 10240)],
+    [(1, 513), (209_715_200, 932), (2_000_000_000, 4512), (4_864_000_000, 10240)],
 )
-def test_ephemeral_storage_holds_the_upload_and_headroom(upload: int, storage: int) -> None:
+def test_ephemeral_storage_holds_an_upload_per_image_at_once(upload: int, storage: int) -> None:
+    # Two images in flight (IMGPIPE_IMAGES_AT_ONCE's default) spool two uploads at once.
+    assert preflight.IMAGES_AT_ONCE == 2
     assert preflight.ephemeral_storage_mb(upload) == storage
-    assert storage * 1_000_000 - upload >= preflight.EPHEMERAL_HEADROOM_MB * 1_000_000
+    headroom = storage * 1_000_000 - upload * preflight.IMAGES_AT_ONCE
+    assert headroom >= preflight.EPHEMERAL_HEADROOM_MB * 1_000_000
 
 
 def test_leftovers_message_says_what_to_run_for_each() -> None:

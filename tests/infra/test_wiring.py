@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from infra.item_size import index_entry, key_names
 from processor.aws.dynamo import LISTED, serialize, to_item
 from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
 from processor.core.record import ImageFacts, ImageRecord, Status
-from tests.infra.conftest import FAKE_REFS
+from tests.infra.conftest import FAKE_REFS, ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -249,6 +250,13 @@ def test_the_shard_count_is_one_parameter_read_by_both_functions(template: dict[
 XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 
 
+def _dynamodb_calls() -> set[str]:
+    """The IAM action of each DynamoDB operation processor/aws/dynamo.py calls."""
+    text = (ROOT / "processor" / "aws" / "dynamo.py").read_text(encoding="utf-8")
+    methods = set(re.findall(r"_client\.(\w+)\(", text)) - {"get_paginator", "get_waiter"}
+    return {"dynamodb:" + "".join(p.title() for p in m.split("_")) for m in methods}
+
+
 def test_processor_role_touches_only_its_prefixes_table_and_queue(
     template: dict[str, Any],
 ) -> None:
@@ -258,10 +266,10 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         "dynamodb:BatchGetItem",  # by_sha256 keeps keys only
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
         "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",
     }
+    # Exactly what the DynamoDB adapter calls: no write the code never makes.
+    assert table_actions == _dynamodb_calls()
     expected = {
         ("logs:CreateLogStream", "LOGS:processor"),
         ("logs:PutLogEvents", "LOGS:processor"),
@@ -409,7 +417,7 @@ def test_processor_environment(template: dict[str, Any]) -> None:
         "IMGPIPE_BACKFILL_SOURCES": "",
         "MALLOC_ARENA_MAX": "2",
         "POWERTOOLS_SERVICE_NAME": "processor",
-        "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
+        "POWERTOOLS_METRICS_NAMESPACE": f"imgpipe/{FAKE_REFS['AWS::StackName']}",
         "LOG_LEVEL": "INFO",
     }
     assert tpl.function_spec("processor", template=template).memory == 2048
@@ -425,7 +433,7 @@ def test_api_environment(template: dict[str, Any]) -> None:
         env["IMGPIPE_MAX_UPLOAD_BYTES"]
         == tpl.function_env("processor", FAKE_REFS, template)["IMGPIPE_MAX_INPUT_BYTES"]
     )
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "imgpipe"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"imgpipe/{FAKE_REFS['AWS::StackName']}"
     # Readers and writers must agree on the shards, or a listing misses what was written.
     shared = ("IMGPIPE_BUCKET", "IMGPIPE_TABLE", "IMGPIPE_LIST_SHARDS", "IMGPIPE_QUEUE_URL")
     for key in (*shared, "IMGPIPE_PUBLIC_PREFIX"):
@@ -641,8 +649,8 @@ def _alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str]]:
         if "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
             found.append((metric["Namespace"], metric["MetricName"]))
-        elif query.get("Expression", "").startswith("SELECT"):
-            found.append(("insights", query["Expression"]))
+        elif isinstance(query.get("Expression"), dict):  # !Sub: the stack's own namespace
+            found.append(("insights", query["Expression"]["Fn::Sub"]))
     return found
 
 
@@ -654,7 +662,10 @@ def test_alarms_cover_the_issue_and_notify_the_topic(template: dict[str, Any]) -
     assert ("AWS/ApiGateway", "5xx") in covered
     assert ("AWS/Lambda", "Throttles") in covered
     assert ("AWS/Lambda", "Duration") in covered
-    assert any(ns == "insights" and "ImagesFailed" in q and "imgpipe" in q for ns, q in covered)
+    assert any(
+        ns == "insights" and "ImagesFailed" in q and "imgpipe/${AWS::StackName}" in q
+        for ns, q in covered
+    )
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
     subscription = props(template, "AlertSubscription")
@@ -699,6 +710,36 @@ def test_dashboard_shows_the_pipeline_metrics(template: dict[str, Any]) -> None:
     assert len(body["widgets"]) >= 5
 
 
+def test_every_http_api_has_a_5xx_alarm_and_dashboard_series(template: dict[str, Any]) -> None:
+    apis = tpl.resources(template, "AWS::ApiGatewayV2::Api")
+    assert set(apis) == {"HttpApi", "BrowserApi"}
+    alarms = tpl.resources(template, "AWS::CloudWatch::Alarm").values()
+    for logical_id, api in apis.items():
+        (alarm,) = [
+            a
+            for a in alarms
+            if a["Properties"].get("MetricName") == "5xx"
+            and {"Name": "ApiId", "Value": {"Ref": logical_id}} in a["Properties"]["Dimensions"]
+        ]
+        # Present exactly when the API is (the browser API only with a JwtIssuer).
+        assert alarm.get("Condition") == api.get("Condition"), logical_id
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    refs = {
+        **FAKE_REFS,
+        "ProcessorFunction": "imgpipe-processor",
+        "ApiFunction": "imgpipe-api",
+        "AuthorizerFunction": "imgpipe-authorizer",
+        "HttpApi": "abc123",
+        "BrowserApi": "jwt456",
+        "Queue.QueueName": "imgpipe-Queue-X",
+        "DeadLetterQueue.QueueName": "imgpipe-DeadLetterQueue-X",
+    }
+    dashboard = props(template, "Dashboard")["DashboardBody"]
+    with_jwt = tpl.resolve(dashboard, {**refs, "JwtIssuer": "https://issuer.example"}, template)
+    assert '"5xx","ApiId","jwt456"' in with_jwt
+    assert "jwt456" not in tpl.resolve(dashboard, refs, template)
+
+
 # ------------------------------------------------------------------ outputs and size ---------
 
 
@@ -714,14 +755,14 @@ def test_outputs(template: dict[str, Any]) -> None:
     } <= set(template["Outputs"])
 
 
-def test_template_fits_inline_in_a_create_stack_call() -> None:
-    from infra.deploy.stack import MAX_TEMPLATE_BODY_BYTES
+def test_template_fits_a_create_stack_call() -> None:
+    from infra.deploy.artifacts import MAX_TEMPLATE_URL_BYTES
 
-    # What deploy sends is the compact JSON form, with a margin for the next resources (a
-    # thin one since the event bus and the Batch Operations role: the next sizeable addition
-    # needs the body uploaded to S3 and passed as TemplateURL).
+    # What deploy sends is the compact JSON form: inline up to 51,200 bytes, else uploaded to
+    # the deploy's bucket and passed as TemplateURL, which takes 1 MB (tests/infra/
+    # test_deploy_moto.py runs both paths).
     body = tpl.compact_body()
-    assert len(body.encode()) <= MAX_TEMPLATE_BODY_BYTES * 0.96
+    assert len(body.encode()) <= MAX_TEMPLATE_URL_BYTES * 0.5
     # The same template: JSON of the long-form intrinsics parses back to what the YAML says,
     # less the scanners' suppressions (CloudFormation ignores them).
     expected = copy.deepcopy(tpl.load_template())

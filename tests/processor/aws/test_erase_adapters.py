@@ -11,7 +11,7 @@ from moto import mock_aws
 from processor.aws.cloudfront import CloudFrontInvalidator
 from processor.aws.s3 import S3ObjectStore
 from processor.core.cdn import MAX_WILDCARDS_PER_REQUEST, batches, coalesce
-from processor.core.errors import AwsServiceError, TransientError
+from processor.core.errors import AwsServiceError, CdnBusy, TransientError
 from processor.core.keys import image_id
 from processor.service.erase import Eraser
 from tests.aws import BUCKET, REGION
@@ -155,8 +155,10 @@ def test_cloudfront_refusing_past_the_retries_is_transient(aws):
     _, cloudfront, distribution = aws
     inject(cloudfront, TooManyInProgress(10))
     invalidator = CloudFrontInvalidator(cloudfront, distribution, attempts=3, sleep=lambda _: None)
-    with pytest.raises(TransientError, match="TooManyInvalidationsInProgress after 3 tries"):
+    # CdnBusy: a TransientError the service puts back on the queue for minutes, not seconds.
+    with pytest.raises(CdnBusy, match="TooManyInvalidationsInProgress after 3 tries"):
         invalidator.invalidate(["/thumbs/a.webp"])
+    assert issubclass(CdnBusy, TransientError)
 
 
 def test_a_wrong_distribution_is_not_retried(aws):

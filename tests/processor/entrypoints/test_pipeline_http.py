@@ -492,3 +492,66 @@ def test_every_corpus_file_through_the_whole_path(stack):
     listed = ["public/" + r.key for key in expected for r in stack.record(key).renditions]
     assert stack.public_keys() == sorted(listed)
     assert stack.dlq_bodies() == []
+
+
+def _as_s3_sends_it(body: dict[str, Any], name: str, version_id: str, sequencer: str) -> str:
+    """moto's event reshaped as S3's: moto sends no versionId or sequencer on deletes."""
+    body = json.loads(json.dumps(body))
+    record = body["Records"][0]
+    record["eventName"] = name
+    record["s3"]["object"].update(versionId=version_id, sequencer=sequencer)
+    return json.dumps(body)
+
+
+def test_one_delete_in_a_versioned_bucket_is_one_tombstone_and_counted_once(stack):
+    # GIVEN a done image in a versioned bucket, as the stack's bucket is
+    stack.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    stack.upload("raw/bird.jpg", GOOD / "Landscape_3.jpg")
+    stack.drain()
+    assert stack.record("raw/bird.jpg").status is Status.done
+    (original,) = stack.s3.list_object_versions(Bucket=BUCKET, Prefix="raw/bird.jpg")["Versions"]
+
+    # WHEN it is deleted (a delete marker), as S3 reports it
+    stack.s3.delete_object(Bucket=BUCKET, Key="raw/bird.jpg")
+    (marker,) = stack.s3.list_object_versions(Bucket=BUCKET, Prefix="raw/bird.jpg")["DeleteMarkers"]
+    assert _take_messages(stack) == []  # moto sends nothing for a delete marker; S3 does
+    delete = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectRemoved:DeleteMarkerCreated",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "raw/bird.jpg"}},
+            }
+        ]
+    }
+    stack.sqs.send_message(
+        QueueUrl=stack.queue_url,
+        MessageBody=_as_s3_sends_it(
+            delete, "ObjectRemoved:DeleteMarkerCreated", marker["VersionId"], "0055AED6DCD9028200"
+        ),
+    )
+    stack.drain()
+    tombstone = stack.record("raw/bird.jpg")
+    assert tombstone.status is Status.deleted
+    # erasing removed both versions of the original: nothing comes back in raw/
+    listed = stack.s3.list_object_versions(Bucket=BUCKET, Prefix="raw/bird.jpg")
+    assert not listed.get("Versions") and not listed.get("DeleteMarkers")
+    _take_messages(stack)  # moto's own echo (one, without the version ids S3 sends)
+
+    # AND S3's two echoes of the erase arrive: the original version, then the marker
+    for version, sequencer in ((original, "0055AED6DCD9028210"), (marker, "0055AED6DCD9028220")):
+        stack.sqs.send_message(
+            QueueUrl=stack.queue_url,
+            MessageBody=_as_s3_sends_it(
+                delete, "ObjectRemoved:Delete", version["VersionId"], sequencer
+            ),
+        )
+    report = stack.drain()
+
+    # THEN one tombstone, written once, and one deleted image in the counts
+    assert report.failures == 0
+    assert stack.record("raw/bird.jpg") == tombstone
+    deleted = [o for o in stack.service.outcomes if o.action is Action.deleted]
+    assert len(deleted) == 1
+    echoes = [o for o in stack.service.outcomes if o.reason == "purged"]
+    assert len(echoes) == 2

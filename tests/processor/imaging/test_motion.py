@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -373,3 +374,85 @@ def test_an_avif_sequence_kept_still_is_its_first_frame_not_damaged() -> None:
 def test_a_plain_png_is_no_animation() -> None:
     r = Engine(WEBP_AND_STILL).process(GOOD / "with-alpha.png", image_id="p")
     assert not r.facts.animated and r.facts.frames == 1 and r.facts.duration_ms is None
+
+
+def _gif_growing_from_a_corner(path: Path) -> Path:
+    """Three opaque 4x4 frames, no transparent colour, on an 8x8 screen: at (0,0), (4,0) and
+    (0,4). Browsers show what no frame has painted yet as transparent."""
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        "GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=100,
+        disposal=1,
+        optimize=False,
+        loop=0,
+    )
+    data = bytearray(buffer.getvalue())
+    struct.pack_into("<HH", data, 6, 8, 8)  # the logical screen, larger than any frame
+    descriptor = b"\x2c\x00\x00\x00\x00\x04\x00\x04\x00"
+    starts = [i for i in range(len(data)) if data[i : i + 9] == descriptor]
+    assert len(starts) == 3
+    struct.pack_into("<HH", data, starts[1] + 1, 4, 0)
+    struct.pack_into("<HH", data, starts[2] + 1, 0, 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_gif_canvas_no_frame_has_painted_yet_stays_transparent(tmp_path: Path) -> None:
+    source = _gif_growing_from_a_corner(tmp_path / "corner.gif")
+    frames = decoded_frames(source, WEBP_AND_STILL)
+    painted = [(0, 0), (4, 0), (0, 4)]
+    for index in range(3):
+        alpha = np.asarray(frame_image(frames, index))[..., 3]
+        for n, (left, top) in enumerate(painted):
+            expected = 255 if n <= index else 0
+            assert (alpha[top : top + 4, left : left + 4] == expected).all(), (index, n)
+        assert (alpha[4:, 4:] == 0).all()  # never painted
+    # ... and the animated rendition keeps it
+    result = Engine(WEBP_AND_STILL).process(source, image_id="a")
+    webp = next(o for o in result.outputs if o.info.animated)
+    played_frames = pyvips.Image.new_from_buffer(webp.data, "", n=-1)
+    assert played_frames.bands == 4
+    assert (
+        played_frames.crop(0, 0, played_frames.width, played_frames.width).extract_band(3).max() > 0
+    )
+    assert (
+        played_frames.crop(0, 0, played_frames.width, played_frames.width).extract_band(3).min()
+        == 0
+    )
+
+
+def _srgb_from_display_p3(rgb: tuple[int, int, int]) -> np.ndarray:
+    """An independent conversion: sRGB's transfer, Display P3 to sRGB primaries (D65)."""
+    c = np.asarray(rgb, dtype=float) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    p3_to_srgb = np.array(
+        [[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]]
+    )
+    out = np.clip(p3_to_srgb @ linear, 0, 1)
+    return 255 * np.where(out <= 0.0031308, out * 12.92, 1.055 * out ** (1 / 2.4) - 0.055)
+
+
+def test_an_avif_sequence_in_display_p3_is_converted_frame_by_frame(tmp_path: Path) -> None:
+    colours = [(180, 120, 100), (100, 150, 120)]
+    buffer = io.BytesIO()
+    first, *rest = (Image.new("RGB", (16, 16), c) for c in colours)
+    first.save(buffer, "AVIF", save_all=True, append_images=rest, duration=100, quality=100)
+    data = buffer.getvalue()
+    # libavif wrote BT.709 primaries (1) in both colr boxes (the still's and the track's):
+    # say Display P3 (12) instead, as Apple's files do.
+    marker = b"colrnclx\x00\x01"
+    assert data.count(marker) == 2
+    source = tmp_path / "p3.avif"
+    source.write_bytes(data.replace(marker, b"colrnclx\x00\x0c"))
+
+    frames = decoded_frames(source, WEBP_AND_STILL)
+    for index, colour in enumerate(colours):
+        got = np.asarray(frame_image(frames, index))[8, 8, :3].astype(float)
+        expected = _srgb_from_display_p3(colour)
+        assert np.abs(got - expected).max() <= 4, (index, got, expected)
+        assert np.abs(got - np.asarray(colour)).max() >= 10  # converted, not passed through

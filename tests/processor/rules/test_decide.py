@@ -244,4 +244,6 @@ def test_reason_values_are_the_stable_names_logs_and_metrics_use():
         "outside_raw_prefix",
         "foreign_bucket",
         "recreated",
+        "purged",
+        "cdn_busy",
     }
