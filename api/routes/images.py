@@ -38,7 +38,7 @@ from api.schemas import (
 from processor.core.errors import InvalidCursor
 from processor.core.keys import rendition_folder, rendition_prefix
 from processor.core.messages import forget_message, reprocess_message
-from processor.core.record import ImageRecord, Status
+from processor.core.record import ImageRecord, ScoreRange, Status
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -57,10 +57,21 @@ ImageId = Annotated[
 ]
 
 
-def _cursor_context(status: Status | None, uploader: str | None = None) -> str:
+def _cursor_context(
+    status: Status | None, uploader: str | None = None, scores: ScoreRange | None = None
+) -> str:
     # A cursor is only valid for the listing that made it: same filter, same order.
     mine = f":by:{uploader}" if uploader is not None else ""
-    return f"images:newest:{status.value if status else 'live'}{mine}"
+    scored = f":score:{scores.min_score}:{scores.max_score}" if scores is not None else ""
+    return f"images:newest:{status.value if status else 'live'}{mine}{scored}"
+
+
+def _score_range(min_score: float | None, max_score: float | None) -> ScoreRange | None:
+    if min_score is None and max_score is None:
+        return None
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise BadRequest(f"min_score ({min_score:g}) is above max_score ({max_score:g})")
+    return ScoreRange(min_score=min_score, max_score=max_score)
 
 
 def _load(repo: RepoDep, image_id: str, caller: Caller) -> ImageRecord:
@@ -147,16 +158,36 @@ def read_images(
         bool,
         Query(description="only the images this caller uploaded (needs a bearer token)"),
     ] = False,
+    min_score: Annotated[
+        float | None,
+        Query(
+            le=100,
+            description="only images whose every scored rendition reaches this SSIMULACRA2 "
+            "score (images with no score are left out)",
+        ),
+    ] = None,
+    max_score: Annotated[
+        float | None,
+        Query(
+            le=100,
+            description="only images with a rendition scoring at or below this: the worst "
+            "renditions (images with no score are left out); a filtered page may hold fewer "
+            "than `limit` images, follow `next`",
+        ),
+    ] = None,
 ) -> ImagesPublic:
     status, uploader = _listing(status, mine, caller)
-    context = _cursor_context(status, uploader)
+    scores = _score_range(min_score, max_score)
+    context = _cursor_context(status, uploader, scores)
     position = None
     if cursor:
         try:
             position = signer.decode(cursor, context=context)
         except InvalidCursor as e:
             raise InvalidCursorProblem(str(e)) from e
-    page = repo.list_images(status=status, limit=limit, position=position, uploader=uploader)
+    page = repo.list_images(
+        status=status, limit=limit, position=position, uploader=uploader, scores=scores
+    )
     data = [
         image_public(r, settings.cdn_base_url, private=caller.may_manage(r.uploader))
         for r in page.items

@@ -28,7 +28,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -44,7 +44,7 @@ from processor.core.errors import (
 )
 from processor.core.keys import DEFAULT_SHARDS, MAX_SHARDS, shard_of
 from processor.core.ports import Page
-from processor.core.record import ImageRecord, RenditionInfo, Status
+from processor.core.record import ImageRecord, RenditionInfo, ScoreRange, Status
 
 BY_CREATED = "by_created"
 BY_STATE = "by_state"
@@ -350,13 +350,19 @@ class DynamoImageRepository:
         limit: int = 50,
         position: dict[str, str] | None = None,
         uploader: str | None = None,
+        scores: ScoreRange | None = None,
     ) -> Page:
         """Newest first. Without a status, deleted images are left out (they leave by_created).
 
         Listed records lack the fields in ``UNLISTED``; ``get()`` one before changing it.
+        ``scores`` is applied to each page's records as they are read (the scores live in the
+        renditions list, which no key or filter expression reaches): a page may come back
+        short, or empty with a next position.
         """
         if uploader is not None:
-            return self.list_by_uploader(uploader, status=status, limit=limit, position=position)
+            return self.list_by_uploader(
+                uploader, status=status, limit=limit, position=position, scores=scores
+            )
         if status is None:
             listing = Listing(BY_CREATED, "image", "list_pk")
         elif Status(status) is Status.done:
@@ -370,6 +376,8 @@ class DynamoImageRepository:
             listing = Listing(BY_CREATED, "image", "list_pk", filter=done_only)
         else:
             listing = Listing(BY_STATE, Status(status).value, "state_pk")
+        if scores is not None:
+            listing = replace(listing, keep=lambda r: scores.admits(r.renditions))
         return self._page(listing, limit, position)
 
     def list_by_uploader(
@@ -379,6 +387,7 @@ class DynamoImageRepository:
         status: Status | None = None,
         limit: int = 50,
         position: dict[str, str] | None = None,
+        scores: ScoreRange | None = None,
     ) -> Page:
         """One uploader's images, newest first; without a status, deleted ones are left out."""
         wanted = Status(status) if status is not None else None
@@ -386,6 +395,8 @@ class DynamoImageRepository:
         def keep(record: ImageRecord) -> bool:
             # The index is eventually consistent: the record read now is what decides.
             if record.uploader != uploader:
+                return False
+            if scores is not None and not scores.admits(record.renditions):
                 return False
             return record.status is wanted if wanted else record.status is not Status.deleted
 

@@ -138,6 +138,28 @@ def check_bytes(size: int, limit: int, *, at_least: bool = False) -> None:
         raise ImageTooLarge(f"the upload is {size:,} bytes{more}; the limit is {limit:,} bytes")
 
 
+class Scoring(BaseModel):
+    """The score step: each still rendition's SSIMULACRA2 against the pixels it was encoded
+    from (processor/imaging/score.py). It reads and writes no output pixel, so it is not part
+    of the config version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Off by default: a score costs many times the encodes (0.15-0.3 s of CPU for a 320 px
+    # rendition, about 2.5 s and up to 200 MB more at the peak for a 2048 px one), and the
+    # cost model (processor/rules/cost.py) does not count it yet.
+    enabled: bool = False
+    # A rendition with more pixels is scored on its centred crop of about this many (same
+    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2 s
+    # of CPU for a 2048x1672 rendition, 0.2 s for a 320 px one). The default scores the
+    # default ladder whole: a 512x512 crop read up to 20 points off the whole rendition's
+    # score (`python -m benchmarks.score_check`, benchmarks/results/score.md).
+    max_pixels: int = Field(2048 * 2048, ge=64)
+    # Scoring is skipped (the score stays null) when less than this share of the image's time
+    # budget is left after the encodes: a score must never turn a done image into a timeout.
+    min_budget_left: float = Field(0.5, ge=0, le=1)
+
+
 class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -149,6 +171,7 @@ class EngineConfig(BaseModel):
     # The frame (from 0) an animated upload's still renditions show: its poster. Past the last
     # frame, the last.
     poster_frame: int = Field(0, ge=0)
+    scoring: Scoring = Scoring()
 
     @model_validator(mode="after")
     def _names_unique(self) -> EngineConfig:

@@ -25,7 +25,7 @@ from typing import IO, Any, Protocol
 
 from processor.core.changes import Announcement
 from processor.core.config import RenditionSpec
-from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, Status
+from processor.core.record import ImageFacts, ImageRecord, RenditionInfo, ScoreRange, Status
 
 # --- records: the read side, shared by the API and the processor -----------------------------
 
@@ -49,10 +49,13 @@ class ImageReader(Protocol):
         limit: int = 50,
         position: dict[str, str] | None = None,
         uploader: str | None = None,
+        scores: ScoreRange | None = None,
     ) -> Page:
         """Newest first (by created_at, then id). Without a status, deleted images are left out.
 
         With ``uploader``, only the images that uploader uploaded (the record's ``uploader``).
+        With ``scores``, only the images whose worst rendition score is in that range; a page
+        may then hold fewer than ``limit`` images (even none) and still have a next one.
         """
         ...
 

@@ -45,11 +45,40 @@ class RenditionInfo(BaseModel):
     animated: bool = False
     # Made on its first request (processor/core/sizes.py), not at upload.
     on_demand: bool = False
+    # SSIMULACRA2 of the file's own decoded pixels against the pixels it was encoded from
+    # (100: identical; about 90 cannot be told apart, 70 high quality, 50 medium). None: not
+    # scored (an animation, scoring turned off, or too little time left in the budget).
+    score: float | None = None
 
     def to_item(self) -> dict[str, Any]:
         """As the record's ``renditions`` list holds it in DynamoDB."""
         item: dict[str, Any] = _to_dynamo(self.model_dump(mode="json", exclude_none=True))
         return item
+
+
+def worst_score(renditions: list[RenditionInfo]) -> float | None:
+    """The lowest score among an image's renditions; None when none was scored."""
+    scores = [r.score for r in renditions if r.score is not None]
+    return min(scores) if scores else None
+
+
+class ScoreRange(BaseModel):
+    """A listing filter on an image's worst-scored rendition: ``max_score`` finds images with
+    a rendition at or below it, ``min_score`` those whose every scored rendition reaches it.
+    An image with no score passes neither."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_score: float | None = None
+    max_score: float | None = None
+
+    def admits(self, renditions: list[RenditionInfo]) -> bool:
+        worst = worst_score(renditions)
+        if worst is None:
+            return False
+        if self.min_score is not None and worst < self.min_score:
+            return False
+        return self.max_score is None or worst <= self.max_score
 
 
 class StillReason(BaseModel):

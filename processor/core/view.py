@@ -37,6 +37,13 @@ class RenditionPublic(BaseModel):
     on_demand: bool = Field(
         False, description="made on its first request (docs/sizes.md), not at upload"
     )
+    score: float | None = Field(
+        None,
+        description="SSIMULACRA2 of the file's decoded pixels against the pixels it was encoded "
+        "from: 100 identical, about 90 indistinguishable at 1:1, 70 high quality, 50 medium; "
+        "null when not scored (scoring off, the default; an animated file; or no time left in the "
+        "image's budget)",
+    )
 
 
 class StillReasonPublic(BaseModel):
@@ -82,6 +89,7 @@ class ImagePublic(BaseModel):
                             "bytes": 14200,
                             "url": f"{EXAMPLE_CDN}/thumbs/{EXAMPLE_ID}-1a2b3c4d5e.webp",
                             "animated": False,
+                            "score": 78.4,
                         }
                     ],
                     "srcset": {
@@ -208,6 +216,7 @@ def image_public(
             url=rendition_url(cdn_base_url, i),
             animated=i.animated,
             on_demand=i.on_demand,
+            score=i.score,
         )
         for i in infos
     ]

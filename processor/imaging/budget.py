@@ -27,6 +27,12 @@ class TimeBudget:
     def expired(self) -> bool:
         return time.monotonic() >= self._ends
 
+    def share_left(self) -> float:
+        """The share of the budget still left (1.0 without a budget)."""
+        if self.seconds is None:
+            return 1.0
+        return max(0.0, self._ends - time.monotonic()) / self.seconds
+
     def watch(self, image: pyvips.Image) -> pyvips.Image:
         if self.seconds is not None:
             image.set_progress(True)

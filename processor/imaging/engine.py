@@ -1,6 +1,6 @@
 """The engine: the only code that decodes and encodes pixels, as a list of named steps.
 
-    spool -> sniff -> probe -> plan -> decode -> derive -> describe -> encode
+    spool -> sniff -> probe -> plan -> decode -> derive -> describe -> encode -> score
 
 each a small module of this package (spool.py ... encode.py); ``Engine.process`` reads as
 that list, and the time budget is checked between the steps (and inside libvips while they
@@ -38,6 +38,7 @@ from processor.imaging.encode import Encoded, check_savers, encode
 from processor.imaging.pixels import Frames, Held, Pixels
 from processor.imaging.plan import plan
 from processor.imaging.probe import probe
+from processor.imaging.score import score
 from processor.imaging.sniff import sniff
 from processor.imaging.spool import Spooled, spool
 from processor.rules.plan import Encode, Plan, RenditionPlan
@@ -59,7 +60,8 @@ class Result:
     config_version: str
     content_version: str | None
     # Milliseconds: read (spool + hash), decode (one decode to the largest rendition),
-    # encode (smaller renditions, placeholder and every encode, overlapped), total.
+    # encode (smaller renditions, placeholder and every encode, overlapped), score (decoding
+    # and scoring each still rendition), total.
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -245,6 +247,14 @@ class Engine:
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
         t_encode = time.perf_counter()
+        try:
+            scores = [
+                score(pixels, enc.format, blob.data, self.config.scoring, budget)
+                for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
+            ]
+        except pyvips.Error as e:
+            raise vips.failure(e, budget, "scoring the renditions", spooled, header.format) from e
+        t_score = time.perf_counter()
 
         version = content_version(spooled.sha256, self.config.version) if versioned else None
         outputs = [
@@ -258,10 +268,11 @@ class Engine:
                     height=pixels.size[1],
                     bytes=len(blob.data),
                     animated=blob.animated,
+                    score=scored,
                 ),
                 data=blob.data,
             )
-            for (r, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
+            for (r, pixels, enc), blob, scored in zip(encodes.jobs, blobs, scores, strict=True)
         ]
         outputs.sort(key=lambda o: (o.info.width * o.info.height, o.info.format))
         made = ImageFacts(
@@ -280,6 +291,7 @@ class Engine:
                 "read": round((t_read - started) * 1000, 2),
                 "decode": round((t_decode - t_read) * 1000, 2),
                 "encode": round((t_encode - t_decode) * 1000, 2),
+                "score": round((t_score - t_encode) * 1000, 2),
                 "total": round((done - started) * 1000, 2),
             },
         )

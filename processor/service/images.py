@@ -401,6 +401,7 @@ class ProcessorService:
         )
         timings["decode"] = result.timings.get("decode", 0.0)
         timings["encode"] = result.timings.get("encode", 0.0)
+        timings["score"] = result.timings.get("score", 0.0)
         mark = time.perf_counter()
         puts = [
             self._uploads.submit(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from processor.core.errors import ConfigError, TransientError
 from processor.core.messages import forget_message, reprocess_message
-from processor.core.record import Status
+from processor.core.record import ImageRecord, Status
 from tests.api.conftest import BUCKET, CDN, make_record, make_settings, wire
 from tests.fakes.api import FakeQueue, FakeStore
 from tests.fakes.records import FakeReader
@@ -118,6 +118,58 @@ def test_default_limit_is_50(client: TestClient, reader: FakeReader) -> None:
     body = client.get("/images").json()
     assert body["count"] == 50 and body["next"]
     assert reader.calls[-1]["limit"] == 50
+
+
+def scored(n: int, worst: float | None) -> ImageRecord:
+    """The n-th image with its renditions scored: the worst one ``worst``, the others above."""
+    record = make_record(n)
+    scores = [worst, None if worst is None else worst + 5] * (len(record.renditions) // 2)
+    pairs = zip(record.renditions, scores, strict=True)
+    renditions = [r.model_copy(update={"score": s}) for r, s in pairs]
+    return record.model_copy(update={"renditions": renditions})
+
+
+def test_renditions_carry_their_score(client: TestClient, reader: FakeReader) -> None:
+    reader.add(scored(600, 61.5))
+    body = client.get(f"/images/{scored(600, 61.5).id}").json()
+    assert sorted(r["score"] for r in body["renditions"]) == [61.5, 61.5, 66.5, 66.5]
+    unscored = client.get(f"/images/{make_record(1).id}").json()
+    assert {r["score"] for r in unscored["renditions"]} == {None}
+
+
+def test_the_worst_renditions_are_found_by_max_score_page_by_page(
+    writer: TestClient, reader: FakeReader
+) -> None:
+    # GIVEN 30 scored images (worst renditions from 50 to 79) beside 5 never scored
+    reader.add(*[scored(700 + i, 50.0 + i) for i in range(30)])
+    # WHEN the images with a rendition at or below 59 are listed 4 at a time
+    ids, pages = walk(writer, {"max_score": 59, "limit": 4})
+    # THEN exactly the ten worst, newest first, once each, over as many pages as they need
+    assert ids == [scored(700 + i, 0).id for i in reversed(range(10))]
+    assert pages == 3
+    # and min_score keeps the images whose every rendition reaches it; both make a band
+    good, _ = walk(writer, {"min_score": 75})
+    assert good == [scored(700 + i, 0).id for i in reversed(range(25, 30))]
+    band, _ = walk(writer, {"min_score": 60, "max_score": 61})
+    assert band == [scored(711, 0).id, scored(710, 0).id]
+
+
+def test_a_cursor_belongs_to_its_score_filter(writer: TestClient, reader: FakeReader) -> None:
+    reader.add(*[scored(800 + i, 50.0 + i) for i in range(10)])
+    cursor = writer.get("/images", params={"max_score": 70, "limit": 2}).json()["next"]
+    assert cursor
+    r = writer.get("/images", params={"max_score": 60, "limit": 2, "cursor": cursor})
+    assert_problem(r, 400, "invalid_cursor")
+    r = writer.get("/images", params={"limit": 2, "cursor": cursor})
+    assert_problem(r, 400, "invalid_cursor")
+
+
+def test_an_empty_or_impossible_score_range_is_refused(client: TestClient) -> None:
+    body = assert_problem(
+        client.get("/images", params={"min_score": 80, "max_score": 70}), 400, "bad_request"
+    )
+    assert "min_score" in body["detail"]
+    assert_problem(client.get("/images", params={"max_score": 101}), 422, "validation_error")
 
 
 # --- cursors ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processor.core.ports import Page
-from processor.core.record import ImageRecord, Status
+from processor.core.record import ImageRecord, ScoreRange, Status
 
 
 class FakeReader:
@@ -27,6 +27,7 @@ class FakeReader:
         limit: int = 50,
         position: dict[str, str] | None = None,
         uploader: str | None = None,
+        scores: ScoreRange | None = None,
     ) -> Page:
         self.calls.append({"status": status, "limit": limit, "position": position})
         rows = sorted(
@@ -35,6 +36,7 @@ class FakeReader:
                 for r in self.records.values()
                 if (r.status is status if status else r.status is not Status.deleted)
                 and (uploader is None or r.uploader == uploader)
+                and (scores is None or scores.admits(r.renditions))
             ),
             key=lambda r: f"{r.created_at}#{r.id}",
             reverse=True,

@@ -28,7 +28,7 @@ from processor.aws.dynamo import (
     to_item,
 )
 from processor.core.keys import MAX_SHARDS, shard_of
-from processor.core.record import ImageRecord, Status
+from processor.core.record import ImageRecord, RenditionInfo, ScoreRange, Status
 from tests.aws import REGION, create_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sharded_listing_moto")]
@@ -272,3 +272,48 @@ def test_positions_from_the_single_partition_listing_still_work() -> None:
     assert decode_position(old) == ("2026-01-01T00:00:00.000000Z#a", frozenset())
     with pytest.raises(ValueError):
         decode_position({"id": "a"})
+
+
+def with_score(r: ImageRecord, score: float | None) -> ImageRecord:
+    still = RenditionInfo(
+        name="thumb",
+        key=f"thumbs/{r.id}.jpg",
+        format="jpeg",
+        content_type="image/jpeg",
+        width=320,
+        height=240,
+        bytes=9000,
+        score=score,
+    )
+    return r.model_copy(update={"renditions": [still, still.model_copy(update={"score": 99.0})]})
+
+
+@pytest.mark.parametrize(("status", "uploader"), [(None, None), (Status.done, None), (None, "u")])
+def test_a_score_filter_pages_through_every_shard_without_gaps(dynamodb, status, uploader):
+    # GIVEN 40 images over 3 shards, every third one never scored, worst scores 40 to 79
+    repo = fresh_repo(dynamodb, 3)
+    records = [
+        with_score(
+            record(n, n % 10, Status.done, "u", shard=n % 3, shards=3),
+            None if n % 3 == 0 else 40.0 + n,
+        )
+        for n in range(40)
+    ]
+    put(repo, records)
+    scores = ScoreRange(min_score=45, max_score=70)
+    # WHEN the filtered listing is followed 4 at a time
+    seen: list[str] = []
+    position = None
+    for _ in range(40):
+        page = repo.list_images(
+            status=status, limit=4, position=position, uploader=uploader, scores=scores
+        )
+        assert len(page.items) <= 4
+        seen += [r.id for r in page.items]
+        position = page.next_position
+        if position is None:
+            break
+    # THEN every image whose worst rendition is in the range, once, newest first
+    assert position is None
+    assert seen == newest_first([r for r in records if scores.admits(r.renditions)])
+    assert len(seen) == 17

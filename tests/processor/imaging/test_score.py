@@ -1,0 +1,131 @@
+"""SSIMULACRA2 in libvips against the reference tool, and the engine's score step.
+
+The reference scores are the binary's (libjxl's tools/ssimulacra2), on pairs the benchmark
+makes the same way as this test: ``python -m benchmarks.score_check --write`` builds the tool
+from source (benchmarks/tools/ssimulacra2.sh) and rewrites the fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from benchmarks.score_check import FIXTURE, FLAT_TOLERANCE, TOLERANCE, Pair, make
+from processor.core.config import EngineConfig, Quality, RenditionSpec, Scoring
+from processor.imaging.budget import TimeBudget
+from processor.imaging.engine import Engine
+from processor.imaging.pixels import hold
+from processor.imaging.score import ScoreError, centre_crop, score, ssimulacra2
+from tests.conftest import CORPUS, GOOD
+
+pytestmark = pytest.mark.integration
+
+PAIRS = json.loads(FIXTURE.read_text(encoding="utf-8"))["pairs"]
+PHOTO = GOOD / "2569067123_aca715a2ee_o.jpg"  # a 2725x2225 camera photo
+ON = Scoring(enabled=True)
+
+
+@pytest.mark.parametrize(
+    "entry", PAIRS, ids=[f"{p['image']}@{p['size']}-{p['codec']}-q{p['quality']}" for p in PAIRS]
+)
+def test_the_port_agrees_with_the_reference_tool(entry: dict, corpus: Path) -> None:
+    pair = Pair(entry["image"], entry["size"], entry["codec"], entry["quality"], entry["flat"])
+    ref, dist = make(pair, corpus / "good")
+    assert (ref.width, ref.height) == (entry["width"], entry["height"])
+    above = ssimulacra2(ref, dist) - entry["reference"]
+    # (the reference reads low on large flat areas: see FLAT_TOLERANCE)
+    assert -TOLERANCE <= above <= (FLAT_TOLERANCE if pair.flat else TOLERANCE)
+
+
+def test_the_fixture_covers_both_sizes_every_codec_and_real_damage() -> None:
+    assert {p["size"] for p in PAIRS} == {320, 2048}
+    assert {p["codec"] for p in PAIRS} == {"jpeg", "webp", "avif"}
+    scores = [p["reference"] for p in PAIRS]
+    assert min(scores) < 60 < 80 < max(scores)  # low and high quality alike
+    assert sum(p["flat"] for p in PAIRS) <= 2  # the exception stays one
+    assert CORPUS.is_dir()
+
+
+def test_identical_images_score_100_and_damage_lowers_the_score() -> None:
+    ref = pyvips.Image.thumbnail(str(PHOTO), 320).copy_memory()
+    assert ssimulacra2(ref, ref) == pytest.approx(100.0, abs=1e-6)
+    blurred = ref.gaussblur(2).cast("uchar")
+    noisy = (ref + pyvips.Image.gaussnoise(ref.width, ref.height, sigma=12)).cast("uchar")
+    assert ssimulacra2(ref, blurred) < 60
+    assert ssimulacra2(ref, noisy) < ssimulacra2(ref, _jpeg(ref, 90)) - 10
+
+
+def _jpeg(image: pyvips.Image, quality: int) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(image.jpegsave_buffer(Q=quality), "")
+
+
+def test_sizes_must_match_and_reach_8x8() -> None:
+    ref = pyvips.Image.black(64, 48, bands=3)
+    with pytest.raises(ScoreError, match="sizes differ"):
+        ssimulacra2(ref, pyvips.Image.black(48, 64, bands=3))
+    with pytest.raises(ScoreError, match="8x8"):
+        ssimulacra2(pyvips.Image.black(7, 40, bands=3), pyvips.Image.black(7, 40, bands=3))
+
+
+def test_the_step_skips_what_it_should_not_score() -> None:
+    held = hold(pyvips.Image.thumbnail(str(PHOTO), 64).colourspace("srgb"))
+    data = held.image.jpegsave_buffer(Q=50)
+    assert score(held, "jpeg", data, ON, TimeBudget(None)) is not None
+    # turned off (the default), or too little of the image's budget left: null, never a guess
+    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is None
+    spent = TimeBudget(0.001)
+    while not spent.expired:
+        pass
+    assert score(held, "jpeg", data, ON, spent) is None
+
+
+def test_a_large_rendition_is_scored_whole_unless_a_crop_is_configured() -> None:
+    ref = hold(pyvips.Image.thumbnail(str(PHOTO), 2048).colourspace("srgb"))
+    data = ref.image.jpegsave_buffer(Q=70)
+    decoded = pyvips.Image.new_from_buffer(data, "")
+    whole = ssimulacra2(ref.image, decoded)
+    assert score(ref, "jpeg", data, ON, TimeBudget(None)) == round(whole, 2)
+    # a cost cap: the centred crop of about that many pixels, the rendition's aspect
+    cap = 512 * 512
+    cropped = score(ref, "jpeg", data, ON.model_copy(update={"max_pixels": cap}), TimeBudget(None))
+    window = centre_crop(ref.image, cap)
+    assert (window.width, window.height) == (567, 463)  # 2048x1672 scaled by 0.277
+    assert cropped == round(ssimulacra2(window, centre_crop(decoded, cap)), 2)
+
+
+def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() -> None:
+    # GIVEN the default ladder, and the same with JPEG and WebP at a deliberately low quality
+    low = Quality(jpeg=20, webp=15)
+    configs = {
+        "default": EngineConfig(scoring=ON),
+        "low": EngineConfig(
+            renditions=tuple(
+                r.model_copy(update={"quality": low}) for r in EngineConfig().renditions
+            ),
+            scoring=ON,
+        ),
+    }
+    scores = {}
+    for label, config in configs.items():
+        # WHEN a real photo is processed
+        result = Engine(config).process(PHOTO, image_id="img")
+        scores[label] = {(o.info.name, o.info.format): o.info.score for o in result.outputs}
+    # THEN every rendition carries a score, in the range its quality should give
+    default = scores["default"]
+    assert set(default) == {(n, f) for n in ("thumb", "optimized") for f in ("jpeg", "webp")}
+    assert all(s is not None and 60 <= s <= 95 for s in default.values()), default
+    assert all(s is not None and s < default[key] - 10 for key, s in scores["low"].items()), scores
+
+
+def test_an_animation_is_not_scored_and_its_poster_is(corpus: Path) -> None:
+    spec = RenditionSpec(name="thumb", folder="thumbs", width=320, height=320)
+    result = Engine(EngineConfig(renditions=(spec,), scoring=ON)).process(
+        corpus / "good" / "animated-loop-3.gif", image_id="img"
+    )
+    by_format = {o.info.format: o.info for o in result.outputs}
+    assert by_format["webp"].animated and by_format["webp"].score is None
+    # the poster frame's still (PNG: the GIF has transparency) is lossless
+    assert by_format["png"].score == pytest.approx(100.0)
