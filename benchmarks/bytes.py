@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cost", type=int, default=4, help="photos the whole-engine CPU is measured on (0: none)"
     )
-    parser.add_argument("--port", action="store_true", help="score with benchmarks/ssim2port.py")
+    parser.add_argument("--port", action="store_true", help="score with the engine's port")
     parser.add_argument("--no-sharp", action="store_true", help="leave sharp out")
     parser.add_argument(
         "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"

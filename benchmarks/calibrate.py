@@ -11,10 +11,10 @@ target is chosen.
 
 SSIMULACRA2 is the reference C++ tool from libjxl (BSD-3-Clause), found through the
 SSIMULACRA2 environment variable, then on PATH, then in benchmarks/.cache/ssimulacra2/bin
-(benchmarks/tools/ssimulacra2.sh builds it). ``--port`` scores with benchmarks/ssim2port.py
-instead, a port of the same source that reads up to 5 points high on some photos at high
-quality (its docstring): for a rough run without the binary, never for the table. The table
-says which scorer wrote it. Each score compares the decoded
+(benchmarks/tools/ssimulacra2.sh builds it). ``--port`` scores with the engine's own port
+(processor/imaging/score.py), which reads higher than the binary on large flat areas at high
+quality (docs/engine.md, Scores): for a run without the binary. The table says which scorer
+wrote it. Each score compares the decoded
 rendition against the reference pixels it was encoded from (the photo resized to the box,
 8-bit sRGB).
 
@@ -118,15 +118,7 @@ def ssimulacra2(port: bool = False) -> str | None:
 def scorer_name(binary: str | None) -> str:
     if binary:
         return "libjxl tools/ssimulacra2 (reference binary)"
-    return "benchmarks/ssim2port.py (NumPy port of libjxl 0.11.2 tools/ssimulacra2.cc)"
-
-
-def as_array(image: pyvips.Image) -> Any:
-    import numpy as np
-
-    return np.ndarray(
-        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, 3)
-    )
+    return "processor/imaging/score.py (the engine's libvips port)"
 
 
 def reference(path: Path, box: int) -> pyvips.Image:
@@ -186,9 +178,9 @@ def _score(binary: str | None, ref: pyvips.Image, ref_file: Path, data: bytes, w
         decoded = decoded.flatten(background=[255, 255, 255])
     decoded = decoded.cast("uchar")
     if binary is None:
-        from benchmarks.ssim2port import score
+        from processor.imaging.score import ssimulacra2 as port
 
-        return score(as_array(ref), as_array(decoded))
+        return port(ref, decoded)
     fd, name = tempfile.mkstemp(suffix=".png", dir=work)
     os.close(fd)
     try:
@@ -369,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--photos", type=int, default=len(PHOTOS), help="use the first N")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
-    parser.add_argument("--port", action="store_true", help="score with benchmarks/ssim2port.py")
+    parser.add_argument("--port", action="store_true", help="score with the engine's port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pyvips").setLevel(logging.WARNING)
