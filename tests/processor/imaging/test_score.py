@@ -97,8 +97,8 @@ def test_a_large_rendition_is_scored_whole_unless_a_crop_is_configured() -> None
 
 
 def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() -> None:
-    # GIVEN the default ladder, and the same with JPEG and WebP at a deliberately low quality
-    low = Quality(jpeg=20, webp=15)
+    # GIVEN the default ladder, and the same with every format at a deliberately low quality
+    low = Quality(jpeg=20, webp=15, avif=10)
     configs = {
         "default": EngineConfig(scoring=ON),
         "low": EngineConfig(
@@ -115,7 +115,8 @@ def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() ->
         scores[label] = {(o.info.name, o.info.format): o.info.score for o in result.outputs}
     # THEN every rendition carries a score, in the range its quality should give
     default = scores["default"]
-    assert set(default) == {(n, f) for n in ("thumb", "optimized") for f in ("jpeg", "webp")}
+    formats = ("avif", "webp", "jpeg")
+    assert set(default) == {(n, f) for n in ("thumb", "optimized") for f in formats}
     assert all(s is not None and 60 <= s <= 95 for s in default.values()), default
     assert all(s is not None and s < default[key] - 10 for key, s in scores["low"].items()), scores
 
