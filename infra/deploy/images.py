@@ -202,13 +202,15 @@ def lifecycle_policy() -> dict[str, Any]:
     }
 
 
-def mark_deployed(ecr: Any, repository: str, tag: str, when: str) -> str:
+def mark_deployed(ecr: Any, repository: str, tag: str, when: str) -> str | None:
     """Tag the image ``tag`` names as deployed (tags are immutable: a new tag each deploy),
-    and (re)apply the lifecycle policy that keeps it. Returns the new tag."""
+    and (re)apply the lifecycle policy that keeps it. Returns the new tag; None when ECR's
+    API does not list the image (a registry other than ECR's took the push)."""
     new_tag = f"{DEPLOYED_PREFIX}{when}"
-    (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])[
-        "images"
-    ]
+    images = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    if not images["images"]:
+        return None
+    image = images["images"][0]
     media = image.get("imageManifestMediaType")
     try:
         ecr.put_image(
@@ -317,5 +319,11 @@ def publish_images(
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for image in plan.images:
         kept = mark_deployed(ecr, image.repository, plan.tag, when)
-        out.write(f"image        {image.repository}:{kept} (kept by the lifecycle policy)\n")
+        if kept is None:
+            out.write(
+                f"image        {image.repository}:{plan.tag} is not listed by ECR's API: not "
+                "marked deployed (the lifecycle policy may expire it)\n"
+            )
+        else:
+            out.write(f"image        {image.repository}:{kept} (kept by the lifecycle policy)\n")
     return pushed

@@ -495,6 +495,25 @@ class DynamoImageRepository:
     def put_back(self, image_id: str) -> None:
         self._add_tries(image_id, -1)
 
+    def forget_unread(self, image_id: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": image_id}},
+                ConditionExpression=(
+                    "#status = :processing AND (attribute_not_exists(#r) OR size(#r) = :none)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#r": "renditions"},
+                ExpressionAttributeValues=serialize(
+                    {":processing": Status.processing.value, ":none": 0}
+                ),
+            )
+        except (ClientError, BotoCoreError) as e:
+            error = translate(e, f"DeleteItem {self.table} {image_id} (unread)")
+            if isinstance(error, StaleEvent):
+                return  # moved on meanwhile: that state stands
+            raise error from e
+
     def _add_tries(self, image_id: str, delta: int) -> ImageRecord | None:
         """``tries`` of a record still ``processing`` moved by ``delta`` (never below zero);
         None when there is no such record (gone, done, failed, deleted, nothing to take back)."""

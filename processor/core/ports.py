@@ -186,6 +186,11 @@ class ImageRepository(ImageReader, Protocol):
         left as it is."""
         ...
 
+    def forget_unread(self, image_id: str) -> None:
+        """Remove a record that is ``processing`` with no renditions (its source was gone
+        before it was read): an original read in place gets no delete event to settle it."""
+        ...
+
     def save(self, record: ImageRecord) -> ImageRecord | None:
         """Replace the whole record unless the stored one is newer; return what it replaced.
 

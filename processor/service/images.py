@@ -236,7 +236,25 @@ class ProcessorService:
         skip = screen(event, current, self.config)
         if skip is not None:
             return self._skipped(skip, iid, current)
-        counted: int | None = None
+        created = current is None
+        if current is None or current.status is Status.processing:
+            # The try starts: counted before anything heavy (the source's read included: a
+            # stalled GET can outlast the invocation), so a delivery after an invocation that
+            # died with it knows.
+            current = self.repo.take_up(
+                image_id=iid,
+                bucket=event.bucket,
+                source_key=event.key,
+                now=self._now(),
+                exists=current is not None,
+            )
+            if current is None:
+                raise TransientError("the record changed while this try started")
+        counted = current.tries if current.status is Status.processing else None
+        stopped = interrupted(event_tries=event.tries, counted=counted)
+        if stopped >= MAX_INTERRUPTED:
+            return self._interrupted(event, current, stopped)
+        tries = this_try(event_tries=event.tries, counted=counted)
         started = time.perf_counter()
         try:
             with ExitStack() as stack:
@@ -250,28 +268,15 @@ class ProcessorService:
                     # processed. A StaleEvent later is a lost race, reported as one.
                     log.info("the object was replaced since this event: skipped")
                     return Outcome(Action.skipped, iid, Reason.superseded)
-                # The try starts once the source is there (an object gone before its turn
-                # leaves no record; a backfill's in-place source gets no delete event to
-                # clean one up), and is counted before anything heavy, so a delivery after
-                # an invocation that died with it knows.
-                if current is None or current.status is Status.processing:
-                    current = self.repo.take_up(
-                        image_id=iid,
-                        bucket=event.bucket,
-                        source_key=event.key,
-                        now=self._now(),
-                        exists=current is not None,
-                    )
-                    if current is None:
-                        raise TransientError("the record changed while this try started")
-                counted = current.tries if current.status is Status.processing else None
-                stopped = interrupted(event_tries=event.tries, counted=counted)
-                if stopped >= MAX_INTERRUPTED:
-                    return self._interrupted(event, current, stopped)
-                tries = this_try(event_tries=event.tries, counted=counted)
                 return self._apply(event, current, source, started, time_budget_s, tries)
         except SourceMissing:
-            log.info("the object is gone: skipped (its delete event cleans up)")
+            if created and not self._owned(event.bucket, event.key):
+                # An original read in place gets no delete event of ours to settle the
+                # record this try began: gone before it was read, it leaves none.
+                self.repo.forget_unread(iid)
+                log.info("the object is gone: skipped, no record left")
+            else:
+                log.info("the object is gone: skipped (its delete event cleans up)")
             return Outcome(Action.skipped, iid, Reason.source_missing)
         except Exception:
             # The queue brings the message back: this was no try. Best effort: a try left

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from pydantic import BaseModel
 
 from cli.local.invoker import InvocationFailed
 from cli.local.stack import LocalStack, StackOptions
@@ -119,7 +120,9 @@ def terminal(stack: LocalStack, count: int, timeout_s: float) -> Snapshot:
     while True:
         taken = snapshot(stack)
         statuses = [r.get("status") for r in taken.records.values()]
-        if len(statuses) >= count and all(s in ("done", "failed") for s in statuses):
+        # Final, and each final state's event sent (the outbox emptied after the save).
+        settled = not any(r.get("pending_event") for r in taken.records.values())
+        if len(statuses) >= count and all(s in ("done", "failed") for s in statuses) and settled:
             return taken
         if time.monotonic() > deadline:
             raise AssertionError(f"the local stack did not finish: {statuses}")
@@ -392,6 +395,8 @@ def settings_environment(settings: Any) -> dict[str, str]:
             value = "true" if value else "false"
         if isinstance(value, list | tuple):
             value = ",".join(map(str, value))
+        if isinstance(value, BaseModel):  # a nested setting is read as JSON
+            value = value.model_dump_json()
         alias = info.validation_alias if isinstance(info.validation_alias, str) else None
         env[alias or f"IMGPIPE_{name.upper()}"] = str(value)
     return env

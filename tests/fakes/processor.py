@@ -229,6 +229,13 @@ class MemoryRepo(FakeReader):
             if stored is not None and stored.status is Status.processing and stored.tries:
                 self.records[image_id] = stored.model_copy(update={"tries": stored.tries - 1})
 
+    def forget_unread(self, image_id: str) -> None:
+        self._call("forget_unread")
+        with self._lock:
+            stored = self.records.get(image_id)
+            if stored is not None and stored.status is Status.processing and not stored.renditions:
+                del self.records[image_id]
+
     def save(self, record: ImageRecord) -> ImageRecord | None:
         self._call("save")
         with self._lock:

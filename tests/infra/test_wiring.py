@@ -267,6 +267,7 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         "dynamodb:BatchGetItem",  # by_sha256 keeps keys only
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",  # a record begun for an in-place original gone before its read
         "dynamodb:Query",
     }
     # Exactly what the DynamoDB adapter calls: no write the code never makes.

@@ -397,3 +397,14 @@ def test_a_large_upload_streams_to_disk_without_being_held_in_memory(store, aws)
         finally:
             tracemalloc.stop()
     assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB while streaming 48 MiB"
+
+
+def test_forget_unread_removes_only_a_record_nothing_was_made_for(repo):
+    repo.take_up(image_id="i1", bucket=BUCKET, source_key="legacy/i1.jpg", now="2024")
+    repo.forget_unread("i1")
+    assert repo.get("i1") is None
+    # a record past processing stays
+    done = _record("i1", "2024-01-01T00:00:00.000000Z")
+    repo.save(done)
+    repo.forget_unread("i1")
+    assert repo.get("i1") == done

@@ -111,9 +111,9 @@ def test_transient_failure_reports_only_that_message(lambda_env, capsys):
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert container.repo.get(image_id(BUCKET, "raw/b.jpg")).status is Status.done
-    # nothing half-written: a.jpg, the batch's first image (no first sight: it starts at
-    # once), has no record, since its try starts only once its source is open
-    assert container.repo.get(image_id(BUCKET, "raw/a.jpg")) is None
+    # nothing half-written: a.jpg is only seen (processing, no renditions), its try put back
+    a = container.repo.get(image_id(BUCKET, "raw/a.jpg"))
+    assert (a.status, a.renditions, a.tries) == (Status.processing, [], 0)
     assert '"RetriedErrors"' in capsys.readouterr().out
     # the redelivery succeeds
     response = lambda_handler({"Records": records[:1]}, FakeLambdaContext())
