@@ -4,11 +4,11 @@ Who composes the frames (disposal, blending, offsets), per format, checked again
 independent decodes in tests/processor/imaging/test_motion.py (docs/engine.md, "Animations"):
 
 - GIF: libvips' ``gifload`` (libnsgif), ``n=-1``. It matches Pillow frame for frame, and
-  browsers too, but for one case: a frame that disposes to the background and has no
-  transparent colour, where libnsgif fills the GIF's background colour as the GIF
-  specification says and browsers clear to transparent. Where a GIF has no transparent
-  colour and its first frame leaves part of the screen unpainted, libnsgif paints it black;
-  here it stays transparent until a frame covers it, as browsers show it.
+  browsers too, but for two cases in a GIF without a transparent colour: a frame disposed
+  to the background, which libnsgif fills with the GIF's background colour (as the GIF
+  specification says), and a first frame smaller than the screen, whose rest libnsgif
+  paints black. Browsers show both transparent, and so do these frames: their alpha
+  follows the frames' rectangles and disposal (processor/core/gif.py).
 - WebP: libvips' ``webpload`` (libwebp's demuxer and its blending), ``n=-1``: the same pixels
   as Pillow's libwebp decoder.
 - APNG: composed here from its frames (processor/imaging/apng.py).
@@ -113,23 +113,31 @@ def _vips_frames(path: Path, header: Header, plan: Plan) -> Iterator[pyvips.Imag
 def _unpainted_canvas(
     path: Path, header: Header, bands: int
 ) -> Callable[[pyvips.Image, int], pyvips.Image] | None:
-    """A GIF with no transparent colour whose first frame leaves part of the screen
-    unpainted: libnsgif paints that part black, browsers show it transparent until a frame
-    covers it. The alpha of frame ``i`` is the union of the rectangles of frames 0..i."""
+    """A GIF with no transparent colour where part of the screen shows no frame (the first
+    frame does not cover it, or a frame is cleared to the background): libnsgif paints that
+    part black or in the GIF's background colour, browsers show it transparent. The alpha of
+    each frame follows the frames' rectangles and their disposal."""
     if header.format != "gif" or bands != 3 or not header.has_alpha:
         return None
     rects = gif.rectangles(path, limit=header.frames)
-    if not rects or rects[0].covers_canvas:
+    if not gif.clears(rects):
         return None
-    masks: list[pyvips.Image] = []
+    shown = [pyvips.Image.black(header.width, header.height)]  # before frame i is drawn
 
     def with_alpha(frame: pyvips.Image, index: int) -> pyvips.Image:
-        mask = masks[-1] if masks else pyvips.Image.black(header.width, header.height)
+        before = shown[0]
+        mask = before
         if index < len(rects):
             r = rects[index]
-            mask = mask.draw_rect(255, r.left, r.top, r.width, r.height, fill=True)
-        masks[:] = [mask.copy_memory()]
-        return frame.bandjoin(masks[0].cast("uchar")).copy(interpretation="srgb")
+            mask = before.draw_rect(255, r.left, r.top, r.width, r.height, fill=True)
+            if r.disposal == 2:
+                after = mask.draw_rect(0, r.left, r.top, r.width, r.height, fill=True)
+            elif r.disposal == 3:
+                after = before
+            else:
+                after = mask
+            shown[0] = after.copy_memory()
+        return frame.bandjoin(mask.cast("uchar")).copy(interpretation="srgb")
 
     return with_alpha
 

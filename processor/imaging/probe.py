@@ -104,9 +104,10 @@ def probe(
     if header.frames > max_frames and header.animation:
         return header, image  # the plan refuses it, naming the count
     if fmt == "gif" and not header.has_alpha:
-        first = gif.first_frame(spooled.path)
-        if first is not None and not first.covers_canvas:
-            # The canvas the first frame leaves unpainted is transparent, as browsers show it.
+        limit = header.frames if header.animation else 1
+        if gif.clears(gif.rectangles(spooled.path, limit=limit)):
+            # What no frame shows (unpainted yet, or cleared) is transparent, as browsers
+            # show it.
             header = replace(header, has_alpha=True, bands=4)
     if fmt == "png":
         header = _apng(spooled, header, max_frames)

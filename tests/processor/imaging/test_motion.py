@@ -234,11 +234,11 @@ def webp_still(image: Image.Image) -> bytes:
 
 
 def test_the_known_divergences_from_pillow() -> None:
-    # GIF disposal to background without a transparent colour: the GIF's background colour
-    # (30, 144, 255) fills the first moved square's place in frame 2, as the GIF
-    # specification says (browsers clear it: docs/engine.md, "Animations")
+    # GIF disposal to background without a transparent colour: the first moved square's
+    # place in frame 2 is clear, as browsers show it (Pillow and libnsgif fill the GIF's
+    # background colour (30, 144, 255), as the GIF specification says)
     frames = decoded_frames(SAMPLES / "pillow/dispose_bgnd.gif", WEBP_AND_STILL)
-    assert frame_image(frames, 2).convert("RGBA").getpixel((20, 20)) == (30, 144, 255, 255)
+    assert frame_image(frames, 2).getpixel((20, 20))[3] == 0
     # a first frame smaller than the canvas leaves the rest transparent, as in browsers
     frames = decoded_frames(SAMPLES / "image-rs/issue_1455_undersized.gif", WEBP_AND_STILL)
     assert frame_image(frames, 0).getpixel((75, 75))[3] == 0
