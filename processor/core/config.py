@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from processor.core import calibration
+from processor.core import auto_offsets, calibration
 from processor.core.encoders import ENCODERS, encoder, setting
 from processor.core.errors import ImageTooLarge
 
@@ -74,6 +74,12 @@ class RenditionSpec(BaseModel):
     # The SSIMULACRA2 score the lossy formats aim at (their quality from the calibration).
     target: float = Field(DEFAULT_TARGET, ge=30, le=95)
     quality: Quality = Quality()
+    # True: each image's own quality for every lossy format whose quality is left unset,
+    # searched so that the rendition meets ``target`` (processor/imaging/tune.py: a few trial
+    # encodes of a reduced copy, scored), where the calibration table's quality is the
+    # corpus median's. It costs CPU at every upload; the calibrated quality is kept when the
+    # image's time budget runs short.
+    auto: bool = False
     # An animated upload (GIF, WebP, APNG, AVIF sequence) stays animated in the formats that
     # carry animation (the encoder table: WebP); the others get the still poster frame.
     # False: every format gets the still, as for any still image.
@@ -199,6 +205,8 @@ class EngineConfig(BaseModel):
             # A quality read off the calibration table changes when the table is measured
             # anew: so does the version, and `imgpipe reprocess` finds the images made before.
             decisive["calibration"] = calibration.fingerprint()
+        if any(r.auto for r in self.renditions):
+            decisive["auto_offsets"] = auto_offsets.OFFSETS  # the search aims by them
         payload = json.dumps(decisive, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
@@ -212,11 +220,14 @@ class EngineConfig(BaseModel):
 
 
 def _decisive(spec: RenditionSpec) -> dict[str, object]:
-    """The fields that decide a rendition's pixels: `crop` only for cover renditions, so an
-    inside rendition's version (and every image made under it) survives the field's arrival."""
+    """The fields that decide a rendition's pixels: `crop` only for cover renditions and
+    `auto` only when on, so a config's version (and every image made under it) survives a
+    field's arrival."""
     data = spec.model_dump(mode="json")
     if spec.fit != "cover":
         data.pop("crop")
+    if not spec.auto:
+        data.pop("auto")
     return data
 
 

@@ -49,6 +49,9 @@ class RenditionInfo(BaseModel):
     # (100: identical; about 90 cannot be told apart, 70 high quality, 50 medium). None: not
     # scored (an animation, scoring turned off, or too little time left in the budget).
     score: float | None = None
+    # The quality setting an ``auto`` rendition's search chose for this file; None: the
+    # configured or calibrated setting (core/config.py).
+    quality: int | None = None
 
     def to_item(self) -> dict[str, Any]:
         """As the record's ``renditions`` list holds it in DynamoDB."""

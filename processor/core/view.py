@@ -44,6 +44,11 @@ class RenditionPublic(BaseModel):
         "null when not scored (scoring off, the default; an animated file; or no time left in the "
         "image's budget)",
     )
+    quality: int | None = Field(
+        None,
+        description="the encoder quality setting searched for this image (a rendition with "
+        "auto quality); null: the configured or calibrated setting",
+    )
 
 
 class StillReasonPublic(BaseModel):
@@ -217,6 +222,7 @@ def image_public(
             animated=i.animated,
             on_demand=i.on_demand,
             score=i.score,
+            quality=i.quality,
         )
         for i in infos
     ]

@@ -15,7 +15,7 @@ XMP, IPTC and ICC are stripped from every file (``keep="none"``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
@@ -24,6 +24,7 @@ from processor.imaging import webp
 from processor.imaging.budget import UNLIMITED, TimeBudget
 from processor.imaging.describe import flatten
 from processor.imaging.pixels import Frames, Held, Pixels
+from processor.imaging.tune import tune
 from processor.rules.plan import Encode
 
 StillSave = Callable[[pyvips.Image, Held, Encode], bytes]
@@ -132,6 +133,8 @@ SAVERS: dict[str, Saver] = {
 class Encoded:
     data: bytes
     animated: bool  # the file plays as an animation
+    quality: int | None = None  # the quality setting written, when searched (``auto``)
+    trials: int = 0  # trial encodes the search made
 
 
 def check_savers(savers: dict[str, Saver] = SAVERS) -> None:
@@ -165,4 +168,10 @@ def encode(pixels: Pixels, enc: Encode, budget: TimeBudget = UNLIMITED) -> Encod
         return Encoded(data, saver.plays(data))
     # A copy of its own: renditions are shared by encodes running in other threads.
     image = budget.watch(pixels.image.copy())
-    return Encoded(saver.still(image if entry.alpha else flatten(image), pixels, enc), False)
+    image = image if entry.alpha else flatten(image)
+    if enc.target is None:
+        return Encoded(saver.still(image, pixels, enc), False)
+    found = tune(image, enc, enc.target, saver.still, budget)
+    enc = replace(enc, quality=found.quality)
+    budget.check(f"encoding {enc.format.upper()}")
+    return Encoded(saver.still(image, pixels, enc), False, enc.quality, found.trials)

@@ -50,6 +50,7 @@ from processor.rules.plan import Encode, Plan, RenditionPlan
 class Output:
     info: RenditionInfo
     data: bytes
+    trials: int = 0  # trial encodes of an ``auto`` rendition's quality search
 
 
 @dataclass(frozen=True)
@@ -269,8 +270,10 @@ class Engine:
                     bytes=len(blob.data),
                     animated=blob.animated,
                     score=scored,
+                    quality=blob.quality,
                 ),
                 data=blob.data,
+                trials=blob.trials,
             )
             for (r, pixels, enc), blob, scored in zip(encodes.jobs, blobs, scores, strict=True)
         ]

@@ -41,6 +41,9 @@ class Encode:
     quality: int  # the table's quality setting (PNG: zlib compression level)
     effort: int = 0  # the table's effort setting; 0 where the format has none
     animated: bool = False  # every frame of an animation, not the still poster
+    # The score an ``auto`` rendition's quality is searched for (processor/imaging/tune.py),
+    # from ``quality``, the calibrated setting; None: ``quality`` is used as is.
+    target: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,12 +156,15 @@ def resolve_formats(
             entry = encoder(entry.with_alpha)
         if any(e.format == entry.format for e in out):
             continue
+        moving = animated and spec.animated and entry.animation
+        searched = spec.auto and entry.calibrated and getattr(q, entry.quality.field) is None
         out.append(
             Encode(
                 format=entry.format,  # type: ignore[arg-type]  # the table's keys are OutputFormat
                 quality=quality_setting(spec, entry, long_side),
                 effort=getattr(q, entry.effort.field) if entry.effort else 0,
-                animated=animated and spec.animated and entry.animation,
+                animated=moving,
+                target=spec.target if searched and not moving else None,
             )
         )
     return tuple(out)
