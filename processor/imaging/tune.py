@@ -40,6 +40,11 @@ def reduced(image: pyvips.Image) -> Held:
     long_side = max(image.width, image.height)
     if long_side > REDUCED:
         image = image.resize(REDUCED / long_side, kernel="lanczos3")
+    return hold(image)
+
+
+def hold(image: pyvips.Image) -> Held:
+    """``image`` computed into a buffer of its own, as the encoders read it."""
     data = image.write_to_memory()
     return Held.over(
         data,
