@@ -102,7 +102,7 @@ def render_table(offsets: dict[str, float], photos: int) -> str:
         '"""Score offsets of ``auto`` renditions\' reduced copies. Written by',
         "`python -m benchmarks.auto_quality`; do not edit by hand.",
         "",
-        "format -> median (score of the rendition - score of its reduced copy) at the same setting.",
+        "format -> median score of the rendition less its reduced copy's, at the same setting.",
         '"""',
         "",
         "from __future__ import annotations",
