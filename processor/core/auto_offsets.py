@@ -6,5 +6,9 @@ format -> median score of the rendition less its reduced copy's, at the same set
 
 from __future__ import annotations
 
-PHOTOS = 0
-OFFSETS: dict[str, float] = {}
+PHOTOS = 5
+OFFSETS: dict[str, float] = {
+    "avif": -0.41,
+    "jpeg": 1.4,
+    "webp": -3.62,
+}
