@@ -32,8 +32,9 @@ from processor.core import auto_offsets, calibration
 from processor.core.config import DEFAULT_CONFIG, DEFAULT_TARGET
 from processor.core.encoders import ENCODERS
 from processor.imaging.encode import SAVERS
+from processor.imaging.pixels import hold
 from processor.imaging.score import ssimulacra2
-from processor.imaging.tune import hold, reduced, tune
+from processor.imaging.tune import reduced, tune
 from processor.imaging.vips import init_vips
 from processor.rules.plan import Encode
 

@@ -23,7 +23,7 @@ import pyvips
 from processor.core import auto_offsets
 from processor.core.encoders import ENCODERS
 from processor.imaging.budget import TimeBudget
-from processor.imaging.pixels import Held
+from processor.imaging.pixels import Held, hold
 from processor.imaging.score import MIN_SIDE, ssimulacra2
 from processor.rules import tune as rules
 from processor.rules.plan import Encode
@@ -41,21 +41,6 @@ def reduced(image: pyvips.Image) -> Held:
     if long_side > REDUCED:
         image = image.resize(REDUCED / long_side, kernel="lanczos3")
     return hold(image)
-
-
-def hold(image: pyvips.Image) -> Held:
-    """``image`` computed into a buffer of its own, as the encoders read it."""
-    data = image.write_to_memory()
-    return Held.over(
-        data,
-        image.width,
-        image.height,
-        image.bands,
-        image.format,
-        image.interpretation,
-        image.xres,
-        image.yres,
-    )
 
 
 def offset(fmt: str) -> float:

@@ -24,6 +24,17 @@ def rendition(fmt: str, score: float | None, *, animated: bool = False) -> Rendi
     )
 
 
+def done(renditions: list[RenditionInfo]) -> ImageRecord:
+    return ImageRecord(
+        id="kz2y6v3k4qj7m2xq5w3ggz6d4e",
+        source_key="raw/a/b.jpg",
+        status=Status.done,
+        created_at="2024-05-01T12:00:00Z",
+        updated_at="2024-05-01T12:00:02Z",
+        renditions=renditions,
+    )
+
+
 def test_the_worst_score_ignores_renditions_not_scored() -> None:
     assert worst_score([rendition("jpeg", 81.5), rendition("webp", 74.25)]) == 74.25
     assert worst_score([rendition("webp", None, animated=True), rendition("png", 100.0)]) == 100
@@ -53,17 +64,12 @@ def test_a_score_range_admits_by_the_worst_rendition(
 
 def test_the_score_survives_the_stored_item_and_reaches_the_public_image() -> None:
     # GIVEN a done record with a scored still, a perfect PNG and an animated file not scored
-    record = ImageRecord(
-        id="kz2y6v3k4qj7m2xq5w3ggz6d4e",
-        source_key="raw/a/b.jpg",
-        status=Status.done,
-        created_at="2024-05-01T12:00:00Z",
-        updated_at="2024-05-01T12:00:02Z",
-        renditions=[
+    record = done(
+        [
             rendition("jpeg", 78.43),
             rendition("png", 100.0),
             rendition("webp", None, animated=True),
-        ],
+        ]
     )
     # WHEN it goes to DynamoDB's types and back (floats as Decimal, None left out)
     back = ImageRecord.from_item(record.to_item())
@@ -72,3 +78,12 @@ def test_the_score_survives_the_stored_item_and_reaches_the_public_image() -> No
     assert "score" not in record.to_item()["renditions"][2]
     public = image_public(back, "https://cdn.example")
     assert [r.score for r in public.renditions] == [78.43, 100.0, None]
+
+
+def test_a_searched_quality_survives_the_stored_item_and_reaches_the_public_image() -> None:
+    searched = rendition("jpeg", 79.1).model_copy(update={"quality": 71})
+    record = done([searched, rendition("webp", None)])
+    back = ImageRecord.from_item(record.to_item())
+    assert [r.quality for r in back.renditions] == [71, None]
+    assert "quality" not in record.to_item()["renditions"][1]
+    assert [r.quality for r in image_public(back, "https://cdn.example").renditions] == [71, None]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from processor.core.config import EngineConfig, RenditionSpec
-from processor.core.record import ImageRecord, RenditionInfo, Status
-from processor.core.view import image_public
 from processor.rules.plan import resolve_formats
 from processor.rules.tune import MAX_TRIALS, search
 
@@ -99,30 +97,3 @@ def test_auto_changes_the_config_version_and_off_keeps_it():
     assert on.version != base.version
     with pytest.raises(ValueError):
         RenditionSpec(name="r", folder="r", width=1, height=1, auto="sometimes")
-
-
-def test_the_searched_setting_survives_the_stored_item_and_reaches_the_public_image():
-    info = RenditionInfo(
-        name="optimized",
-        key="optimized/x.jpg",
-        format="jpeg",
-        content_type="image/jpeg",
-        width=2048,
-        height=1152,
-        bytes=20_000,
-        quality=63,
-    )
-    plain = info.model_copy(update={"quality": None})
-    record = ImageRecord(
-        id="kz2y6v3k4qj7m2xq5w3ggz6d4e",
-        source_key="raw/a/b.jpg",
-        status=Status.done,
-        created_at="2024-05-01T12:00:00Z",
-        updated_at="2024-05-01T12:00:02Z",
-        renditions=[info, plain],
-    )
-    back = ImageRecord.from_item(record.to_item())
-    assert [r.quality for r in back.renditions] == [63, None]
-    assert "quality" not in record.to_item()["renditions"][1]
-    public = image_public(back, "https://cdn.example")
-    assert [r.quality for r in public.renditions] == [63, None]
