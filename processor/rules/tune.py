@@ -3,8 +3,8 @@
 A trial encodes (a reduced copy of) the rendition at one quality setting and returns its
 score; the search starts at the calibrated setting and narrows a bracket by secant steps
 (bisection when the last two trials fell on the same side of the target), for the lowest
-setting whose score reaches the target, in at most ``max_trials`` trials. Scores rise with the quality setting
-(the calibration table's curves do), so the bracket only shrinks.
+setting whose score reaches the target, in at most ``max_trials`` trials. Scores rise with
+the quality setting (the calibration table's curves do), so the bracket only shrinks.
 """
 
 from __future__ import annotations
