@@ -30,6 +30,9 @@ from infra.item_size import read_units
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "benchmarks" / "results" / "records.json"
 RESULTS = REPO / "benchmarks" / "results" / "results.json"
+# The default ladder's cost against the JPEG + WebP ladder results.json measures, in one run
+# (``python -m benchmarks.bytes``): the speed suite compares equal ladders with Pillow.
+BYTES = REPO / "benchmarks" / "results" / "bytes.json"
 DOC = REPO / "docs" / "capacity.md"
 RATES = (10, 100, 1_000, 10_000)
 TENTH = 0.1  # the target: no partition above a tenth of its limit at 1,000 images/s
@@ -144,22 +147,33 @@ class Facts:
 
     @classmethod
     def load(
-        cls, records: Mapping[str, Any], results: Mapping[str, Any], folders: Mapping[str, int]
+        cls,
+        records: Mapping[str, Any],
+        results: Mapping[str, Any],
+        folders: Mapping[str, int],
+        ladder: Mapping[str, Any] | None = None,
     ) -> Facts:
+        """``ladder``: bytes.json's ``ladder_cost``, the default ladder against the one
+        results.json measured; it scales the engine's time and cost per image."""
         done = records["by_outcome"]["done"]
         engine = results["kinds"]["all"]["impls"]["engine"]
+        cpu = wall = billed = 1.0
+        if ladder is not None:
+            before, now = ladder["before"], ladder["default"]
+            cpu, wall = now["cpu_ms"] / before["cpu_ms"], now["wall_ms"] / before["wall_ms"]
+            billed = now["billed_ms_per_1000"] / before["billed_ms_per_1000"]
         stages = results["e2e"]["stages_ms"]
         io = sum(v for k, v in stages.items() if k.startswith(("S3 read", "S3 writes")))
         return cls(
             wcu_per_image={t: s["mean"] for t, s in done["wcu_per_image"].items()},
             writes_per_image=done["writes_per_image"]["mean"],
             item_bytes={k: v["mean"] for k, v in done["item_bytes"].items()},
-            cpu_ms=engine["cpu_ms"],
-            wall_ms=engine["wall_ms"],
+            cpu_ms=engine["cpu_ms"] * cpu,
+            wall_ms=engine["wall_ms"] * wall,
             io_ms=io,
             files_per_folder=dict(folders),
             images=records["images"],
-            lambda_usd_per_1000=lambda_usd_per_1000(results),
+            lambda_usd_per_1000=lambda_usd_per_1000(results) * billed,
         )
 
 
@@ -404,29 +418,29 @@ def settings_for(params: Mapping[str, Any]) -> list[Settings]:
     raised = replace(
         defaults,
         label="1,000 images/s: parameters raised",
-        max_concurrency=400,
+        max_concurrency=500,
         api_rate=3_000,
-        changes=("MaxConcurrency=400", "ApiThrottleRate=3000", "ApiThrottleBurst=5000"),
+        changes=("MaxConcurrency=500", "ApiThrottleRate=3000", "ApiThrottleBurst=5000"),
     )
     ten_k = replace(
         raised,
         label="10,000 images/s: what to change",
-        max_concurrency=1_000,
-        queues=3,
+        max_concurrency=600,
+        queues=8,
         api_rate=25_000,
         list_shards=64,
-        lambda_quota=5_000,
+        lambda_quota=6_000,
         api_account_rps=30_000,
         table_warm_wcu=40_000,
         # three renditions a folder (AVIF, WebP, JPEG): 3,500 PUT/s a partition needs 9 of them
         s3_partitions=12,
         changes=(
-            "MaxConcurrency=1000 (one event source mapping's most)",
-            "three processing queues, each with its own event source mapping (S3 notifications"
-            " split by the upload key's first hex digit): a template change",
+            "MaxConcurrency=600",
+            "eight processing queues, each with its own event source mapping (S3 notifications"
+            " split by the upload key's first hex digit, two digits a queue): a template change",
             "ApiThrottleRate=25000, and the account's HTTP API quota raised to 30,000 requests/s",
             "ListShards=64",
-            "the account's Lambda concurrency quota raised to 5,000",
+            "the account's Lambda concurrency quota raised to 6,000",
             "WarmThroughput of 40,000 WCU/s on the table and its indexes (a template change)",
             "raw/ and public/<folder>/ partitioned 12 ways by S3 (it splits them under sustained"
             " load, answering 503 Slow Down meanwhile; AWS support can do it ahead)",
@@ -667,8 +681,10 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         "- WCU per done image: "
         + ", ".join(f"{k} {v:g}" for k, v in sorted(facts.wcu_per_image.items()))
         + f" (total {sum(facts.wcu_per_image.values()):g}).",
-        f"- Engine per image: {facts.cpu_ms:.0f} ms CPU, {facts.wall_ms:.0f} ms wall "
-        f"(benchmarks/results/results.json); S3 read and rendition writes {facts.io_ms:.0f} ms.",
+        f"- Engine per image, the default ladder: {facts.cpu_ms:.0f} ms CPU, "
+        f"{facts.wall_ms:.0f} ms wall (benchmarks/results/results.json's JPEG + WebP ladder, "
+        "times the default ladder's cost against it in benchmarks/results/bytes.json); S3 read "
+        f"and rendition writes {facts.io_ms:.0f} ms.",
         "",
         "## Assumptions about traffic",
         "",
@@ -874,7 +890,9 @@ def deletes_section(facts: Facts) -> list[str]:
     return lines
 
 
-def load_inputs(records: Path = RECORDS, results: Path = RESULTS) -> tuple[Facts, dict[str, Any]]:
+def load_inputs(
+    records: Path = RECORDS, results: Path = RESULTS, ladder: Path = BYTES
+) -> tuple[Facts, dict[str, Any]]:
     from infra.template import parameter_defaults
     from processor.core.config import EngineConfig
 
@@ -885,6 +903,7 @@ def load_inputs(records: Path = RECORDS, results: Path = RESULTS) -> tuple[Facts
         json.loads(records.read_text(encoding="utf-8")),
         json.loads(results.read_text(encoding="utf-8")),
         folders,
+        json.loads(ladder.read_text(encoding="utf-8"))["summary"]["ladder_cost"],
     )
     return facts, dict(parameter_defaults())
 
