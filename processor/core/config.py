@@ -151,16 +151,21 @@ class Scoring(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Off by default: a score costs many times the encodes (0.15-0.3 s of CPU for a 320 px
-    # rendition, about 2.5 s and up to 200 MB more at the peak for a 2048 px one), and the
-    # cost model (processor/rules/cost.py) does not count it yet.
-    enabled: bool = False
+    # On by default: a rendition above ``sample_above`` pixels is measured at full and half
+    # size on ``sample_share`` of its pixels (tiles spread over the whole rendition, each
+    # value exactly the whole image's), the coarser scales whole; a smaller one is scored
+    # whole. Sampled 2048 px renditions read within 0.3 points of their whole score at a
+    # quarter of its CPU (`python -m benchmarks.score_check`, benchmarks/results/score.md);
+    # the cost model (processor/rules/cost.py) counts the step's memory.
+    enabled: bool = True
     # A rendition with more pixels is scored on its centred crop of about this many (same
-    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2 s
-    # of CPU for a 2048x1672 rendition, 0.2 s for a 320 px one). The default scores the
-    # default ladder whole: a 512x512 crop read up to 20 points off the whole rendition's
-    # score (`python -m benchmarks.score_check`, benchmarks/results/score.md).
+    # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
+    # 512x512 crop read up to 20 points off the whole rendition's score).
     max_pixels: int = Field(2048 * 2048, ge=64)
+    # Above this many pixels a rendition's two finest scales are sampled (``sample_share``
+    # of their pixels); at or below it the score is the whole rendition's, exactly.
+    sample_above: int = Field(500_000, ge=0)
+    sample_share: float = Field(1 / 16, gt=0, le=1)
     # Scoring is skipped (the score stays null) when less than this share of the image's time
     # budget is left after the encodes: a score must never turn a done image into a timeout.
     min_budget_left: float = Field(0.5, ge=0, le=1)
