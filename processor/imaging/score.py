@@ -33,6 +33,7 @@ circle, and its rounding noise grows along long flat rows: there it reads lower 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pyvips
 
@@ -47,7 +48,7 @@ MIN_SIDE = 8  # the reference stops before a scale narrower or shorter than this
 SIGMA = 1.5
 C2 = 0.0009
 ALPHA_BACKGROUNDS = (0.1, 0.9)
-TILE = 64  # pixels a side of a sampled tile at full size (half that at half size)
+TILE = 32  # pixels a side of a sampled tile at full size (half that at half size)
 SAMPLED_SCALES = 2  # the scales a share below 1 samples: full and half size  # the reference's dark and bright grey for transparent pixels
 
 # Opsin absorbance (libjxl lib/jxl/cms/opsin_params.h): linear RGB to LMS-like "mixed" values.
@@ -260,7 +261,10 @@ def _positive(image: pyvips.Image) -> pyvips.Image:
     return (image > 0).ifthenelse(image, 0.0)
 
 
-def _needs(scale: int, scales: int) -> tuple[tuple[int, ...], ...]:
+Needs = tuple[tuple[int, ...], ...]
+
+
+def _needs(scale: int, scales: int) -> Needs:
     """Per map (ssim, artifact, detail lost), the channels whose mean or 4-norm weighs at
     this scale: the others are not computed (an exact saving; at full size only Y's SSIM of
     the three is weighed, so six of the fifteen blurred planes go)."""
@@ -274,7 +278,7 @@ def _needs(scale: int, scales: int) -> tuple[tuple[int, ...], ...]:
     )
 
 
-def _maps(xyb: pyvips.Image, needs: tuple[tuple[int, ...], ...]) -> pyvips.Image:
+def _maps(xyb: pyvips.Image, needs: Needs) -> pyvips.Image:
     """One scale's weighed maps, from both images' XYB (6 bands), as bands in the order of
     ``needs``: SSIM for its channels, then artifact, then detail lost."""
     ssim_c, art_c, detail_c = needs
@@ -316,53 +320,90 @@ def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Im
     return image.extract_band(bands[0]).bandjoin([image.extract_band(b) for b in bands[1:]])
 
 
-def _norms(maps: pyvips.Image, needs: tuple[tuple[int, ...], ...]) -> list[float]:
-    """One scale's 18 norms from its maps: per channel, [ssim mean, ssim 4-norm, artifact
-    mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm], in the reference's order;
-    0 for a map not computed (its weights are 0)."""
-    squares = maps * maps  # multiplications: libvips' pow is far slower
-    stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 4: the mean
-    means = [row[4] for row in stats.crop(0, 1, stats.width, 2 * maps.bands).tolist()]
+def _norms(parts: list[tuple[pyvips.Image, float]], pixels: int, needs: Needs) -> list[float]:
+    """One scale's 18 norms from its maps (``parts``: images of map values, each with the
+    number of pixels each of its pixels stands for; ``pixels`` in all): per channel, [ssim
+    mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm],
+    in the reference's order; 0 for a map not computed (its weights are 0)."""
+    bands = sum(len(c) for c in needs)
+    totals = [0.0] * (2 * bands)
+    for maps, weight in parts:
+        squares = maps * maps  # multiplications: libvips' pow is far slower
+        stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 2: the sum
+        sums = [row[2] for row in stats.crop(0, 1, stats.width, 2 * bands).tolist()]
+        totals = [t + weight * v for t, v in zip(totals, sums, strict=True)]
+    means = [t / pixels for t in totals]
     out = [0.0] * 18
     band = 0
     for kind, channels in enumerate(needs):
         for c in channels:
             out[c * 6 + kind * 2] = means[band]
-            out[c * 6 + kind * 2 + 1] = max(means[maps.bands + band], 0.0) ** 0.25
+            out[c * 6 + kind * 2 + 1] = max(means[bands + band], 0.0) ** 0.25
             band += 1
     return out
 
 
-def lattice(width: int, height: int, share: float, tile: int = TILE) -> list[tuple[int, int]]:
-    """The top-left corners of the tiles a sampled scale is measured on: the image cut into
-    cells of about ``tile / sqrt(share)`` a side, one ``tile`` square in each, placed at a
-    different spot in each cell (a golden-ratio sequence: spread, no pattern for a periodic
-    image to align with, the same for the same size), so about ``share`` of the pixels,
-    from every part of the image, each part in proportion to its area."""
-    stride = tile / math.sqrt(share)
-    across, down = max(1, round(width / stride)), max(1, round(height / stride))
-    corners = []
-    for j in range(down):
-        top, bottom = j * height // down, (j + 1) * height // down
-        for i in range(across):
-            left, right = i * width // across, (i + 1) * width // across
-            n = j * across + i + 1
-            fx, fy = (n * 0.7548776662466927) % 1.0, (n * 0.5698402909980532) % 1.0
-            corners.append(
-                (left + int(fx * (right - left - tile + 1)), top + int(fy * (bottom - top - tile + 1)))
-            )
-    return corners
+@dataclass(frozen=True)
+class Sample:
+    """Which tiles of a scale's grid are measured: ``certain`` ones stand for themselves,
+    each ``drawn`` one for ``weight`` tiles (itself and the unmeasured ones it was drawn
+    from). Indices count the grid's tiles row by row."""
+
+    certain: tuple[int, ...]
+    drawn: tuple[int, ...]
+    weight: float
 
 
-def _sampled(image: pyvips.Image, share: float, tile: int = TILE) -> pyvips.Image:
-    """The image's tiles on the lattice, joined into one image. ``image`` is the lazy
-    full-size pipeline: libvips computes each tile from its real neighbours (the blur's
-    margin included), so every sampled value is the full image's, and only the sampling
-    error remains."""
-    corners = lattice(image.width, image.height, share, tile)
-    across = max(1, round(image.width / (tile / math.sqrt(share))))
-    tiles = [image.crop(x, y, tile, tile) for x, y in corners]
-    return pyvips.Image.arrayjoin(tiles, across=across)
+def choose(proxy: list[float], share: float) -> Sample:
+    """The tiles to measure, from each tile's ``proxy`` (how much the two images differ
+    there): about ``share`` of them, half the ones that differ most (the 4-norms are made
+    of a few large values: measured, not left to chance), half spread evenly over the rest,
+    in reading order (every part of the image, in proportion to its area)."""
+    count = len(proxy)
+    wanted = min(count, max(2, round(share * count)))
+    ranked = sorted(range(count), key=lambda i: (-proxy[i], i))
+    certain = sorted(ranked[: wanted // 2])
+    taken = set(certain)
+    rest = [i for i in range(count) if i not in taken]
+    drawn_count = min(len(rest), wanted - len(certain))
+    if not drawn_count:
+        return Sample(tuple(certain), (), 0.0)
+    step = len(rest) / drawn_count
+    drawn = tuple(rest[int((k + 0.5) * step)] for k in range(drawn_count))
+    return Sample(tuple(certain), drawn, len(rest) / drawn_count)
+
+
+def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[float]:
+    """Per tile of the grid, the mean fourth power of the pair's difference in linear RGB."""
+    diff = linear.extract_band(0, n=3) - linear.extract_band(3, n=3)
+    squared = diff * diff
+    energy = (squared * squared).bandmean()
+    means = energy.crop(0, 0, across * tile, down * tile).shrink(tile, tile)
+    return [v for row in means.tolist() for v in row]
+
+
+def _sampled(
+    maps: pyvips.Image, linear: pyvips.Image, share: float, tile: int
+) -> list[tuple[pyvips.Image, float]]:
+    """The parts of the scale's maps to measure: the strips past the grid's last whole
+    tiles, whole; the chosen tiles (``choose``), each joined into one image. ``maps`` is the
+    lazy pipeline of the whole scale: libvips computes each tile from its real neighbours
+    (the blur's margin included), so every measured value is the whole image's, and only
+    the sampling error remains."""
+    across, down = maps.width // tile, maps.height // tile
+    sample = choose(_proxy(linear, tile, across, down), share)
+    parts = []
+    for indices, weight in ((sample.certain, 1.0), (sample.drawn, sample.weight)):
+        if indices:
+            tiles = [maps.crop(i % across * tile, i // across * tile, tile, tile) for i in indices]
+            side = math.ceil(math.sqrt(len(tiles)))
+            parts.append((pyvips.Image.arrayjoin(tiles, across=side), weight))
+    if maps.width > across * tile:
+        right = maps.width - across * tile
+        parts.append((maps.crop(across * tile, 0, right, down * tile), 1.0))
+    if maps.height > down * tile:
+        parts.append((maps.crop(0, down * tile, maps.width, maps.height - down * tile), 1.0))
+    return parts
 
 
 def scale_count(width: int, height: int) -> int:
@@ -396,9 +437,10 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) 
         needs = _needs(scale, scales)
         maps = _maps(_xyb(linear), needs)
         tile = TILE >> scale
+        parts = [(maps, 1.0)]
         if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
-            maps = _sampled(maps, share, tile)
-        per_scale.append(_norms(maps, needs))
+            parts = _sampled(maps, linear, share, tile)
+        per_scale.append(_norms(parts, linear.width * linear.height, needs))
     return _final(per_scale)
 
 
