@@ -151,13 +151,14 @@ class Scoring(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # On by default: a rendition above ``sample_above`` pixels is measured at full and half
-    # size on ``sample_share`` of its pixels (tiles spread over the whole rendition, each
-    # value exactly the whole image's), the coarser scales whole; a smaller one is scored
-    # whole. Sampled 2048 px renditions read within 0.3 points of their whole score at a
-    # quarter of its CPU (`python -m benchmarks.score_check`, benchmarks/results/score.md);
-    # the cost model (processor/rules/cost.py) counts the step's memory.
-    enabled: bool = True
+    # Off by default, for its CPU: a rendition above ``sample_above`` pixels is measured at
+    # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
+    # whole image's), the coarser scales whole, a quarter of the whole score's CPU and within
+    # about half a point of it; but every score also decodes its rendition and pays libvips'
+    # fixed cost of six scales, so scoring the default ladder still costs about twice the
+    # engine's CPU without it (`python -m benchmarks.score_sampled`, benchmarks/results/
+    # score.md). The cost model (processor/rules/cost.py) counts the step's memory when on.
+    enabled: bool = False
     # A rendition with more pixels is scored on its centred crop of about this many (same
     # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
     # 512x512 crop read up to 20 points off the whole rendition's score).
