@@ -1,7 +1,7 @@
 """``python -m benchmarks.score_sampled``: the engine's sampled score against the whole one.
 
 Above ``Scoring.sample_above`` pixels the score step measures SSIMULACRA2's two finest scales
-on ``Scoring.sample_share`` of their pixels (processor/imaging/score.py ``lattice``). This
+on ``Scoring.sample_share`` of their pixels (processor/imaging/score.py ``choose``). This
 measures, on real photos (benchmarks/calibrate.py ``PHOTOS``) made as the engine makes a
 rendition (``reference``: resized into the 320 and 2048 px boxes, 8-bit sRGB) and encoded by
 the engine's own save functions (``engine_encoder``) in JPEG, WebP and AVIF at an ordinary
@@ -30,6 +30,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pyvips
 
@@ -42,6 +43,18 @@ from processor.imaging.score import ssimulacra2 as port
 BOXES = (320, 2048)
 QUALITIES = {"jpeg": (80, 40), "webp": (80, 40), "avif": (60, 30)}  # ordinary, low
 GATE_MEAN, GATE_MAX = 0.5, 2.0  # points: what the sampled score may differ from the whole
+
+
+class Row(NamedTuple):
+    rendition: str
+    box: int
+    size: str
+    share: float
+    reference: float
+    whole: float
+    sampled: float
+    whole_cpu: float
+    sampled_cpu: float
 
 
 def cpu(fn: Callable[[], object]) -> tuple[object, float]:
@@ -76,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     whole, whole_cpu = cpu(lambda r=ref, d=dist: port(r, d))
                     fast, fast_cpu = cpu(lambda r=ref, d=dist, s=share: port(r, d, s))
                     theirs = reference_score(tool, ref, dist)
+                    size = f"{ref.width}x{ref.height}"
+                    rendition = f"{path.name}@{box} {fmt} q{quality}"
                     rows.append(
-                        (path.name, box, ref.width, ref.height, fmt, quality, share,
-                         theirs, whole, fast, whole_cpu, fast_cpu)  # fmt: skip
+                        Row(rendition, box, size, share, theirs, whole, fast, whole_cpu, fast_cpu)
                     )
                     print(
                         f"{path.name:40s} {ref.width}x{ref.height} {fmt} q{quality} share "
@@ -90,15 +104,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in photos:
         off = Engine(EngineConfig(scoring=Scoring(enabled=False)))
         on = Engine(EngineConfig(scoring=Scoring(enabled=True)))
-        _, off_cpu = cpu(lambda p=path: off.process(p, image_id="off"))
-        _, on_cpu = cpu(lambda p=path: on.process(p, image_id="on"))
+        _, off_cpu = cpu(lambda p=path, e=off: e.process(p, image_id="off"))
+        _, on_cpu = cpu(lambda p=path, e=on: e.process(p, image_id="on"))
         engine.append((path.name, off_cpu, on_cpu))
-        print(f"{path.name}: engine {on_cpu:.2f} s with scores, {off_cpu:.2f} s without", flush=True)
+        print(f"{path.name}: engine {on_cpu:.2f} s scored, {off_cpu:.2f} s not", flush=True)
     write(rows, engine, scoring)
 
 
-def write(rows: list[tuple], engine: list[tuple[str, float, float]], scoring: Scoring) -> None:
-    sampled = [r for r in rows if r[6] < 1.0]
+def write(rows: list[Row], engine: list[tuple[str, float, float]], scoring: Scoring) -> None:
+    sampled = [r for r in rows if r.share < 1.0]
     lines = [
         f"{SAMPLED}: the score step's default against the whole port and the reference",
         "",
@@ -115,21 +129,21 @@ def write(rows: list[tuple], engine: list[tuple[str, float, float]], scoring: Sc
     if sampled:
         lines += [
             f"| sampled - whole port, sampled renditions | {len(sampled)} | "
-            f"{summary([r[9] - r[8] for r in sampled])} |",
+            f"{summary([r.sampled - r.whole for r in sampled])} |",
             f"| sampled - reference binary, sampled renditions | {len(sampled)} | "
-            f"{summary([r[9] - r[7] for r in sampled])} |",
+            f"{summary([r.sampled - r.reference for r in sampled])} |",
             f"| whole port - reference binary, same renditions | {len(sampled)} | "
-            f"{summary([r[8] - r[7] for r in sampled])} |",
+            f"{summary([r.whole - r.reference for r in sampled])} |",
         ]
     lines += [
         f"| step - whole port, every rendition | {len(rows)} | "
-        f"{summary([r[9] - r[8] for r in rows])} |",
+        f"{summary([r.sampled - r.whole for r in rows])} |",
         f"| step - reference binary, every rendition | {len(rows)} | "
-        f"{summary([r[9] - r[7] for r in rows])} |",
+        f"{summary([r.sampled - r.reference for r in rows])} |",
         "",
     ]
     if sampled:
-        diffs = [abs(r[9] - r[8]) for r in sampled]
+        diffs = [abs(r.sampled - r.whole) for r in sampled]
         held = statistics.mean(diffs) <= GATE_MEAN and max(diffs) <= GATE_MAX
         lines += [
             f"Gate (sampled against whole: mean <= {GATE_MEAN}, max <= {GATE_MAX} points): "
@@ -144,12 +158,12 @@ def write(rows: list[tuple], engine: list[tuple[str, float, float]], scoring: Sc
     ]
     for box in BOXES:
         for is_sampled in (True, False):
-            group = [r for r in rows if r[1] == box and (r[6] < 1.0) == is_sampled]
+            group = [r for r in rows if r.box == box and (r.share < 1.0) == is_sampled]
             if group:
                 lines.append(
                     f"| {box} px | {len(group)} | {'yes' if is_sampled else 'no (whole)'} | "
-                    f"{statistics.median(r[11] / r[10] for r in group):.2f} | "
-                    f"{statistics.median(r[10] for r in group):.2f} |"
+                    f"{statistics.median(r.sampled_cpu / r.whole_cpu for r in group):.2f} | "
+                    f"{statistics.median(r.whole_cpu for r in group):.2f} |"
                 )
     lines += [
         "",
@@ -167,9 +181,9 @@ def write(rows: list[tuple], engine: list[tuple[str, float, float]], scoring: Sc
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {n}@{b} {f} q{q} | {w}x{h} | {s:.4g} | {t:.2f} | {a:.2f} | {c:.2f} | {c - a:+.3f} "
-        f"| {fc / ac:.2f} |"
-        for n, b, w, h, f, q, s, t, a, c, ac, fc in rows
+        f"| {r.rendition} | {r.size} | {r.share:.4g} | {r.reference:.2f} | {r.whole:.2f} "
+        f"| {r.sampled:.2f} | {r.sampled - r.whole:+.3f} | {r.sampled_cpu / r.whole_cpu:.2f} |"
+        for r in rows
     ]
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     head = text.split(SAMPLED, 1)[0].rstrip("\n")

@@ -28,6 +28,11 @@ The blur is one separable convolution with the impulse response of the reference
 Gaussian. The reference runs that filter in float32 as a recursion whose poles sit on the unit
 circle, and its rounding noise grows along long flat rows: there it reads lower than this port
 (docs/engine.md, Scores).
+
+A large rendition may be sampled: its two finest scales (about 94% of the work) measured on
+a share of their tiles, each tile cut from the lazy whole-image pipeline so that its values
+are the whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_above`` and
+``sample_share``). Maps and blurred planes whose weights are all zero are never computed.
 """
 
 from __future__ import annotations
@@ -47,9 +52,9 @@ SCALES = 6
 MIN_SIDE = 8  # the reference stops before a scale narrower or shorter than this
 SIGMA = 1.5
 C2 = 0.0009
-ALPHA_BACKGROUNDS = (0.1, 0.9)
+ALPHA_BACKGROUNDS = (0.1, 0.9)  # the reference's dark and bright grey for transparent pixels
 TILE = 32  # pixels a side of a sampled tile at full size (half that at half size)
-SAMPLED_SCALES = 2  # the scales a share below 1 samples: full and half size  # the reference's dark and bright grey for transparent pixels
+SAMPLED_SCALES = 2  # the scales a share below 1 samples: full and half size
 
 # Opsin absorbance (libjxl lib/jxl/cms/opsin_params.h): linear RGB to LMS-like "mixed" values.
 _M = [
@@ -131,7 +136,8 @@ def centre_crop(image: pyvips.Image, max_pixels: int) -> pyvips.Image:
 def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image, share: float = 1.0) -> float:
     """The SSIMULACRA2 score of ``distorted`` against ``reference``: 8- or 16-bit sRGB or
     greyscale, with or without alpha, of the same size. A ``share`` below 1 measures the
-    full-size scale on that share of its pixels (``lattice``), the coarser scales whole."""
+    full and half-size scales on about that share of their pixels (``choose``), the coarser
+    scales whole."""
     if (reference.width, reference.height) != (distorted.width, distorted.height):
         raise ScoreError(
             f"sizes differ: {reference.width}x{reference.height} against "

@@ -84,10 +84,11 @@ def test_the_step_skips_what_it_should_not_score() -> None:
     assert score(held, "jpeg", data, ON, spent) is None
 
 
-# What a sampled score may differ from the whole one: the largest difference measured on 30
-# 2048 px renditions of 5 photos in JPEG, WebP and AVIF was 0.4 points (python -m
-# benchmarks.score_sampled); a sample from one region is off by several.
-SAMPLED_BOUND = 1.0
+# What a sampled score may differ from the whole one: on 30 2048 px renditions of 5 photos in
+# JPEG, WebP and AVIF the mean difference was 0.15 points and the largest 1.02, for the
+# phone photo at WebP q40 (python -m benchmarks.score_sampled, benchmarks/results/score.md);
+# the same share of pixels from the centre alone is off by several.
+SAMPLED_BOUND = 1.5
 
 
 def test_a_small_rendition_is_scored_whole_exactly() -> None:
