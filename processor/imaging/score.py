@@ -326,16 +326,22 @@ def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Im
     return image.extract_band(bands[0]).bandjoin([image.extract_band(b) for b in bands[1:]])
 
 
-def _norms(parts: list[tuple[pyvips.Image, float]], pixels: int, needs: Needs) -> list[float]:
+def _norms(
+    parts: list[tuple[pyvips.Image, float | pyvips.Image]], pixels: int, needs: Needs
+) -> list[float]:
     """One scale's 18 norms from its maps (``parts``: images of map values, each with the
-    number of pixels each of its pixels stands for; ``pixels`` in all): per channel, [ssim
+    number of pixels each of its pixels stands for, one number or an image of them;
+    ``pixels`` in all): per channel, [ssim
     mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm],
     in the reference's order; 0 for a map not computed (its weights are 0)."""
     bands = sum(len(c) for c in needs)
     totals = [0.0] * (2 * bands)
     for maps, weight in parts:
         squares = maps * maps  # multiplications: libvips' pow is far slower
-        stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 2: the sum
+        powers = maps.bandjoin(squares * squares)
+        if isinstance(weight, pyvips.Image):
+            powers, weight = powers * weight, 1.0
+        stats = powers.stats()  # row 1 + band, column 2: the sum
         sums = [row[2] for row in stats.crop(0, 1, stats.width, 2 * bands).tolist()]
         totals = [t + weight * v for t, v in zip(totals, sums, strict=True)]
     means = [t / pixels for t in totals]
@@ -389,21 +395,44 @@ def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[floa
 
 
 def _sampled(
-    maps: pyvips.Image, linear: pyvips.Image, share: float, tile: int
+    maps: pyvips.Image, linear: pyvips.Image, needs: Needs, share: float, tile: int
 ) -> list[tuple[pyvips.Image, float]]:
-    """The parts of the scale's maps to measure: the strips past the grid's last whole
-    tiles, whole; the chosen tiles (``choose``), each joined into one image. ``maps`` is the
-    lazy pipeline of the whole scale: libvips computes each tile from its real neighbours
-    (the blur's margin included), so every measured value is the whole image's, and only
-    the sampling error remains."""
+    """The parts of the scale's maps to measure: the chosen tiles (``choose``), and the
+    strips past the grid's last whole tile, whole (from ``maps``, the lazy pipeline of the
+    whole scale).
+
+    The tiles are cut from ``linear`` with a margin of the blur's reach on every side and
+    laid side by side in one mosaic, which one pipeline turns into maps: each tile's blur
+    reads its own margin, real neighbouring pixels, and zeros where the margin lies outside
+    the image (a mask, as the whole image's blur reads zeros there), so every value inside a
+    tile is the whole image's, and only the sampling error remains. A second mask keeps the
+    tiles' insides and weighs each by the tiles it stands for. (Cut from ``maps`` instead,
+    each tile would drive the whole chain of operations on its own: several times the CPU.)"""
     across, down = maps.width // tile, maps.height // tile
     sample = choose(_proxy(linear, tile, across, down), share)
-    parts = []
-    for indices, weight in ((sample.certain, 1.0), (sample.drawn, sample.weight)):
-        if indices:
-            tiles = [maps.crop(i % across * tile, i // across * tile, tile, tile) for i in indices]
-            side = math.ceil(math.sqrt(len(tiles)))
-            parts.append((pyvips.Image.arrayjoin(tiles, across=side), weight))
+    side, margin = tile + 2 * _PAD, _PAD
+    framed = linear.embed(margin, margin, linear.width + 2 * margin, linear.height + 2 * margin)
+    inside = pyvips.Image.black(linear.width, linear.height) + 1.0
+    inside = inside.embed(margin, margin, framed.width, framed.height)  # 1 in, 0 outside
+    whole_tile = pyvips.Image.black(side, side) + 1.0
+    kept = (pyvips.Image.black(tile, tile) + 1.0).embed(margin, margin, side, side)
+    cells, valid, weights = [], [], []
+    drawn = kept * sample.weight
+    chosen = [(i, kept) for i in sample.certain] + [(i, drawn) for i in sample.drawn]
+    for i, weighed in chosen:
+        x, y = i % across * tile, i // across * tile
+        cells.append(framed.crop(x, y, side, side))
+        border = x < margin or y < margin
+        border = border or x + tile + margin > linear.width or y + tile + margin > linear.height
+        valid.append(inside.crop(x, y, side, side) if border else whole_tile)
+        weights.append(weighed)
+    columns = math.ceil(math.sqrt(len(cells)))
+    mosaic = pyvips.Image.arrayjoin(cells, across=columns)
+    mask = pyvips.Image.arrayjoin(valid, across=columns)
+    weight = pyvips.Image.arrayjoin(weights, across=columns)  # 0 in the margins
+    parts: list[tuple[pyvips.Image, float | pyvips.Image]] = [
+        (_maps(_xyb(mosaic) * mask, needs), weight)
+    ]
     if maps.width > across * tile:
         right = maps.width - across * tile
         parts.append((maps.crop(across * tile, 0, right, down * tile), 1.0))
@@ -445,7 +474,7 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) 
         tile = TILE >> scale
         parts = [(maps, 1.0)]
         if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
-            parts = _sampled(maps, linear, share, tile)
+            parts = _sampled(maps, linear, needs, share, tile)
         per_scale.append(_norms(parts, linear.width * linear.height, needs))
     return _final(per_scale)
 
