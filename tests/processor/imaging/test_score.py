@@ -121,6 +121,15 @@ def test_a_large_rendition_is_sampled_close_to_its_whole_score(
     assert abs(centre - whole) > SAMPLED_BOUND, (centre, whole)
 
 
+def test_every_tile_measured_through_the_mosaic_gives_the_whole_score() -> None:
+    # GIVEN a rendition whose tiles are all chosen (a share just under 1: every tile, each
+    # standing for itself), borders and corners included
+    ref = pyvips.Image.thumbnail(str(PHOTO), 320).colourspace("srgb").copy_memory()
+    damaged = _jpeg(ref, 30)
+    # THEN each tile's maps, computed in the mosaic from its margin, are the whole image's
+    assert ssimulacra2(ref, damaged, 0.9999) == pytest.approx(ssimulacra2(ref, damaged), abs=1e-6)
+
+
 def test_a_crop_cap_scores_the_centred_crop() -> None:
     ref = hold(pyvips.Image.thumbnail(str(PHOTO), 2048).colourspace("srgb"))
     data = ref.image.jpegsave_buffer(Q=70)
