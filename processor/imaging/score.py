@@ -30,7 +30,7 @@ circle, and its rounding noise grows along long flat rows: there it reads lower 
 (docs/engine.md, Scores).
 
 A large rendition may be sampled: its two finest scales (about 94% of the work) measured on
-a share of their tiles, each tile cut from the lazy whole-image pipeline so that its values
+a share of their tiles, each tile cut with a margin of its real neighbours so that its values
 are the whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_above`` and
 ``sample_share``). Maps and blurred planes whose weights are all zero are never computed.
 """
@@ -326,14 +326,16 @@ def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Im
     return image.extract_band(bands[0]).bandjoin([image.extract_band(b) for b in bands[1:]])
 
 
-def _norms(
-    parts: list[tuple[pyvips.Image, float | pyvips.Image]], pixels: int, needs: Needs
-) -> list[float]:
-    """One scale's 18 norms from its maps (``parts``: images of map values, each with the
-    number of pixels each of its pixels stands for, one number or an image of them;
-    ``pixels`` in all): per channel, [ssim
-    mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean, detail-lost 4-norm],
-    in the reference's order; 0 for a map not computed (its weights are 0)."""
+# Images of map values, each with how many pixels each of its pixels stands for: one number,
+# or an image of them (a sample's tiles).
+Parts = list[tuple[pyvips.Image, float | pyvips.Image]]
+
+
+def _norms(parts: Parts, pixels: int, needs: Needs) -> list[float]:
+    """One scale's 18 norms from its maps (``parts``, standing for ``pixels`` in all): per
+    channel, [ssim mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean,
+    detail-lost 4-norm], in the reference's order; 0 for a map not computed (its weights
+    are 0)."""
     bands = sum(len(c) for c in needs)
     totals = [0.0] * (2 * bands)
     for maps, weight in parts:
@@ -396,7 +398,7 @@ def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[floa
 
 def _sampled(
     maps: pyvips.Image, linear: pyvips.Image, needs: Needs, share: float, tile: int
-) -> list[tuple[pyvips.Image, float]]:
+) -> Parts:
     """The parts of the scale's maps to measure: the chosen tiles (``choose``), and the
     strips past the grid's last whole tile, whole (from ``maps``, the lazy pipeline of the
     whole scale).
@@ -430,9 +432,7 @@ def _sampled(
     mosaic = pyvips.Image.arrayjoin(cells, across=columns)
     mask = pyvips.Image.arrayjoin(valid, across=columns)
     weight = pyvips.Image.arrayjoin(weights, across=columns)  # 0 in the margins
-    parts: list[tuple[pyvips.Image, float | pyvips.Image]] = [
-        (_maps(_xyb(mosaic) * mask, needs), weight)
-    ]
+    parts: Parts = [(_maps(_xyb(mosaic) * mask, needs), weight)]
     if maps.width > across * tile:
         right = maps.width - across * tile
         parts.append((maps.crop(across * tile, 0, right, down * tile), 1.0))
@@ -472,7 +472,7 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) 
         needs = _needs(scale, scales)
         maps = _maps(_xyb(linear), needs)
         tile = TILE >> scale
-        parts = [(maps, 1.0)]
+        parts: Parts = [(maps, 1.0)]
         if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
             parts = _sampled(maps, linear, needs, share, tile)
         per_scale.append(_norms(parts, linear.width * linear.height, needs))
