@@ -153,11 +153,12 @@ class Scoring(BaseModel):
 
     # Off by default, for its CPU: a rendition above ``sample_above`` pixels is measured at
     # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
-    # whole image's), the coarser scales whole, a quarter of the whole score's CPU and within
-    # about half a point of it; but every score also decodes its rendition and pays libvips'
-    # fixed cost of six scales, so scoring the default ladder still costs about twice the
-    # engine's CPU without it (`python -m benchmarks.score_sampled`, benchmarks/results/
-    # score.md). The cost model (processor/rules/cost.py) counts the step's memory when on.
+    # whole image's), the coarser scales whole: 0.38 of the whole score's CPU, 0.15 points
+    # from it on average and 1.0 at most; but every score also decodes its rendition and pays
+    # libvips' fixed cost of six scales, so the default ladder with scores still costs about
+    # 3.9 times the engine's CPU without them (`python -m benchmarks.score_sampled`,
+    # benchmarks/results/score.md). The cost model (processor/rules/cost.py) counts the
+    # step's memory when on.
     enabled: bool = False
     # A rendition with more pixels is scored on its centred crop of about this many (same
     # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
