@@ -38,7 +38,7 @@ from processor.imaging.encode import Encoded, check_savers, encode
 from processor.imaging.pixels import Frames, Held, Pixels
 from processor.imaging.plan import plan
 from processor.imaging.probe import probe
-from processor.imaging.score import score_all
+from processor.imaging.score import score
 from processor.imaging.sniff import sniff
 from processor.imaging.spool import Spooled, spool
 from processor.rules.plan import Encode, Plan, RenditionPlan
@@ -249,14 +249,10 @@ class Engine:
             blobs = encodes.results()
         t_encode = time.perf_counter()
         try:
-            scores = score_all(
-                [
-                    (pixels, enc.format, blob.data)
-                    for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
-                ],
-                self.config.scoring,
-                budget,
-            )
+            scores = [
+                score(pixels, enc.format, blob.data, self.config.scoring, budget)
+                for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
+            ]
         except pyvips.Error as e:
             raise vips.failure(e, budget, "scoring the renditions", spooled, header.format) from e
         t_score = time.perf_counter()

@@ -38,7 +38,6 @@ are the whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_abo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyvips
@@ -103,46 +102,24 @@ class ScoreError(ValueError):
 def score(
     pixels: Pixels, fmt: str, data: bytes, scoring: Scoring, budget: TimeBudget
 ) -> float | None:
-    """The score of one encoded rendition (``score_all`` of one)."""
-    return score_all([(pixels, fmt, data)], scoring, budget)[0]
-
-
-def score_all(
-    renditions: Sequence[tuple[Pixels, str, bytes]], scoring: Scoring, budget: TimeBudget
-) -> list[float | None]:
-    """The score of each encoded rendition (the pixels it was encoded from, its format, its
-    bytes), rounded to 0.01; None for an animation (its frames are not scored; an animated
-    upload's still renditions, its poster, are), when scoring is off, or when less than
-    ``scoring.min_budget_left`` of the time budget is left. The renditions encoded from the
-    same pixels against the same reference (flattened or not) are scored in one pass."""
-    out: list[float | None] = [None] * len(renditions)
-    if not scoring.enabled:
-        return out
-    groups: dict[tuple[int, bool], list[tuple[int, pyvips.Image]]] = {}
-    references: dict[tuple[int, bool], pyvips.Image] = {}
-    for i, (pixels, fmt, data) in enumerate(renditions):
-        if not isinstance(pixels, Held):
-            continue
-        alpha = ENCODERS[fmt].alpha
-        key = (id(pixels), alpha)
-        if key not in references:
-            references[key] = pixels.image if alpha else flatten(pixels.image)
-        reference, decoded = references[key], pyvips.Image.new_from_buffer(data, "")
-        if decoded.width != reference.width or decoded.height != reference.height:
-            continue  # not comparable; the rendition itself is what it is
-        groups.setdefault(key, []).append((i, centre_crop(decoded, scoring.max_pixels)))
-    for key, members in groups.items():
-        if budget.share_left() < scoring.min_budget_left:
-            break  # the rest stay null: a score must never turn a done image into a timeout
-        reference = centre_crop(references[key], scoring.max_pixels)
-        if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
-            continue  # too small for the metric (a 4x300 strip): no score rather than a guess
-        scored = reference.width * reference.height
-        share = scoring.sample_share if scored > scoring.sample_above else 1.0
-        values = ssimulacra2_many(reference, [d for _, d in members], share)
-        for (i, _), value in zip(members, values, strict=True):
-            out[i] = round(value, 2)
-    return out
+    """The score of one encoded rendition, rounded to 0.01; None for an animation (its frames
+    are not scored; an animated upload's still renditions, its poster, are), when scoring is
+    off, or when less than ``scoring.min_budget_left`` of the time budget is left."""
+    if not isinstance(pixels, Held) or not scoring.enabled:
+        return None
+    if budget.share_left() < scoring.min_budget_left:
+        return None
+    reference = pixels.image if ENCODERS[fmt].alpha else flatten(pixels.image)
+    decoded = pyvips.Image.new_from_buffer(data, "")
+    if decoded.width != reference.width or decoded.height != reference.height:
+        return None  # not comparable; the rendition itself is what it is
+    reference = centre_crop(reference, scoring.max_pixels)
+    decoded = centre_crop(decoded, scoring.max_pixels)
+    if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
+        return None  # too small for the metric (a 4x300 strip): no score rather than a guess
+    pixels_scored = reference.width * reference.height
+    share = scoring.sample_share if pixels_scored > scoring.sample_above else 1.0
+    return round(ssimulacra2(reference, decoded, share), 2)
 
 
 def centre_crop(image: pyvips.Image, max_pixels: int) -> pyvips.Image:
@@ -161,34 +138,23 @@ def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image, share: float =
     greyscale, with or without alpha, of the same size. A ``share`` below 1 measures the
     full and half-size scales on about that share of their pixels (``choose``), the coarser
     scales whole."""
-    return ssimulacra2_many(reference, [distorted], share)[0]
-
-
-def ssimulacra2_many(
-    reference: pyvips.Image, distorted: Sequence[pyvips.Image], share: float = 1.0
-) -> list[float]:
-    """The score of each of ``distorted`` against the one ``reference``, in one pass: the
-    reference's planes and libvips' fixed cost of each scale are paid once. Sampled, the
-    tiles are chosen for all of them together (where any differs most)."""
-    for other in distorted:
-        if (reference.width, reference.height) != (other.width, other.height):
-            raise ScoreError(
-                f"sizes differ: {reference.width}x{reference.height} against "
-                f"{other.width}x{other.height}"
-            )
+    if (reference.width, reference.height) != (distorted.width, distorted.height):
+        raise ScoreError(
+            f"sizes differ: {reference.width}x{reference.height} against "
+            f"{distorted.width}x{distorted.height}"
+        )
     if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
         raise ScoreError(f"smaller than {MIN_SIDE}x{MIN_SIDE} pixels")
     ref, ref_alpha = _unit(reference)
-    dists = [_unit(d) for d in distorted]
+    dist, dist_alpha = _unit(distorted)
     if ref_alpha is None:
         # As the reference: only the original's alpha decides; a distorted alpha is blended
         # onto the middle grey it uses for an opaque original.
-        return _score(_blend(ref, None, 0.5), [_blend(d, a, 0.5) for d, a in dists], share)
-    per_background = [
-        _score(_blend(ref, ref_alpha, bg), [_blend(d, a, bg) for d, a in dists], share)
+        return _score(_blend(ref, ref_alpha, 0.5), _blend(dist, dist_alpha, 0.5), share)
+    return min(
+        _score(_blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg), share)
         for bg in ALPHA_BACKGROUNDS
-    ]
-    return [min(both) for both in zip(*per_background, strict=True)]
+    )
 
 
 def _unit(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
@@ -227,22 +193,21 @@ def _eotf(v: pyvips.Image) -> pyvips.Image:
     return (v <= 0.04045).ifthenelse(v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def _block(matrix: list[list[float]], images: int) -> list[list[float]]:
-    """The 3x3 matrix applied to each of ``images`` held side by side in one image's bands."""
-    size = 3 * images
-    out = [[0.0] * size for _ in range(size)]
-    for i in range(images):
-        for r in range(3):
-            out[3 * i + r][3 * i : 3 * i + 3] = matrix[r]
-    return out
+def _block(matrix: list[list[float]]) -> list[list[float]]:
+    """The 3x3 matrix applied to both images of a pair held as one 6-band image."""
+    zero = [0.0, 0.0, 0.0]
+    return [row + zero for row in matrix] + [zero + row for row in matrix]
+
+
+_M6 = _block(_M)
+_POSITIVE_XYB6 = _block(_POSITIVE_XYB)
 
 
 def _xyb(linear: pyvips.Image) -> pyvips.Image:
-    """Linear RGB to positive XYB, for every image at once (three bands each)."""
-    images = linear.bands // 3
-    mixed = linear.recomb(_block(_M, images)) + _BIAS
+    """Linear RGB to positive XYB, for both images at once (6 bands)."""
+    mixed = linear.recomb(_M6) + _BIAS
     mixed = (mixed < 0).ifthenelse(0.0, mixed)
-    return (mixed ** (1 / 3)).recomb(_block(_POSITIVE_XYB, images)) + _POSITIVE_OFFSET * images
+    return (mixed ** (1 / 3)).recomb(_POSITIVE_XYB6) + _POSITIVE_OFFSET * 2
 
 
 def _half(linear: pyvips.Image) -> pyvips.Image:
@@ -320,51 +285,34 @@ def _needs(scale: int, scales: int) -> Needs:
 
 
 def _maps(xyb: pyvips.Image, needs: Needs) -> pyvips.Image:
-    """One scale's weighed maps, from the XYB of the reference then each distorted image
-    (three bands each), as bands: SSIM, then artifact, then detail lost, each for every
-    distorted image in turn, for the channels ``needs`` lists."""
+    """One scale's weighed maps, from both images' XYB (6 bands), as bands in the order of
+    ``needs``: SSIM for its channels, then artifact, then detail lost."""
     ssim_c, art_c, detail_c = needs
     edge_c = sorted(set(art_c) | set(detail_c))
-    n = xyb.bands // 3 - 1
-    img1, img2 = xyb.extract_band(0, n=3), xyb.extract_band(3, n=3 * n)
-    planes = [xyb]  # mu1 (3), mu2 (3n), then s11 (k), s22 (kn), s12 (kn) of the SSIM channels
+    img1, img2 = xyb.extract_band(0, n=3), xyb.extract_band(3, n=3)
+    planes = [xyb]  # mu1 (3), mu2 (3), then s11, s22, s12 of the SSIM channels
     if ssim_c:
-        one, two = _bands(img1, ssim_c), _bands(img2, _each(ssim_c, n))
-        planes += [one * one, two * two, _repeat(one, n) * two]
+        one, two = _bands(img1, ssim_c), _bands(img2, ssim_c)
+        planes += [one * one, two * two, one * two]
     blurred = _blur(planes[0].bandjoin(planes[1:]) if len(planes) > 1 else planes[0])
-    mu1, mu2 = blurred.extract_band(0, n=3), blurred.extract_band(3, n=3 * n)
+    mu1, mu2 = blurred.extract_band(0, n=3), blurred.extract_band(3, n=3)
     maps = []
     if ssim_c:
-        k, at = len(ssim_c), 3 + 3 * n
-        s11 = _repeat(blurred.extract_band(at, n=k), n)
-        s22 = blurred.extract_band(at + k, n=k * n)
-        s12 = blurred.extract_band(at + k + k * n, n=k * n)
-        m1, m2 = _repeat(_bands(mu1, ssim_c), n), _bands(mu2, _each(ssim_c, n))
+        k = len(ssim_c)
+        s11, s22, s12 = (blurred.extract_band(6 + k * i, n=k) for i in range(3))
+        m1, m2 = _bands(mu1, ssim_c), _bands(mu2, ssim_c)
         num_m = 1.0 - (m1 - m2) * (m1 - m2)
         num_s = 2.0 * (s12 - m1 * m2) + C2
         denom_s = (s11 - m1 * m1) + (s22 - m2 * m2) + C2
         maps.append(_positive(1.0 - num_m * num_s / denom_s))
     if edge_c:
-        e1 = _repeat(_bands(img1 - mu1, edge_c), n)
-        e2 = _bands(img2 - mu2, _each(edge_c, n))
+        e1, e2 = _bands(img1 - mu1, edge_c), _bands(img2 - mu2, edge_c)
         d1 = (1.0 + e2.abs()) / (1.0 + e1.abs()) - 1.0
-        e = len(edge_c)
         if art_c:
-            picked = [j * e + edge_c.index(c) for j in range(n) for c in art_c]
-            maps.append(_bands(_positive(d1), picked))
+            maps.append(_bands(_positive(d1), [edge_c.index(c) for c in art_c]))
         if detail_c:
-            picked = [j * e + edge_c.index(c) for j in range(n) for c in detail_c]
-            maps.append(_bands(_positive(-1.0 * d1), picked))
+            maps.append(_bands(_positive(-1.0 * d1), [edge_c.index(c) for c in detail_c]))
     return maps[0].bandjoin(maps[1:]) if len(maps) > 1 else maps[0]
-
-
-def _each(channels: tuple[int, ...] | list[int], n: int) -> list[int]:
-    """The bands of ``channels`` of each of ``n`` three-band images held side by side."""
-    return [3 * j + c for j in range(n) for c in channels]
-
-
-def _repeat(image: pyvips.Image, n: int) -> pyvips.Image:
-    return image if n == 1 else image.bandjoin([image] * (n - 1))
 
 
 def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Image:
@@ -383,12 +331,12 @@ def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Im
 Parts = list[tuple[pyvips.Image, float | pyvips.Image]]
 
 
-def _norms(parts: Parts, pixels: int, needs: Needs, n: int) -> list[list[float]]:
-    """One scale's 18 norms for each of ``n`` distorted images, from their maps (``parts``,
-    standing for ``pixels`` in all): per channel, [ssim mean, ssim 4-norm, artifact mean,
-    artifact 4-norm, detail-lost mean, detail-lost 4-norm], in the reference's order; 0 for
-    a map not computed (its weights are 0)."""
-    bands = n * sum(len(c) for c in needs)
+def _norms(parts: Parts, pixels: int, needs: Needs) -> list[float]:
+    """One scale's 18 norms from its maps (``parts``, standing for ``pixels`` in all): per
+    channel, [ssim mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean,
+    detail-lost 4-norm], in the reference's order; 0 for a map not computed (its weights
+    are 0)."""
+    bands = sum(len(c) for c in needs)
     totals = [0.0] * (2 * bands)
     for maps, weight in parts:
         squares = maps * maps  # multiplications: libvips' pow is far slower
@@ -399,14 +347,13 @@ def _norms(parts: Parts, pixels: int, needs: Needs, n: int) -> list[list[float]]
         sums = [row[2] for row in stats.crop(0, 1, stats.width, 2 * bands).tolist()]
         totals = [t + weight * v for t, v in zip(totals, sums, strict=True)]
     means = [t / pixels for t in totals]
-    out = [[0.0] * 18 for _ in range(n)]
+    out = [0.0] * 18
     band = 0
     for kind, channels in enumerate(needs):
-        for j in range(n):
-            for c in channels:
-                out[j][c * 6 + kind * 2] = means[band]
-                out[j][c * 6 + kind * 2 + 1] = max(means[bands + band], 0.0) ** 0.25
-                band += 1
+        for c in channels:
+            out[c * 6 + kind * 2] = means[band]
+            out[c * 6 + kind * 2 + 1] = max(means[bands + band], 0.0) ** 0.25
+            band += 1
     return out
 
 
@@ -441,10 +388,8 @@ def choose(proxy: list[float], share: float) -> Sample:
 
 
 def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[float]:
-    """Per tile of the grid, the mean fourth power of the differences between the reference
-    and each distorted image, in linear RGB."""
-    n = linear.bands // 3 - 1
-    diff = _repeat(linear.extract_band(0, n=3), n) - linear.extract_band(3, n=3 * n)
+    """Per tile of the grid, the mean fourth power of the pair's difference in linear RGB."""
+    diff = linear.extract_band(0, n=3) - linear.extract_band(3, n=3)
     squared = diff * diff
     energy = (squared * squared).bandmean()
     means = energy.crop(0, 0, across * tile, down * tile).shrink(tile, tile)
@@ -507,15 +452,15 @@ def scale_count(width: int, height: int) -> int:
     return scales
 
 
-def _score(ref_srgb: pyvips.Image, dist_srgb: list[pyvips.Image], share: float) -> list[float]:
-    # Every image side by side in the bands, so each step is one operation for them all.
-    images = [ref_srgb, *dist_srgb]
-    if len({i.format for i in images}) > 1:  # one blended onto a grey: all 0..1 floats
-        images = [i.cast("float") / 255.0 if i.format == "uchar" else i for i in images]
-    linear = _linear(images[0].bandjoin(images[1:]))
-    n = len(dist_srgb)
+def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) -> float:
+    # Both images side by side in the bands, so each step is one operation for the pair.
+    if ref_srgb.format != dist_srgb.format:  # one blended onto a grey: both 0..1 floats
+        ref_srgb, dist_srgb = (
+            i.cast("float") / 255.0 if i.format == "uchar" else i for i in (ref_srgb, dist_srgb)
+        )
+    linear = _linear(ref_srgb.bandjoin(dist_srgb))
     scales = scale_count(linear.width, linear.height)
-    per_scale: list[list[list[float]]] = []
+    per_scale: list[list[float]] = []
     for scale in range(scales):
         if scale == 1:
             # Held once: every coarser scale is halved from it, instead of each re-reading
@@ -530,8 +475,8 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: list[pyvips.Image], share: float) 
         parts: Parts = [(maps, 1.0)]
         if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
             parts = _sampled(maps, linear, needs, share, tile)
-        per_scale.append(_norms(parts, linear.width * linear.height, needs, n))
-    return [_final([norms[j] for norms in per_scale]) for j in range(n)]
+        per_scale.append(_norms(parts, linear.width * linear.height, needs))
+    return _final(per_scale)
 
 
 def _final(per_scale: list[list[float]]) -> float:

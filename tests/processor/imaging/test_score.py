@@ -19,14 +19,7 @@ from processor.core.config import EngineConfig, Quality, RenditionSpec, Scoring
 from processor.imaging.budget import TimeBudget
 from processor.imaging.engine import Engine
 from processor.imaging.pixels import hold
-from processor.imaging.score import (
-    ScoreError,
-    centre_crop,
-    choose,
-    score,
-    score_all,
-    ssimulacra2,
-)
+from processor.imaging.score import ScoreError, centre_crop, choose, score, ssimulacra2
 from tests.conftest import CORPUS, GOOD
 
 pytestmark = pytest.mark.integration
@@ -126,20 +119,6 @@ def test_a_large_rendition_is_sampled_close_to_its_whole_score(
     share = round(ON.sample_share * ref.image.width * ref.image.height)
     centre = ssimulacra2(centre_crop(ref.image, share), centre_crop(decoded, share))
     assert abs(centre - whole) > SAMPLED_BOUND, (centre, whole)
-
-
-def test_one_pass_scores_each_format_as_alone() -> None:
-    # GIVEN one set of pixels encoded in the three lossy formats
-    held = hold(pyvips.Image.thumbnail(str(PHOTO), 320).colourspace("srgb"))
-    encoded = [(held, f, engine_encoder(f)(held.image, q)) for f, q in _FORMATS]
-    # WHEN they are scored together (the engine's way: one pass per set of pixels)
-    together = score_all(encoded, ON, TimeBudget(None))
-    # THEN each reads what it reads alone, and a format that differs more reads lower
-    assert together == [score(held, f, data, ON, TimeBudget(None)) for _, f, data in encoded]
-    assert together[2] is not None and together[0] is not None and together[2] < together[0]
-
-
-_FORMATS = (("jpeg", 80), ("webp", 80), ("avif", 20))
 
 
 def test_every_tile_measured_through_the_mosaic_gives_the_whole_score() -> None:
