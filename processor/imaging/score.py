@@ -30,7 +30,7 @@ circle, and its rounding noise grows along long flat rows: there it reads lower 
 (docs/engine.md, Scores).
 
 A large rendition may be sampled: its two finest scales (about 94% of the work) measured on
-a share of their tiles, each tile cut with a margin of its real neighbours so that its values
+a share of their tiles, each tile cut from the lazy whole-image pipeline so that its values
 are the whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_above`` and
 ``sample_share``). Maps and blurred planes whose weights are all zero are never computed.
 """
@@ -326,9 +326,8 @@ def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Im
     return image.extract_band(bands[0]).bandjoin([image.extract_band(b) for b in bands[1:]])
 
 
-# Images of map values, each with how many pixels each of its pixels stands for: one number,
-# or an image of them (a sample's tiles).
-Parts = list[tuple[pyvips.Image, float | pyvips.Image]]
+# Images of map values, each with how many pixels each of its pixels stands for.
+Parts = list[tuple[pyvips.Image, float]]
 
 
 def _norms(parts: Parts, pixels: int, needs: Needs) -> list[float]:
@@ -340,10 +339,7 @@ def _norms(parts: Parts, pixels: int, needs: Needs) -> list[float]:
     totals = [0.0] * (2 * bands)
     for maps, weight in parts:
         squares = maps * maps  # multiplications: libvips' pow is far slower
-        powers = maps.bandjoin(squares * squares)
-        if isinstance(weight, pyvips.Image):
-            powers, weight = powers * weight, 1.0
-        stats = powers.stats()  # row 1 + band, column 2: the sum
+        stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 2: the sum
         sums = [row[2] for row in stats.crop(0, 1, stats.width, 2 * bands).tolist()]
         totals = [t + weight * v for t, v in zip(totals, sums, strict=True)]
     means = [t / pixels for t in totals]
@@ -396,43 +392,22 @@ def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[floa
     return [v for row in means.tolist() for v in row]
 
 
-def _sampled(
-    maps: pyvips.Image, linear: pyvips.Image, needs: Needs, share: float, tile: int
-) -> Parts:
-    """The parts of the scale's maps to measure: the chosen tiles (``choose``), and the
-    strips past the grid's last whole tile, whole (from ``maps``, the lazy pipeline of the
-    whole scale).
-
-    The tiles are cut from ``linear`` with a margin of the blur's reach on every side and
-    laid side by side in one mosaic, which one pipeline turns into maps: each tile's blur
-    reads its own margin, real neighbouring pixels, and zeros where the margin lies outside
-    the image (a mask, as the whole image's blur reads zeros there), so every value inside a
-    tile is the whole image's, and only the sampling error remains. A second mask keeps the
-    tiles' insides and weighs each by the tiles it stands for. (Cut from ``maps`` instead,
-    each tile would drive the whole chain of operations on its own: several times the CPU.)"""
+def _sampled(maps: pyvips.Image, linear: pyvips.Image, share: float, tile: int) -> Parts:
+    """The parts of the scale's maps to measure: the chosen tiles (``choose``), joined into
+    one image per weight, and the strips past the grid's last whole tile, whole. ``maps`` is
+    the lazy pipeline of the whole scale: libvips computes each tile from its real
+    neighbours (the blur's margin included, zeros past the image's edge as for the whole),
+    so every measured value is the whole image's, and only the sampling error remains.
+    (Cutting the tiles with their margins into one mosaic first and running one pipeline on
+    it gives the same values for about 8% less CPU, but held about 100 MB more at 2048 px.)"""
     across, down = maps.width // tile, maps.height // tile
     sample = choose(_proxy(linear, tile, across, down), share)
-    side, margin = tile + 2 * _PAD, _PAD
-    framed = linear.embed(margin, margin, linear.width + 2 * margin, linear.height + 2 * margin)
-    inside = pyvips.Image.black(linear.width, linear.height) + 1.0
-    inside = inside.embed(margin, margin, framed.width, framed.height)  # 1 in, 0 outside
-    whole_tile = pyvips.Image.black(side, side) + 1.0
-    kept = (pyvips.Image.black(tile, tile) + 1.0).embed(margin, margin, side, side)
-    cells, valid, weights = [], [], []
-    drawn = kept * sample.weight
-    chosen = [(i, kept) for i in sample.certain] + [(i, drawn) for i in sample.drawn]
-    for i, weighed in chosen:
-        x, y = i % across * tile, i // across * tile
-        cells.append(framed.crop(x, y, side, side))
-        border = x < margin or y < margin
-        border = border or x + tile + margin > linear.width or y + tile + margin > linear.height
-        valid.append(inside.crop(x, y, side, side) if border else whole_tile)
-        weights.append(weighed)
-    columns = math.ceil(math.sqrt(len(cells)))
-    mosaic = pyvips.Image.arrayjoin(cells, across=columns)
-    mask = pyvips.Image.arrayjoin(valid, across=columns)
-    weight = pyvips.Image.arrayjoin(weights, across=columns)  # 0 in the margins
-    parts: Parts = [(_maps(_xyb(mosaic) * mask, needs), weight)]
+    parts: Parts = []
+    for indices, weight in ((sample.certain, 1.0), (sample.drawn, sample.weight)):
+        if indices:
+            tiles = [maps.crop(i % across * tile, i // across * tile, tile, tile) for i in indices]
+            side = math.ceil(math.sqrt(len(tiles)))
+            parts.append((pyvips.Image.arrayjoin(tiles, across=side), weight))
     if maps.width > across * tile:
         right = maps.width - across * tile
         parts.append((maps.crop(across * tile, 0, right, down * tile), 1.0))
@@ -474,7 +449,7 @@ def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) 
         tile = TILE >> scale
         parts: Parts = [(maps, 1.0)]
         if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
-            parts = _sampled(maps, linear, needs, share, tile)
+            parts = _sampled(maps, linear, share, tile)
         per_scale.append(_norms(parts, linear.width * linear.height, needs))
     return _final(per_scale)
 

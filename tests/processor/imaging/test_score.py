@@ -121,12 +121,12 @@ def test_a_large_rendition_is_sampled_close_to_its_whole_score(
     assert abs(centre - whole) > SAMPLED_BOUND, (centre, whole)
 
 
-def test_every_tile_measured_through_the_mosaic_gives_the_whole_score() -> None:
+def test_every_tile_measured_gives_the_whole_score() -> None:
     # GIVEN a rendition whose tiles are all chosen (a share just under 1: every tile, each
     # standing for itself), borders and corners included
     ref = pyvips.Image.thumbnail(str(PHOTO), 320).colourspace("srgb").copy_memory()
     damaged = _jpeg(ref, 30)
-    # THEN each tile's maps, computed in the mosaic from its margin, are the whole image's
+    # THEN the tiles and the strips past the grid, each standing for itself, are the whole
     assert ssimulacra2(ref, damaged, 0.9999) == pytest.approx(ssimulacra2(ref, damaged), abs=1e-6)
 
 
