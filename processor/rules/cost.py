@@ -64,8 +64,9 @@ ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
 # The score step (when on; after the encodes, so it and the encoders never overlap):
 # libvips' buffers for each scale's pipeline (dozens of float operations, up to fifteen
 # bands), the decoded rendition and the half-size pair it holds; per pixel of the largest
-# rendition scored. Measured: 65-85 MB for a 320 px rendition, 140-155 MB at 0.8 MP,
-# 100-200 MB at 2048x1672.
+# rendition scored. Peak RSS measured above the score's inputs: 65-85 MB for a 320 px
+# rendition, 140-155 MB for a 0.8 MP one scored whole (105 MB sampled), 130-200 MB for a
+# 2048x1672 one, whole or sampled.
 SCORE_FIXED_BYTES = 144 * MB
 SCORE_BYTES_PER_PIXEL = 20
 
