@@ -153,7 +153,7 @@ class Scoring(BaseModel):
 
     # Off by default, for its CPU: a rendition above ``sample_above`` pixels is measured at
     # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
-    # whole image's), the coarser scales whole: 0.38 of the whole score's CPU, 0.15 points
+    # whole image's), the coarser scales whole: 0.42 of the whole score's CPU, 0.15 points
     # from it on average and 1.0 at most; but every score also decodes its rendition and pays
     # libvips' fixed cost of six scales, so the default ladder with scores still costs about
     # 3.9 times the engine's CPU without them (`python -m benchmarks.score_sampled`,
