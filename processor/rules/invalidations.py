@@ -1,31 +1,87 @@
-"""When an erase whose CDN is busy comes back. Pure.
+"""Which paths one flush of the invalidations queue asks the CDN to forget. Pure.
 
-CloudFront holds at most 3,000 paths (15 with a wildcard) in invalidations in progress per
-distribution, and finishes an invalidation in a minute or two. A bulk delete fills that
-within a minute at the default rate; retrying within seconds only spends the message's
-receives until the dead-letter queue. So an erase refused with ``TooManyInvalidationsInProgress``
-is put back on the queue, delayed by minutes that double (with jitter, so a thousand
-refused erases do not all come back at once), up to SQS's 15-minute delay: between 67
-minutes and 2 h 14 min in all (``total_wait_s``); only then is it left to the queue's own
-retries.
+Every erase puts its image's paths on the invalidations queue (exact paths, or per-image
+wildcards, processor/core/cdn.py ``coalesce``); the flusher takes what gathered during its
+batching window and sends ONE invalidation for all of it. CloudFront bills each path past
+1,000 a month (a wildcard path counts as one) and holds at most 15 wildcard paths in progress
+per distribution, so the plan is:
+
+- exact paths while there are few (``max_exact``): one or two deletes in a window cost what
+  they cost before and evict nothing else;
+- otherwise wildcards ``/<folder>/<id[:L]>*`` with the longest id prefix L (from the whole id
+  down to none) whose wildcards number at most ``max_wildcards``: at L = ``ID_LENGTH`` each
+  wildcard is one image's (ids have a fixed length), below it a wildcard also evicts other
+  images' cached renditions, which the CDN then fetches again from S3 (collateral: a miss,
+  never a wrong answer);
+- ``/*`` when even one wildcard per folder is too many.
+
+``max_wildcards`` is 5 so that three flushes may be in progress at once under CloudFront's
+15; at most ``max(max_exact, max_wildcards)`` paths are billed per flush whatever the window
+held.
 """
 
 from __future__ import annotations
 
-FIRST_WAIT_S = 120
-MAX_WAIT_S = 900  # SQS DelaySeconds' maximum
-MAX_BUSY_TRIES = 12
+from collections.abc import Iterable
+
+from processor.core.keys import ID_LENGTH
+
+# Up to this many exact paths, a flush sends them as they are: a single delete (6 paths with
+# the default renditions) or three stay exact, with no collateral.
+MAX_EXACT_PER_FLUSH = 20
+# At most this many wildcard paths per flush: three flushes fit CloudFront's 15 in progress.
+MAX_WILDCARDS_PER_FLUSH = 5
+EVERYTHING = "/*"
 
 
-def busy_wait_s(tries: int, jitter: float) -> int | None:
-    """Seconds until try ``tries + 1`` of an erase the CDN refused on try ``tries`` (the
-    first is 1), or None when it has waited enough. ``jitter``: uniform in [0, 1)."""
-    if tries >= MAX_BUSY_TRIES:
-        return None
-    wait = min(MAX_WAIT_S, FIRST_WAIT_S * 2 ** max(0, tries - 1))
-    return max(1, int(wait / 2 + jitter * wait / 2))
+def _split(path: str) -> tuple[str, str]:
+    """(folder with its trailing slash, the name's stem: without a trailing ``*``)."""
+    folder, _, name = path.rpartition("/")
+    return folder + "/", name.removesuffix("*")
 
 
-def total_wait_s(jitter: float = 1.0) -> int:
-    """The longest an erase waits for the CDN in all (``jitter`` 1: every wait in full)."""
-    return sum(busy_wait_s(t, jitter) or 0 for t in range(1, MAX_BUSY_TRIES))
+def fold(paths: Iterable[str], length: int) -> set[str]:
+    """Each path as ``<folder>/<stem[:length]>*``. A wildcard path whose stem is already
+    shorter than ``length`` stays as it is (it covers more than the fold would)."""
+    return {folder + stem[:length] + "*" for folder, stem in map(_split, paths)}
+
+
+def plan_flush(
+    paths: Iterable[str],
+    *,
+    max_exact: int = MAX_EXACT_PER_FLUSH,
+    max_wildcards: int = MAX_WILDCARDS_PER_FLUSH,
+) -> list[str]:
+    """Sorted paths that cover every one of ``paths``: exact while at most ``max_exact``,
+    else at most ``max_wildcards`` prefix wildcards (the longest prefix that fits), else
+    ``/*``. Nothing in, nothing out."""
+    given = {p for p in paths if p}
+    if EVERYTHING in given:
+        return [EVERYTHING]
+    if len(given) <= max_exact:
+        return sorted(given)
+    # Fewer paths as the prefix shortens, never more: the first that fits is the longest.
+    for length in range(ID_LENGTH, -1, -1):
+        folded = fold(given, length)
+        if len(folded) <= max_wildcards:
+            return sorted(folded)
+    return [EVERYTHING]
+
+
+def depth(planned: Iterable[str]) -> int | None:
+    """The id prefix length of a folded plan (for the log), None for exact paths or ``/*``
+    alone."""
+    stems = [_split(p)[1] for p in planned if p.endswith("*") and p != EVERYTHING]
+    return max((len(s) for s in stems), default=None)
+
+
+def covers(planned: Iterable[str], path: str) -> bool:
+    """Whether a CloudFront invalidation of ``planned`` covers ``path`` (an exact path, or
+    a wildcard path: every path it stands for). A trailing ``*`` matches any characters."""
+    for p in planned:
+        if p.endswith("*"):
+            if path.removesuffix("*").startswith(p[:-1]):
+                return True
+        elif p == path:
+            return True
+    return False
