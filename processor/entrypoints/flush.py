@@ -8,10 +8,11 @@ exact paths while few, else at most 5 prefix wildcards) and sends it
 (processor/aws/cloudfront.py). Same image as the processor, another handler
 (``ImageConfig.Command``); it imports neither libvips nor the engine.
 
-When CloudFront says later (too many invalidations in progress, throttling: a retryable
-error) every message of the batch is reported failed: they come back after the queue's
-visibility timeout, and after hours of that to the dead-letter queue and its alarm. Any other
-error fails the invocation, with the same effect. A body that is no invalidation message is
+When CloudFront says later (too many invalidations in progress, throttling: a TransientError)
+every message of the batch is reported failed: they come back after the queue's visibility
+timeout, and after hours of that to the dead-letter queue and its alarm. Any other error (a
+refused permission, a missing distribution) fails the invocation, for the flusher's errors
+alarm, and the messages come back the same way. A body that is no invalidation message is
 logged whole and dropped (retrying cannot make it readable).
 """
 
@@ -27,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from processor.core.cdn import invalidation_paths
-from processor.core.errors import MalformedMessage, PipelineError
+from processor.core.errors import MalformedMessage, TransientError
 from processor.core.ports import CdnInvalidator
 from processor.entrypoints.outcomes import NAMESPACE
 from processor.rules.invalidations import depth, plan_flush
@@ -73,9 +74,7 @@ def flush(records: Iterable[Mapping[str, Any]], cdn: CdnInvalidator) -> Flushed:
         return Flushed(len(ids), 0, (), malformed=malformed)
     try:
         cdn.invalidate(planned)
-    except PipelineError as e:
-        if not e.retryable:
-            raise  # the invocation fails: the same messages come back, then the DLQ
+    except TransientError as e:  # anything else fails the invocation (FlushErrorsAlarm)
         logger.warning(
             "the CDN says later: the batch comes back after the visibility timeout",
             extra={"error_code": e.code, "error": e.message, "messages": len(ids)},

@@ -46,6 +46,21 @@ def fold(paths: Iterable[str], length: int) -> set[str]:
     return {folder + stem[:length] + "*" for folder, stem in map(_split, paths)}
 
 
+def minimal(paths: Iterable[str]) -> list[str]:
+    """Sorted, without the paths another wildcard of them already covers. In stem order the
+    paths a wildcard covers come right after it, so one pass finds them."""
+    kept: list[str] = []
+    wildcard: str | None = None  # the stem of the last wildcard kept
+    for path in sorted(set(paths), key=lambda p: (p.removesuffix("*"), not p.endswith("*"))):
+        stem = path.removesuffix("*")
+        if wildcard is not None and stem.startswith(wildcard):
+            continue
+        kept.append(path)
+        if path.endswith("*"):
+            wildcard = stem
+    return sorted(kept)
+
+
 def plan_flush(
     paths: Iterable[str],
     *,
@@ -55,16 +70,14 @@ def plan_flush(
     """Sorted paths that cover every one of ``paths``: exact while at most ``max_exact``,
     else at most ``max_wildcards`` prefix wildcards (the longest prefix that fits), else
     ``/*``. Nothing in, nothing out."""
-    given = {p for p in paths if p}
-    if EVERYTHING in given:
-        return [EVERYTHING]
-    if len(given) <= max_exact:
-        return sorted(given)
+    given = minimal(p for p in paths if p)
+    if len(given) <= max_exact or given == [EVERYTHING]:
+        return given
     # Fewer paths as the prefix shortens, never more: the first that fits is the longest.
     for length in range(ID_LENGTH, -1, -1):
-        folded = fold(given, length)
+        folded = minimal(fold(given, length))
         if len(folded) <= max_wildcards:
-            return sorted(folded)
+            return folded
     return [EVERYTHING]
 
 
