@@ -162,3 +162,12 @@ def test_invalidation_paths_cost_past_the_free_thousand() -> None:
     assert capacity.invalidation_usd(1_001) == pytest.approx(0.005)
     # 50,000 deleted images of 4 rendition files each: 200,000 exact paths.
     assert capacity.invalidation_usd(200_000) == pytest.approx(995.0)
+
+
+def test_a_bulk_delete_costs_a_flush_per_window_by_hand() -> None:
+    # 50,000 deletes at 10/s last 5,000 s: 84 windows of 60 s, at most 5 paths each
+    assert capacity.flushed_paths(50_000, rate=10, window_s=60, bound=5) == 84 * 5
+    assert capacity.invalidation_usd(84 * 5) == 0
+    # one delete is one flush; a longer window, fewer flushes
+    assert capacity.flushed_paths(1, rate=10, window_s=60, bound=5) == 5
+    assert capacity.flushed_paths(50_000, rate=10, window_s=300, bound=5) == 17 * 5
