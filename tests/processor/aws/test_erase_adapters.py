@@ -188,7 +188,7 @@ def test_cloudfront_refusing_past_the_retries_is_transient(aws):
     _, cloudfront, distribution = aws
     inject(cloudfront, TooManyInProgress(10))
     invalidator = CloudFrontInvalidator(cloudfront, distribution, attempts=3, sleep=lambda _: None)
-    # CdnBusy: a TransientError the service puts back on the queue for minutes, not seconds.
+    # CdnBusy: a TransientError; the flusher fails its batch, which comes back minutes later.
     with pytest.raises(CdnBusy, match="TooManyInvalidationsInProgress after 3 tries"):
         invalidator.invalidate(["/thumbs/a.webp"])
     assert issubclass(CdnBusy, TransientError)
