@@ -838,10 +838,18 @@ def invalidation_usd(paths: int, prices: Prices = Prices()) -> float:
     return max(0, paths - prices.cloudfront_free_paths_per_month) * prices.cloudfront_per_path
 
 
-def flushed_paths(images: int, *, rate: float, window_s: float, bound: int) -> int:
+def flushed_paths(
+    images: int, *, rate: float, window_s: float, bound: int, per_image: int, max_exact: int
+) -> int:
     """The most invalidation paths a bulk delete of ``images`` at ``rate`` images/s costs
-    now: one flush per window while it lasts, each at most ``bound`` paths."""
-    return math.ceil(images / rate / window_s) * bound
+    now: one flush per window while it lasts, each its deletes' exact paths (``per_image``
+    each) while at most ``max_exact``, else at most ``bound`` wildcard paths."""
+    paths, left = 0, images
+    while left > 0:
+        deletes = min(left, max(1, math.floor(rate * window_s)))
+        paths += deletes * per_image if deletes * per_image <= max_exact else bound
+        left -= deletes
+    return paths
 
 
 # CloudFront's regional edge caches (the second tier every edge fills from): after a flush
@@ -854,7 +862,7 @@ def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
     """What deleting images costs at the CDN, before the flusher and with it."""
     from infra.template import load_template, queue_settings
     from processor.core.keys import ID_LENGTH
-    from processor.rules.invalidations import MAX_EXACT_PER_FLUSH, MAX_WILDCARDS_PER_FLUSH
+    from processor.rules.invalidations import MAX_WILDCARDS_PER_FLUSH
 
     prices = Prices()
     exact = sum(facts.files_per_folder.values())
@@ -862,10 +870,18 @@ def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
     bound = MAX_WILDCARDS_PER_FLUSH
     window = float(params["InvalidationWindowSeconds"])
     rate = float(params["ApiWriteThrottleRate"])  # DELETE /images/{id}, each route's own
+    max_exact = int(params["InvalidationExactPaths"])
+    flush: dict[str, Any] = {
+        "rate": rate,
+        "window_s": window,
+        "bound": bound,
+        "per_image": exact,
+        "max_exact": max_exact,
+    }
     queue = queue_settings(load_template(), "InvalidationQueue")
     rows = []
     for n in BULK_DELETES:
-        now = flushed_paths(n, rate=rate, window_s=window, bound=bound)
+        now = flushed_paths(n, **flush)
         rows.append(
             [
                 f"{n:,}",
@@ -877,7 +893,7 @@ def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
             ]
         )
     big = BULK_DELETES[-1]
-    big_now = flushed_paths(big, rate=rate, window_s=window, bound=bound)
+    big_now = flushed_paths(big, **flush)
     month_windows = 30 * 24 * 3600 / window
     per_million_misses = 1000 * prices.s3_get_per_1000
     example = 100_000  # cached renditions, for the collateral's example
@@ -896,11 +912,13 @@ def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
         "message, before anything is purged), and the flusher takes what gathered in its "
         f"batching window (InvalidationWindowSeconds, {window:g} s) and sends ONE "
         "invalidation for all of it (`processor/rules/invalidations.py`): the exact paths "
-        f"while there are at most {MAX_EXACT_PER_FLUSH} (one to three deletes: nothing else "
-        "is evicted), else the longest id prefix `/<folder>/<id[:L]>*` that needs at most "
-        f"{bound} wildcard paths, else `/*`. So a flush costs at most "
-        f"{max(MAX_EXACT_PER_FLUSH, bound)} paths, and a bulk delete at most {bound} per "
-        f"window while it lasts. At the default delete rate (ApiWriteThrottleRate, "
+        f"while there are at most {max_exact} (InvalidationExactPaths: "
+        f"{max_exact // exact} deletes a window; nothing else is evicted), else the longest id "
+        f"prefix `/<folder>/<id[:L]>*` that needs at most {bound} wildcard paths, else `/*`. "
+        f"So a flush costs at most {max(max_exact, bound)} paths "
+        f"(${invalidation_usd(max(max_exact, bound) + 1000, prices):,.2f} past the free "
+        f"ones), and a bulk delete at most {bound} per window while it lasts. At the default "
+        f"delete rate (ApiWriteThrottleRate, "
         f"{rate:g} deletes/s through the API):",
         "",
     ]
@@ -923,12 +941,15 @@ def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
         "`DeleteObjects` on `raw/`) take fewer windows and cost less; Lambda may split a "
         f"window between its pollers, each flush adding at most {bound} paths. A steady "
         f"trickle costs at most one flush per window: {month_windows:,.0f} windows a month, "
-        f"at most {max(MAX_EXACT_PER_FLUSH, bound)} paths each, and never more paths than "
-        "the same deletes sent one by one.",
+        f"at most {max(max_exact, bound)} paths each, and never more paths than "
+        "the same deletes sent one by one. Exact paths are kept that long on purpose: a "
+        "trickle of deletes folded into folder wildcards would empty the CDN's cache of "
+        "renditions every window.",
         f"- Collateral: ids are random, so a wildcard shorter than a whole id "
         f"({ID_LENGTH} characters) also evicts other images' cached renditions. With "
-        f"{folders} folders and {bound} wildcards, a window of more than three deletes in "
-        "practice folds to one wildcard per folder (`/thumbs/*`): every cached rendition is "
+        f"{folders} folders and {bound} wildcards, a window of more than {max_exact // exact} "
+        "deletes in practice folds to one wildcard per folder (`/thumbs/*`): every cached "
+        "rendition is "
         "then a CDN miss once more, fetched again from S3 (never a wrong answer), at most once "
         f"per regional edge cache ({REGIONAL_EDGE_CACHES}). For {example:,} cached renditions "
         f"asked for everywhere, a flush costs at most {example * REGIONAL_EDGE_CACHES:,} S3 "

@@ -92,6 +92,9 @@ class StackOptions:
     # The flusher's batching window (s) instead of the template's 60: a deleted image leaves
     # the CDN stand-in within seconds. None: the template's.
     invalidation_window_s: float | None = 2.0
+    # Exact paths a flush may send before folding (InvalidationExactPaths) instead of the
+    # template's 500: a few deletes then fold as a bulk delete does. None: the template's.
+    invalidation_exact_paths: int | None = None
 
 
 @dataclass(frozen=True)
@@ -459,6 +462,8 @@ class LocalStack:
         ):
             return
         env = self._lambda_environment(spec, spec.flush, resources, endpoint)
+        if self.options.invalidation_exact_paths is not None:
+            env["IMGPIPE_EXACT_PATHS"] = str(self.options.invalidation_exact_paths)
         name = f"{spec.stack_name}-flush"
         invoker = ProcessInvoker(self._function_config(spec, spec.flush, name, env))
         self._flush_invoker = invoker

@@ -4,7 +4,7 @@ Every erase puts its image's CDN paths on the invalidations queue (processor/aws
 ``InvalidationQueue``); the event source mapping gathers them for its batching window
 (infra/template.yaml, InvalidationWindowSeconds) and hands them here. This handler merges
 the batch's paths, plans one invalidation with the pure rule (processor/rules/invalidations.py:
-exact paths while few, else at most 5 prefix wildcards) and sends it
+exact paths up to InvalidationExactPaths, else at most 5 prefix wildcards) and sends it
 (processor/aws/cloudfront.py). Same image as the processor, another handler
 (``ImageConfig.Command``); it imports neither libvips nor the engine.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,7 +31,10 @@ from processor.core.cdn import invalidation_paths
 from processor.core.errors import MalformedMessage, TransientError
 from processor.core.ports import CdnInvalidator
 from processor.entrypoints.outcomes import NAMESPACE
-from processor.rules.invalidations import depth, plan_flush
+from processor.rules.invalidations import MAX_EXACT_PER_FLUSH, depth, plan_flush
+
+if TYPE_CHECKING:
+    from processor.entrypoints.settings import FlushSettings
 
 logger = Logger(service="flush")
 # The namespace comes from POWERTOOLS_METRICS_NAMESPACE (imgpipe/<stack>), else NAMESPACE.
@@ -66,10 +69,15 @@ def merge(records: Iterable[Mapping[str, Any]]) -> tuple[list[str], set[str], in
     return ids, paths, malformed
 
 
-def flush(records: Iterable[Mapping[str, Any]], cdn: CdnInvalidator) -> Flushed:
+def flush(
+    records: Iterable[Mapping[str, Any]],
+    cdn: CdnInvalidator,
+    *,
+    max_exact: int = MAX_EXACT_PER_FLUSH,
+) -> Flushed:
     """One invalidation for every path of the batch; a retryable refusal fails every message."""
     ids, paths, malformed = merge(records)
-    planned = tuple(plan_flush(paths))
+    planned = tuple(plan_flush(paths, max_exact=max_exact))
     if not planned:
         return Flushed(len(ids), 0, (), malformed=malformed)
     try:
@@ -93,23 +101,30 @@ def flush(records: Iterable[Mapping[str, Any]], cdn: CdnInvalidator) -> Flushed:
 
 
 @functools.cache
+def settings() -> FlushSettings:
+    """The flusher's settings, read on the first invocation (ConfigError names a wrong one)."""
+    from processor.core.settings import load
+    from processor.entrypoints.settings import FlushSettings
+
+    return load(FlushSettings)
+
+
+@functools.cache
 def invalidator() -> CdnInvalidator:
     """CloudFront on the distribution the settings name, built on the first invocation."""
     from processor.aws.clients import aws_client
     from processor.aws.cloudfront import CloudFrontInvalidator
-    from processor.core.settings import load
-    from processor.entrypoints.settings import FlushSettings
 
-    settings = load(FlushSettings)  # ConfigError names a wrong variable
-    client = aws_client("cloudfront", region=settings.region, endpoint_url=settings.endpoint_url)
-    return CloudFrontInvalidator(client, settings.distribution_id)
+    conf = settings()
+    client = aws_client("cloudfront", region=conf.region, endpoint_url=conf.endpoint_url)
+    return CloudFrontInvalidator(client, conf.distribution_id)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's signature
     """The Lambda entry point (``processor.entrypoints.flush.lambda_handler``)."""
-    done = flush(event.get("Records") or [], invalidator())
+    done = flush(event.get("Records") or [], invalidator(), max_exact=settings().exact_paths)
     metrics.add_metric(name="InvalidationMessages", unit=MetricUnit.Count, value=done.messages)
     if done.failed:
         metrics.add_metric(name="InvalidationsDeferred", unit=MetricUnit.Count, value=1)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
 from processor.core.settings import AwsSettings
 from processor.core.sources import Source, check_sources, parse_sources
+from processor.rules.invalidations import MAX_EXACT_PER_FLUSH
 from processor.rules.tries import ONE_VCPU_MB, cpu_share
 
 
@@ -133,6 +134,9 @@ class FlushSettings(BaseSettings):
 
     # The CloudFront distribution in front of the public prefix.
     distribution_id: str = Field(min_length=1)
+    # Exact paths a flush may send before folding them into wildcards (InvalidationExactPaths):
+    # CloudFront holds 3,000 in progress, shared by the flushes of the last minute or two.
+    exact_paths: int = Field(MAX_EXACT_PER_FLUSH, ge=0, le=1000)
     # Local stack or tests: e.g. http://127.0.0.1:4566. Unset means real AWS.
     endpoint_url: str | None = None
     region: str = Field("us-east-1", validation_alias="AWS_REGION")

@@ -6,8 +6,11 @@ batching window and sends ONE invalidation for all of it. CloudFront bills each 
 1,000 a month (a wildcard path counts as one) and holds at most 15 wildcard paths in progress
 per distribution, so the plan is:
 
-- exact paths while there are few (``max_exact``): one or two deletes in a window cost what
-  they cost before and evict nothing else;
+- exact paths while there are not too many (``max_exact``): the deletes of a window cost what
+  they cost one by one and evict nothing else. A folder wildcard evicts every cached rendition
+  of the folder, which a busy site's edges then fetch again (hundreds of thousands of misses),
+  so a trickle of deletes must stay exact; only a bulk delete, whose exact paths would cost
+  dollars a minute and fill CloudFront's 3,000 in progress, is folded;
 - otherwise wildcards ``/<folder>/<id[:L]>*`` with the longest id prefix L (from the whole id
   down to none) whose wildcards number at most ``max_wildcards``: at L = ``ID_LENGTH`` each
   wildcard is one image's (ids have a fixed length), below it a wildcard also evicts other
@@ -16,8 +19,9 @@ per distribution, so the plan is:
 - ``/*`` when even one wildcard per folder is too many.
 
 ``max_wildcards`` is 5 so that three flushes may be in progress at once under CloudFront's
-15; at most ``max(max_exact, max_wildcards)`` paths are billed per flush whatever the window
-held.
+15; ``max_exact`` (500, InvalidationExactPaths) leaves room for the flushes of the last
+minute or two under its 3,000 exact paths. At most ``max(max_exact, max_wildcards)`` paths are
+billed per flush whatever the window held.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from collections.abc import Iterable
 
 from processor.core.keys import ID_LENGTH
 
-# Up to this many exact paths, a flush sends them as they are: a single delete (6 paths with
-# the default renditions) or three stay exact, with no collateral.
-MAX_EXACT_PER_FLUSH = 20
+# Up to this many exact paths, a flush sends them as they are, with no collateral: about 80
+# deletes a window with the default renditions (6 paths each), $2.50 of paths at most.
+MAX_EXACT_PER_FLUSH = 500
 # At most this many wildcard paths per flush: three flushes fit CloudFront's 15 in progress.
 MAX_WILDCARDS_PER_FLUSH = 5
 EVERYTHING = "/*"

@@ -165,9 +165,15 @@ def test_invalidation_paths_cost_past_the_free_thousand() -> None:
 
 
 def test_a_bulk_delete_costs_a_flush_per_window_by_hand() -> None:
-    # 50,000 deletes at 10/s last 5,000 s: 84 windows of 60 s, at most 5 paths each
-    assert capacity.flushed_paths(50_000, rate=10, window_s=60, bound=5) == 84 * 5
+    flush = {"rate": 10, "window_s": 60, "bound": 5, "per_image": 6, "max_exact": 500}
+    # 50,000 deletes at 10/s last 5,000 s: 83 full windows of 600 deletes (3,600 exact paths
+    # each: folded to 5), and a last one of 200 deletes (1,200 paths: folded too)
+    assert capacity.flushed_paths(50_000, **flush) == 84 * 5
     assert capacity.invalidation_usd(84 * 5) == 0
-    # one delete is one flush; a longer window, fewer flushes
-    assert capacity.flushed_paths(1, rate=10, window_s=60, bound=5) == 5
-    assert capacity.flushed_paths(50_000, rate=10, window_s=300, bound=5) == 17 * 5
+    # one delete is one flush of its exact paths; 80 deletes stay exact (480 paths)
+    assert capacity.flushed_paths(1, **flush) == 6
+    assert capacity.flushed_paths(80, **flush) == 480
+    # a last window small enough to stay exact: 650 deletes = 600 folded + 50 exact
+    assert capacity.flushed_paths(650, **flush) == 5 + 300
+    # a longer window, fewer flushes
+    assert capacity.flushed_paths(50_000, **(flush | {"window_s": 300})) == 17 * 5

@@ -13,6 +13,7 @@ from processor.core.cdn import invalidation_message
 from processor.core.errors import AwsServiceError, CdnBusy, TransientError
 from processor.core.keys import image_id
 from processor.entrypoints import flush
+from processor.entrypoints.settings import FlushSettings
 from processor.rules.invalidations import MAX_WILDCARDS_PER_FLUSH, covers
 from tests.fakes.processor import MemoryCdn
 from tests.lambda_runtime import FakeLambdaContext
@@ -36,6 +37,7 @@ def event(*bodies: str) -> dict[str, Any]:
 
 def handle(cdn: MemoryCdn, evt: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(flush, "invalidator", lambda: cdn)
+    monkeypatch.setattr(flush, "settings", lambda: FlushSettings(distribution_id="E1EXAMPLE"))
     return flush.lambda_handler(evt, FakeLambdaContext(function_name="imgpipe-flush"))
 
 

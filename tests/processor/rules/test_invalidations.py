@@ -75,11 +75,21 @@ def test_the_prefix_shortens_until_the_wildcards_fit() -> None:
 def test_too_many_folders_for_the_bound_fall_back_to_everything() -> None:
     folders = tuple(f"f{n}" for n in range(MAX_WILDCARDS_PER_FLUSH + 1))
     paths = [p for n in range(4) for p in image_paths(an_id(n), folders)]
-    assert plan_flush(paths) == [EVERYTHING]
+    assert plan_flush(paths, max_exact=3) == [EVERYTHING]
     # one folder per wildcard fits when there are just as many folders as the bound
     fitting = [p for n in range(4) for p in image_paths(an_id(n), folders[:-1])]
-    assert plan_flush(fitting) == sorted(f"/{f}/*" for f in folders[:-1])
-    assert depth(plan_flush(fitting)) == 0
+    assert plan_flush(fitting, max_exact=3) == sorted(f"/{f}/*" for f in folders[:-1])
+    assert depth(plan_flush(fitting, max_exact=3)) == 0
+
+
+def test_a_trickle_of_deletes_stays_exact_and_evicts_nothing_else() -> None:
+    # a window of 80 deletes (6 paths each, the default ladder) is sent as it is: folding it
+    # would evict every cached rendition of the folders
+    paths = [p for n in range(80) for p in image_paths(an_id(n), ("thumbs", "optimized"))]
+    assert len(set(paths)) == 480 <= MAX_EXACT_PER_FLUSH
+    assert plan_flush(paths) == sorted(set(paths))
+    more = [p for n in range(90) for p in image_paths(an_id(n), ("thumbs", "optimized"))]
+    assert all(p.endswith("*") for p in plan_flush(more))
 
 
 def test_an_erase_folded_per_image_merges_like_its_exact_paths() -> None:
