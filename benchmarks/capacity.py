@@ -749,7 +749,7 @@ def render(facts: Facts, params: Mapping[str, Any], traffic: Traffic = Traffic()
         f"${cost_per_1000(costs, 'batch'):.4f} plus ${Prices().batch_ops_per_job:.2f} a job.",
         "- Storage, CDN transfer and the API are not per-image processing costs and are left out.",
         "",
-        *deletes_section(facts),
+        *deletes_section(facts, params),
         "## Sizes on demand",
         "",
         "A CDN miss on a size (docs/sizes.md) is one invocation of the on-demand function, two "
@@ -838,53 +838,131 @@ def invalidation_usd(paths: int, prices: Prices = Prices()) -> float:
     return max(0, paths - prices.cloudfront_free_paths_per_month) * prices.cloudfront_per_path
 
 
-def deletes_section(facts: Facts) -> list[str]:
-    """What deleting images costs at the CDN, and how fast CloudFront lets it go."""
-    from processor.rules.invalidations import total_wait_s
+def flushed_paths(
+    images: int, *, rate: float, window_s: float, bound: int, per_image: int, max_exact: int
+) -> int:
+    """The most invalidation paths a bulk delete of ``images`` at ``rate`` images/s costs
+    now: one flush per window while it lasts, each its deletes' exact paths (``per_image``
+    each) while at most ``max_exact``, else at most ``bound`` wildcard paths."""
+    paths, left = 0, images
+    while left > 0:
+        deletes = min(left, max(1, math.floor(rate * window_s)))
+        paths += deletes * per_image if deletes * per_image <= max_exact else bound
+        left -= deletes
+    return paths
+
+
+# CloudFront's regional edge caches (the second tier every edge fills from): after a flush
+# that folded to folder wildcards, each cached rendition is fetched once more from S3 at
+# most once per regional edge cache that is asked for it.
+REGIONAL_EDGE_CACHES = 13
+
+
+def deletes_section(facts: Facts, params: Mapping[str, Any]) -> list[str]:
+    """What deleting images costs at the CDN, before the flusher and with it."""
+    from infra.template import load_template, queue_settings
+    from processor.core.keys import ID_LENGTH
+    from processor.rules.invalidations import MAX_WILDCARDS_PER_FLUSH
 
     prices = Prices()
     exact = sum(facts.files_per_folder.values())
     folders = len(facts.files_per_folder)
-    in_progress = LIMITS["cloudfront_invalidation_paths"].value
-    rows = [
-        [
-            f"{n:,}",
-            f"{n * exact:,}",
-            f"${invalidation_usd(n * exact, prices):,.2f}",
-            f"{n * folders:,}",
-            f"${invalidation_usd(n * folders, prices):,.2f}",
-        ]
-        for n in BULK_DELETES
-    ]
+    bound = MAX_WILDCARDS_PER_FLUSH
+    window = float(params["InvalidationWindowSeconds"])
+    rate = float(params["ApiWriteThrottleRate"])  # DELETE /images/{id}, each route's own
+    max_exact = int(params["InvalidationExactPaths"])
+    flush: dict[str, Any] = {
+        "rate": rate,
+        "window_s": window,
+        "bound": bound,
+        "per_image": exact,
+        "max_exact": max_exact,
+    }
+    queue = queue_settings(load_template(), "InvalidationQueue")
+    rows = []
+    for n in BULK_DELETES:
+        now = flushed_paths(n, **flush)
+        rows.append(
+            [
+                f"{n:,}",
+                f"{n * exact:,}",
+                f"${invalidation_usd(n * exact, prices):,.2f}",
+                f"{n / rate / 60:,.0f} min",
+                f"{now:,}",
+                f"${invalidation_usd(now, prices):,.2f}",
+            ]
+        )
+    big = BULK_DELETES[-1]
+    big_now = flushed_paths(big, **flush)
+    month_windows = 30 * 24 * 3600 / window
+    per_million_misses = 1000 * prices.s3_get_per_1000
+    example = 100_000  # cached renditions, for the collateral's example
+    hours_back = queue.visibility_timeout * queue.max_receive_count / 3600
+    minutes_back = queue.visibility_timeout // 60
     lines = [
         "## Deletes and the CDN",
         "",
-        f"Erasing a deleted image invalidates its rendition paths: {exact} exact paths an image "
-        f"(one per file, {folders} folders). CloudFront bills invalidation paths past "
+        f"A deleted image's erase needs its rendition paths invalidated: {exact} exact paths an "
+        f"image (one per file, {folders} folders). CloudFront bills invalidation paths past "
         f"{prices.cloudfront_free_paths_per_month:,} a month at "
         f"${prices.cloudfront_per_path} a path (a wildcard path counts as one), and holds at "
-        f"most {in_progress:,.0f} paths in progress per distribution (15 wildcard paths): "
-        f"{in_progress / exact:,.0f} images' erases at once.",
+        "most 3,000 exact paths, or 15 wildcard paths, in progress per distribution.",
+        "",
+        "The erase does not call CloudFront: it sends its paths to the invalidations queue (one "
+        "message, before anything is purged), and the flusher takes what gathered in its "
+        f"batching window (InvalidationWindowSeconds, {window:g} s) and sends ONE "
+        "invalidation for all of it (`processor/rules/invalidations.py`): the exact paths "
+        f"while there are at most {max_exact} (InvalidationExactPaths: "
+        f"{max_exact // exact} deletes a window; nothing else is evicted), else the longest id "
+        f"prefix `/<folder>/<id[:L]>*` that needs at most {bound} wildcard paths, else `/*`. "
+        f"So a flush costs at most {max(max_exact, bound)} paths "
+        f"(${invalidation_usd(max(max_exact, bound) + 1000, prices):,.2f} past the free "
+        f"ones), and a bulk delete at most {bound} per window while it lasts. At the default "
+        f"delete rate (ApiWriteThrottleRate, "
+        f"{rate:g} deletes/s through the API):",
         "",
     ]
     lines += _table(
-        ["images deleted in a month", "exact paths", "cost", "wildcard paths", "cost"],
+        [
+            "images deleted",
+            "before: exact paths",
+            "cost",
+            "lasts",
+            "now: paths at most",
+            "cost",
+        ],
         rows,
     )
     lines += [
         "",
-        "- The processor sends exact paths: with wildcards (`/thumbs/<id>*`, one per folder, "
-        "what it folds an erase of more than 50 paths into) the bound is 15 paths in progress, "
-        f"{15 // folders} images at a time, so a bulk delete would crawl; exact paths cost "
-        f"{exact // folders}x what wildcards cost and go "
-        f"{in_progress / exact / (15 // folders):,.0f}x faster.",
-        "- An erase CloudFront refuses (`TooManyInvalidationsInProgress`) is put back on the "
-        f"queue for minutes, up to {total_wait_s() / 3600:.1f} h in all, and deletes nothing "
-        "until the CDN took its paths ([security](security.md#deleted-means-gone)).",
-        "- Not done: coalescing across images. Each image's erase sends its own paths, so a "
-        "bulk delete pays per image as in the table; one wildcard per folder for the whole "
-        "delete (2 paths, every cached rendition fetched from S3 once more) would need the "
-        "erases batched, which the processor does not do yet.",
+        f"- {big:,} deletes: ${invalidation_usd(big * exact, prices):,.2f} before, "
+        f"${invalidation_usd(big_now, prices):,.2f} now (at most {big_now:,} paths, within the "
+        "free 1,000 unless other invalidations spend them). Faster deletes (S3 "
+        "`DeleteObjects` on `raw/`) take fewer windows and cost less; Lambda may split a "
+        f"window between its pollers, each flush adding at most {bound} paths. A steady "
+        f"trickle costs at most one flush per window: {month_windows:,.0f} windows a month, "
+        f"at most {max(max_exact, bound)} paths each, and never more paths than "
+        "the same deletes sent one by one. Exact paths are kept that long on purpose: a "
+        "trickle of deletes folded into folder wildcards would empty the CDN's cache of "
+        "renditions every window.",
+        f"- Collateral: ids are random, so a wildcard shorter than a whole id "
+        f"({ID_LENGTH} characters) also evicts other images' cached renditions. With "
+        f"{folders} folders and {bound} wildcards, a window of more than {max_exact // exact} "
+        "deletes in practice folds to one wildcard per folder (`/thumbs/*`): every cached "
+        "rendition is "
+        "then a CDN miss once more, fetched again from S3 (never a wrong answer), at most once "
+        f"per regional edge cache ({REGIONAL_EDGE_CACHES}). For {example:,} cached renditions "
+        f"asked for everywhere, a flush costs at most {example * REGIONAL_EDGE_CACHES:,} S3 "
+        f"GETs, ${example * REGIONAL_EDGE_CACHES / 1e6 * per_million_misses:.2f}, and each "
+        "miss the origin's latency once.",
+        f"- A deleted rendition may still be served for the window ({window:g} s) plus "
+        "CloudFront's 1-2 minutes to finish the invalidation. When CloudFront refuses "
+        "(`TooManyInvalidationsInProgress`, throttling), the flusher fails the batch: its "
+        f"messages come back after the queue's visibility timeout ({minutes_back} min), "
+        f"{queue.max_receive_count} times ({hours_back:g} h) before the invalidations "
+        "dead-letter queue and "
+        "its alarm. Nothing is purged before its paths are on the queue "
+        "([security](security.md#deleted-means-gone)).",
         "",
     ]
     return lines

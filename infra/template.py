@@ -28,7 +28,7 @@ from processor.core.errors import UnresolvedReference
 TEMPLATE_PATH = Path(__file__).resolve().with_name("template.yaml")
 
 # Short name -> logical id, so callers can say function_env("processor").
-FUNCTIONS = {"processor": "ProcessorFunction", "api": "ApiFunction"}
+FUNCTIONS = {"processor": "ProcessorFunction", "api": "ApiFunction", "flush": "FlushFunction"}
 # Resource metadata only scanners read; make deploy leaves it out of the body it sends.
 SCANNER_METADATA = ("checkov", "cfn-lint")
 

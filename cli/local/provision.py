@@ -28,6 +28,9 @@ class Provisioned:
     dlq_arn: str
     distribution_id: str = ""  # the CloudFront distribution ("" when there is none)
     event_bus: str = ""  # the completion events' bus ("" when there is none)
+    # Deleted images' CDN paths, for the flusher ("" when the template declares none).
+    invalidation_queue_url: str = ""
+    invalidation_queue_arn: str = ""
 
 
 def local_cors_rules(origins: list[str]) -> list[dict[str, Any]]:
@@ -135,7 +138,8 @@ def provision(
     browser_origins: list[str] | None = None,
 ) -> Provisioned:
     """Bucket (versioned as declared), the CDN's distribution (with a ``cloudfront`` client),
-    dead-letter queue, queue with redrive, raw/ -> queue notification, table.
+    dead-letter queue, queue with redrive, raw/ -> queue notification, the invalidations
+    queue and its dead-letter queue, table.
 
     The template's CORS rules win; without any, ``browser_origins`` (the local gallery) may
     upload straight to the bucket as the gallery does.
@@ -150,6 +154,16 @@ def provision(
     dlq_url, dlq_arn = ensure_queue(sqs, spec.dlq_name, spec.queue.dlq_attributes())
     queue_url, queue_arn = ensure_queue(sqs, spec.queue_name, spec.queue.queue_attributes(dlq_arn))
     ensure_notifications(s3, spec, queue_arn)
+    invalidations = ("", "")
+    if spec.invalidation_queue is not None:
+        _, flush_dlq_arn = ensure_queue(
+            sqs, spec.invalidation_dlq_name, spec.invalidation_queue.dlq_attributes()
+        )
+        invalidations = ensure_queue(
+            sqs,
+            spec.invalidation_queue_name,
+            spec.invalidation_queue.queue_attributes(flush_dlq_arn),
+        )
     ensure_table(dynamodb, spec)
     if spec.event_bus and "events" in clients:
         ensure_event_bus(clients["events"], spec.event_bus)
@@ -162,4 +176,6 @@ def provision(
         dlq_arn=dlq_arn,
         distribution_id=distribution_id,
         event_bus=spec.event_bus if "events" in clients else "",
+        invalidation_queue_url=invalidations[0],
+        invalidation_queue_arn=invalidations[1],
     )

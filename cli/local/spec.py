@@ -1,7 +1,7 @@
 """What the local stack provisions and runs, read from ``infra/template.yaml``.
 
 Names, keys, indexes, queue settings, redrive, the notification filter, the event source
-mapping and both functions' environments come from the template (through infra/template.py),
+mappings and the functions' environments come from the template (through infra/template.py),
 so that the local stack and the deployed one cannot drift. Physical names follow
 CloudFormation's habit (``<stack>-<LogicalId>``) where the template leaves them to it.
 """
@@ -24,7 +24,7 @@ TEMPLATE = cfn.TEMPLATE_PATH
 
 @dataclass(frozen=True)
 class MappingSpec:
-    """The SQS event source mapping of the processor."""
+    """An SQS event source mapping (the processor's, the flusher's)."""
 
     batch_size: int
     batching_window_s: float  # MaximumBatchingWindowInSeconds
@@ -60,14 +60,37 @@ class StackSpec:
     template: dict[str, Any] = field(repr=False, compare=False)
     # Template parameters given values other than their defaults (e.g. the CORS origin).
     parameters: dict[str, str] = field(default_factory=dict)
+    # The flusher (one CloudFront invalidation per window of deleted images' paths), its
+    # mapping and its queue; None when the template declares none.
+    flush: cfn.FunctionSpec | None = None
+    flush_mapping: MappingSpec | None = None
+    invalidation_queue: cfn.QueueSettings | None = None
+    invalidation_queue_name: str = ""
+    invalidation_dlq_name: str = ""
 
-    def refs(self, *, queue_url: str, dlq_url: str, distribution_id: str = "") -> dict[str, str]:
+    def refs(
+        self,
+        *,
+        queue_url: str,
+        dlq_url: str,
+        distribution_id: str = "",
+        invalidation_queue_url: str = "",
+    ) -> dict[str, str]:
         """What Ref and GetAtt give for this stack's resources, once the queues exist."""
         arn = f"arn:aws:sqs:{self.region}:{self.account}"
         bus = f"arn:aws:events:{self.region}:{self.account}:event-bus/{self.event_bus}"
         distribution = {self.distribution_id: distribution_id} if distribution_id else {}
+        invalidations = (
+            {
+                "InvalidationQueue": invalidation_queue_url,
+                "InvalidationQueue.Arn": f"{arn}:{self.invalidation_queue_name}",
+            }
+            if invalidation_queue_url
+            else {}
+        )
         return {
             **distribution,
+            **invalidations,
             **self.parameters,
             "AWS::StackName": self.stack_name,
             "AWS::Region": self.region,
@@ -98,11 +121,17 @@ class StackSpec:
         queue_url: str,
         dlq_url: str,
         distribution_id: str = "",
+        invalidation_queue_url: str = "",
     ) -> dict[str, str]:
         """The function's declared environment, resolved. Values that exist only in AWS
         (CloudFront's domain, Secrets Manager references) are left out: the local stack
         sets its own."""
-        refs = self.refs(queue_url=queue_url, dlq_url=dlq_url, distribution_id=distribution_id)
+        refs = self.refs(
+            queue_url=queue_url,
+            dlq_url=dlq_url,
+            distribution_id=distribution_id,
+            invalidation_queue_url=invalidation_queue_url,
+        )
         env: dict[str, str] = {}
         for name, value in function.env.items():
             try:
@@ -114,16 +143,53 @@ class StackSpec:
         return env
 
 
-def _mapping_properties(template: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any]:
-    """The processor's event source mapping, resolved with the stack's parameters."""
-    processor = cfn.FUNCTIONS["processor"]
+def _mapping_properties(
+    template: Mapping[str, Any], refs: Mapping[str, str], function: str = "processor"
+) -> dict[str, Any]:
+    """A function's event source mapping, resolved with the stack's parameters."""
+    logical_id = cfn.FUNCTIONS[function]
     for mapping in cfn.resources(template, "AWS::Lambda::EventSourceMapping").values():
         props = mapping["Properties"]
-        if cfn.references(props["FunctionName"]) == {processor}:
+        if cfn.references(props["FunctionName"]) == {logical_id}:
             wanted = {k: v for k, v in props.items() if k not in ("FunctionName", "EventSourceArn")}
             resolved: dict[str, Any] = cfn.resolve(wanted, refs, template)
             return resolved
-    raise ValueError(f"no event source mapping invokes {processor}")
+    raise ValueError(f"no event source mapping invokes {logical_id}")
+
+
+def _mapping_spec(mapping: Mapping[str, Any]) -> MappingSpec:
+    scaling = mapping.get("ScalingConfig", {})
+    return MappingSpec(
+        batch_size=int(mapping.get("BatchSize", 10)),
+        batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+        report_batch_item_failures="ReportBatchItemFailures"
+        in mapping.get("FunctionResponseTypes", []),
+        max_concurrency=(
+            int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
+        ),
+    )
+
+
+def _flusher(template: Mapping[str, Any], pseudo: Mapping[str, str]) -> dict[str, Any]:
+    """The flusher's StackSpec fields, or none when the template declares no flusher."""
+    logical_id = cfn.FUNCTIONS["flush"]
+    if logical_id not in template.get("Resources", {}):
+        return {}
+    queue_id = str(cfn.event_source(template, "flush")["EventSource"])
+    queue_props = cfn.properties(template, queue_id)
+    dlq_id = cfn.references(queue_props["RedrivePolicy"]["deadLetterTargetArn"]).pop()
+    stack_name = pseudo["AWS::StackName"]
+    return {
+        "flush": cfn.function_spec("flush", template=template),
+        "flush_mapping": _mapping_spec(_mapping_properties(template, pseudo, "flush")),
+        "invalidation_queue": cfn.queue_settings(template, queue_id),
+        "invalidation_queue_name": _name(
+            queue_props, "QueueName", pseudo, f"{stack_name}-{queue_id}"
+        ),
+        "invalidation_dlq_name": _name(
+            cfn.properties(template, dlq_id), "QueueName", pseudo, f"{stack_name}-{dlq_id}"
+        ),
+    }
 
 
 def _name(props: Mapping[str, Any], key: str, refs: Mapping[str, str], fallback: str) -> str:
@@ -265,7 +331,6 @@ def load_spec(
     (table_id,) = cfn.resources(template, "AWS::DynamoDB::Table")
     bucket_props = cfn.properties(template, bucket_id)
     table_props = cfn.properties(template, table_id)
-    scaling = mapping.get("ScalingConfig", {})
     cors = bucket_props.get("CorsConfiguration", {}).get("CorsRules", [])
     bucket_name = _name(bucket_props, "BucketName", pseudo, f"{stack_name}-{bucket_id}".lower())
     buses = cfn.resources(template, "AWS::Events::EventBus")
@@ -302,18 +367,11 @@ def load_spec(
             },
             stack_name=stack_name,
         ),
-        mapping=MappingSpec(
-            batch_size=int(mapping.get("BatchSize", 10)),
-            batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
-            report_batch_item_failures="ReportBatchItemFailures"
-            in mapping.get("FunctionResponseTypes", []),
-            max_concurrency=(
-                int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
-            ),
-        ),
+        mapping=_mapping_spec(mapping),
         event_bus=event_bus,
         processor=cfn.function_spec("processor", template=template),
         api=cfn.function_spec("api", template=template),
         template=template,
         parameters=dict(parameters or {}),
+        **_flusher(template, pseudo),
     )

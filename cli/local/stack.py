@@ -38,6 +38,7 @@ from cli.local.oidc import LOCAL_AUDIENCE, LocalIssuer
 from cli.local.provision import Provisioned, provision
 from cli.local.spec import STACK_NAME, TEMPLATE, StackSpec, edge_response_headers, load_spec
 from cli.local.worker import MappingConfig, SqsWorker
+from infra.template import FunctionSpec
 from processor.core.errors import InvocationFailed, StackError
 
 Scope = MutableMapping[str, Any]
@@ -88,6 +89,12 @@ class StackOptions:
     visibility_timeout_s: int | None = None
     # Print every completion event (a rule on the stack's bus to a queue of its own).
     print_events: bool = False
+    # The flusher's batching window (s) instead of the template's 60: a deleted image leaves
+    # the CDN stand-in within seconds. None: the template's.
+    invalidation_window_s: float | None = 2.0
+    # Exact paths a flush may send before folding (InvalidationExactPaths) instead of the
+    # template's 500: a few deletes then fold as a bulk delete does. None: the template's.
+    invalidation_exact_paths: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,7 @@ class LocalStack:
         self.resources: Provisioned | None = None
         self.spec: StackSpec | None = None
         self.worker: SqsWorker | None = None
+        self.flush_worker: SqsWorker | None = None  # the invalidations queue's flusher
         self.api_key = ""
         self._aws: EmbeddedAws | None = None
         self.issuer: LocalIssuer | None = None
@@ -206,6 +214,7 @@ class LocalStack:
         self._cdn_socket: socket.socket | None = None
         self._servers: list[tuple[Any, threading.Thread]] = []
         self._invokers: list[ProcessInvoker] = []
+        self._flush_invoker: ProcessInvoker | None = None
         self._events: EventPrinter | None = None
         self._cursor_secret = secrets.token_urlsafe(32)
         # What only the gallery page knows: its sign-in at /local/token needs it.
@@ -372,22 +381,45 @@ class LocalStack:
             dlq_url=settings.dlq_url or "",
             dlq_arn=arn(settings.dlq_url) if settings.dlq_url else "",
             distribution_id=os.environ.get("IMGPIPE_DISTRIBUTION_ID", ""),
+            # The deployed flusher consumes it: no local one runs against real AWS.
+            invalidation_queue_url=os.environ.get("IMGPIPE_INVALIDATION_QUEUE_URL", ""),
         )
 
     def _function_environment(
         self, spec: StackSpec, resources: Provisioned, endpoint: str | None
     ) -> dict[str, str]:
         opts = self.options
+        env = self._lambda_environment(spec, spec.processor, resources, endpoint)
+        env.update({"IMGPIPE_BUCKET": resources.bucket, "IMGPIPE_TABLE": resources.table})
+        if resources.event_bus:
+            env["IMGPIPE_EVENT_BUS"] = resources.event_bus
+        else:
+            env.pop("IMGPIPE_EVENT_BUS", None)  # --real-aws: the deployed one, if it is set
+            if os.environ.get("IMGPIPE_EVENT_BUS"):
+                env["IMGPIPE_EVENT_BUS"] = os.environ["IMGPIPE_EVENT_BUS"]
+        if self.urls is not None:
+            env["IMGPIPE_CDN_BASE_URL"] = self.urls.cdn  # what event views link to
+        env.update(opts.function_environment)
+        return env
+
+    def _lambda_environment(
+        self,
+        spec: StackSpec,
+        function: FunctionSpec,
+        resources: Provisioned,
+        endpoint: str | None,
+    ) -> dict[str, str]:
+        """A function's template environment pointed at this stack, as Lambda runs it here."""
+        opts = self.options
         env = spec.environment(
-            spec.processor,
+            function,
             queue_url=resources.queue_url,
             dlq_url=resources.dlq_url,
             distribution_id=resources.distribution_id,
+            invalidation_queue_url=resources.invalidation_queue_url,
         )
         env.update(
             {
-                "IMGPIPE_BUCKET": resources.bucket,
-                "IMGPIPE_TABLE": resources.table,
                 "AWS_REGION": opts.region,
                 "AWS_DEFAULT_REGION": opts.region,
                 # No X-Ray daemon and no CloudWatch agent here: tracing off, metrics (EMF
@@ -400,16 +432,62 @@ class LocalStack:
         )
         if endpoint:
             env["IMGPIPE_ENDPOINT_URL"] = endpoint
-        if resources.event_bus:
-            env["IMGPIPE_EVENT_BUS"] = resources.event_bus
-        else:
-            env.pop("IMGPIPE_EVENT_BUS", None)  # --real-aws: the deployed one, if it is set
-            if os.environ.get("IMGPIPE_EVENT_BUS"):
-                env["IMGPIPE_EVENT_BUS"] = os.environ["IMGPIPE_EVENT_BUS"]
-        if self.urls is not None:
-            env["IMGPIPE_CDN_BASE_URL"] = self.urls.cdn  # what event views link to
-        env.update(opts.function_environment)
         return env
+
+    def _function_config(
+        self, spec: StackSpec, function: FunctionSpec, name: str, env: dict[str, str]
+    ) -> FunctionConfig:
+        opts = self.options
+        return FunctionConfig(
+            handler=function.handler,
+            function_name=name,
+            invoked_function_arn=f"arn:aws:lambda:{opts.region}:{spec.account}:function:{name}",
+            timeout_s=float(function.timeout),
+            memory_mb=function.memory,
+            environment=env,
+        )
+
+    def _start_flusher(
+        self, spec: StackSpec, resources: Provisioned, endpoint: str | None, sqs: Any
+    ) -> None:
+        """The flusher on the invalidations queue, as its mapping says, with this stack's
+        window; one execution environment is plenty here. Not against real AWS, where the
+        deployed one consumes the queue."""
+        mapping = spec.flush_mapping
+        if (
+            spec.flush is None
+            or mapping is None
+            or self.options.real_aws
+            or not (resources.invalidation_queue_url and resources.distribution_id)
+        ):
+            return
+        env = self._lambda_environment(spec, spec.flush, resources, endpoint)
+        if self.options.invalidation_exact_paths is not None:
+            env["IMGPIPE_EXACT_PATHS"] = str(self.options.invalidation_exact_paths)
+        name = f"{spec.stack_name}-flush"
+        invoker = ProcessInvoker(self._function_config(spec, spec.flush, name, env))
+        self._flush_invoker = invoker
+        try:
+            invoker.start()
+        except InvocationFailed as e:
+            raise StackError(f"the flusher cannot start: {e}") from e
+        window = self.options.invalidation_window_s
+        self.flush_worker = SqsWorker(
+            sqs,
+            [invoker],
+            MappingConfig(
+                queue_url=resources.invalidation_queue_url,
+                queue_arn=resources.invalidation_queue_arn,
+                region=self.options.region,
+                batch_size=mapping.batch_size,
+                batching_window_s=mapping.batching_window_s if window is None else window,
+                report_batch_item_failures=mapping.report_batch_item_failures,
+                visibility_timeout_s=(
+                    spec.invalidation_queue.visibility_timeout if spec.invalidation_queue else None
+                ),
+            ),
+        )
+        self.flush_worker.start()
 
     def _start_worker(
         self, spec: StackSpec, resources: Provisioned, endpoint: str | None, sqs: Any
@@ -419,15 +497,10 @@ class LocalStack:
         # glibc reads MALLOC_ARENA_MAX when a process starts: the children get it from here.
         if "MALLOC_ARENA_MAX" in env:
             os.environ.setdefault("MALLOC_ARENA_MAX", env["MALLOC_ARENA_MAX"])
-        function = FunctionConfig(
-            handler=spec.processor.handler,
-            function_name=spec.function_name,
-            invoked_function_arn=(
-                f"arn:aws:lambda:{opts.region}:{spec.account}:function:{spec.function_name}"
-            ),
+        function = replace(
+            self._function_config(spec, spec.processor, spec.function_name, env),
             timeout_s=opts.function_timeout_s or float(spec.processor.timeout),
             memory_mb=opts.function_memory_mb or spec.processor.memory,
-            environment=env,
         )
         count = opts.concurrency or default_concurrency(spec.mapping.max_concurrency)
         self._invokers = [ProcessInvoker(function) for _ in range(count)]
@@ -451,6 +524,7 @@ class LocalStack:
             ),
         )
         self.worker.start()
+        self._start_flusher(spec, resources, endpoint, sqs)
 
     def api_settings(self) -> Any:
         """The API's settings: the template's API environment, pointed at this stack."""
@@ -585,7 +659,8 @@ class LocalStack:
             return False
         if self.issuer is not None and not self.issuer.running:
             return False
-        return self.worker is None or self.worker.running
+        workers = [w for w in (self.worker, self.flush_worker) if w is not None]
+        return all(w.running for w in workers)
 
     def stop(self) -> None:
         """Reverse order of start: servers, worker and its processes, AWS. Idempotent."""
@@ -601,15 +676,19 @@ class LocalStack:
             if sock is not None:
                 sock.close()
         self._socket = self._cdn_socket = None
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
+        for worker in (self.worker, self.flush_worker):
+            if worker is not None:
+                worker.stop()
+        self.worker = self.flush_worker = None
         if self._events is not None:
             self._events.stop()
             self._events = None
         for invoker in self._invokers:
             invoker.close()
         self._invokers = []
+        if self._flush_invoker is not None:
+            self._flush_invoker.close()
+            self._flush_invoker = None
         if self.issuer is not None:
             self.issuer.stop()
             self.issuer = None

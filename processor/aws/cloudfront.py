@@ -1,8 +1,9 @@
 """CloudFrontInvalidator: the CDN port over CloudFront's CreateInvalidation.
 
-Used by the processor when an image is erased, against AWS or, locally, the embedded AWS's
-CloudFront API (the CDN stand-in reads the same invalidations back). Least privilege: the
-processor's role may call ``cloudfront:CreateInvalidation`` on its one distribution only.
+Used by the flusher (processor/entrypoints/flush.py), which turns a window of erased images'
+paths into one invalidation, against AWS or, locally, the embedded AWS's CloudFront API (the
+CDN stand-in reads the same invalidations back). Least privilege: only the flusher's role may
+call ``cloudfront:CreateInvalidation``, on its one distribution.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from processor.core.errors import CdnBusy, TransientError
 log = logging.getLogger(__name__)
 
 # CloudFront's answers that mean "later": its API rate, or too many invalidations in progress
-# (a bulk delete). Retried here with backoff; then the API rate is left to the queue as a
-# TransientError, and a full distribution as CdnBusy, which waits minutes, not seconds.
+# (a bulk delete). Retried here with backoff; then both are left to the invalidations queue
+# (TransientError, CdnBusy), whose messages come back after its visibility timeout.
 _BUSY = "TooManyInvalidationsInProgress"
 _LATER = frozenset({_BUSY, "Throttling", "ThrottlingException"})
 

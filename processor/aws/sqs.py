@@ -1,17 +1,20 @@
 """SqsQueue: the one SQS adapter. The API queues a reprocess (``send``); the ops commands
 send in batches and redrive the dead-letter queue (``send_batch``, ``receive``, ``delete``).
 
-The processor only sends (``send_later``): a try starved of CPU comes back as a message of its
-own, delayed. Lambda's event source mapping receives and deletes.
+The processor only sends: a try starved of CPU comes back as a message of its own, delayed
+(``send_later``), and an erased image's CDN paths go to the invalidations queue
+(``InvalidationQueue``, the CDN port as the processor sees it). Lambda's event source
+mappings receive and delete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from processor.aws.errors import translated
+from processor.core.cdn import invalidation_message
 from processor.core.errors import TransientError
 
 _BATCH = 10  # SendMessageBatch / DeleteMessageBatch / ReceiveMessage take at most 10
@@ -101,3 +104,22 @@ class SqsQueue:
                 QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
             )
         return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+
+
+class Sender(Protocol):
+    def send(self, body: str) -> str: ...
+
+
+class InvalidationQueue:
+    """CdnInvalidator that records the paths durably on the invalidations queue (``queue``:
+    an ``SqsQueue`` on its URL), one message per erase; the flusher
+    (processor/entrypoints/flush.py) merges a window's messages into one CloudFront
+    invalidation. A refused send raises (TransientError, AwsServiceError) before the erase
+    purges anything, as CloudFront's refusal did when the erase called it."""
+
+    def __init__(self, queue: Sender) -> None:
+        self._queue = queue
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        if paths:
+            self._queue.send(invalidation_message(paths))

@@ -1,17 +1,24 @@
-"""Which CDN paths to invalidate when an image is erased: a pure function of rendition keys.
+"""Which CDN paths an erased image needs invalidated: a pure function of rendition keys,
+and the message that carries them to the flusher.
 
 CloudFront bounds invalidations in progress per distribution (3,000 exact paths, or 15 paths
 with a wildcard) and bills per path, so a bulk delete must not spend one path per file when
 fewer cover it. ``coalesce`` keeps exact paths while they are few, and otherwise folds them
 into one wildcard per (folder, image): ``/thumbs/<id>*`` covers every format and content
-version of that image and nothing of another, because ids have a fixed length.
+version of that image and nothing of another, because ids have a fixed length. The erase
+puts them on the invalidations queue (``invalidation_message``); the flusher merges a
+window's messages into one invalidation (processor/rules/invalidations.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 
+from processor.core.errors import MalformedMessage
 from processor.core.keys import ID_LENGTH
+
+INVALIDATE = "imgpipe.invalidate"
 
 # At most this many exact paths per request before folding into wildcards: one image has a
 # handful of renditions per content version, so a single delete keeps exact (cheap) paths.
@@ -60,3 +67,24 @@ def batches(paths: list[str]) -> list[list[str]]:
     if current:
         out.append(current)
     return out
+
+
+def invalidation_message(paths: Sequence[str]) -> str:
+    """The invalidations queue's body: the paths one erase needs the CDN to forget."""
+    return json.dumps({"type": INVALIDATE, "paths": sorted(set(paths))})
+
+
+def invalidation_paths(body: str) -> list[str]:
+    """The paths of an invalidations queue body; MalformedMessage for anything else."""
+    try:
+        message = json.loads(body)
+    except ValueError as e:
+        raise MalformedMessage(f"not JSON: {e}") from e
+    if not isinstance(message, dict) or message.get("type") != INVALIDATE:
+        raise MalformedMessage(f"not an {INVALIDATE} message")
+    paths = message.get("paths")
+    if not isinstance(paths, list) or not all(
+        isinstance(p, str) and p.startswith("/") for p in paths
+    ):
+        raise MalformedMessage("its paths are not a list of strings starting with '/'")
+    return list(paths)

@@ -118,7 +118,8 @@ class ConcurrentWrite(TransientError):
 class CdnBusy(TransientError):
     """The CDN refuses more invalidations until some in progress finish (CloudFront: 3,000
     paths, or 15 wildcard paths, in progress per distribution). Minutes, not seconds: the
-    message comes back later (processor/rules/pacing.py) instead of spending its receives."""
+    flusher fails its batch, whose messages come back after the invalidations queue's
+    visibility timeout (processor/entrypoints/flush.py)."""
 
     code = "cdn_busy"
 

@@ -66,24 +66,30 @@ def aws_clients(settings: AwsSettings, *services: str) -> list[Any]:
     ]
 
 
-class RetryQueueOnFirstUse:
-    """The processing queue, for tries starved of CPU, with its SQS client made when the first
-    one needs it: most containers never do, and a client costs cold-start time."""
+class QueueOnFirstUse:
+    """A queue whose SQS client is made when the first message needs it: the processing queue
+    for tries starved of CPU, the invalidations queue for erases. Most containers send
+    neither, and a client costs cold-start time."""
 
     def __init__(self, settings: AwsSettings, url: str) -> None:
-        self._settings, self._url = settings, url
+        self._settings, self.url = settings, url
         self._queue: SqsQueue | None = None
         self._lock = threading.Lock()
 
-    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+    def _sqs(self) -> SqsQueue:
         with self._lock:
             if self._queue is None:
                 from processor.aws.sqs import SqsQueue
 
                 (client,) = aws_clients(self._settings, "sqs")
-                self._queue = SqsQueue(client, self._url)
-            queue = self._queue
-        queue.send_later(body, delay_s=delay_s, attributes=attributes)
+                self._queue = SqsQueue(client, self.url)
+            return self._queue
+
+    def send(self, body: str) -> str:
+        return self._sqs().send(body)
+
+    def send_later(self, body: str, *, delay_s: int, attributes: Mapping[str, str]) -> None:
+        self._sqs().send_later(body, delay_s=delay_s, attributes=attributes)
 
 
 def build(
@@ -99,11 +105,10 @@ def build(
 
     s3_client, dynamodb_client = aws_clients(settings, "s3", "dynamodb")
     cdn = None
-    if settings.distribution_id:
-        from processor.aws.cloudfront import CloudFrontInvalidator
+    if settings.invalidation_queue_url:
+        from processor.aws.sqs import InvalidationQueue
 
-        (cloudfront_client,) = aws_clients(settings, "cloudfront")
-        cdn = CloudFrontInvalidator(cloudfront_client, settings.distribution_id)
+        cdn = InvalidationQueue(QueueOnFirstUse(settings, settings.invalidation_queue_url))
     events = None
     if settings.event_bus:
         from processor.aws.eventbridge import EventBridgePublisher
@@ -141,9 +146,7 @@ def build(
         clocks=clocks,
         cpu_share=settings.cpu_share,
         # Without a queue (a direct S3 trigger, no IMGPIPE_QUEUE_URL) a timeout is final.
-        retry_queue=RetryQueueOnFirstUse(settings, settings.queue_url)
-        if settings.queue_url
-        else None,
+        retry_queue=QueueOnFirstUse(settings, settings.queue_url) if settings.queue_url else None,
         retry_delay_s=settings.retry_delay_s,
     )
     return Container(

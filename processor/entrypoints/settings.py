@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 
 from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.core.config import EngineConfig, Limits, MiB, RenditionSpec
 from processor.core.settings import AwsSettings
 from processor.core.sources import Source, check_sources, parse_sources
+from processor.rules.invalidations import MAX_EXACT_PER_FLUSH
 from processor.rules.tries import ONE_VCPU_MB, cpu_share
 
 
@@ -84,9 +86,10 @@ class ProcessorSettings(AwsSettings):
         share = (self.function_memory_mb - self.memory_reserve_mb) // self.images_in_flight
         return share * MiB
 
-    # The CloudFront distribution in front of the public prefix: a deleted image's paths are
-    # invalidated there. Unset: no CDN to tell (tests, a bare bucket).
-    distribution_id: str | None = Field(None, min_length=1)
+    # The invalidations queue: a deleted image's CDN paths go there, and the flusher turns a
+    # window of them into one CloudFront invalidation. Unset: no CDN to tell (tests, a bare
+    # bucket).
+    invalidation_queue_url: str | None = Field(None, min_length=1)
     # The EventBridge bus that completion events go to (processor/core/changes.py); unset:
     # none are published. Their image views link renditions under the CDN's base URL.
     event_bus: str | None = Field(None, min_length=1)
@@ -122,3 +125,18 @@ class ProcessorSettings(AwsSettings):
         return EngineConfig(
             renditions=self.renditions, limits=limits, poster_frame=self.poster_frame
         )
+
+
+class FlushSettings(BaseSettings):
+    """The flusher's settings (processor/entrypoints/flush.py): only where its CDN is."""
+
+    model_config = SettingsConfigDict(env_prefix="IMGPIPE_", extra="ignore")
+
+    # The CloudFront distribution in front of the public prefix.
+    distribution_id: str = Field(min_length=1)
+    # Exact paths a flush may send before folding them into wildcards (InvalidationExactPaths):
+    # CloudFront holds 3,000 in progress, shared by the flushes of the last minute or two.
+    exact_paths: int = Field(MAX_EXACT_PER_FLUSH, ge=0, le=1000)
+    # Local stack or tests: e.g. http://127.0.0.1:4566. Unset means real AWS.
+    endpoint_url: str | None = None
+    region: str = Field("us-east-1", validation_alias="AWS_REGION")

@@ -31,7 +31,6 @@ class Reason(StrEnum):
     rejected = "rejected"
     # retried: a try starved of CPU comes back later, alone (processor/rules/tries.py)
     starved = "starved"
-    cdn_busy = "cdn_busy"  # an erase the CDN refused for now comes back minutes later
     # deleted
     removed = "removed"
     # skipped

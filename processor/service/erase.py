@@ -6,9 +6,12 @@ Order, chosen so that a retry after a failure at any step finds what is left to 
 
 1. list every version and delete marker of the original and of ``<folder>/<id>*`` in each
    rendition folder (ids have a fixed length: that prefix holds this image's files only);
-2. invalidate the CDN paths of every rendition key seen (the objects themselves are already
-   deleted, so the CDN's next fetch of them misses): a failure here raises before anything
-   is purged, and the retry lists the same keys again;
+2. hand the CDN paths of every rendition key seen to the CDN port (the objects themselves
+   are already deleted, so the CDN's next fetch of them misses). In AWS that port is the
+   invalidations queue: one message per erase, which the flusher merges with the other
+   erases of its window into one CloudFront invalidation. A failure here raises before
+   anything is purged, and the retry lists the same keys again, so nothing is purged
+   without its paths durably recorded;
 3. delete those versions: the renditions and the original's object versions first, its
    delete markers last. Deleting the marker first would make the original current again in
    ``raw/`` until the rest went too, and for good if the rest then failed. A live current
@@ -17,7 +20,7 @@ Order, chosen so that a retry after a failure at any step finds what is left to 
    that version's id; the processor recognises those echoes of an erase and skips them
    (decide_removal), so one delete is one tombstone and one ``ImagesDeleted``.
 
-Erasing twice is harmless: the second listing finds nothing, and nothing is invalidated.
+Erasing twice is harmless: the second listing finds nothing, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Erased:
     versions: int  # object versions and delete markers deleted for good
-    paths: tuple[str, ...]  # CDN paths invalidated
+    paths: tuple[str, ...]  # CDN paths handed to the CDN port
 
 
 class Eraser:

@@ -28,7 +28,6 @@ give every upload of a batch its record before any image starts.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,6 @@ from enum import StrEnum
 from processor.core.changes import announcement
 from processor.core.config import EngineConfig, check_bytes
 from processor.core.errors import (
-    CdnBusy,
     ConcurrentWrite,
     EmptyImage,
     ImageRejected,
@@ -80,7 +78,6 @@ from processor.rules.decide import (
     decide_removal,
     screen,
 )
-from processor.rules.invalidations import busy_wait_s
 from processor.rules.tries import (
     MAX_INTERRUPTED,
     cpu_ratio,
@@ -582,8 +579,7 @@ class ProcessorService:
         if isinstance(decision, Skip):
             if decision.reason is Reason.duplicate:
                 # A redelivery, maybe after erasing failed: erasing again finds what is left.
-                if not self._erase_or_put_back(event, iid, owned, current):
-                    return Outcome(Action.retried, iid, Reason.cdn_busy, tries=event.tries + 1)
+                self._erase(iid, event.key if owned else None, current)
             return self._skipped(decision, iid, current)
         now = self._now()
         base = current or ImageRecord.first_sight(
@@ -593,28 +589,9 @@ class ProcessorService:
         committed = self._commit(record, written=[])
         if committed is None:
             return Outcome(Action.skipped, iid, Reason.stale)
-        self._erase_or_put_back(event, iid, owned, current)
+        self._erase(iid, event.key if owned else None, current)
         log.info("image deleted")
         return Outcome(Action.deleted, iid, Reason.removed, orphaned=committed)
-
-    def _erase_or_put_back(
-        self, event: ObjectEvent, iid: str, owned: bool, current: ImageRecord | None
-    ) -> bool:
-        """Erase; False when the CDN was too busy and the event was put back on the queue,
-        minutes later (processor/rules/invalidations.py). Other errors raise."""
-        try:
-            self._erase(iid, event.key if owned else None, current)
-            return True
-        except CdnBusy:
-            tries = event.tries + 1
-            wait = busy_wait_s(tries, random.random())
-            if self.retry_queue is None or wait is None:
-                raise  # the queue's own retries, then the dead-letter queue
-            self.retry_queue.send_later(
-                retry_message(event, tries), delay_s=wait, attributes={TRIES_ATTRIBUTE: str(tries)}
-            )
-            log.warning("the CDN is busy: erasing again later", extra={"try": tries, "in_s": wait})
-            return False
 
     def _owned(self, bucket: str, key: str) -> bool:
         """An upload (under the raw prefix of this bucket), not an original read in place."""

@@ -162,3 +162,18 @@ def test_invalidation_paths_cost_past_the_free_thousand() -> None:
     assert capacity.invalidation_usd(1_001) == pytest.approx(0.005)
     # 50,000 deleted images of 4 rendition files each: 200,000 exact paths.
     assert capacity.invalidation_usd(200_000) == pytest.approx(995.0)
+
+
+def test_a_bulk_delete_costs_a_flush_per_window_by_hand() -> None:
+    flush = {"rate": 10, "window_s": 60, "bound": 5, "per_image": 6, "max_exact": 500}
+    # 50,000 deletes at 10/s last 5,000 s: 83 full windows of 600 deletes (3,600 exact paths
+    # each: folded to 5), and a last one of 200 deletes (1,200 paths: folded too)
+    assert capacity.flushed_paths(50_000, **flush) == 84 * 5
+    assert capacity.invalidation_usd(84 * 5) == 0
+    # one delete is one flush of its exact paths; 80 deletes stay exact (480 paths)
+    assert capacity.flushed_paths(1, **flush) == 6
+    assert capacity.flushed_paths(80, **flush) == 480
+    # a last window small enough to stay exact: 650 deletes = 600 folded + 50 exact
+    assert capacity.flushed_paths(650, **flush) == 5 + 300
+    # a longer window, fewer flushes
+    assert capacity.flushed_paths(50_000, **(flush | {"window_s": 300})) == 17 * 5

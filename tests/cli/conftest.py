@@ -43,8 +43,9 @@ _LABELS = {
 
 
 @contextmanager
-def in_process_stack(prefix: str, api_key: str) -> Iterator[Any]:
-    """A LocalStack in this process on free ports, one processor environment, its own names."""
+def in_process_stack(prefix: str, api_key: str, **options: Any) -> Iterator[Any]:
+    """A LocalStack in this process on free ports, one processor environment, its own names;
+    ``options``: other StackOptions."""
     import uuid
 
     from cli.local.stack import LocalStack, StackOptions
@@ -52,15 +53,16 @@ def in_process_stack(prefix: str, api_key: str) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             mp.setenv(name, "testing")
-        options = StackOptions(
+        stack_options = StackOptions(
             api_port=0,
             cdn_port=0,
             aws_port=0,
             api_key=api_key,
             concurrency=1,
             stack_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
+            **options,
         )
-        started = LocalStack(options)
+        started = LocalStack(stack_options)
         try:
             started.start()
             yield started

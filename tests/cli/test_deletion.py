@@ -5,7 +5,8 @@ GIVEN a stack with one processed image whose renditions the CDN stand-in has ser
 WHEN the image is deleted through the API
 THEN no version of the original or of any rendition stays in the bucket, the distribution
 has an invalidation naming every rendition path, the CDN stops serving them, and the record
-is a tombstone that anonymous readers cannot see.
+is a tombstone that anonymous readers cannot see. Deleting many images at once costs a few
+invalidations (the flusher merges a window's erases into one), each within its bounds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 from cli.local.stack import LocalStack, StackOptions
 from processor.core.keys import image_id
+from processor.rules.invalidations import MAX_WILDCARDS_PER_FLUSH, covers
 from tests.cli.conftest import aws_client, in_process_stack
 from tests.conftest import GOOD
 
@@ -27,11 +29,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 KEY = "a-deletion-test-key-0123456789"
 PHOTO = GOOD / "320x240.jpg"
+EXACT = 20
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with in_process_stack("del", KEY) as started:
+    # Flushes fold past 20 exact paths here (the template's bound is 500): a bulk delete of a
+    # dozen images then goes the folded way, a single delete's 6 paths stay exact.
+    with in_process_stack("del", KEY, invalidation_exact_paths=EXACT) as started:
         yield started
 
 
@@ -67,16 +72,23 @@ def versions_left(stack: LocalStack, prefix: str) -> list[str]:
     return [v["Key"] for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
 
 
-def invalidated_paths(stack: LocalStack) -> set[str]:
+def invalidations(stack: LocalStack) -> dict[str, list[str]]:
+    """Every invalidation of the stack's distribution: id -> its paths."""
     assert stack.urls is not None and stack.resources is not None
     cloudfront = aws_client("cloudfront", stack.urls.aws or "")
     distribution = stack.resources.distribution_id
-    paths: set[str] = set()
-    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
-    for item in listed.get("Items", []):
-        batch = cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])
-        paths |= set(batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"])
-    return paths
+    found: dict[str, list[str]] = {}
+    for page in cloudfront.get_paginator("list_invalidations").paginate(
+        DistributionId=distribution
+    ):
+        for item in page["InvalidationList"].get("Items", []):
+            batch = cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])
+            found[item["Id"]] = batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+    return found
+
+
+def invalidated_paths(stack: LocalStack) -> set[str]:
+    return {p for paths in invalidations(stack).values() for p in paths}
 
 
 def test_the_local_bucket_is_versioned_and_has_the_templates_distribution(
@@ -150,6 +162,51 @@ def test_the_cdn_stand_in_serves_its_cached_copy_until_invalidated(stack: LocalS
             },
         )
         assert client.get(url).status_code == 404
+
+
+def test_a_bulk_delete_costs_a_few_invalidations_within_their_bounds(stack: LocalStack) -> None:
+    # GIVEN 12 processed images whose renditions the CDN stand-in has served (cached)
+    assert stack.urls is not None and stack.resources is not None
+    count = 12
+    s3 = aws_client("s3", stack.urls.aws or "")
+    keys = [f"raw/{uuid.uuid4().hex}/bulk-{n}.jpg" for n in range(count)]
+    for key in keys:
+        s3.put_object(Bucket=stack.resources.bucket, Key=key, Body=PHOTO.read_bytes())
+    ids = [image_id(stack.resources.bucket, key) for key in keys]
+    with httpx.Client(base_url=stack.urls.api, timeout=30) as client:
+
+        def done() -> list[dict[str, Any]] | None:
+            records = [client.get(f"/images/{i}", headers={"x-api-key": KEY}) for i in ids]
+            if all(r.status_code == 200 and r.json()["status"] == "done" for r in records):
+                return [r.json() for r in records]
+            return None
+
+        records = wait_for(done, timeout_s=120)
+        urls = [r["url"] for record in records for r in record["renditions"]]
+        assert all(client.get(u).status_code == 200 for u in urls)  # now cached
+        before = set(invalidations(stack))
+
+        # WHEN all of them are deleted at once
+        for iid in ids:
+            r = client.delete(f"/images/{iid}", headers={"x-api-key": KEY})
+            assert r.status_code == 202, r.text
+
+        # THEN the CDN stops serving every rendition of every one of them
+        wait_for(lambda: all(client.get(u).status_code == 404 for u in urls), timeout_s=90)
+    # ... through fewer invalidations than images, each within the flush's bounds
+    new = {i: paths for i, paths in invalidations(stack).items() if i not in before}
+    assert 1 <= len(new) < count / 2, new
+    assert any(p.endswith("*") for paths in new.values() for p in paths), new  # folded
+    for paths in new.values():
+        wildcards = [p for p in paths if p.endswith("*")]
+        if wildcards:
+            assert len(paths) <= MAX_WILDCARDS_PER_FLUSH, paths
+        else:
+            assert len(paths) <= EXACT, paths
+    # ... that together cover every rendition path of every deleted image
+    planned = [p for paths in new.values() for p in paths]
+    for url in urls:
+        assert covers(planned, url.removeprefix(stack.urls.cdn)), url
 
 
 # --- the local stack's own guards (same stack) ------------------------------------------------

@@ -63,7 +63,8 @@ def test_local_stack_end_to_end(fake_aws: None) -> None:
     try:
         pids = children_of(stack.process.pid)  # environments, and multiprocessing's tracker
         environments = [p for p in pids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        assert len(environments) == 2, f"two execution environments expected: {pids}"
+        # two of the processor (--concurrency 2) and the flusher's one
+        assert len(environments) == 3, f"three execution environments expected: {pids}"
         with httpx.Client(timeout=30) as client:
             assert client.get(f"{stack.api}/healthz").status_code == 200
             assert client.get(f"{stack.api}/docs").status_code == 200

@@ -19,6 +19,7 @@ from typing import Any
 from processor.core.changes import Announcement
 from processor.core.errors import (
     ConcurrentWrite,
+    PipelineError,
     SourceMissing,
     StaleEvent,
     TransientError,
@@ -148,15 +149,17 @@ class MemoryStore:
 
 @dataclass
 class MemoryCdn:
-    """CdnInvalidator that records each request; ``failures`` transient ones first."""
+    """CdnInvalidator that records each request; ``failures`` refusals first (``refusal``:
+    TransientError by default, CdnBusy for a distribution with too many in progress)."""
 
     invalidations: list[list[str]] = field(default_factory=list)
     failures: int = 0
+    refusal: type[PipelineError] = TransientError
 
     def invalidate(self, paths: Sequence[str]) -> None:
         if self.failures > 0:
             self.failures -= 1
-            raise TransientError("CreateInvalidation: TooManyInvalidationsInProgress (injected)")
+            raise self.refusal("CreateInvalidation: TooManyInvalidationsInProgress (injected)")
         self.invalidations.append(list(paths))
 
 

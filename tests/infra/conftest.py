@@ -49,6 +49,7 @@ FAKE_REFS: dict[str, Any] = {
     "Table": f"{STACK}-Table-ABC123",
     "Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-Queue-ABC123",
     "DeadLetterQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-DeadLetterQueue-X",
+    "InvalidationQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-Invalidations-X",
     "Distribution": MOTO_STAND_INS["Distribution"],
     "Distribution.DomainName": "d111111abcdef8.cloudfront.net",
     "CursorSecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:CursorSecret-AbCdEf",

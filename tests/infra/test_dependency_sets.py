@@ -172,6 +172,21 @@ def test_the_processor_image_dependency_set_runs_the_on_demand_handler() -> None
     assert json.loads(response["body"])["code"] == "size_not_allowed"
 
 
+@pytest.mark.slow
+def test_the_processor_image_dependency_set_runs_the_flusher() -> None:
+    """The flusher runs the processor's image with another handler: it imports only what
+    that image holds, reads its settings, and drops an unreadable message without a call."""
+    event = {
+        "Records": [{"messageId": "m1", "body": "not an invalidation", "eventSource": "aws:sqs"}]
+    }
+    env = function_env("FlushFunction", "imgpipe-flush")
+    handler = tpl.handlers()["FlushFunction"]
+    response = run_in_image(
+        _PROBE, blocked_modules("processor"), "RESPONSE", handler, json.dumps(event), env=env
+    )
+    assert response == {"batchItemFailures": []}
+
+
 def test_the_processor_image_dependency_set_decodes_heic(tmp_path: Path) -> None:
     """What the processor image holds (and nothing else) turns a HEVC HEIC into renditions."""
     from tests.processor.imaging import heic_samples as hs

@@ -47,7 +47,12 @@ def test_outputs_name_the_created_resources(stack: dict[str, str]) -> None:
     assert stack["TableName"] in boto3.client("dynamodb").list_tables()["TableNames"]
     assert stack["TopicArn"] in {t["TopicArn"] for t in boto3.client("sns").list_topics()["Topics"]}
     urls = boto3.client("sqs").list_queues()["QueueUrls"]
-    assert {stack["QueueUrl"], stack["DeadLetterQueueUrl"]} == set(urls)
+    assert {
+        stack["QueueUrl"],
+        stack["DeadLetterQueueUrl"],
+        stack["InvalidationQueueUrl"],
+        stack["InvalidationDeadLetterQueueUrl"],
+    } == set(urls)
 
 
 def test_queue_has_declared_timings_encryption_and_redrive(stack: dict[str, str]) -> None:
@@ -108,6 +113,7 @@ def test_processor_runs_its_image_with_the_real_names_and_consumes_the_queue(
             "Table": stack["TableName"],
             "Queue": stack["QueueUrl"],
             "DeadLetterQueue": stack["DeadLetterQueueUrl"],
+            "InvalidationQueue": stack["InvalidationQueueUrl"],
             **MOTO_STAND_INS,
             # What a stand-in's attribute becomes (infra/template.py subset_template).
             "Distribution.DomainName": "Distribution.DomainName.stand-in",

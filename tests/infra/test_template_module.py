@@ -90,7 +90,15 @@ def test_real_template_subset_keeps_the_data_plane(template: dict[str, Any]) -> 
     sub = tpl.subset_template(
         template, ["AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::S3::Bucket"]
     )
-    assert set(sub["Resources"]) == {"Bucket", "Table", "Queue", "DeadLetterQueue", "AlertTopic"}
+    assert set(sub["Resources"]) == {
+        "Bucket",
+        "Table",
+        "Queue",
+        "DeadLetterQueue",
+        "InvalidationQueue",
+        "InvalidationDeadLetterQueue",
+        "AlertTopic",
+    }
     # The queue policy is not kept, so the bucket no longer waits for it.
     assert "DependsOn" not in sub["Resources"]["Bucket"]
     assert set(sub["Outputs"]) == {
@@ -99,6 +107,8 @@ def test_real_template_subset_keeps_the_data_plane(template: dict[str, Any]) -> 
         "TopicArn",
         "QueueUrl",
         "DeadLetterQueueUrl",
+        "InvalidationQueueUrl",
+        "InvalidationDeadLetterQueueUrl",
     }
     assert sub["Parameters"] == template["Parameters"]
     # The original is not modified.
@@ -116,4 +126,5 @@ def test_handlers_lists_every_function() -> None:
         "ProcessorFunction": "processor.entrypoints.handler.lambda_handler",
         "ApiFunction": "api.handler.lambda_handler",
         "OnDemandFunction": "processor.entrypoints.ondemand.lambda_handler",
+        "FlushFunction": "processor.entrypoints.flush.lambda_handler",
     }

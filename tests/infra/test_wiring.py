@@ -32,6 +32,9 @@ SYMBOLS = {
     "Table.Arn": TABLE_ARN,
     "Queue.Arn": "QUEUE",
     "DeadLetterQueue.Arn": "DLQ",
+    "InvalidationQueue.Arn": "INVALIDATIONS",
+    "InvalidationDeadLetterQueue.Arn": "DLQ:invalidations",
+    "FlushLogGroup.Arn": "LOGS:flush",
     "ProcessorLogGroup.Arn": "LOGS:processor",
     "ApiLogGroup.Arn": "LOGS:api",
     "AuthorizerLogGroup.Arn": "LOGS:authorizer",
@@ -282,14 +285,11 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
         ("s3:DeleteObject", f"{BUCKET_ARN}/public/*"),
         ("s3:ListBucket", BUCKET_ARN),  # a missing key answers 404, not 403
         # Deleted means gone: a deleted image's versions are found and erased, its CDN
-        # paths invalidated on the one distribution and nowhere else.
+        # paths recorded on the invalidations queue (the flusher, not this role, invalidates).
         ("s3:ListBucketVersions", BUCKET_ARN),
         ("s3:DeleteObjectVersion", f"{BUCKET_ARN}/raw/*"),
         ("s3:DeleteObjectVersion", f"{BUCKET_ARN}/public/*"),
-        (
-            "cloudfront:CreateInvalidation",
-            "arn:aws:cloudfront::123456789012:distribution/DISTRIBUTION",
-        ),
+        ("sqs:SendMessage", "INVALIDATIONS"),
         *{(a, r) for a in table_actions for r in (TABLE_ARN, f"{TABLE_ARN}/index/*")},
         ("sqs:ReceiveMessage", "QUEUE"),
         ("sqs:DeleteMessage", "QUEUE"),
@@ -313,6 +313,73 @@ def test_processor_role_touches_only_its_prefixes_table_and_queue(
     assert named == {
         ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/integrations")
     }
+
+
+def test_the_flusher_alone_invalidates_fed_windows_of_the_invalidations_queue(
+    template: dict[str, Any],
+) -> None:
+    """Deleted images' CDN paths: the processor records them, the flusher invalidates them
+    (docs/capacity.md "Deletes and the CDN")."""
+    from processor.rules.invalidations import MAX_WILDCARDS_PER_FLUSH
+
+    source = tpl.event_source(template, "flush")
+    assert source["EventSource"] == "InvalidationQueue"
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # A whole window per batch: over 10 messages needs a window; SQS allows 10,000 with one.
+    assert 10 < int(source["BatchSize"]) <= 10_000
+    window = template["Parameters"]["InvalidationWindowSeconds"]
+    assert props(template, "FlushEventSource")["MaximumBatchingWindowInSeconds"] == {
+        "Ref": "InvalidationWindowSeconds"
+    }
+    assert 1 <= int(window["MinValue"]) and int(window["MaxValue"]) <= 300
+    # Flushes at once, plus one still in progress, stay within CloudFront's 15 wildcards.
+    concurrency = int(source["ScalingConfig"]["MaximumConcurrency"])
+    assert concurrency == 2
+    assert (concurrency + 1) * MAX_WILDCARDS_PER_FLUSH <= 15
+    # Not received again while a window and its invocation may still hold it; refused
+    # batches come back for hours before the dead-letter queue (and its alarm).
+    queue = tpl.queue_settings(template, "InvalidationQueue")
+    timeout = tpl.function_spec("flush", template=template).timeout
+    assert queue.visibility_timeout >= int(window["MaxValue"]) + timeout
+    assert queue.max_receive_count * queue.visibility_timeout >= 3 * 3600
+    assert queue.dlq_message_retention > queue.message_retention
+    for name in ("InvalidationQueue", "InvalidationDeadLetterQueue"):
+        assert props(template, name)["SqsManagedSseEnabled"] is True
+    # Least privilege: the flusher consumes its queue and invalidates the one distribution;
+    # no other role may invalidate, and the processor may only send the paths.
+    assert tpl.references(props(template, "FlushFunction")["Role"]) == {"FlushRole"}
+    distribution = "arn:aws:cloudfront::123456789012:distribution/DISTRIBUTION"
+    assert grants(template, "FlushRole") == {
+        ("logs:CreateLogStream", "LOGS:flush"),
+        ("logs:PutLogEvents", "LOGS:flush"),
+        ("cloudfront:CreateInvalidation", distribution),
+        *{
+            (a, "INVALIDATIONS")
+            for a in (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            )
+        },
+    }
+    invalidators = {
+        role
+        for role in tpl.resources(template, "AWS::IAM::Role")
+        if any(a == "cloudfront:CreateInvalidation" for a, _ in grants(template, role))
+    }
+    assert invalidators == {"FlushRole"}
+    senders = {
+        role
+        for role in tpl.resources(template, "AWS::IAM::Role")
+        if ("sqs:SendMessage", "INVALIDATIONS") in grants(template, role)
+    }
+    assert senders == {"ProcessorRole"}
+    env = tpl.function_env("flush", template=template)
+    assert env["IMGPIPE_DISTRIBUTION_ID"] == {"Ref": "Distribution"}
+    processor = tpl.function_env("processor", template=template)
+    assert processor["IMGPIPE_INVALIDATION_QUEUE_URL"] == {"Ref": "InvalidationQueue"}
+    assert "IMGPIPE_DISTRIBUTION_ID" not in processor
 
 
 def test_batch_operations_role_reads_manifests_writes_reports_and_invokes_the_processor(
@@ -413,7 +480,7 @@ def test_processor_environment(template: dict[str, Any]) -> None:
         "IMGPIPE_RAW_PREFIX": "raw/",
         "IMGPIPE_PUBLIC_PREFIX": "public/",
         "IMGPIPE_MAX_INPUT_BYTES": "209715200",
-        "IMGPIPE_DISTRIBUTION_ID": FAKE_REFS["Distribution"],
+        "IMGPIPE_INVALIDATION_QUEUE_URL": FAKE_REFS["InvalidationQueue"],
         "IMGPIPE_EVENT_BUS": FAKE_REFS["EventBus"],
         "IMGPIPE_CDN_BASE_URL": "https://d111111abcdef8.cloudfront.net",
         "IMGPIPE_BACKFILL_SOURCES": "",
@@ -680,14 +747,15 @@ def test_alarms_cover_the_issue_and_notify_the_topic(template: dict[str, Any]) -
     assert subscription["Endpoint"] == {"Ref": "AlertEmail"}
 
 
-def test_dead_letter_alarm_watches_the_dead_letter_queue(template: dict[str, Any]) -> None:
-    (dims,) = [
+def test_each_dead_letter_queue_has_its_alarm(template: dict[str, Any]) -> None:
+    watched = [
         a["Properties"]["Dimensions"]
         for a in tpl.resources(template, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert dims == [
-        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+    assert sorted(watched, key=str) == [
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        for queue in ("DeadLetterQueue", "InvalidationDeadLetterQueue")
     ]
 
 

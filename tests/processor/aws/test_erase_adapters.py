@@ -1,5 +1,6 @@
-"""Erasing against moto (in-process ``mock_aws``): S3 versions and CloudFront invalidations,
-the adapters' retries on CloudFront's "later" answers, and the pure path coalescing."""
+"""Erasing against moto (in-process ``mock_aws``): S3 versions, the paths recorded on the
+invalidations queue and flushed into CloudFront invalidations, the adapters' retries on
+CloudFront's "later" answers, and the pure path coalescing."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from moto import mock_aws
 
 from processor.aws.cloudfront import CloudFrontInvalidator
 from processor.aws.s3 import S3ObjectStore
+from processor.aws.sqs import InvalidationQueue, SqsQueue
 from processor.core.cdn import MAX_WILDCARDS_PER_REQUEST, batches, coalesce
 from processor.core.errors import AwsServiceError, CdnBusy, TransientError
 from processor.core.keys import image_id
+from processor.entrypoints.flush import flush
 from processor.service.erase import Eraser
 from tests.aws import BUCKET, REGION
 
@@ -101,8 +104,10 @@ def test_versions_are_listed_and_deleted_for_good(aws):
     assert left.get("DeleteMarkers", []) == []
 
 
-def test_the_eraser_invalidates_then_purges_on_the_real_apis(aws):
+def test_the_eraser_records_its_paths_then_purges_and_the_flusher_invalidates_them(aws):
     s3, cloudfront, distribution = aws
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="invalidations")["QueueUrl"]
     store = S3ObjectStore(s3)
     iid = image_id(BUCKET, "raw/a/cat.jpg")
     keys = [
@@ -118,7 +123,7 @@ def test_the_eraser_invalidates_then_purges_on_the_real_apis(aws):
     s3.delete_object(Bucket=BUCKET, Key="raw/a/cat.jpg")
     eraser = Eraser(
         store=store,
-        cdn=CloudFrontInvalidator(cloudfront, distribution),
+        cdn=InvalidationQueue(SqsQueue(sqs, url)),
         bucket=BUCKET,
         public_prefix="public/",
     )
@@ -129,12 +134,40 @@ def test_the_eraser_invalidates_then_purges_on_the_real_apis(aws):
     left = s3.list_object_versions(Bucket=BUCKET)
     assert [v["Key"] for v in left.get("Versions", [])] == [other]
     assert left.get("DeleteMarkers", []) == []
+    # the paths wait on the queue, one message for the erase; the flusher sends them
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    record = {"messageId": message["MessageId"], "body": message["Body"]}
+    done = flush([record], CloudFrontInvalidator(cloudfront, distribution))
+    assert done.failed == () and done.malformed == 0
     (summary,) = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"][
         "Items"
     ]
     batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])
     paths = batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
     assert sorted(paths) == sorted("/" + k.removeprefix("public/") for k in keys)
+
+
+def test_an_erase_whose_paths_cannot_be_recorded_purges_nothing(aws):
+    # GIVEN an invalidations queue that is gone (a broken setup, an SQS outage)
+    s3 = aws[0]
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="invalidations")["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    iid = image_id(BUCKET, "raw/a/cat.jpg")
+    s3.put_object(Bucket=BUCKET, Key=f"public/thumbs/{iid}-v1.webp", Body=b"r")
+    eraser = Eraser(
+        store=S3ObjectStore(s3),
+        cdn=InvalidationQueue(SqsQueue(sqs, url)),
+        bucket=BUCKET,
+        public_prefix="public/",
+    )
+    # WHEN the image is erased, THEN the send fails with a retryable error ...
+    with pytest.raises(AwsServiceError) as raised:
+        eraser.erase(iid, None, ["thumbs"])
+    assert raised.value.retryable
+    # ... before anything was purged: the retry finds the same keys and sends their paths
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix="public/").get("Versions", [])
+    assert [v["Key"] for v in versions] == [f"public/thumbs/{iid}-v1.webp"]
 
 
 def test_cloudfront_says_later_is_retried_with_backoff(aws):
@@ -155,7 +188,7 @@ def test_cloudfront_refusing_past_the_retries_is_transient(aws):
     _, cloudfront, distribution = aws
     inject(cloudfront, TooManyInProgress(10))
     invalidator = CloudFrontInvalidator(cloudfront, distribution, attempts=3, sleep=lambda _: None)
-    # CdnBusy: a TransientError the service puts back on the queue for minutes, not seconds.
+    # CdnBusy: a TransientError; the flusher fails its batch, which comes back minutes later.
     with pytest.raises(CdnBusy, match="TooManyInvalidationsInProgress after 3 tries"):
         invalidator.invalidate(["/thumbs/a.webp"])
     assert issubclass(CdnBusy, TransientError)

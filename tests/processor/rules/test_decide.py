@@ -245,5 +245,4 @@ def test_reason_values_are_the_stable_names_logs_and_metrics_use():
         "foreign_bucket",
         "recreated",
         "purged",
-        "cdn_busy",
     }
