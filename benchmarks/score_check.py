@@ -36,6 +36,7 @@ CORPUS = ROOT / ".." / "shared" / "corpus" / "good"
 FIXTURE = ROOT / "tests" / "processor" / "imaging" / "ssimulacra2_reference.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "score.md"
 BUILD = Path(__file__).resolve().parent / "tools" / "ssimulacra2.sh"
+SAMPLED = "## Sampled"  # the heading of benchmarks.score_sampled's section of RESULTS
 CROP = 512 * 512  # the cost cap the report measures (Scoring.max_pixels; the default scores whole)
 TOLERANCE = 2.0  # points: what the test allows between the port and the reference
 # ... and on a large, mostly flat image at high quality, where the reference reads low: its
@@ -205,7 +206,10 @@ def main() -> None:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     lines += [f"| {p.name} | {w:.2f} | {c:.2f} | {c - w:+.2f} | {s:.3f} |" for p, w, c, s in crops]
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # The sampled score's section (python -m benchmarks.score_sampled) is kept as it is.
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    tail = old[old.index(SAMPLED) :] if SAMPLED in old else ""
+    RESULTS.write_text("\n".join(lines) + "\n" + ("\n" + tail if tail else ""), encoding="utf-8")
     print(f"wrote {RESULTS}")
     if args.write:
         FIXTURE.write_text(

@@ -151,16 +151,23 @@ class Scoring(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Off by default: a score costs many times the encodes (0.15-0.3 s of CPU for a 320 px
-    # rendition, about 2.5 s and up to 200 MB more at the peak for a 2048 px one), and the
-    # cost model (processor/rules/cost.py) does not count it yet.
+    # Off by default, for its CPU: a rendition above ``sample_above`` pixels is measured at
+    # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
+    # whole image's), the coarser scales whole: 0.42 of the whole score's CPU, 0.15 points
+    # from it on average and 1.0 at most; but every score also decodes its rendition and pays
+    # libvips' fixed cost of six scales, so the default ladder with scores still costs about
+    # 3.9 times the engine's CPU without them (`python -m benchmarks.score_sampled`,
+    # benchmarks/results/score.md). The cost model (processor/rules/cost.py) counts the
+    # step's memory when on.
     enabled: bool = False
     # A rendition with more pixels is scored on its centred crop of about this many (same
-    # aspect, never below 8x8), a cap on the cost, which grows with the pixels (about 2 s
-    # of CPU for a 2048x1672 rendition, 0.2 s for a 320 px one). The default scores the
-    # default ladder whole: a 512x512 crop read up to 20 points off the whole rendition's
-    # score (`python -m benchmarks.score_check`, benchmarks/results/score.md).
+    # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
+    # 512x512 crop read up to 20 points off the whole rendition's score).
     max_pixels: int = Field(2048 * 2048, ge=64)
+    # Above this many pixels a rendition's two finest scales are sampled (``sample_share``
+    # of their pixels); at or below it the score is the whole rendition's, exactly.
+    sample_above: int = Field(500_000, ge=0)
+    sample_share: float = Field(1 / 16, gt=0, le=1)
     # Scoring is skipped (the score stays null) when less than this share of the image's time
     # budget is left after the encodes: a score must never turn a done image into a timeout.
     min_budget_left: float = Field(0.5, ge=0, le=1)

@@ -27,6 +27,7 @@ from processor.rules.cost import (
     estimate,
     estimate_motion,
     human_bytes,
+    score_bytes,
 )
 from processor.rules.header import Header
 from processor.rules.motion import Motion
@@ -183,6 +184,9 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
     ]
     still = _renditions(config, sizes, header.has_alpha, animated=False)
     encoders = encoder_bytes((e.format, r.width * r.height) for r in still for e in r.encodes)
+    if config.scoring.enabled:  # after the encodes: the larger of the two working sets
+        scored = max((r.width * r.height for r in still), default=0)
+        encoders = max(encoders, score_bytes(min(scored, config.scoring.max_pixels)))
     cost = estimate(header, decode_w, decode_h, encoders=encoders)
     check_cost(header, cost, config.limits)  # even the still must fit, or the image is refused
     renditions, kept = still, None

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from processor.core.config import EngineConfig, Limits, RenditionSpec
+from processor.core.config import EngineConfig, Limits, RenditionSpec, Scoring
 from processor.core.errors import ImageTooCostly, TooManyFrames, TooManyPixels
 from processor.entrypoints.settings import ProcessorSettings
-from processor.rules.cost import MB, encoder_bytes, estimate, human_bytes, jpeg_shrink
+from processor.rules.cost import (
+    MB,
+    encoder_bytes,
+    estimate,
+    human_bytes,
+    jpeg_shrink,
+    score_bytes,
+)
 from processor.rules.header import Header
 from processor.rules.plan import make_plan
 
@@ -123,6 +130,22 @@ def test_avif_renditions_enter_the_plan_cost() -> None:
                                                formats=("jpeg",)),)),
     )  # fmt: skip
     assert make_plan(header("jpeg", 4000, 4000), avif).cost.memory_bytes > plain.cost.memory_bytes
+
+
+def test_the_score_step_enters_the_plan_cost_when_it_is_on() -> None:
+    # GIVEN a 12 MP photo and the default ladder, scored and not
+    photo = header("jpeg", 4000, 3000)
+    scored = EngineConfig(scoring=Scoring(enabled=True))
+    off, on = make_plan(photo, EngineConfig()).cost, make_plan(photo, scored).cost
+    # THEN the score's working set (after the encodes: the larger of the two) is counted
+    largest = 2048 * 1536
+    assert on.memory_bytes - off.memory_bytes == score_bytes(largest) - encoder_bytes(
+        [("avif", largest), ("webp", largest), ("jpeg", largest)]
+    )
+    assert score_bytes(largest) > 200 * MB  # what a 2048 px rendition's score peaked near
+    # ... and a crop cap caps it
+    capped = EngineConfig(scoring=Scoring(enabled=True, max_pixels=512 * 512))
+    assert make_plan(photo, capped).cost.memory_bytes < on.memory_bytes
 
 
 def test_too_many_frames_is_refused() -> None:
