@@ -1,7 +1,8 @@
 """``python -m benchmarks.bytes``: bytes at equal SSIMULACRA2, per format, against the
 engine's settings before the calibration and against sharp, in one run.
 
-On real photos (the first ``--photos`` of benchmarks/calibrate.py PHOTOS) at the default
+On real photos (the first ``--photos`` of benchmarks/calibrate.py PHOTOS and the ten camera
+photos of benchmarks/camera.py) at the default
 rendition sizes (320 and 2048 px boxes), every encoder is run over a range of qualities on the
 same reference pixels and each file scored with SSIMULACRA2 (benchmarks/calibrate.py says
 which scorer). For each photo, an encoder's bytes at a given score are read off its own rate
@@ -21,7 +22,7 @@ compared at equal quality, never at an equal ``Q``:
 Writes benchmarks/results/bytes.md (and bytes.json). Scores are cached under
 benchmarks/.cache/scores.json (shared with benchmarks.calibrate).
 
-    python -m benchmarks.bytes              # 8 photos, a few minutes on two cores
+    python -m benchmarks.bytes              # 8 + 10 photos, about half an hour on two cores
     python -m benchmarks.bytes --photos 14  # the calibration's whole set
 """
 
@@ -41,7 +42,7 @@ from typing import Any
 import pyvips
 
 from benchmarks import bytes_readme, calibrate
-from benchmarks.calibrate import BOXES, GRID, PHOTOS, Encoder, Measurer, Row, engine_encoder
+from benchmarks.calibrate import BOXES, GRID, Encoder, Measurer, Row, engine_encoder, photo_set
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
             lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
     cost = summary.get("ladder_cost")
     if cost:
-        b, d = cost["before"], cost["default"]
+        b, d, u = cost["before"], cost["default"], cost.get("unscored")
         lines += [
             "",
             f"## What the default ladder costs (whole engine, {cost['images']} photos, "
@@ -309,10 +310,20 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
             "|---|---:|---:|---:|---:|",
             f"| before: JPEG q82 + WebP q80 | {b['cpu_ms']} | {b['wall_ms']} "
             f"| {b['billed_ms_per_1000']:,} | {b['usd_per_1000_arm64']} |",
-            f"| default: AVIF + WebP + JPEG at target {t:g} | {d['cpu_ms']} | {d['wall_ms']} "
-            f"| {d['billed_ms_per_1000']:,} | {d['usd_per_1000_arm64']} |",
+            *(
+                [
+                    f"| default unscored: AVIF + WebP + JPEG at target {t:g}, scoring off "
+                    f"| {u['cpu_ms']} | {u['wall_ms']} | {u['billed_ms_per_1000']:,} "
+                    f"| {u['usd_per_1000_arm64']} |"
+                ]
+                if u
+                else []
+            ),
+            f"| default: AVIF + WebP + JPEG at target {t:g}, each scored | {d['cpu_ms']} "
+            f"| {d['wall_ms']} | {d['billed_ms_per_1000']:,} | {d['usd_per_1000_arm64']} |",
             "",
-            f"CPU {cost['cpu_ratio']}x, billed time {cost['billed_ratio']}x the ladder before.",
+            f"CPU {cost['cpu_ratio']}x, billed time {cost['billed_ratio']}x the ladder before"
+            + (f" (unscored: CPU {cost['unscored_cpu_ratio']}x)." if u else "."),
         ]
     lines += [
         "",
@@ -329,10 +340,11 @@ MEMORY_MB = 2048  # infra/template.yaml ProcessorMemory's default
 
 def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
     """The whole engine on each photo, the ladder before the calibration (JPEG q82 + WebP
-    q80 at both sizes) against today's default (AVIF + WebP + JPEG at the target), taking
-    turns on each photo; billed ms per image at the default memory (benchmarks/cost.py)."""
+    q80 at both sizes, no scores) against today's default (AVIF + WebP + JPEG at the target,
+    each rendition scored) and the same unscored, taking turns on each photo; billed ms per
+    image at the default memory (benchmarks/cost.py)."""
     from benchmarks.cost import Prices, estimate
-    from processor.core.config import EngineConfig, Quality
+    from processor.core.config import EngineConfig, Quality, Scoring
     from processor.imaging.engine import Engine
 
     new = EngineConfig()
@@ -343,7 +355,8 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
             for r in new.renditions
         )
     )
-    engines = {"before": Engine(old), "default": Engine(new)}
+    unscored = new.model_copy(update={"scoring": Scoring(enabled=False)})
+    engines = {"before": Engine(old), "unscored": Engine(unscored), "default": Engine(new)}
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
     out_bytes: dict[str, int] = dict.fromkeys(engines, 0)
     for _ in range(rounds):
@@ -368,6 +381,7 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
     out["billed_ratio"] = round(
         out["default"]["billed_ms_per_1000"] / out["before"]["billed_ms_per_1000"], 2
     )
+    out["unscored_cpu_ratio"] = round(out["unscored"]["cpu_ms"] / out["before"]["cpu_ms"], 2)
     return out
 
 
@@ -437,12 +451,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", action="store_true", help="score with the engine's port")
     parser.add_argument("--no-sharp", action="store_true", help="leave sharp out")
     parser.add_argument(
+        "--no-camera", action="store_true", help="leave out the camera photos (benchmarks.camera)"
+    )
+    parser.add_argument(
         "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pyvips").setLevel(logging.WARNING)
-    photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
+    photos = photo_set(args.photos, camera=not args.no_camera)
     # Its own cache file (a calibration may be running), reading the calibration's too.
     m = Measurer(
         args.workers, cache_file="bytes-scores.json", also_read=["scores.json"], port=args.port

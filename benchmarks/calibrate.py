@@ -1,13 +1,14 @@
 """``python -m benchmarks.calibrate``: each lossy format's quality setting against SSIMULACRA2.
 
 Every lossy rendition aims at one perceptual target (core/config.py ``target``). This command
-measures, on a set of real photos at the two default rendition sizes (320 and 2048 px, never
-upscaled), the SSIMULACRA2 score each format reaches at a range of quality settings (with the
-encoder table's default efforts, through the engine's own save functions), and writes the
-median score per setting to processor/core/calibration_table.py, which core/calibration.py
-inverts (target -> quality). It also records the median score of the settings the engine
-used before the calibration (JPEG q82 baseline, WebP q80, AVIF q55), from which the default
-target is chosen.
+measures, on real photos (the 14 of PHOTOS, from public test suites and the shared corpus, and
+the 10 camera photos of benchmarks/camera.py) at the two default rendition sizes (320 and 2048
+px, never upscaled), the SSIMULACRA2 score each format reaches at a range of quality settings
+(with the encoder table's default efforts, through the engine's own save functions), and writes
+the median score per setting to processor/core/calibration_table.py, which core/calibration.py
+inverts (target -> quality). It also records the median score of the settings the engine used
+before the calibration (JPEG q82 baseline, WebP q80, AVIF q55), from which the default target
+is chosen.
 
 SSIMULACRA2 is the reference C++ tool from libjxl (BSD-3-Clause), found through the
 SSIMULACRA2 environment variable, then on PATH, then in benchmarks/.cache/ssimulacra2/bin
@@ -18,7 +19,7 @@ wrote it. Each score compares the decoded
 rendition against the reference pixels it was encoded from (the photo resized to the box,
 8-bit sRGB).
 
-    python -m benchmarks.calibrate            # 14 photos, writes the table
+    python -m benchmarks.calibrate            # 24 photos, writes the table
     python -m benchmarks.calibrate --dry-run  # measure and print, write nothing
 """
 
@@ -70,6 +71,19 @@ PHOTOS: tuple[Path, ...] = (
     CORPUS / "pitm.avif",  # 4096x800 panorama
 )
 BOXES = (320, 2048)  # the default renditions' boxes
+
+
+def photo_set(first: int = len(PHOTOS), camera: bool = True) -> list[Path]:
+    """The first ``first`` of PHOTOS (those present) and, with ``camera``, the ten camera
+    photos of benchmarks/camera.py (fetched from Debian the first time)."""
+    photos = [p for p in PHOTOS[:first] if p.is_file()]
+    if camera:
+        from benchmarks.camera import camera_photos
+
+        photos += camera_photos()
+    return photos
+
+
 # Quality settings tried per format (the encoder table's default efforts).
 GRID: dict[str, tuple[int, ...]] = {
     "jpeg": (50, 60, 70, 78, 85, 90, 95),
@@ -337,7 +351,7 @@ def render_table(rows: list[Row], photos: Sequence[Path], scorer: str) -> str:
         "",
         'METRIC = "ssimulacra2"',
         f"SCORER = {scorer!r}",
-        f"PHOTOS = {len(photos)}  # real photos measured (benchmarks/calibrate.py PHOTOS)",
+        f"PHOTOS = {len(photos)}  # real photos measured (benchmarks/calibrate.py photo_set)",
         f"LIBVIPS = {'.'.join(str(pyvips.version(i)) for i in range(3))!r}",
         f"EFFORTS = {efforts!r}  # the effort settings the curves hold for",
         "# Median score of the settings the engine used before the calibration (quality, effort):",
@@ -359,13 +373,16 @@ def render_table(rows: list[Row], photos: Sequence[Path], scorer: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=len(PHOTOS), help="use the first N")
+    parser.add_argument(
+        "--no-camera", action="store_true", help="leave out the camera photos (benchmarks.camera)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     parser.add_argument("--port", action="store_true", help="score with the engine's port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pyvips").setLevel(logging.WARNING)
-    photos = [p for p in PHOTOS[: args.photos] if p.is_file()]
+    photos = photo_set(args.photos, camera=not args.no_camera)
     m = Measurer(args.workers, port=args.port)
     try:
         t0 = time.monotonic()

@@ -39,7 +39,7 @@ def load(name: str) -> Process:
 
 
 def _engine() -> Process:
-    from processor.core.config import EngineConfig, Quality
+    from processor.core.config import EngineConfig, Quality, Scoring
     from processor.imaging.engine import Engine
 
     # The renditions the other implementations make (JPEG q82, WebP q80, no AVIF), so the
@@ -52,7 +52,9 @@ def _engine() -> Process:
         renditions=tuple(
             r.model_copy(update={"formats": ("jpeg", "webp"), "quality": quality})
             for r in defaults.renditions
-        )
+        ),
+        # No implementation compared here scores its renditions: the same work, no more.
+        scoring=Scoring(enabled=False),
     )
     engine = Engine(config)
 

@@ -52,7 +52,7 @@ def _cpu_s() -> float:
 
 
 def engine_runs(files: list[Path], rounds: int) -> dict[str, dict[str, float]]:
-    from processor.core.config import EngineConfig, RenditionSpec
+    from processor.core.config import EngineConfig, RenditionSpec, Scoring
     from processor.imaging.engine import Engine
 
     config = EngineConfig(
@@ -61,7 +61,8 @@ def engine_runs(files: list[Path], rounds: int) -> dict[str, dict[str, float]]:
                 name=f"w{box}", folder=f"w{box}", width=box, height=box, formats=("webp",)
             )
             for box in BOXES
-        )
+        ),
+        scoring=Scoring(enabled=False),  # sharp does not score: the same work, no more
     )
     engine = Engine(config)
     engine.process(files[0], image_id="warm-up")

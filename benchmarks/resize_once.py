@@ -28,11 +28,11 @@ PHOTO = PHOTO / "2569067123_aca715a2ee_o.jpg"
 def measure(binary: str) -> dict[str, object]:
     import pyvips
 
-    from processor.core.config import EngineConfig
+    from processor.core.config import EngineConfig, Scoring
     from processor.imaging.engine import Engine
 
     source = pyvips.Image.new_from_file(str(PHOTO))
-    engine = Engine(EngineConfig())
+    engine = Engine(EngineConfig(scoring=Scoring(enabled=False)))  # the resizes, not scores
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -14,6 +14,7 @@ smaller renditions are derived.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,8 @@ from processor.imaging.score import score
 from processor.imaging.sniff import sniff
 from processor.imaging.spool import Spooled, spool
 from processor.rules.plan import Encode, Plan, RenditionPlan
+
+log = logging.getLogger(__name__)
 
 # --- results ---------------------------------------------------------------------------------
 
@@ -171,6 +174,15 @@ class Engine:
         budgets = [b for b in (self.config.limits.max_seconds, time_budget_s) if b is not None]
         return TimeBudget(min(budgets, default=None))
 
+    def _score(self, pixels: Pixels, fmt: str, data: bytes, budget: TimeBudget) -> float | None:
+        """A rendition's score, or None: a score is a report on a made rendition, so libvips
+        failing on it (memory, a decoder's refusal) leaves the score null, not the image failed."""
+        try:
+            return score(pixels, fmt, data, self.config.scoring, budget)
+        except pyvips.Error as e:
+            log.warning("rendition not scored", extra={"format": fmt, "error": str(e)[:200]})
+            return None
+
     def spool(self, source: str | Path | IO[bytes]) -> Spooled:
         return spool(source, self.config.limits.max_input_bytes, self.tmp_dir)
 
@@ -248,13 +260,10 @@ class Engine:
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
         t_encode = time.perf_counter()
-        try:
-            scores = [
-                score(pixels, enc.format, blob.data, self.config.scoring, budget)
-                for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
-            ]
-        except pyvips.Error as e:
-            raise vips.failure(e, budget, "scoring the renditions", spooled, header.format) from e
+        scores = [
+            self._score(pixels, enc.format, blob.data, budget) if planned.scored else None
+            for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
+        ]
         t_score = time.perf_counter()
 
         version = content_version(spooled.sha256, self.config.version) if versioned else None

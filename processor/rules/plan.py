@@ -69,6 +69,8 @@ class Plan:
     cost: Cost  # estimated from the header, checked against the per-image memory budget
     # An animated upload's frames: kept (encodes marked `animated`), or why not. None: a still.
     motion: Motion | None = None
+    # Whether the still renditions are scored: scoring is on and its memory fits the budget.
+    scored: bool = False
 
     @property
     def animated(self) -> bool:
@@ -98,10 +100,14 @@ def check_limits(header: Header, limits: Limits) -> None:
         )
 
 
+def _fits(cost: Cost, limits: Limits) -> bool:
+    return limits.max_image_memory is None or cost.memory_bytes <= limits.max_image_memory
+
+
 def check_cost(header: Header, cost: Cost, limits: Limits) -> None:
     """Refuse what would need more memory than this function allows one image."""
     budget = limits.max_image_memory
-    if budget is not None and cost.memory_bytes > budget:
+    if budget is not None and not _fits(cost, limits):
         raise ImageTooCostly(
             f"{cost.how}: {header.width}x{header.height} needs about "
             f"{human_bytes(cost.memory_bytes)}; this function allows "
@@ -184,11 +190,17 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
     ]
     still = _renditions(config, sizes, header.has_alpha, animated=False)
     encoders = encoder_bytes((e.format, r.width * r.height) for r in still for e in r.encodes)
-    if config.scoring.enabled:  # after the encodes: the larger of the two working sets
-        scored = max((r.width * r.height for r in still), default=0)
-        encoders = max(encoders, score_bytes(min(scored, config.scoring.max_pixels)))
     cost = estimate(header, decode_w, decode_h, encoders=encoders)
     check_cost(header, cost, config.limits)  # even the still must fit, or the image is refused
+    scored = False
+    if config.scoring.enabled:  # after the encodes: the larger of the two working sets
+        largest = max((r.width * r.height for r in still), default=0)
+        with_scores = max(encoders, score_bytes(min(largest, config.scoring.max_pixels)))
+        scoring = estimate(header, decode_w, decode_h, encoders=with_scores)
+        # A score is a report on the renditions, never a reason to refuse the image: one that
+        # would not fit the memory budget is left out (its renditions' scores stay null).
+        if _fits(scoring, config.limits):
+            cost, encoders, scored = scoring, with_scores, True
     renditions, kept = still, None
     if header.animation:
         animated = _renditions(config, sizes, header.has_alpha, animated=True)
@@ -209,6 +221,7 @@ def make_plan(header: Header, config: EngineConfig) -> Plan:
         renditions=renditions,
         cost=cost,
         motion=frames,
+        scored=scored,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from pydantic import ValidationError
 
@@ -38,9 +36,14 @@ def test_the_table_is_current_every_lossy_format_at_every_default_rendition_size
 
 
 def test_the_default_target_keeps_the_quality_the_jpeg_had_before_the_calibration() -> None:
-    # The default was chosen from measurement: the median JPEG q82 score rounded up, at the
-    # size where it was highest, so no one's JPEG got worse.
-    assert DEFAULT_TARGET >= math.ceil(max(table.BEFORE["jpeg"].values()))
+    # The default was chosen from measurement so that no one's JPEG got worse: at every
+    # default size, the JPEG setting the target gives scores (median of the calibration's
+    # photos) at least what the q82 baseline JPEG scored before, and the target is within a
+    # point of that score (not a raise bought with bytes no one asked for).
+    for size, before in table.BEFORE["jpeg"].items():
+        shipped = calibration.quality_for("jpeg", DEFAULT_TARGET, size)
+        assert calibration.score_at("jpeg", shipped, size) >= before, (size, shipped)
+    assert DEFAULT_TARGET >= max(table.BEFORE["jpeg"].values()) - 1
 
 
 def test_the_quality_for_a_target_is_the_lowest_setting_that_reaches_it() -> None:

@@ -22,6 +22,7 @@ from processor.rules.plan import make_plan
 pytestmark = pytest.mark.unit
 
 DEFAULT = EngineConfig()
+OFF = Scoring(enabled=False)  # the estimates measured without the score step
 
 
 def header(fmt: str, w: int, h: int, **kw: object) -> Header:
@@ -73,7 +74,7 @@ def test_the_estimate_covers_the_measured_peak_of_a_gif_bomb() -> None:
     jpeg_webp = tuple(
         r.model_copy(update={"formats": ("jpeg", "webp")}) for r in DEFAULT.renditions
     )
-    png = make_plan(header("png", 17000, 17000), EngineConfig(renditions=jpeg_webp))
+    png = make_plan(header("png", 17000, 17000), EngineConfig(renditions=jpeg_webp, scoring=OFF))
     assert 1310 * MB <= gif.cost.memory_bytes <= 2000 * MB
     assert 127 * MB <= png.cost.memory_bytes <= 300 * MB
 
@@ -122,21 +123,25 @@ def test_jpeg_shrinks_by_powers_of_two_up_to_eight() -> None:
 def test_avif_renditions_enter_the_plan_cost() -> None:
     avif = EngineConfig(
         renditions=(RenditionSpec(name="big", folder="big", width=2048, height=2048,
-                                  formats=("jpeg", "avif")),)
+                                  formats=("jpeg", "avif")),),
+        scoring=OFF,
     )  # fmt: skip
     plain = make_plan(
         header("jpeg", 4000, 4000),
         EngineConfig(renditions=(RenditionSpec(name="big", folder="big", width=2048, height=2048,
-                                               formats=("jpeg",)),)),
+                                               formats=("jpeg",)),), scoring=OFF),
     )  # fmt: skip
     assert make_plan(header("jpeg", 4000, 4000), avif).cost.memory_bytes > plain.cost.memory_bytes
 
 
 def test_the_score_step_enters_the_plan_cost_when_it_is_on() -> None:
-    # GIVEN a 12 MP photo and the default ladder, scored and not
+    # GIVEN a 12 MP photo and the default ladder, scored (the default) and not
     photo = header("jpeg", 4000, 3000)
-    scored = EngineConfig(scoring=Scoring(enabled=True))
-    off, on = make_plan(photo, EngineConfig()).cost, make_plan(photo, scored).cost
+    scored = EngineConfig()
+    assert (
+        make_plan(photo, scored).scored and not make_plan(photo, EngineConfig(scoring=OFF)).scored
+    )
+    off, on = make_plan(photo, EngineConfig(scoring=OFF)).cost, make_plan(photo, scored).cost
     # THEN the score's working set (after the encodes: the larger of the two) is counted
     largest = 2048 * 1536
     assert on.memory_bytes - off.memory_bytes == score_bytes(largest) - encoder_bytes(
@@ -146,6 +151,20 @@ def test_the_score_step_enters_the_plan_cost_when_it_is_on() -> None:
     # ... and a crop cap caps it
     capped = EngineConfig(scoring=Scoring(enabled=True, max_pixels=512 * 512))
     assert make_plan(photo, capped).cost.memory_bytes < on.memory_bytes
+
+
+def test_a_score_that_would_not_fit_is_left_out_and_the_image_made() -> None:
+    # GIVEN a budget that the renditions fit and the renditions with their scores do not
+    photo = header("jpeg", 4000, 3000)
+    without = make_plan(photo, EngineConfig(scoring=OFF)).cost.memory_bytes
+    with_scores = make_plan(photo, EngineConfig()).cost.memory_bytes
+    assert with_scores > without
+    tight = EngineConfig(limits=Limits(max_image_memory=without))
+    # THEN the image is planned, unscored, at the cost of its renditions
+    planned = make_plan(photo, tight)
+    assert not planned.scored and planned.cost.memory_bytes == without
+    # ... while a budget with room for the scores scores it
+    assert make_plan(photo, EngineConfig(limits=Limits(max_image_memory=with_scores))).scored
 
 
 def test_too_many_frames_is_refused() -> None:
@@ -190,11 +209,11 @@ def test_settings_share_the_function_memory_less_the_reserve(
 def test_a_50_megapixel_avif_is_costed_as_decoded_whole() -> None:
     """libheif decodes an AVIF whole: about 16 bytes a pixel per sample byte, measured on
     detailed 8- and 10-bit AVIFs (``python -m benchmarks.avif_memory``: 16.0 to 22.6)."""
-    eight = make_plan(header("avif", 8660, 5773), EngineConfig()).cost
+    eight = make_plan(header("avif", 8660, 5773), EngineConfig(scoring=OFF)).cost
     assert eight.whole
     # 16 B/px x 50 MP, plus the outputs (the default ladder's AVIF adds libaom's ~100 MB)
     assert 780 * MB < eight.memory_bytes < 1000 * MB
-    ten = make_plan(header("avif", 8660, 5773, sample_bytes=2), EngineConfig()).cost
+    ten = make_plan(header("avif", 8660, 5773, sample_bytes=2), EngineConfig(scoring=OFF)).cost
     assert ten.memory_bytes > eight.memory_bytes + 700 * MB
     # A 1,024 MB function gives one image 768 MB: the 50 MP AVIF is too costly there, by name.
     with pytest.raises(ImageTooCostly, match=r"8660x5773 needs about 9\d\d MB; this function"):
