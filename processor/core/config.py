@@ -151,17 +151,17 @@ class Scoring(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # On by default: every record says how close each still rendition came to its pixels, so
-    # a user can find the worst (``?max_score=``). A rendition above ``sample_above`` pixels
-    # is measured at full and half size on ``sample_share`` of their pixels (tiles, each value
-    # exactly the whole image's), the coarser scales whole: 0.42 of the whole score's CPU,
-    # 0.15 points from it on average and 1.0 at most. Every score also decodes its rendition
-    # and pays libvips' fixed cost of six scales, so scores cost about 2.9 times the engine's
-    # CPU without them on the default ladder (3.9x in all; `python -m benchmarks.score_sampled`,
-    # benchmarks/results/score.md): about $0.07 per 1,000 images on arm64, against the bytes
-    # every download of a rendition costs. Off (``"scoring": {"enabled": false}``) saves it.
-    # The cost model (processor/rules/cost.py) counts the step's memory.
-    enabled: bool = True
+    # Off by default, for its CPU. A rendition above ``sample_above`` pixels is measured at
+    # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
+    # whole image's), the coarser scales whole: 0.42 of the whole score's CPU, 0.15 points
+    # from it on average and 1.0 at most. But every score also decodes its rendition and pays
+    # libvips' fixed cost of six scales: on four large photos the default ladder took 4,750 ms
+    # of CPU per image scored against 1,435 unscored (`python -m benchmarks.bytes`,
+    # benchmarks/results/bytes.md), so a stack would need 3.3x the processor concurrency for
+    # the same images per second (docs/capacity.md). On (``"scoring": {"enabled": true}``),
+    # every still rendition's record carries its score; the cost model counts its memory,
+    # and a score that would not fit the memory budget is left out, never the image.
+    enabled: bool = False
     # A rendition with more pixels is scored on its centred crop of about this many (same
     # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
     # 512x512 crop read up to 20 points off the whole rendition's score).

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 PAIRS = json.loads(FIXTURE.read_text(encoding="utf-8"))["pairs"]
 PHOTO = GOOD / "2569067123_aca715a2ee_o.jpg"  # a 2725x2225 camera photo
 PHONE = GOOD / "gain-map.jpg"  # a 3840x2160 phone photo
-ON = Scoring(enabled=True)  # the default, said where a test depends on it
+ON = Scoring(enabled=True)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +76,8 @@ def test_the_step_skips_what_it_should_not_score() -> None:
     held = hold(pyvips.Image.thumbnail(str(PHOTO), 64).colourspace("srgb"))
     data = held.image.jpegsave_buffer(Q=50)
     assert score(held, "jpeg", data, ON, TimeBudget(None)) is not None
-    # turned off, or too little of the image's budget left: null, never a guess
-    assert score(held, "jpeg", data, Scoring(enabled=False), TimeBudget(None)) is None
+    # turned off (the default), or too little of the image's budget left: null, never a guess
+    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is None
     spent = TimeBudget(0.001)
     while not spent.expired:
         pass
@@ -163,11 +163,10 @@ def test_the_tiles_cover_the_whole_grid_and_the_worst_ones_for_certain() -> None
 
 
 def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() -> None:
-    # GIVEN the default config (it scores), and the same with every format at a deliberately
-    # low quality
+    # GIVEN the default ladder, and the same with every format at a deliberately low quality
     low = Quality(jpeg=20, webp=15, avif=10)
     configs = {
-        "default": EngineConfig(),
+        "default": EngineConfig(scoring=ON),
         "low": EngineConfig(
             renditions=tuple(
                 r.model_copy(update={"quality": low}) for r in EngineConfig().renditions

@@ -135,9 +135,9 @@ def test_avif_renditions_enter_the_plan_cost() -> None:
 
 
 def test_the_score_step_enters_the_plan_cost_when_it_is_on() -> None:
-    # GIVEN a 12 MP photo and the default ladder, scored (the default) and not
+    # GIVEN a 12 MP photo and the default ladder, scored and not (the default)
     photo = header("jpeg", 4000, 3000)
-    scored = EngineConfig()
+    scored = EngineConfig(scoring=Scoring(enabled=True))
     assert (
         make_plan(photo, scored).scored and not make_plan(photo, EngineConfig(scoring=OFF)).scored
     )
@@ -157,14 +157,16 @@ def test_a_score_that_would_not_fit_is_left_out_and_the_image_made() -> None:
     # GIVEN a budget that the renditions fit and the renditions with their scores do not
     photo = header("jpeg", 4000, 3000)
     without = make_plan(photo, EngineConfig(scoring=OFF)).cost.memory_bytes
-    with_scores = make_plan(photo, EngineConfig()).cost.memory_bytes
+    on = Scoring(enabled=True)
+    with_scores = make_plan(photo, EngineConfig(scoring=on)).cost.memory_bytes
     assert with_scores > without
-    tight = EngineConfig(limits=Limits(max_image_memory=without))
+    tight = EngineConfig(limits=Limits(max_image_memory=without), scoring=on)
     # THEN the image is planned, unscored, at the cost of its renditions
     planned = make_plan(photo, tight)
     assert not planned.scored and planned.cost.memory_bytes == without
     # ... while a budget with room for the scores scores it
-    assert make_plan(photo, EngineConfig(limits=Limits(max_image_memory=with_scores))).scored
+    roomy = EngineConfig(limits=Limits(max_image_memory=with_scores), scoring=on)
+    assert make_plan(photo, roomy).scored
 
 
 def test_too_many_frames_is_refused() -> None:
