@@ -8,7 +8,7 @@ from __future__ import annotations
 
 PHOTOS = 5
 OFFSETS: dict[str, float] = {
-    "avif": -0.41,
+    "avif": -0.67,
     "jpeg": 1.4,
     "webp": -3.62,
 }
