@@ -66,9 +66,8 @@ class Auto:
 
 
 def plain(fmt: str, quality: int) -> Encode:
-    entry = ENCODERS[fmt]
-    effort = entry.effort.default if entry.effort else 0
-    return Encode(format=fmt, quality=quality, effort=effort or 0)  # type: ignore[arg-type]
+    effort = ENCODERS[fmt].default_effort
+    return Encode(format=fmt, quality=quality, effort=effort)  # type: ignore[arg-type]
 
 
 def encode_score(image: pyvips.Image, enc: Encode) -> tuple[bytes, float, float]:

@@ -233,6 +233,9 @@ def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str
 
 
 def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: str) -> str:
+    from processor.core.encoders import ENCODERS
+
+    avif_effort = ENCODERS["avif"].default_effort
     t = summary["target"]
     lines = [
         "# Bytes at equal perceptual quality",
@@ -265,7 +268,7 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "WebP runs the same encoder at the same effort as before, so at equal score its bytes "
         "are the same (1.0): what changed for it is the score it is sent at. JPEG's encoder "
         "changed (mozjpeg's settings, `jpeg_effort` 2), and AVIF's effort (libaom, "
-        f"`avif_effort` {calibrate.BEFORE['avif'][1]} before, {_effort('avif')} now).",
+        f"`avif_effort` {calibrate.BEFORE['avif'][1]} before, {avif_effort} now).",
     ]
     for key, r in summary["before"].items():
         lines.append(
@@ -336,13 +339,6 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
 
 
 MEMORY_MB = 2048  # infra/template.yaml ProcessorMemory's default
-
-
-def _effort(fmt: str) -> int | None:
-    from processor.core.encoders import ENCODERS
-
-    effort = ENCODERS[fmt].effort
-    return effort.default if effort else None
 
 
 def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def engine_encoder(fmt: str, effort: int | None = None) -> Encoder:
 
     entry = ENCODERS[fmt]
     if effort is None:
-        effort = (entry.effort.default or 0) if entry.effort else 0
+        effort = entry.default_effort
 
     def run(image: pyvips.Image, quality: int) -> bytes:
         enc = Encode(format=fmt, quality=quality, effort=effort)  # type: ignore[arg-type]
@@ -317,7 +317,7 @@ def jobs() -> list[tuple[str, str, Sequence[int], Encoder, str]]:
     for fmt, entry in ENCODERS.items():
         if not entry.calibrated:
             continue
-        effort = (entry.effort.default or 0) if entry.effort else 0
+        effort = entry.default_effort
         tag = json.dumps([effort, JPEG_EFFORT.get(effort) if fmt == "jpeg" else None])
         out.append((f"engine {fmt}", fmt, GRID[fmt], engine_encoder(fmt), tag))
     for fmt, (q, _effort) in BEFORE.items():

@@ -51,6 +51,11 @@ class Encoder:
         return self.quality.default is None
 
     @property
+    def default_effort(self) -> int:
+        """The effort an encode uses unless the config sets one; 0 without such a knob."""
+        return (self.effort.default or 0) if self.effort else 0
+
+    @property
     def settings(self) -> tuple[Setting, ...]:
         return (self.quality,) if self.effort is None else (self.quality, self.effort)
 
