@@ -310,19 +310,16 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
             f"{cost['memory_mb']} MB)",
             "",
             "| ladder | CPU ms/image (median) | wall ms (median) | billed ms per 1,000 images "
-            "| USD per 1,000 (arm64) |",
-            "|---|---:|---:|---:|---:|",
-            f"| before: JPEG q82 + WebP q80 | {b['cpu_ms']} | {b['wall_ms']} "
-            f"| {b['billed_ms_per_1000']:,} | {b['usd_per_1000_arm64']} |",
-            f"| default: AVIF + WebP + JPEG at target {t:g} | {d['cpu_ms']} | {d['wall_ms']} "
-            f"| {d['billed_ms_per_1000']:,} | {d['usd_per_1000_arm64']} |",
+            "| USD per 1,000 (arm64) | peak RSS above the warm engine, MB (median, max) |",
+            "|---|---:|---:|---:|---:|---:|",
             *(
-                [
-                    f"| default, each rendition scored (scoring on) | {u['cpu_ms']} "
-                    f"| {u['wall_ms']} | {u['billed_ms_per_1000']:,} | {u['usd_per_1000_arm64']} |"
-                ]
-                if u
-                else []
+                _cost_row(label, row)
+                for label, row in (
+                    ("before: JPEG q82 + WebP q80", b),
+                    (f"default: AVIF + WebP + JPEG at target {t:g}", d),
+                    ("default, each rendition scored (scoring on)", u),
+                )
+                if row
             ),
             "",
             f"CPU {cost['cpu_ratio']}x, billed time {cost['billed_ratio']}x the ladder before"
@@ -341,14 +338,19 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
 MEMORY_MB = 2048  # infra/template.yaml ProcessorMemory's default
 
 
-def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
-    """The whole engine on each photo, the ladder before the calibration (JPEG q82 + WebP
-    q80 at both sizes) against today's default (AVIF + WebP + JPEG at the target) and the same
-    with every rendition scored (scoring is off by default), taking turns on each photo;
-    billed ms per image at the default memory (benchmarks/cost.py)."""
-    from benchmarks.cost import Prices, estimate
+def _cost_row(label: str, r: dict[str, Any]) -> str:
+    peak = f"{r['peak_mb_median']}, {r['peak_mb_max']}" if "peak_mb_median" in r else "-"
+    return (
+        f"| {label} | {r['cpu_ms']} | {r['wall_ms']} | {r['billed_ms_per_1000']:,} "
+        f"| {r['usd_per_1000_arm64']} | {peak} |"
+    )
+
+
+def ladders() -> dict[str, Any]:
+    """The ladders the cost run compares: before the calibration (JPEG q82 + WebP q80 at
+    both sizes), today's default (AVIF + WebP + JPEG at the target) and the same with every
+    rendition scored (scoring is off by default)."""
     from processor.core.config import EngineConfig, Quality, Scoring
-    from processor.imaging.engine import Engine
 
     new = EngineConfig()
     old_quality = Quality(jpeg=82, jpeg_effort=0, webp=80)
@@ -360,7 +362,19 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
         scoring=Scoring(enabled=False),  # before the scores too
     )
     scored = new.model_copy(update={"scoring": Scoring(enabled=True)})
-    engines = {"before": Engine(old), "default": Engine(new), "scored": Engine(scored)}
+    return {"before": old, "default": new, "scored": scored}
+
+
+def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
+    """The whole engine on each photo with each of ``ladders()``, taking turns on each photo:
+    CPU and wall time in this process, billed ms per image at the default memory
+    (benchmarks/cost.py), and the peak RSS above the warm engine of one photo processed in a
+    fresh process (benchmarks/ladder_rss.py)."""
+    from benchmarks.cost import Prices, estimate
+    from benchmarks.ladder_rss import probe
+    from processor.imaging.engine import Engine
+
+    engines = {name: Engine(config) for name, config in ladders().items()}
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in engines}
     out_bytes: dict[str, int] = dict.fromkeys(engines, 0)
     for _ in range(rounds):
@@ -372,6 +386,11 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
                     ((time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3)
                 )
                 out_bytes[name] += sum(len(o.data) for o in result.outputs)
+    peaks: dict[str, list[float]] = {k: [] for k in engines}
+    for path in photos:  # taking turns here too
+        for name in engines:
+            rss = probe(name, str(path))
+            peaks[name].append((rss["peak_kb"] - rss["base_kb"]) / 1024)
     out: dict[str, Any] = {"memory_mb": MEMORY_MB, "images": len(photos) * rounds}
     for name, t in times.items():
         e = estimate(t, MEMORY_MB, 0, Prices())
@@ -380,6 +399,8 @@ def ladder_cost(photos: Sequence[Path], rounds: int = 1) -> dict[str, Any]:
             "wall_ms": round(statistics.median(w for w, _ in t)),
             "billed_ms_per_1000": round(e.ms_per_image * 1000),
             "usd_per_1000_arm64": round(e.usd_per_1000["arm64"], 4),
+            "peak_mb_median": round(statistics.median(peaks[name])),
+            "peak_mb_max": round(max(peaks[name])),
         }
     out["cpu_ratio"] = round(out["default"]["cpu_ms"] / out["before"]["cpu_ms"], 2)
     out["billed_ratio"] = round(

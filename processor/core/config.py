@@ -155,8 +155,8 @@ class Scoring(BaseModel):
     # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
     # whole image's), the coarser scales whole: 0.42 of the whole score's CPU, 0.15 points
     # from it on average and 1.0 at most. But every score also decodes its rendition and pays
-    # libvips' fixed cost of six scales: on four large photos the default ladder took 4,750 ms
-    # of CPU per image scored against 1,435 unscored (`python -m benchmarks.bytes`,
+    # libvips' fixed cost of six scales: on four large photos the default ladder took 4,798 ms
+    # of CPU per image scored against 1,455 unscored (`python -m benchmarks.bytes`,
     # benchmarks/results/bytes.md), so a stack would need 3.3x the processor concurrency for
     # the same images per second (docs/capacity.md). On (``"scoring": {"enabled": true}``),
     # every still rendition's record carries its score; the cost model counts its memory,
