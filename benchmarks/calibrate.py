@@ -132,7 +132,7 @@ def ssimulacra2(port: bool = False) -> str | None:
 def scorer_name(binary: str | None) -> str:
     if binary:
         return "libjxl tools/ssimulacra2 (reference binary)"
-    return "processor/imaging/score.py (the engine's libvips port)"
+    return "processor/imaging/score.py (the engine's port)"
 
 
 def reference(path: Path, box: int) -> pyvips.Image:

@@ -418,29 +418,36 @@ def settings_for(params: Mapping[str, Any]) -> list[Settings]:
     raised = replace(
         defaults,
         label="1,000 images/s: parameters raised",
-        max_concurrency=500,
+        max_concurrency=850,
         api_rate=3_000,
-        changes=("MaxConcurrency=500", "ApiThrottleRate=3000", "ApiThrottleBurst=5000"),
+        changes=(
+            "MaxConcurrency=850",
+            # The deploy lets an unreserved processor take at most half the account's pool
+            # (infra/deploy/preflight.py); reserved, it may take all but Lambda's 100.
+            "ReservedConcurrency=850",
+            "ApiThrottleRate=3000",
+            "ApiThrottleBurst=5000",
+        ),
     )
     ten_k = replace(
         raised,
         label="10,000 images/s: what to change",
-        max_concurrency=600,
+        max_concurrency=1_000,
         queues=8,
         api_rate=25_000,
         list_shards=64,
-        lambda_quota=6_000,
+        lambda_quota=10_000,
         api_account_rps=30_000,
         table_warm_wcu=40_000,
         # three renditions a folder (AVIF, WebP, JPEG): 3,500 PUT/s a partition needs 9 of them
         s3_partitions=12,
         changes=(
-            "MaxConcurrency=600",
+            "MaxConcurrency=1000 (an event source mapping's most)",
             "eight processing queues, each with its own event source mapping (S3 notifications"
             " split by the upload key's first hex digit, two digits a queue): a template change",
             "ApiThrottleRate=25000, and the account's HTTP API quota raised to 30,000 requests/s",
             "ListShards=64",
-            "the account's Lambda concurrency quota raised to 6,000",
+            "the account's Lambda concurrency quota raised to 10,000",
             "WarmThroughput of 40,000 WCU/s on the table and its indexes (a template change)",
             "raw/ and public/<folder>/ partitioned 12 ways by S3 (it splits them under sustained"
             " load, answering 503 Slow Down meanwhile; AWS support can do it ahead)",

@@ -1,5 +1,5 @@
 """``python -m benchmarks.ladder_rss LADDER PATH``: peak RSS of processing one photo with one
-of benchmarks.bytes' ladders (``before``, ``default``, ``scored``), read as its parent.
+of benchmarks.bytes' ladders (``before``, ``default``, ``unscored``), read as its parent.
 
 The same launcher pattern as benchmarks.memprobe: this module imports nothing heavy, runs
 itself with ``--work`` in a child and reads the child's high-water mark from

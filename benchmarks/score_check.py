@@ -1,4 +1,4 @@
-"""``python -m benchmarks.score_check``: the libvips SSIMULACRA2 port against the reference tool.
+"""``python -m benchmarks.score_check``: the engine's SSIMULACRA2 port against the reference tool.
 
 The pairs are real photos of the shared corpus (and a greyscale one and one with alpha), made
 the way the engine makes a rendition (libvips ``thumbnail`` inside 320 or 2048 px, to sRGB)
@@ -169,7 +169,7 @@ def main() -> None:
 
     diffs = [abs(o - t) for _, _, _, t, o in rows]
     lines = [
-        "# SSIMULACRA2: the libvips port against the reference tool",
+        "# SSIMULACRA2: the engine's port against the reference tool",
         "",
         "Made by `python -m benchmarks.score_check` (the reference: libjxl 0.11.2 "
         "`tools/ssimulacra2`, built by `benchmarks/tools/ssimulacra2.sh`). Port: "

@@ -21,8 +21,8 @@ RUN machine="$(uname -m)"; \
 WORKDIR /build
 COPY pyproject.toml docker/requirements.py ./
 # The one pin list is pyproject.toml; the API never decodes or encodes pixels, so no libvips,
-# no HEIC decoder and no Pillow (tens of MB).
-RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary,pi-heif,pillow > requirements.txt \
+# no HEIC decoder, no Pillow and no NumPy (tens of MB).
+RUN python requirements.py pyproject.toml --exclude pyvips,pyvips-binary,pi-heif,pillow,numpy > requirements.txt \
     && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt
 
 FROM ${BASE_IMAGE}

@@ -151,17 +151,16 @@ class Scoring(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Off by default, for its CPU. A rendition above ``sample_above`` pixels is measured at
-    # full and half size on ``sample_share`` of their pixels (tiles, each value exactly the
-    # whole image's), the coarser scales whole: 0.42 of the whole score's CPU, 0.15 points
-    # from it on average and 1.0 at most. But every score also decodes its rendition and pays
-    # libvips' fixed cost of six scales: on four large photos the default ladder took 4,798 ms
-    # of CPU per image scored against 1,455 unscored (`python -m benchmarks.bytes`,
-    # benchmarks/results/bytes.md), so a stack would need 3.3x the processor concurrency for
-    # the same images per second (docs/capacity.md). On (``"scoring": {"enabled": true}``),
-    # every still rendition's record carries its score; the cost model counts its memory,
-    # and a score that would not fit the memory budget is left out, never the image.
-    enabled: bool = False
+    # On by default: every still rendition's record carries its score. A rendition above
+    # ``sample_above`` pixels is measured at full and half size on ``sample_share`` of their
+    # pixels (tiles, each value exactly the whole image's), the coarser scales whole: 0.15
+    # points from the whole score on average and 1.0 at most. On four large photos the
+    # default ladder took about 1.7x the CPU of the same ladder unscored (`python -m
+    # benchmarks.bytes`, benchmarks/results/bytes.md; docs/capacity.md counts it). Off
+    # (``"scoring": {"enabled": false}``) every score is null. The cost model counts the
+    # step's memory, and a score that would not fit the memory budget is left out, never the
+    # image.
+    enabled: bool = True
     # A rendition with more pixels is scored on its centred crop of about this many (same
     # aspect, never below 8x8): a cap on the cost, not an estimate of the same number (a
     # 512x512 crop read up to 20 points off the whole rendition's score).

@@ -47,7 +47,7 @@ class RenditionInfo(BaseModel):
     on_demand: bool = False
     # SSIMULACRA2 of the file's own decoded pixels against the pixels it was encoded from
     # (100: identical; about 90 cannot be told apart, 70 high quality, 50 medium). None: not
-    # scored (an animation, scoring turned off, or too little time left in the budget).
+    # scored (an animation, scoring turned off, or too little time or memory in the budget).
     score: float | None = None
     # The quality setting an ``auto`` rendition's search chose for this file; None: the
     # configured or calibrated setting (core/config.py).

@@ -41,8 +41,8 @@ class RenditionPublic(BaseModel):
         None,
         description="SSIMULACRA2 of the file's decoded pixels against the pixels it was encoded "
         "from: 100 identical, about 90 indistinguishable at 1:1, 70 high quality, 50 medium; "
-        "null when not scored (scoring off, the default; an animated file; or no time left in the "
-        "image's budget)",
+        "null when not scored (scoring turned off in the config; an animated file; too little time "
+        "or memory left in the image's budget)",
     )
     quality: int | None = Field(
         None,

@@ -176,10 +176,11 @@ class Engine:
 
     def _score(self, pixels: Pixels, fmt: str, data: bytes, budget: TimeBudget) -> float | None:
         """A rendition's score, or None: a score is a report on a made rendition, so libvips
-        failing on it (memory, a decoder's refusal) leaves the score null, not the image failed."""
+        failing on it (a decoder's refusal) or memory running short leaves the score null, not
+        the image failed."""
         try:
             return score(pixels, fmt, data, self.config.scoring, budget)
-        except pyvips.Error as e:
+        except (pyvips.Error, MemoryError) as e:
             log.warning("rendition not scored", extra={"format": fmt, "error": str(e)[:200]})
             return None
 

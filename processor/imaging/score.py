@@ -22,24 +22,33 @@ The algorithm, as the reference has it:
 - for each of the 6 x 3 x 3 maps its mean and its 4-norm, weighted by the reference's 108
   weights, through the reference's polynomial and power to the 100-based score.
 
-Everything is libvips operations on float images, both images of the pair held side by side
-in one 6-band image, computed one scale at a time; the only Python loop is the 108-term sum.
-The blur is one separable convolution with the impulse response of the reference's recursive
-Gaussian. The reference runs that filter in float32 as a recursion whose poles sit on the unit
-circle, and its rounding noise grows along long flat rows: there it reads lower than this port
-(docs/engine.md, Scores).
+The pixels are NumPy arrays (float32, as the reference computes), both images of the pair
+side by side in six channels so that each step is one array operation for the pair, computed
+one scale at a time and, within a scale, a strip of rows or a batch of tiles at a time, each
+with its blur margin (its real neighbours, zeros past the image's edge as the reference reads
+them), so the planes held stay small whatever the image's size. The blur is one separable
+convolution with the impulse response of the reference's recursive Gaussian. The reference
+runs that filter in float32 as a recursion whose poles sit on the unit circle, and its
+rounding noise grows along long flat rows: there it reads lower than this port
+(docs/engine.md, Scores). (The port was libvips operations first: the same scores within
+0.02, at 3 to 10 times the CPU, most of it libvips' fixed cost of building each scale's
+pipeline.)
 
 A large rendition may be sampled: its two finest scales (about 94% of the work) measured on
-a share of their tiles, each tile cut from the lazy whole-image pipeline so that its values
-are the whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_above`` and
+a share of their tiles, each computed from its real neighbours so that its values are the
+whole image's (``choose``, ``_sampled``; the step's ``Scoring.sample_above`` and
 ``sample_share``). Maps and blurred planes whose weights are all zero are never computed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyvips
 
 from processor.core.config import Scoring
@@ -55,6 +64,7 @@ C2 = 0.0009
 ALPHA_BACKGROUNDS = (0.1, 0.9)  # the reference's dark and bright grey for transparent pixels
 TILE = 32  # pixels a side of a sampled tile at full size (half that at half size)
 SAMPLED_SCALES = 2  # the scales a share below 1 samples: full and half size
+F32 = np.float32
 
 # Opsin absorbance (libjxl lib/jxl/cms/opsin_params.h): linear RGB to LMS-like "mixed" values.
 _M = [
@@ -150,72 +160,89 @@ def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image, share: float =
     if ref_alpha is None:
         # As the reference: only the original's alpha decides; a distorted alpha is blended
         # onto the middle grey it uses for an opaque original.
-        return _score(_blend(ref, ref_alpha, 0.5), _blend(dist, dist_alpha, 0.5), share)
+        return _score(_pair(ref, dist, None, dist_alpha, 0.5), share)
     return min(
-        _score(_blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg), share)
-        for bg in ALPHA_BACKGROUNDS
+        _score(_pair(ref, dist, ref_alpha, dist_alpha, bg), share) for bg in ALPHA_BACKGROUNDS
     )
 
 
-def _unit(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
-    """Colour (three bands, still sRGB-encoded: 8-bit as it is, else 0..1) and alpha (0..1,
-    or None)."""
+Array = npt.NDArray[Any]
+Linear = Callable[[Array], Array]  # a slice of a scale's source pixels -> linear float32
+
+
+def _unit(image: pyvips.Image) -> tuple[Array, Array | None]:
+    """Colour (height x width x 3: 8-bit as it is, else float32 0..1, still sRGB-encoded) and
+    alpha (float32 0..1, or None)."""
     peak = 65535.0 if image.format == "ushort" else 255.0
+    pixels = image.numpy()
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
     alpha = None
     if image.hasalpha():
-        alpha = image.extract_band(image.bands - 1).cast("float") / peak
-        image = image.extract_band(0, n=image.bands - 1)
-    if image.bands == 1:
-        image = image.bandjoin([image, image])
-    if image.format != "uchar" or alpha is not None:
-        image = image.cast("float") / peak
-    return image, alpha
+        alpha = pixels[..., -1:].astype(F32) / F32(peak)
+        pixels = pixels[..., :-1]
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    if pixels.dtype != np.uint8 or alpha is not None:
+        pixels = pixels.astype(F32) / F32(peak)
+    return pixels, alpha
 
 
-def _blend(colour: pyvips.Image, alpha: pyvips.Image | None, bg: float) -> pyvips.Image:
+def _pair(
+    ref: Array, dist: Array, ref_alpha: Array | None, dist_alpha: Array | None, bg: float
+) -> Array:
+    """Both images side by side in the channels (height x width x 6), so that every step
+    below is one array operation for the pair; 8-bit when both are."""
+    ref, dist = _blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg)
+    if ref.dtype != dist.dtype:  # one blended onto a grey: both 0..1 floats
+        ref, dist = (i.astype(F32) / F32(255.0) if i.dtype == np.uint8 else i for i in (ref, dist))
+    return np.concatenate([ref, dist], axis=-1)
+
+
+def _blend(colour: Array, alpha: Array | None, bg: float) -> Array:
     # The reference blends the encoded (not linear) values.
     if alpha is None:
         return colour
-    if colour.format == "uchar":
-        colour = colour / 255.0
-    return colour * alpha + (1.0 - alpha) * bg
+    if colour.dtype == np.uint8:
+        colour = colour.astype(F32) / F32(255.0)
+    blended: Array = colour * alpha + (F32(1.0) - alpha) * F32(bg)
+    return blended
 
 
-def _linear(srgb: pyvips.Image) -> pyvips.Image:
-    """The sRGB transfer function, undone: through a 256-entry table for 8-bit values (a pow
-    per pixel costs more than the rest of a scale's colour conversion)."""
-    if srgb.format == "uchar":
-        return srgb.maplut(_eotf(pyvips.Image.identity() / 255.0))
-    return _eotf(srgb)
+def _eotf(v: Array) -> Array:
+    """The sRGB transfer function, undone."""
+    v = np.asarray(v, dtype=F32)
+    return np.where(v <= 0.04045, v / F32(12.92), ((v + F32(0.055)) / F32(1.055)) ** F32(2.4))
 
 
-def _eotf(v: pyvips.Image) -> pyvips.Image:
-    return (v <= 0.04045).ifthenelse(v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+# 8-bit values are undone through a table: a pow per pixel costs more than a scale's XYB.
+_LUT = _eotf(np.arange(256, dtype=F32) / F32(255.0)).astype(F32)
 
 
-def _block(matrix: list[list[float]]) -> list[list[float]]:
-    """The 3x3 matrix applied to both images of a pair held as one 6-band image."""
-    zero = [0.0, 0.0, 0.0]
-    return [row + zero for row in matrix] + [zero + row for row in matrix]
+def _linearizer(pixels: Array) -> Linear:
+    if pixels.dtype == np.uint8:
+        return lambda part: _LUT[part]
+    return lambda part: _eotf(part).astype(F32, copy=False)
 
 
-_M6 = _block(_M)
-_POSITIVE_XYB6 = _block(_POSITIVE_XYB)
+def _as_is(part: Array) -> Array:
+    return part
 
 
-def _xyb(linear: pyvips.Image) -> pyvips.Image:
-    """Linear RGB to positive XYB, for both images at once (6 bands)."""
-    mixed = linear.recomb(_M6) + _BIAS
-    mixed = (mixed < 0).ifthenelse(0.0, mixed)
-    return (mixed ** (1 / 3)).recomb(_POSITIVE_XYB6) + _POSITIVE_OFFSET * 2
+_M_T = np.asarray(_M, dtype=F32).T
+_POSITIVE_XYB_T = np.asarray(_POSITIVE_XYB, dtype=F32).T
+_OFFSET = np.asarray(_POSITIVE_OFFSET, dtype=F32)
 
 
-def _half(linear: pyvips.Image) -> pyvips.Image:
-    """2x2 box average; an odd last row or column repeats its edge, as the reference."""
-    width, height = linear.width + linear.width % 2, linear.height + linear.height % 2
-    if (width, height) != (linear.width, linear.height):
-        linear = linear.embed(0, 0, width, height, extend="copy")
-    return linear.shrink(2, 2)
+def _xyb(linear: Array) -> Array:
+    """Linear RGB to positive XYB, for both images of the pair (the last axis, 6)."""
+    out = np.empty(linear.shape, F32)
+    for first in (0, 3):
+        mixed = linear[..., first : first + 3] @ _M_T
+        mixed += F32(_BIAS)
+        np.maximum(mixed, 0.0, out=mixed)
+        out[..., first : first + 3] = np.cbrt(mixed) @ _POSITIVE_XYB_T + _OFFSET
+    return out
 
 
 def _kernel(sigma: float) -> list[float]:
@@ -248,23 +275,23 @@ def _det(m: list[list[float]]) -> float:
     )
 
 
-_KERNEL = _kernel(SIGMA)
+_KERNEL = np.asarray(_kernel(SIGMA), dtype=F32)
 _PAD = len(_KERNEL) // 2
 
 
-def _blur(image: pyvips.Image) -> pyvips.Image:
-    # The reference's recursive Gaussian reads zeros outside the image; libvips' convolution
-    # repeats the edge, so the image is framed in zeros first.
-    framed = image.embed(
-        _PAD, _PAD, image.width + 2 * _PAD, image.height + 2 * _PAD, extend="black"
-    )
-    mask = pyvips.Image.new_from_list([_KERNEL], scale=1.0)
-    blurred = framed.convsep(mask, precision="float")
-    return blurred.crop(_PAD, _PAD, image.width, image.height)
-
-
-def _positive(image: pyvips.Image) -> pyvips.Image:
-    return (image > 0).ifthenelse(image, 0.0)
+def _blur(windows: Array) -> Array:
+    """The blur of each window's inside (windows x rows x columns x planes, with a margin of
+    the kernel's half-width on every side, which the result drops): a separable
+    convolution, rows then columns."""
+    rows = windows.shape[1] - 2 * _PAD
+    down = _KERNEL[0] * windows[:, :rows]
+    for i in range(1, len(_KERNEL)):
+        down += _KERNEL[i] * windows[:, i : i + rows]
+    columns = windows.shape[2] - 2 * _PAD
+    out: Array = _KERNEL[0] * down[:, :, :columns]
+    for i in range(1, len(_KERNEL)):
+        out += _KERNEL[i] * down[:, :, i : i + columns]
+    return out
 
 
 Needs = tuple[tuple[int, ...], ...]
@@ -284,65 +311,91 @@ def _needs(scale: int, scales: int) -> Needs:
     )
 
 
-def _maps(xyb: pyvips.Image, needs: Needs) -> pyvips.Image:
-    """One scale's weighed maps, from both images' XYB (6 bands), as bands in the order of
-    ``needs``: SSIM for its channels, then artifact, then detail lost."""
+def _sums(
+    source: Array, linear: Linear, tops: Array, lefts: Array, size: tuple[int, int], needs: Needs
+) -> Array:
+    """Per weighed map band (in the order of ``needs``: SSIM's channels, then artifact's,
+    then detail lost's), the sum of its values and then the sum of their fourth powers, over
+    the boxes of ``size`` (rows, columns) at (``tops``, ``lefts``) of the scale's pixels.
+    Each box is computed with its real neighbours, and zeros past the image's edge as the
+    reference's blur reads them, so a box's values are the whole image's."""
+    height, width = source.shape[:2]
+    rows, columns = size
+    ys = tops[:, None] + np.arange(-_PAD, rows + _PAD)
+    xs = lefts[:, None] + np.arange(-_PAD, columns + _PAD)
+    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]
+    windows = source[np.clip(ys, 0, height - 1)[:, :, None], np.clip(xs, 0, width - 1)[:, None, :]]
+    xyb = _xyb(linear(windows))
+    xyb *= inside[..., None]
     ssim_c, art_c, detail_c = needs
     edge_c = sorted(set(art_c) | set(detail_c))
-    img1, img2 = xyb.extract_band(0, n=3), xyb.extract_band(3, n=3)
     planes = [xyb]  # mu1 (3), mu2 (3), then s11, s22, s12 of the SSIM channels
     if ssim_c:
-        one, two = _bands(img1, ssim_c), _bands(img2, ssim_c)
+        one, two = xyb[..., list(ssim_c)], xyb[..., [3 + c for c in ssim_c]]
         planes += [one * one, two * two, one * two]
-    blurred = _blur(planes[0].bandjoin(planes[1:]) if len(planes) > 1 else planes[0])
-    mu1, mu2 = blurred.extract_band(0, n=3), blurred.extract_band(3, n=3)
+    blurred = _blur(np.concatenate(planes, axis=-1) if len(planes) > 1 else xyb)
+    mu1, mu2 = blurred[..., 0:3], blurred[..., 3:6]
     maps = []
     if ssim_c:
         k = len(ssim_c)
-        s11, s22, s12 = (blurred.extract_band(6 + k * i, n=k) for i in range(3))
-        m1, m2 = _bands(mu1, ssim_c), _bands(mu2, ssim_c)
-        num_m = 1.0 - (m1 - m2) * (m1 - m2)
-        num_s = 2.0 * (s12 - m1 * m2) + C2
-        denom_s = (s11 - m1 * m1) + (s22 - m2 * m2) + C2
-        maps.append(_positive(1.0 - num_m * num_s / denom_s))
+        s11, s22, s12 = (blurred[..., 6 + k * i : 6 + k * (i + 1)] for i in range(3))
+        m1, m2 = mu1[..., list(ssim_c)], mu2[..., list(ssim_c)]
+        num_m = 1.0 - (m1 - m2) ** 2
+        num_s = 2.0 * (s12 - m1 * m2) + F32(C2)
+        denom_s = (s11 - m1 * m1) + (s22 - m2 * m2) + F32(C2)
+        maps.append(np.maximum(1.0 - num_m * num_s / denom_s, 0.0))
     if edge_c:
-        e1, e2 = _bands(img1 - mu1, edge_c), _bands(img2 - mu2, edge_c)
-        d1 = (1.0 + e2.abs()) / (1.0 + e1.abs()) - 1.0
+        inner = xyb[:, _PAD : _PAD + rows, _PAD : _PAD + columns]
+        e1 = np.abs(inner[..., edge_c] - mu1[..., edge_c])
+        e2 = np.abs(inner[..., [3 + c for c in edge_c]] - mu2[..., edge_c])
+        d1 = (1.0 + e2) / (1.0 + e1) - 1.0
         if art_c:
-            maps.append(_bands(_positive(d1), [edge_c.index(c) for c in art_c]))
+            maps.append(np.maximum(d1[..., [edge_c.index(c) for c in art_c]], 0.0))
         if detail_c:
-            maps.append(_bands(_positive(-1.0 * d1), [edge_c.index(c) for c in detail_c]))
-    return maps[0].bandjoin(maps[1:]) if len(maps) > 1 else maps[0]
+            maps.append(np.maximum(-d1[..., [edge_c.index(c) for c in detail_c]], 0.0))
+    values = (np.concatenate(maps, axis=-1) if len(maps) > 1 else maps[0]).reshape(
+        -1, sum(map(len, needs))
+    )
+    squares = values * values
+    return np.concatenate(
+        [values.sum(axis=0, dtype=np.float64), (squares * squares).sum(axis=0, dtype=np.float64)]
+    )
 
 
-def _bands(image: pyvips.Image, bands: tuple[int, ...] | list[int]) -> pyvips.Image:
-    """The listed bands, in order (the image itself when that is all of them)."""
-    if list(bands) == list(range(image.bands)):
-        return image
-    if len(bands) == 1:
-        return image.extract_band(bands[0])
-    if list(bands) == list(range(bands[0], bands[0] + len(bands))):
-        return image.extract_band(bands[0], n=len(bands))
-    return image.extract_band(bands[0]).bandjoin([image.extract_band(b) for b in bands[1:]])
+STRIP = 128  # rows of a region computed at once: bounds the planes held (about 18 MB at 2048 px)
+BATCH = 256  # tiles computed at once
 
 
-# Images of map values, each with how many pixels each of its pixels stands for.
-Parts = list[tuple[pyvips.Image, float]]
+def _region(
+    source: Array, linear: Linear, top: int, left: int, rows: int, columns: int, needs: Needs
+) -> Array:
+    """``_sums`` of one rectangle, in strips of rows."""
+    total = np.zeros(2 * sum(map(len, needs)))
+    for y in range(top, top + rows, STRIP):
+        strip = (min(STRIP, top + rows - y), columns)
+        total += _sums(source, linear, np.array([y]), np.array([left]), strip, needs)
+    return total
 
 
-def _norms(parts: Parts, pixels: int, needs: Needs) -> list[float]:
-    """One scale's 18 norms from its maps (``parts``, standing for ``pixels`` in all): per
+def _tiles(
+    source: Array, linear: Linear, indices: tuple[int, ...], across: int, tile: int, needs: Needs
+) -> Array:
+    total = np.zeros(2 * sum(map(len, needs)))
+    for first in range(0, len(indices), BATCH):
+        chosen = np.asarray(indices[first : first + BATCH])
+        total += _sums(
+            source, linear, chosen // across * tile, chosen % across * tile, (tile, tile), needs
+        )
+    return total
+
+
+def _norms(totals: Array, pixels: int, needs: Needs) -> list[float]:
+    """One scale's 18 norms from its maps' sums (standing for ``pixels`` in all): per
     channel, [ssim mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean,
     detail-lost 4-norm], in the reference's order; 0 for a map not computed (its weights
     are 0)."""
     bands = sum(len(c) for c in needs)
-    totals = [0.0] * (2 * bands)
-    for maps, weight in parts:
-        squares = maps * maps  # multiplications: libvips' pow is far slower
-        stats = maps.bandjoin(squares * squares).stats()  # row 1 + band, column 2: the sum
-        sums = [row[2] for row in stats.crop(0, 1, stats.width, 2 * bands).tolist()]
-        totals = [t + weight * v for t, v in zip(totals, sums, strict=True)]
-    means = [t / pixels for t in totals]
+    means = [float(t) / pixels for t in totals]
     out = [0.0] * 18
     band = 0
     for kind, channels in enumerate(needs):
@@ -383,37 +436,63 @@ def choose(proxy: list[float], share: float) -> Sample:
     return Sample(tuple(certain), drawn, len(rest) / drawn_count)
 
 
-def _proxy(linear: pyvips.Image, tile: int, across: int, down: int) -> list[float]:
-    """Per tile of the grid, the mean fourth power of the pair's difference in linear RGB."""
-    diff = linear.extract_band(0, n=3) - linear.extract_band(3, n=3)
-    squared = diff * diff
-    energy = (squared * squared).bandmean()
-    means = energy.crop(0, 0, across * tile, down * tile).shrink(tile, tile)
-    return [v for row in means.tolist() for v in row]
+CHUNK = 256  # rows of a scale's source made linear at once (even, and a multiple of TILE)
 
 
-def _sampled(maps: pyvips.Image, linear: pyvips.Image, share: float, tile: int) -> Parts:
-    """The parts of the scale's maps to measure: the chosen tiles (``choose``), joined into
-    one image per weight, and the strips past the grid's last whole tile, whole. ``maps`` is
-    the lazy pipeline of the whole scale: libvips computes each tile from its real
-    neighbours (the blur's margin included, zeros past the image's edge as for the whole),
-    so every measured value is the whole image's, and only the sampling error remains.
-    (Cutting the tiles with their margins into one mosaic first and running one pipeline on
-    it gives the same values for about 8% less CPU, but held about 100 MB more at 2048 px.)"""
-    across, down = maps.width // tile, maps.height // tile
-    sample = choose(_proxy(linear, tile, across, down), share)
-    parts: Parts = []
-    for indices, weight in ((sample.certain, 1.0), (sample.drawn, sample.weight)):
-        if indices:
-            tiles = [maps.crop(i % across * tile, i // across * tile, tile, tile) for i in indices]
-            side = math.ceil(math.sqrt(len(tiles)))
-            parts.append((pyvips.Image.arrayjoin(tiles, across=side), weight))
-    if maps.width > across * tile:
-        right = maps.width - across * tile
-        parts.append((maps.crop(across * tile, 0, right, down * tile), 1.0))
-    if maps.height > down * tile:
-        parts.append((maps.crop(0, down * tile, maps.width, maps.height - down * tile), 1.0))
-    return parts
+def _pass(
+    source: Array, linear: Linear, tile: int | None, halve: bool
+) -> tuple[list[float], Array | None]:
+    """One read of a scale's pixels, a chunk of rows at a time: with ``tile``, per tile of
+    the grid the mean fourth power of the pair's difference in linear RGB (``choose``'s
+    proxy); with ``halve``, the next scale (a 2x2 box average in linear RGB; an odd last row
+    or column repeats its edge, as the reference)."""
+    height, width, bands = source.shape
+    across, down = (width // tile, height // tile) if tile else (0, 0)
+    proxy = np.zeros((down, across))
+    half = np.empty(((height + 1) // 2, (width + 1) // 2, bands), F32) if halve else None
+    for y in range(0, height, CHUNK):
+        part = linear(source[y : y + CHUNK])
+        if tile and y < down * tile:
+            grid = part[: down * tile - y, : across * tile]
+            diff = grid[..., :3] - grid[..., 3:]
+            diff *= diff
+            diff *= diff
+            energy = diff[..., 0] + diff[..., 1] + diff[..., 2]
+            cells = np.add.reduceat(energy, np.arange(0, across * tile, tile), axis=1)
+            sums = np.add.reduceat(cells, np.arange(0, energy.shape[0], tile), axis=0)
+            proxy[y // tile : y // tile + sums.shape[0]] = sums / (3 * tile * tile)
+        if half is not None:
+            if part.shape[0] % 2:
+                part = np.concatenate([part, part[-1:]])
+            if part.shape[1] % 2:
+                part = np.concatenate([part, part[:, -1:]], axis=1)
+            box = part[0::2, 0::2] + part[1::2, 0::2]
+            box += part[0::2, 1::2]
+            box += part[1::2, 1::2]
+            half[y // 2 : y // 2 + box.shape[0]] = box * F32(0.25)
+    return proxy.ravel().tolist(), half
+
+
+def _sampled(
+    source: Array, linear: Linear, proxy: list[float], share: float, tile: int, needs: Needs
+) -> Array:
+    """A scale's sums from the chosen tiles (``choose``), the drawn ones weighed for the
+    tiles they stand for, and the strips past the grid's last whole tile, whole."""
+    height, width = source.shape[:2]
+    across, down = width // tile, height // tile
+    sample = choose(proxy, share)
+    total = np.zeros(2 * sum(map(len, needs)))
+    if sample.certain:
+        total += _tiles(source, linear, sample.certain, across, tile, needs)
+    if sample.drawn:
+        total += sample.weight * _tiles(source, linear, sample.drawn, across, tile, needs)
+    if width > across * tile:
+        total += _region(
+            source, linear, 0, across * tile, down * tile, width - across * tile, needs
+        )
+    if height > down * tile:
+        total += _region(source, linear, down * tile, 0, height - down * tile, width, needs)
+    return total
 
 
 def scale_count(width: int, height: int) -> int:
@@ -427,30 +506,25 @@ def scale_count(width: int, height: int) -> int:
     return scales
 
 
-def _score(ref_srgb: pyvips.Image, dist_srgb: pyvips.Image, share: float = 1.0) -> float:
-    # Both images side by side in the bands, so each step is one operation for the pair.
-    if ref_srgb.format != dist_srgb.format:  # one blended onto a grey: both 0..1 floats
-        ref_srgb, dist_srgb = (
-            i.cast("float") / 255.0 if i.format == "uchar" else i for i in (ref_srgb, dist_srgb)
-        )
-    linear = _linear(ref_srgb.bandjoin(dist_srgb))
-    scales = scale_count(linear.width, linear.height)
+def _score(pair: Array, share: float = 1.0) -> float:
+    height, width = pair.shape[:2]
+    scales = scale_count(width, height)
+    source, linear = pair, _linearizer(pair)
     per_scale: list[list[float]] = []
     for scale in range(scales):
-        if scale == 1:
-            # Held once: every coarser scale is halved from it, instead of each re-reading
-            # the full-size pixels (a quarter of the full size's floats).
-            linear = _half(linear).copy_memory()
-        elif scale:
-            # The reference checks the size before halving, so its last scale may be smaller.
-            linear = _half(linear)
-        needs = _needs(scale, scales)
-        maps = _maps(_xyb(linear), needs)
+        height, width = source.shape[:2]
         tile = TILE >> scale
-        parts: Parts = [(maps, 1.0)]
-        if scale < SAMPLED_SCALES and share < 1.0 and min(linear.width, linear.height) >= 4 * tile:
-            parts = _sampled(maps, linear, share, tile)
-        per_scale.append(_norms(parts, linear.width * linear.height, needs))
+        sampled = scale < SAMPLED_SCALES and share < 1.0 and min(width, height) >= 4 * tile
+        proxy, half = _pass(source, linear, tile if sampled else None, scale + 1 < scales)
+        needs = _needs(scale, scales)
+        if sampled:
+            totals = _sampled(source, linear, proxy, share, tile, needs)
+        else:
+            totals = _region(source, linear, 0, 0, height, width, needs)
+        per_scale.append(_norms(totals, width * height, needs))
+        if half is not None:
+            # (the reference checks the size before halving, so its last scale may be smaller)
+            source, linear = half, _as_is
     return _final(per_scale)
 
 

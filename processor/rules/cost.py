@@ -61,14 +61,13 @@ FRAME_BYTES_PER_PIXEL = 4  # every held frame is 8-bit RGBA (RGB without alpha)
 ANIMATED_ENCODER_BYTES_PER_PIXEL = 48
 # The encoded frames it holds until the file is assembled, per pixel of every frame.
 ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
-# The score step (when on; after the encodes, so it and the encoders never overlap):
-# libvips' buffers for each scale's pipeline (dozens of float operations, up to fifteen
-# bands), the decoded rendition and the half-size pair it holds; per pixel of the largest
-# rendition scored. Peak RSS measured above the score's inputs: 65-85 MB for a 320 px
-# rendition, 140-155 MB for a 0.8 MP one scored whole (105 MB sampled), 130-200 MB for a
-# 2048x1672 one, whole or sampled.
-SCORE_FIXED_BYTES = 144 * MB
-SCORE_BYTES_PER_PIXEL = 20
+# The score step (when on; after the encodes, so it and the encoders never overlap): the
+# decoded rendition, the pair as arrays, the next scale's half-size copy, and a strip of rows
+# or a batch of tiles with their blurred planes; per pixel of the largest rendition scored.
+# Peak RSS of the step measured above its inputs: 9 MB for a 320 px rendition, 49 MB for a
+# 0.86 MP one scored whole, 107-121 MB for a 2048x1672 one sampled and 131 MB whole.
+SCORE_FIXED_BYTES = 24 * MB
+SCORE_BYTES_PER_PIXEL = 40
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,9 @@ def test_the_step_skips_what_it_should_not_score() -> None:
     held = hold(pyvips.Image.thumbnail(str(PHOTO), 64).colourspace("srgb"))
     data = held.image.jpegsave_buffer(Q=50)
     assert score(held, "jpeg", data, ON, TimeBudget(None)) is not None
-    # turned off (the default), or too little of the image's budget left: null, never a guess
-    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is None
+    # on by default; turned off, or too little of the image's budget left: null, never a guess
+    assert score(held, "jpeg", data, Scoring(), TimeBudget(None)) is not None
+    assert score(held, "jpeg", data, Scoring(enabled=False), TimeBudget(None)) is None
     spent = TimeBudget(0.001)
     while not spent.expired:
         pass
@@ -163,10 +164,11 @@ def test_the_tiles_cover_the_whole_grid_and_the_worst_ones_for_certain() -> None
 
 
 def test_renditions_carry_plausible_scores_and_a_lower_quality_scores_lower() -> None:
-    # GIVEN the default ladder, and the same with every format at a deliberately low quality
+    # GIVEN the default config (scores on), and the same with every format at a deliberately
+    # low quality
     low = Quality(jpeg=20, webp=15, avif=10)
     configs = {
-        "default": EngineConfig(scoring=ON),
+        "default": EngineConfig(),
         "low": EngineConfig(
             renditions=tuple(
                 r.model_copy(update={"quality": low}) for r in EngineConfig().renditions
