@@ -22,8 +22,10 @@ WORKDIR /build
 COPY pyproject.toml docker/requirements.py ./
 # The one pin list is pyproject.toml; the processor never serves HTTP, so no FastAPI/Mangum.
 # libvips itself comes from the pyvips-binary wheel: no compiler, no system packages.
+# NumPy's own test suite (17 MB) is never imported: left out of the image.
 RUN python requirements.py pyproject.toml --exclude fastapi,fastapi-offline,mangum > requirements.txt \
-    && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt
+    && pip install --no-cache-dir --disable-pip-version-check --target /deps -r requirements.txt \
+    && find /deps/numpy -depth -type d -name tests -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}

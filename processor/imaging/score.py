@@ -31,8 +31,9 @@ convolution with the impulse response of the reference's recursive Gaussian. The
 runs that filter in float32 as a recursion whose poles sit on the unit circle, and its
 rounding noise grows along long flat rows: there it reads lower than this port
 (docs/engine.md, Scores). (The port was libvips operations first: the same scores within
-0.02, at 3 to 10 times the CPU, most of it libvips' fixed cost of building each scale's
-pipeline.)
+0.02 on photos and 0.08 on flat 16-bit or transparent images, where the float32 rounding of
+near-zero variances differs, at 3 to 10 times this CPU, most of it libvips' fixed cost of
+building each scale's pipeline.)
 
 A large rendition may be sampled: its two finest scales (about 94% of the work) measured on
 a share of their tiles, each computed from its real neighbours so that its values are the
@@ -155,58 +156,62 @@ def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image, share: float =
         )
     if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
         raise ScoreError(f"smaller than {MIN_SIDE}x{MIN_SIDE} pixels")
-    ref, ref_alpha = _unit(reference)
-    dist, dist_alpha = _unit(distorted)
-    if ref_alpha is None:
+    ref, dist = _unit(reference), _unit(distorted)
+    if not ref.alpha:
         # As the reference: only the original's alpha decides; a distorted alpha is blended
         # onto the middle grey it uses for an opaque original.
-        return _score(_pair(ref, dist, None, dist_alpha, 0.5), share)
-    return min(
-        _score(_pair(ref, dist, ref_alpha, dist_alpha, bg), share) for bg in ALPHA_BACKGROUNDS
-    )
+        return _score(*_pair(ref, dist, 0.5), share)
+    return min(_score(*_pair(ref, dist, bg), share) for bg in ALPHA_BACKGROUNDS)
 
 
 Array = npt.NDArray[Any]
 Linear = Callable[[Array], Array]  # a slice of a scale's source pixels -> linear float32
 
 
-def _unit(image: pyvips.Image) -> tuple[Array, Array | None]:
-    """Colour (height x width x 3: 8-bit as it is, else float32 0..1, still sRGB-encoded) and
-    alpha (float32 0..1, or None)."""
-    peak = 65535.0 if image.format == "ushort" else 255.0
+@dataclass(frozen=True)
+class _Unit:
+    """One image's pixels as decoded (height x width x 3 colour channels, then its alpha if it
+    has one), in their own integer type: each part is made linear only when it is read."""
+
+    pixels: Array
+    alpha: bool
+    peak: float
+
+
+def _unit(image: pyvips.Image) -> _Unit:
     pixels = image.numpy()
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    alpha = None
-    if image.hasalpha():
-        alpha = pixels[..., -1:].astype(F32) / F32(peak)
-        pixels = pixels[..., :-1]
-    if pixels.shape[-1] == 1:
-        pixels = np.repeat(pixels, 3, axis=-1)
-    if pixels.dtype != np.uint8 or alpha is not None:
-        pixels = pixels.astype(F32) / F32(peak)
-    return pixels, alpha
+    alpha = image.hasalpha()
+    if pixels.shape[-1] - alpha == 1:  # grey: three equal channels, as the reference reads it
+        grey = pixels[..., :1]
+        pixels = np.concatenate([grey, grey, grey, pixels[..., 1:]], axis=-1)
+    return _Unit(pixels, alpha, 65535.0 if image.format == "ushort" else 255.0)
 
 
-def _pair(
-    ref: Array, dist: Array, ref_alpha: Array | None, dist_alpha: Array | None, bg: float
-) -> Array:
-    """Both images side by side in the channels (height x width x 6), so that every step
-    below is one array operation for the pair; 8-bit when both are."""
-    ref, dist = _blend(ref, ref_alpha, bg), _blend(dist, dist_alpha, bg)
-    if ref.dtype != dist.dtype:  # one blended onto a grey: both 0..1 floats
-        ref, dist = (i.astype(F32) / F32(255.0) if i.dtype == np.uint8 else i for i in (ref, dist))
-    return np.concatenate([ref, dist], axis=-1)
+def _pair(ref: _Unit, dist: _Unit, bg: float) -> tuple[Array, Linear]:
+    """Both images side by side in the channels (height x width x 6 to 8, as decoded), and
+    the function that makes any part of them the pair's linear RGB (6 channels, float32):
+    every step of a scale is then one array operation for the pair. The reference blends the
+    encoded (not linear) values onto ``bg``."""
+    split = ref.pixels.shape[-1]
 
+    def linear(part: Array) -> Array:
+        out = np.empty((*part.shape[:-1], 6), F32)
+        for first, unit, own in ((0, ref, part[..., :split]), (3, dist, part[..., split:])):
+            colour = own[..., :3]
+            if colour.dtype == np.uint8 and not unit.alpha:
+                out[..., first : first + 3] = _LUT[colour]
+                continue
+            values = colour.astype(F32) / F32(unit.peak)
+            if unit.alpha:
+                alpha = own[..., 3:4].astype(F32) / F32(unit.peak)
+                values = values * alpha + (F32(1.0) - alpha) * F32(bg)
+            out[..., first : first + 3] = _eotf(values)
+        return out
 
-def _blend(colour: Array, alpha: Array | None, bg: float) -> Array:
-    # The reference blends the encoded (not linear) values.
-    if alpha is None:
-        return colour
-    if colour.dtype == np.uint8:
-        colour = colour.astype(F32) / F32(255.0)
-    blended: Array = colour * alpha + (F32(1.0) - alpha) * F32(bg)
-    return blended
+    source = np.concatenate([ref.pixels, dist.pixels], axis=-1)
+    return source, linear
 
 
 def _eotf(v: Array) -> Array:
@@ -217,12 +222,6 @@ def _eotf(v: Array) -> Array:
 
 # 8-bit values are undone through a table: a pow per pixel costs more than a scale's XYB.
 _LUT = _eotf(np.arange(256, dtype=F32) / F32(255.0)).astype(F32)
-
-
-def _linearizer(pixels: Array) -> Linear:
-    if pixels.dtype == np.uint8:
-        return lambda part: _LUT[part]
-    return lambda part: _eotf(part).astype(F32, copy=False)
 
 
 def _as_is(part: Array) -> Array:
@@ -446,10 +445,10 @@ def _pass(
     the grid the mean fourth power of the pair's difference in linear RGB (``choose``'s
     proxy); with ``halve``, the next scale (a 2x2 box average in linear RGB; an odd last row
     or column repeats its edge, as the reference)."""
-    height, width, bands = source.shape
+    height, width = source.shape[:2]
     across, down = (width // tile, height // tile) if tile else (0, 0)
     proxy = np.zeros((down, across))
-    half = np.empty(((height + 1) // 2, (width + 1) // 2, bands), F32) if halve else None
+    half = np.empty(((height + 1) // 2, (width + 1) // 2, 6), F32) if halve else None
     for y in range(0, height, CHUNK):
         part = linear(source[y : y + CHUNK])
         if tile and y < down * tile:
@@ -506,10 +505,9 @@ def scale_count(width: int, height: int) -> int:
     return scales
 
 
-def _score(pair: Array, share: float = 1.0) -> float:
-    height, width = pair.shape[:2]
+def _score(source: Array, linear: Linear, share: float = 1.0) -> float:
+    height, width = source.shape[:2]
     scales = scale_count(width, height)
-    source, linear = pair, _linearizer(pair)
     per_scale: list[list[float]] = []
     for scale in range(scales):
         height, width = source.shape[:2]

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.image, *MARKS]
 
 MB = 1_000_000
 # docs/images.md, "Size budgets": (whole image on the stand-in base, added over the base).
-BUDGETS_MB = {"processor": (360, 110), "api": (330, 75)}
+BUDGETS_MB = {"processor": (395, 160), "api": (330, 75)}
 # The function's own code per image, each of which must ship compiled.
 PACKAGES = {"processor": ("processor",), "api": ("api", "processor")}
 COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "make", "ld")
