@@ -156,12 +156,12 @@ def ssimulacra2(reference: pyvips.Image, distorted: pyvips.Image, share: float =
         )
     if reference.width < MIN_SIDE or reference.height < MIN_SIDE:
         raise ScoreError(f"smaller than {MIN_SIDE}x{MIN_SIDE} pixels")
-    ref, dist = _unit(reference), _unit(distorted)
+    source, ref, dist = _held(reference, distorted)
     if not ref.alpha:
         # As the reference: only the original's alpha decides; a distorted alpha is blended
         # onto the middle grey it uses for an opaque original.
-        return _score(*_pair(ref, dist, 0.5), share)
-    return min(_score(*_pair(ref, dist, bg), share) for bg in ALPHA_BACKGROUNDS)
+        return _score(source, _linear(ref, dist, 0.5), share)
+    return min(_score(source, _linear(ref, dist, bg), share) for bg in ALPHA_BACKGROUNDS)
 
 
 Array = npt.NDArray[Any]
@@ -169,49 +169,52 @@ Linear = Callable[[Array], Array]  # a slice of a scale's source pixels -> linea
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """One image's pixels as decoded (height x width x 3 colour channels, then its alpha if it
-    has one), in their own integer type: each part is made linear only when it is read."""
+class _Layout:
+    """Where one image of the pair sits in the held channels: three colour channels from
+    ``first``, then its alpha if it has one; ``peak`` is its white."""
 
-    pixels: Array
+    first: int
     alpha: bool
     peak: float
 
 
-def _unit(image: pyvips.Image) -> _Unit:
-    pixels = image.numpy()
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    alpha = image.hasalpha()
-    if pixels.shape[-1] - alpha == 1:  # grey: three equal channels, as the reference reads it
-        grey = pixels[..., :1]
-        pixels = np.concatenate([grey, grey, grey, pixels[..., 1:]], axis=-1)
-    return _Unit(pixels, alpha, 65535.0 if image.format == "ushort" else 255.0)
+def _held(reference: pyvips.Image, distorted: pyvips.Image) -> tuple[Array, _Layout, _Layout]:
+    """Both images side by side in the channels (height x width x 6 to 8), as decoded, in one
+    array that libvips writes once: each part is made linear only when it is read. Grey is
+    read as three equal channels, as the reference reads it."""
+    parts, layouts, first = [], [], 0
+    for image in (reference, distorted):
+        alpha = image.hasalpha()
+        colour = image.extract_band(0, n=image.bands - 1) if alpha else image
+        if colour.bands == 1:
+            colour = colour.bandjoin([colour, colour])
+        parts.append(colour.bandjoin(image.extract_band(image.bands - 1)) if alpha else colour)
+        layouts.append(_Layout(first, alpha, 65535.0 if image.format == "ushort" else 255.0))
+        first += 3 + alpha
+    source = parts[0].bandjoin(parts[1]).numpy()
+    return source, layouts[0], layouts[1]
 
 
-def _pair(ref: _Unit, dist: _Unit, bg: float) -> tuple[Array, Linear]:
-    """Both images side by side in the channels (height x width x 6 to 8, as decoded), and
-    the function that makes any part of them the pair's linear RGB (6 channels, float32):
-    every step of a scale is then one array operation for the pair. The reference blends the
-    encoded (not linear) values onto ``bg``."""
-    split = ref.pixels.shape[-1]
+def _linear(ref: _Layout, dist: _Layout, bg: float) -> Linear:
+    """The function that makes any part of the held pair its linear RGB (6 channels, float32),
+    each image blended onto ``bg`` by its alpha: the reference blends the encoded (not linear)
+    values."""
 
     def linear(part: Array) -> Array:
         out = np.empty((*part.shape[:-1], 6), F32)
-        for first, unit, own in ((0, ref, part[..., :split]), (3, dist, part[..., split:])):
-            colour = own[..., :3]
-            if colour.dtype == np.uint8 and not unit.alpha:
-                out[..., first : first + 3] = _LUT[colour]
+        for at, image in ((0, ref), (3, dist)):
+            colour = part[..., image.first : image.first + 3]
+            if colour.dtype == np.uint8 and not image.alpha:
+                out[..., at : at + 3] = _LUT[colour]
                 continue
-            values = colour.astype(F32) / F32(unit.peak)
-            if unit.alpha:
-                alpha = own[..., 3:4].astype(F32) / F32(unit.peak)
+            values = colour.astype(F32) / F32(image.peak)
+            if image.alpha:
+                alpha = part[..., image.first + 3 : image.first + 4].astype(F32) / F32(image.peak)
                 values = values * alpha + (F32(1.0) - alpha) * F32(bg)
-            out[..., first : first + 3] = _eotf(values)
+            out[..., at : at + 3] = _eotf(values)
         return out
 
-    source = np.concatenate([ref.pixels, dist.pixels], axis=-1)
-    return source, linear
+    return linear
 
 
 def _eotf(v: Array) -> Array:

@@ -61,13 +61,18 @@ FRAME_BYTES_PER_PIXEL = 4  # every held frame is 8-bit RGBA (RGB without alpha)
 ANIMATED_ENCODER_BYTES_PER_PIXEL = 48
 # The encoded frames it holds until the file is assembled, per pixel of every frame.
 ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
-# The score step (when on; after the encodes, so it and the encoders never overlap): the
-# decoded rendition, the pair as arrays, the next scale's half-size copy, and a strip of rows
-# or a batch of tiles with their blurred planes; per pixel of the largest rendition scored.
-# Peak RSS of the step measured above its inputs: 9 MB for a 320 px rendition, 49 MB for a
-# 0.86 MP one scored whole, 107-121 MB for a 2048x1672 one sampled and 131 MB whole.
+# The score step (when on; after the encodes, so the plan counts the larger of its working
+# set and the encoders'): the decoded rendition, the pair as decoded in one array, the next
+# scale's half-size copy, and a strip of rows or a batch of tiles with their blurred planes;
+# per pixel of the largest rendition scored. Its own peak, measured above its inputs, is 9 MB
+# for a 320 px rendition, 49 MB for a 0.86 MP one scored whole and 91-130 MB for a 4.2 MP
+# one sampled (RGB or RGBA). But the process does not shrink between the encodes and the
+# scores (glibc keeps much of the encoders' freed memory), so these are set from the
+# process's peak instead: a 6000x6000 RGBA WebP peaked 221-304 MB above the warm engine with
+# scores against 155-168 MB without (four runs each, the probe of
+# tests/processor/imaging/test_cost_measured.py).
 SCORE_FIXED_BYTES = 24 * MB
-SCORE_BYTES_PER_PIXEL = 40
+SCORE_BYTES_PER_PIXEL = 60
 
 
 @dataclass(frozen=True)
