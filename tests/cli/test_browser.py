@@ -145,6 +145,9 @@ def test_gallery_uploads_and_shows_a_thumbnail(fake_aws: None, tmp_path: Path) -
                 detail = page.locator("#detail[open]")
                 detail.locator("picture img").wait_for(timeout=10_000)
                 assert "optimized" in detail.inner_text()
+                # each still rendition's score (on by default), in a plausible range
+                scores = detail.locator("#detail-renditions td.score").all_inner_texts()
+                assert scores and all(50 <= float(s) <= 100 for s in scores), scores
                 page.wait_for_function(
                     "() => { const i = document.querySelector('#detail[open] picture img');"
                     " return i && i.complete && i.naturalWidth > 0; }",

@@ -461,7 +461,9 @@ function openDetail(id) {
     el("td", { text: r.name }),
     el("td", {}, el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.animated ? `${r.format} (animated)` : r.format })),
     el("td", { text: `${r.width}×${r.height}` }),
-    el("td", { text: bytes(r.bytes) }))));
+    el("td", { text: bytes(r.bytes) }),
+    // SSIMULACRA2 against the pixels it was encoded from (docs/engine.md, Scores)
+    el("td", { class: "score", text: r.score == null ? "–" : r.score.toFixed(1) }))));
   $("#delete").disabled = record.status === "deleted";
   $("#reprocess").disabled = record.status === "deleted";
   if (!$("#detail").open) $("#detail").showModal();
