@@ -365,7 +365,7 @@ def _sums(
 
 
 STRIP = 128  # rows of a region computed at once: bounds the planes held (about 18 MB at 2048 px)
-BATCH = 256  # tiles computed at once
+BATCH = 64  # tiles computed at once (their planes: about 7 MB at full size)
 
 
 def _region(
@@ -438,7 +438,7 @@ def choose(proxy: list[float], share: float) -> Sample:
     return Sample(tuple(certain), drawn, len(rest) / drawn_count)
 
 
-CHUNK = 256  # rows of a scale's source made linear at once (even, and a multiple of TILE)
+CHUNK = 64  # rows of a scale's source made linear at once (even, and a multiple of TILE)
 
 
 def _pass(

@@ -63,16 +63,16 @@ ANIMATED_ENCODER_BYTES_PER_PIXEL = 48
 ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
 # The score step (when on; after the encodes, so the plan counts the larger of its working
 # set and the encoders'): the decoded rendition, the pair as decoded in one array, the next
-# scale's half-size copy, and a strip of rows or a batch of tiles with their blurred planes;
-# per pixel of the largest rendition scored. Its own peak, measured above its inputs, is 9 MB
-# for a 320 px rendition, 49 MB for a 0.86 MP one scored whole and 91-130 MB for a 4.2 MP
+# scale's half-size copy, and 64 rows or 64 tiles at a time with their blurred planes; per
+# pixel of the largest rendition scored. Its own peak, measured above its inputs, is 11 MB
+# for a 320 px rendition, 44 MB for a 0.86 MP one scored whole and 41-75 MB for a 3.4-4.2 MP
 # one sampled (RGB or RGBA). But the process does not shrink between the encodes and the
 # scores (glibc keeps much of the encoders' freed memory), so these are set from the
-# process's peak instead: a 6000x6000 RGBA WebP peaked 221-304 MB above the warm engine with
-# scores against 155-168 MB without (four runs each, the probe of
-# tests/processor/imaging/test_cost_measured.py).
+# process's peak instead: a 6000x6000 RGBA WebP peaked 215-245 MB above the warm engine with
+# scores against 155-168 MB without, a 8000x8000 RGBA TIFF 198-283 against 162-206 (four
+# runs each, the probe of tests/processor/imaging/test_cost_measured.py).
 SCORE_FIXED_BYTES = 24 * MB
-SCORE_BYTES_PER_PIXEL = 60
+SCORE_BYTES_PER_PIXEL = 48
 
 
 @dataclass(frozen=True)
