@@ -30,7 +30,7 @@ from processor.core.config import EngineConfig, RenditionSpec
 from processor.core.errors import ImageRejected
 from processor.core.keys import CONTENT_TYPES, content_version, rendition_key
 from processor.core.record import ImageFacts, RenditionInfo
-from processor.imaging import blank, vips
+from processor.imaging import blank, heap, vips
 from processor.imaging.budget import TimeBudget
 from processor.imaging.decode import decode
 from processor.imaging.derive import derive
@@ -261,10 +261,18 @@ class Engine:
             colour, placeholder = describe(smallest.image)
             blobs = encodes.results()
         t_encode = time.perf_counter()
-        scores = [
-            self._score(pixels, enc.format, blob.data, budget) if planned.scored else None
-            for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
-        ]
+        scores: list[float | None] = [None] * len(blobs)
+        if planned.scored:
+            # The encoders' freed memory given back, and the scores made on an encode thread,
+            # whose arena holds what is left of it: the scores then add little to the peak
+            # (processor/imaging/heap.py).
+            heap.give_back()
+            scores = self._pool.submit(
+                lambda: [
+                    self._score(pixels, enc.format, blob.data, budget)
+                    for (_, pixels, enc), blob in zip(encodes.jobs, blobs, strict=True)
+                ]
+            ).result()
         t_score = time.perf_counter()
 
         version = content_version(spooled.sha256, self.config.version) if versioned else None

@@ -66,15 +66,15 @@ ANIMATED_OUTPUT_BYTES_PER_PIXEL = 1
 # scale's half-size copy, and 64 rows or 64 tiles at a time with their blurred planes; per
 # pixel of the largest rendition scored. Its own peak, measured above its inputs, is 11 MB
 # for a 320 px rendition, 44 MB for a 0.86 MP one scored whole and 41-75 MB for a 3.4-4.2 MP
-# one sampled (RGB or RGBA). But the process does not shrink between the encodes and the
-# scores (glibc keeps much of the encoders' freed memory), so these are set from the
-# process's peak instead: a 6000x6000 RGBA WebP peaked 215-263 MB above the warm engine with
-# scores against 155-168 MB without, an 8000x8000 RGBA TIFF 182-283 against 162-206 (runs of
-# the probe of tests/processor/imaging/test_cost_measured.py, whose other cases bound it from
-# above: a progressive 4000x4000 JPEG peaked as low as 140 MB, and its estimate must stay
-# within 2.5x that plus 48 MB).
+# one sampled (RGB or RGBA). The process's peak is what the plan protects: the engine gives
+# the encoders' freed memory back and scores on an encode thread (processor/imaging/heap.py),
+# and then a 6000x6000 RGBA WebP peaked 149-244 MB above the warm engine with scores against
+# 155-168 MB without, an 8000x8000 RGBA TIFF 166-206 against 162-206 (runs of the probe of
+# tests/processor/imaging/test_cost_measured.py, whose other cases bound these from above: a
+# progressive 4000x4000 JPEG peaks from 138 MB, and its estimate must stay within 2.5x that
+# plus 48 MB).
 SCORE_FIXED_BYTES = 24 * MB
-SCORE_BYTES_PER_PIXEL = 40
+SCORE_BYTES_PER_PIXEL = 36
 
 
 @dataclass(frozen=True)
