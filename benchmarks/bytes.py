@@ -158,6 +158,25 @@ def ratios(
     }
 
 
+def _at_old_points(
+    by: dict[tuple[str, str, int], list[Row]],
+    new: str,
+    old: str,
+    photos: Sequence[str],
+    boxes: Sequence[int],
+) -> list[tuple[float, int]]:
+    """(``new``'s bytes at the score ``old``'s one point reached, that point's bytes) per photo
+    and box where both are known: an old setting is compared where its own curve is."""
+    each = []
+    for photo in photos:
+        for box in boxes:
+            point = by.get((old, photo, box))
+            b = at_score(by.get((new, photo, box), []), point[0].score) if point else None
+            if point and b is not None:
+                each.append((b, point[0].bytes))
+    return each
+
+
 def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str, Any]:
     by = _by(rows)
     out: dict[str, Any] = {"target": target, "shipped": {}, "before": {}, "sharp": {}}
@@ -181,15 +200,7 @@ def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str
     for fmt in GRID:
         for box in BOXES:
             key = f"{fmt} {box}"
-            each = []
-            for photo in photos:
-                old = by.get((f"before {fmt}", photo, box))
-                new = by.get((f"engine {fmt}", photo, box), [])
-                if not old:
-                    continue
-                b = at_score(new, old[0].score)
-                if b is not None:
-                    each.append((b, old[0].bytes))
+            each = _at_old_points(by, f"engine {fmt}", f"before {fmt}", photos, (box,))
             if each:
                 out["before"][key] = {
                     "median": round(statistics.median(a / b for a, b in each), 3),
@@ -205,13 +216,7 @@ def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str
     # at each photo's old JPEG score, the AVIF curve interpolated, the old bytes the point's.
     out["avif/before jpeg"] = {}
     for boxes in [(box,) for box in BOXES] + [BOXES]:
-        each = []
-        for photo in photos:
-            for box in boxes:
-                old = by.get(("before jpeg", photo, box))
-                b = at_score(by.get(("engine avif", photo, box), []), old[0].score) if old else None
-                if old and b is not None:
-                    each.append((b, old[0].bytes))
+        each = _at_old_points(by, "engine avif", "before jpeg", photos, boxes)
         key = str(boxes[0]) if len(boxes) == 1 else "both"
         out["avif/before jpeg"][key] = {
             "median": round(statistics.median(a / b for a, b in each), 3) if each else None,

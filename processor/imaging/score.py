@@ -299,6 +299,11 @@ def _blur(windows: Array) -> Array:
 Needs = tuple[tuple[int, ...], ...]
 
 
+def _bands(needs: Needs) -> int:
+    """How many weighed maps a scale computes."""
+    return sum(len(channels) for channels in needs)
+
+
 def _needs(scale: int, scales: int) -> Needs:
     """Per map (ssim, artifact, detail lost), the channels whose mean or 4-norm weighs at
     this scale: the others are not computed (an exact saving; at full size only Y's SSIM of
@@ -356,7 +361,7 @@ def _sums(
         if detail_c:
             maps.append(np.maximum(-d1[..., [edge_c.index(c) for c in detail_c]], 0.0))
     values = (np.concatenate(maps, axis=-1) if len(maps) > 1 else maps[0]).reshape(
-        -1, sum(map(len, needs))
+        -1, _bands(needs)
     )
     squares = values * values
     return np.concatenate(
@@ -372,7 +377,7 @@ def _region(
     source: Array, linear: Linear, top: int, left: int, rows: int, columns: int, needs: Needs
 ) -> Array:
     """``_sums`` of one rectangle, in strips of rows."""
-    total = np.zeros(2 * sum(map(len, needs)))
+    total = np.zeros(2 * _bands(needs))
     for y in range(top, top + rows, STRIP):
         strip = (min(STRIP, top + rows - y), columns)
         total += _sums(source, linear, np.array([y]), np.array([left]), strip, needs)
@@ -382,7 +387,7 @@ def _region(
 def _tiles(
     source: Array, linear: Linear, indices: tuple[int, ...], across: int, tile: int, needs: Needs
 ) -> Array:
-    total = np.zeros(2 * sum(map(len, needs)))
+    total = np.zeros(2 * _bands(needs))
     for first in range(0, len(indices), BATCH):
         chosen = np.asarray(indices[first : first + BATCH])
         total += _sums(
@@ -396,7 +401,7 @@ def _norms(totals: Array, pixels: int, needs: Needs) -> list[float]:
     channel, [ssim mean, ssim 4-norm, artifact mean, artifact 4-norm, detail-lost mean,
     detail-lost 4-norm], in the reference's order; 0 for a map not computed (its weights
     are 0)."""
-    bands = sum(len(c) for c in needs)
+    bands = _bands(needs)
     means = [float(t) / pixels for t in totals]
     out = [0.0] * 18
     band = 0
@@ -483,7 +488,7 @@ def _sampled(
     height, width = source.shape[:2]
     across, down = width // tile, height // tile
     sample = choose(proxy, share)
-    total = np.zeros(2 * sum(map(len, needs)))
+    total = np.zeros(2 * _bands(needs))
     if sample.certain:
         total += _tiles(source, linear, sample.certain, across, tile, needs)
     if sample.drawn:
