@@ -29,6 +29,7 @@ benchmarks/.cache/scores.json (shared with benchmarks.calibrate).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import math
@@ -61,6 +62,38 @@ SHARP_GRID: dict[str, tuple[int, ...]] = {
     "webp": (70, 80, 88, 95),
     "avif": (50, 60, 70, 80),
 }
+
+# Another AV1 encoder on the same pixels: SVT-AV1 through libavif (pillow-avif-plugin's wheel,
+# MIT, bundling SVT-AV1 BSD-3-Clause-Clear), tuned for still images (tune 3, "IQ"), at the
+# preset whose CPU is nearest libaom's at the table's effort; its quality scale is libavif's.
+SVT_OPTIONS: dict[str, Any] = {"codec": "svt", "speed": 4, "advanced": {"tune": "3"}}
+SVT_GRID: tuple[int, ...] = (40, 50, 60, 65, 70, 75, 85)
+SVT_LABEL = "svt-av1 avif"
+
+
+def svt_encoder() -> tuple[Encoder, str]:
+    """SVT-AV1 (tune IQ) as an encoder, and a tag naming its version and settings."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+    from pillow_avif import AvifImagePlugin, _avif
+
+    os.environ.setdefault("SVT_LOG", "1")  # errors only: it logs its config per encode
+
+    def run(image: pyvips.Image, quality: int) -> bytes:
+        im = Image.fromarray(np.ascontiguousarray(image.numpy()))
+        # Its save function called directly: Pillow's own AVIF plugin registers under the
+        # same name, and whichever registers last would take Image.save.
+        im.encoderinfo = {**SVT_OPTIONS, "quality": quality}
+        im.encoderconfig = ()
+        out = io.BytesIO()
+        AvifImagePlugin._save(im, out, "rendition.avif")
+        return out.getvalue()
+
+    versions = str(_avif.codec_versions())
+    svt = next((v for v in versions.split(", ") if v.startswith("svt")), versions)
+    return run, json.dumps([svt, SVT_OPTIONS])
 
 
 def sharp_version() -> str:
@@ -178,6 +211,8 @@ def _at_old_points(
 
 
 def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str, Any]:
+    """What the rows of ``photos`` say (rows of other photos are left out)."""
+    rows = [r for r in rows if r.photo in set(photos)]
     by = _by(rows)
     out: dict[str, Any] = {"target": target, "shipped": {}, "before": {}, "sharp": {}}
     for fmt in GRID:
@@ -232,6 +267,12 @@ def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str
             by, "engine avif", f"engine {other}", target, photos, BOXES
         )
     out["webp/jpeg"] = ratios(by, "engine webp", "engine jpeg", target, photos, BOXES)
+    if any(r.label == SVT_LABEL for r in rows):
+        out["svt"] = {
+            f"{against} {box}": ratios(by, SVT_LABEL, f"engine {against}", target, photos, boxes)
+            for against in ("avif", "jpeg")
+            for box, boxes in [*((str(b), (b,)) for b in BOXES), ("both", BOXES)]
+        }
     for label, (fmt, _o, _q) in SHARP_ENCODERS.items():
         out["sharp"][label] = ratios(by, f"engine {fmt}", label, target, photos, BOXES)
     out["sharp"]["avif (ours) / sharp jpeg"] = ratios(
@@ -262,7 +303,7 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
     lines = [
         "# Bytes at equal perceptual quality",
         "",
-        f"`python -m benchmarks.bytes --photos {len(photos)}`: {len(photos)} real photos "
+        f"`python -m benchmarks.bytes`: {len(photos)} real photos "
         f"({', '.join(photos)}), boxes {' and '.join(map(str, BOXES))} px, scored with "
         f"SSIMULACRA2 ({scorer}); sharp {sharp or '(left out)'}; libvips "
         f"{'.'.join(str(pyvips.version(i)) for i in range(3))}. Bytes at equal score are read "
@@ -273,11 +314,7 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "| format, box | quality | median score | p10 | min | max | bytes (all photos) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for key, s in summary["shipped"].items():
-        lines.append(
-            f"| {key} | {'/'.join(map(str, s['quality']))} | {s['median']} | {s['p10']} "
-            f"| {s['min']} | {s['max']} | {s['bytes']:,} |"
-        )
+    lines += _shipped_rows(summary)
     lines += [
         "",
         "## Against the settings before the calibration, at the score those reached",
@@ -303,20 +340,8 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "",
         "| ratio | 320 | 2048 | both sizes (median) | both sizes (total) |",
         "|---|---:|---:|---:|---:|",
+        *_between_rows(summary),
     ]
-    for other in ("jpeg", "webp"):
-        r = summary[f"avif/{other}"]
-        lines.append(
-            f"| AVIF / {other.upper()} | {r['320']['total']} | {r['2048']['total']} "
-            f"| {r['both']['median']} | {r['both']['total']} |"
-        )
-    r = summary["webp/jpeg"]
-    lines.append(f"| WebP / JPEG | | | {r['median']} | {r['total']} |")
-    r = summary["avif/before jpeg"]
-    lines.append(
-        f"| AVIF / the JPEG before (q82 baseline), at its score | {r['320']['total']} "
-        f"| {r['2048']['total']} | {r['both']['median']} | {r['both']['total']} |"
-    )
     lines += [
         "",
         f"## Against sharp, at the target ({t:g})",
@@ -328,6 +353,36 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         name = label if "/" in label else f"{label.split()[1]} (ours) / {label}"
         if r["n"]:
             lines.append(f"| {name} | {r['median']} | {r['total']} | {r['n']} |")
+    lines += _svt_section(summary)
+    held = summary.get("holdout")
+    if held:
+        lines += [
+            "",
+            f"## Photos the calibration never saw (target {t:g})",
+            "",
+            f"{len(held['photos'])} camera photos from another source "
+            "(benchmarks/camera.py, HOLDOUT: Ubuntu's wallpaper contest, 2572x1740 to "
+            f"6028x3391): {', '.join(held['photos'])}. The same settings, the same measures.",
+            "",
+            "| format, box | quality | median score | p10 | min | max | bytes (all photos) |",
+            "|---|---|---:|---:|---:|---:|---:|",
+            *_shipped_rows(held),
+            "",
+            "| ratio | 320 | 2048 | both sizes (median) | both sizes (total) |",
+            "|---|---:|---:|---:|---:|",
+            *_between_rows(held),
+            f"| JPEG now / the JPEG before (q82 baseline), at its score "
+            f"| {held['before']['jpeg 320']['total']} | {held['before']['jpeg 2048']['total']} "
+            "| | |",
+            *(
+                f"| AVIF (ours) / sharp's default {theirs.upper()} | | | "
+                f"{held['sharp'][f'avif (ours) / sharp {theirs}']['median']} "
+                f"| {held['sharp'][f'avif (ours) / sharp {theirs}']['total']} |"
+                for theirs in ("jpeg", "webp")
+                if held["sharp"].get(f"avif (ours) / sharp {theirs}", {}).get("n")
+            ),
+            *_svt_section(held, heading=False),
+        ]
     cost = summary.get("ladder_cost")
     if cost:
         b, d, u = cost["before"], cost["default"], cost.get("unscored")
@@ -360,6 +415,58 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "",
     ]
     return "\n".join(lines)
+
+
+def _shipped_rows(summary: dict[str, Any]) -> list[str]:
+    return [
+        f"| {key} | {'/'.join(map(str, s['quality']))} | {s['median']} | {s['p10']} "
+        f"| {s['min']} | {s['max']} | {s['bytes']:,} |"
+        for key, s in summary["shipped"].items()
+    ]
+
+
+def _between_rows(summary: dict[str, Any]) -> list[str]:
+    rows = []
+    for other in ("jpeg", "webp"):
+        r = summary[f"avif/{other}"]
+        rows.append(
+            f"| AVIF / {other.upper()} | {r['320']['total']} | {r['2048']['total']} "
+            f"| {r['both']['median']} | {r['both']['total']} |"
+        )
+    r = summary["webp/jpeg"]
+    rows.append(f"| WebP / JPEG | | | {r['median']} | {r['total']} |")
+    r = summary["avif/before jpeg"]
+    rows.append(
+        f"| AVIF / the JPEG before (q82 baseline), at its score | {r['320']['total']} "
+        f"| {r['2048']['total']} | {r['both']['median']} | {r['both']['total']} |"
+    )
+    return rows
+
+
+def _svt_section(summary: dict[str, Any], heading: bool = True) -> list[str]:
+    svt = summary.get("svt")
+    if not svt:
+        return []
+    lines = []
+    if heading:
+        lines += [
+            "",
+            f"## Another AV1 encoder, at the target ({summary['target']:g})",
+            "",
+            "SVT-AV1 (through libavif, tune IQ for still images, preset "
+            f"{SVT_OPTIONS['speed']}: about 1.5x libaom's CPU at the table's effort) on the same "
+            "pixels, against the engine's libaom AVIF and its JPEG. Under 1: SVT-AV1 needs "
+            "fewer bytes.",
+        ]
+    lines += ["", "| ratio | 320 | 2048 | both sizes (median) | both sizes (total) |"]
+    lines += ["|---|---:|---:|---:|---:|"]
+    for against, name in (("avif", "libaom AVIF (ours)"), ("jpeg", "JPEG (ours)")):
+        lines.append(
+            f"| SVT-AV1 AVIF / {name} | {svt[f'{against} 320']['total']} "
+            f"| {svt[f'{against} 2048']['total']} | {svt[f'{against} both']['median']} "
+            f"| {svt[f'{against} both']['total']} |"
+        )
+    return lines
 
 
 MEMORY_MB = 2048  # infra/template.yaml ProcessorMemory's default
@@ -442,6 +549,7 @@ PLOTTED = (
     "engine avif",
     "engine webp",
     "engine jpeg",
+    SVT_LABEL,
     "sharp avif",
     "sharp webp",
     "sharp jpeg mozjpeg",
@@ -508,44 +616,59 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--sharp-only", action="store_true", help="score sharp's files only (fills the cache)"
     )
+    parser.add_argument(
+        "--no-holdout",
+        action="store_true",
+        help="leave out the photos the calibration never saw (benchmarks.camera HOLDOUT)",
+    )
+    parser.add_argument("--no-svt", action="store_true", help="leave out SVT-AV1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("pyvips").setLevel(logging.WARNING)
     photos = photo_set(args.photos, camera=not args.no_camera)
+    held: list[Path] = []
+    if not args.no_holdout:
+        from benchmarks.camera import holdout_photos
+
+        held = holdout_photos()
+    measured = photos + held
     # Its own cache file (a calibration may be running), reading the calibration's too.
     m = Measurer(
         args.workers, cache_file="bytes-scores.json", also_read=["scores.json"], port=args.port
     )
     t0 = time.monotonic()
     try:
-        for p in photos:
+        for p in measured:
             for b in BOXES:
                 m.ref(p, b)
         version = sharp_version() if not args.no_sharp else ""
         files: dict[tuple[str, str, int], Path] = {}
         if not args.no_sharp and not all(
             m.cached(p, b, label, q, version)
-            for p in photos
+            for p in measured
             for b in BOXES
             for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
             for q in SHARP_GRID[fmt]
         ):  # sharp encodes only what was never scored
-            files, version = sharp_files(m, photos)
+            files, version = sharp_files(m, measured)
         jobs: list[tuple[str, str, Sequence[int], Encoder, str]] = [
             (label, fmt, SHARP_GRID[fmt], file_encoder(files, label, m), version)
             for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
             if not args.no_sharp
         ]
+        if not args.no_svt:
+            svt, tag = svt_encoder()
+            jobs.append((SVT_LABEL, "avif", SVT_GRID, svt, tag))
         if args.sharp_only:
-            m.run(photos, jobs)
+            m.run(measured, jobs)
             return
         # the same encodes as the calibration's (cached)
-        rows = m.run(photos, calibrate.jobs() + jobs)
+        rows = m.run(measured, calibrate.jobs() + jobs)
         for fmt in GRID:  # the calibrated setting, per box
             for box in BOXES:
                 q = calibration.quality_for(fmt, args.target, box)
                 rows += m.run(
-                    photos,
+                    measured,
                     [(f"shipped {fmt}", fmt, (q,), engine_encoder(fmt), "shipped")],
                     boxes=(box,),
                 )
@@ -553,6 +676,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         m.close()
     names = [p.name for p in photos]
     summary = summarise(rows, args.target, names)
+    if held:
+        held_names = [p.name for p in held]
+        summary["holdout"] = {**summarise(rows, args.target, held_names), "photos": held_names}
     if args.cost:
         summary["ladder_cost"] = ladder_cost(photos[: args.cost])
     RESULTS.mkdir(exist_ok=True)
@@ -561,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     (RESULTS / "bytes.md").write_text(render(summary, names, m.scorer, version))
     bytes_readme.update(summary)
-    plot(rows, args.target)
+    plot([r for r in rows if r.photo in set(names)], args.target)
     log.info("wrote benchmarks/results/bytes.md in %.0f s", time.monotonic() - t0)
 
 

@@ -27,14 +27,19 @@ def readme_block(summary: dict[str, Any]) -> str:
     """The README's bytes-and-cost table: the goals of the quality target, met or not."""
     t = summary["target"]
     rows = []
-    scores = [summary["shipped"].get(f"{f} 2048", {}).get("median") for f in FORMATS]
-    if all(v is not None for v in scores):
-        within = all(abs(v - t) <= 2 for v in scores)
-        shown = " / ".join(f"{v}" for v in scores)
-        rows.append(
-            f"| median score at 2048 px, {' / '.join(f.upper() for f in FORMATS)} | {shown} "
-            f"| {t:g} ± 2 | {_verdict(within)} |"
-        )
+    sets = [("", summary)]
+    held = summary.get("holdout")
+    if held:
+        sets.append((f", {len(held['photos'])} photos the calibration never saw", held))
+    for which, s in sets:
+        scores = [s["shipped"].get(f"{f} 2048", {}).get("median") for f in FORMATS]
+        if all(v is not None for v in scores):
+            within = all(abs(v - t) <= 2 for v in scores)
+            shown = " / ".join(f"{v}" for v in scores)
+            rows.append(
+                f"| median score at 2048 px{which}, {' / '.join(f.upper() for f in FORMATS)} "
+                f"| {shown} | {t:g} ± 2 | {_verdict(within)} |"
+            )
     jpeg = summary["before"].get("jpeg 2048", {}).get("total")
     if jpeg is not None:
         rows.append(
