@@ -69,6 +69,7 @@ SHARP_GRID: dict[str, tuple[int, ...]] = {
 SVT_OPTIONS: dict[str, Any] = {"codec": "svt", "speed": 4, "advanced": {"tune": "3"}}
 SVT_GRID: tuple[int, ...] = (40, 50, 60, 65, 70, 75, 85)
 SVT_LABEL = "svt-av1 avif"
+OTHER_SCORES = (70.0, 75.0, 82.0)  # AVIF / JPEG at these targets too
 
 
 def svt_encoder() -> tuple[Encoder, str]:
@@ -267,6 +268,11 @@ def summarise(rows: list[Row], target: float, photos: Sequence[str]) -> dict[str
             by, "engine avif", f"engine {other}", target, photos, BOXES
         )
     out["webp/jpeg"] = ratios(by, "engine webp", "engine jpeg", target, photos, BOXES)
+    # Whether another target would change AVIF's saving: the same ratio at other scores.
+    out["avif/jpeg by score"] = {
+        f"{score:g}": ratios(by, "engine avif", "engine jpeg", score, photos, BOXES)
+        for score in sorted({*OTHER_SCORES, target})
+    }
     if any(r.label == SVT_LABEL for r in rows):
         out["svt"] = {
             f"{against} {box}": ratios(by, SVT_LABEL, f"engine {against}", target, photos, boxes)
@@ -341,6 +347,16 @@ def render(summary: dict[str, Any], photos: Sequence[str], scorer: str, sharp: s
         "| ratio | 320 | 2048 | both sizes (median) | both sizes (total) |",
         "|---|---:|---:|---:|---:|",
         *_between_rows(summary),
+        "",
+        "AVIF / JPEG at other targets (both sizes; a photo-size counts where both curves reach "
+        "the score):",
+        "",
+        "| target | total | median | photo-sizes |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {score} | {r['total']} | {r['median']} | {r['n']} |"
+            for score, r in summary["avif/jpeg by score"].items()
+        ),
     ]
     lines += [
         "",
