@@ -17,12 +17,17 @@ compared at equal quality, never at an equal ``Q``:
 - **against sharp** (npm's prebuilt sharp, benchmarks/sharp/still.js, pinned in its
   package.json): sharp's defaults (JPEG, WebP, AVIF options left alone but the quality) and
   JPEG with ``mozjpeg: true``, at the target; and the total bytes a browser that picks AVIF
-  downloads (both sizes) against what sharp's default JPEG and WebP need at the same score.
+  downloads (both sizes) against what sharp's default JPEG and WebP need at the same score;
+- **another AV1 encoder**: SVT-AV1 tuned for still images (through libavif, from the
+  development dependency pillow-avif-plugin) against the engine's libaom AVIF, at the target.
+
+The same measures are repeated, in their own section, on fourteen camera photos the
+calibration never saw (benchmarks/camera.py HOLDOUT), and AVIF / JPEG at other targets.
 
 Writes benchmarks/results/bytes.md (and bytes.json). Scores are cached under
 benchmarks/.cache/scores.json (shared with benchmarks.calibrate).
 
-    python -m benchmarks.bytes              # 8 + 10 photos, about half an hour on two cores
+    python -m benchmarks.bytes              # 8 + 10 photos and 14 held out: 75 min on two cores
     python -m benchmarks.bytes --photos 14  # the calibration's whole set
 """
 
@@ -672,12 +677,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             for label, (fmt, _o, _q) in SHARP_ENCODERS.items()
             if not args.no_sharp
         ]
-        if not args.no_svt:
-            svt, tag = svt_encoder()
-            jobs.append((SVT_LABEL, "avif", SVT_GRID, svt, tag))
         if args.sharp_only:
             m.run(measured, jobs)
             return
+        if not args.no_svt:
+            svt, tag = svt_encoder()
+            jobs.append((SVT_LABEL, "avif", SVT_GRID, svt, tag))
         # the same encodes as the calibration's (cached)
         rows = m.run(measured, calibrate.jobs() + jobs)
         for fmt in GRID:  # the calibrated setting, per box
