@@ -81,14 +81,14 @@ def svt_encoder() -> tuple[Encoder, str]:
     """SVT-AV1 (tune IQ) as an encoder, and a tag naming its version and settings."""
     import os
 
-    import numpy as np
-    from PIL import Image
     from pillow_avif import AvifImagePlugin, _avif
+
+    from benchmarks.encoders import to_pillow
 
     os.environ.setdefault("SVT_LOG", "1")  # errors only: it logs its config per encode
 
     def run(image: pyvips.Image, quality: int) -> bytes:
-        im = Image.fromarray(np.ascontiguousarray(image.numpy()))
+        im = to_pillow(image)
         # Its save function called directly: Pillow's own AVIF plugin registers under the
         # same name, and whichever registers last would take Image.save.
         im.encoderinfo = {**SVT_OPTIONS, "quality": quality}

@@ -5,8 +5,8 @@ allocates from its own arena: the score step's arrays, made on another thread af
 encoders freed theirs, came on top of them (a 6000x6000 RGBA WebP peaked 215-263 MB above
 the warm engine with scores against 155-168 MB without). ``give_back`` returns the free
 pages first (``malloc_trim``), and the engine scores on an encode thread, whose arena the
-encoders' memory was freed into: then the scores add little to the peak (162-215 MB on the
-same WebP). A C library without ``malloc_trim`` (musl, macOS) is left as it is.
+encoders' memory was freed into: then the scores add little to the peak (149-244 MB on the
+same WebP, over repeated runs). A C library without ``malloc_trim`` (musl, macOS) is left as it is.
 """
 
 from __future__ import annotations
